@@ -1,0 +1,361 @@
+"""The wire protocol between the main process and the transport process.
+
+Every message is one msgpack map: ``{"type": <name>, "seq": <n>, ...fields}``. ``seq`` counts
+the messages of one direction of one connection from 0, so that the receiver can tell a lost
+or replayed message from a good one (see ``SequenceChecker``).
+
+This module is the counterpart of Firefox's ``PMediaTransport.ipdl`` plus its
+``DEFINE_IPC_SERIALIZER_WITH_FIELDS`` lines, with one difference that matters: decoding
+*validates*. Each message type has a schema below; a message that does not match it exactly
+(unknown type or field, wrong type, port or code out of range, oversized string, broken
+invariant) raises ``ProtocolError`` and never reaches the code that acts on messages.
+
+Messages, main -> transport:
+
+===================  =========================================================================
+``client_hello``     protocol_version
+``gather``           pc_id, configuration (browser-shaped, with credentials), options
+``close``            pc_id: stop gathering, release the peer connection's allocations
+===================  =========================================================================
+
+Messages, transport -> main:
+
+===================  =========================================================================
+``server_hello``     protocol_version, pid
+``candidate``        pc_id, info: CandidateInfo
+``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
+``gathering_state``  pc_id, state: "gathering" | "complete"
+``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
+===================  =========================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from shared.candidate import parse_candidate
+from shared.dom_exception import DOMException
+from shared.ice_config import IceConfiguration, parse_configuration
+from shared.ice_url import MAX_URL_LENGTH
+from shared.structs import (
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RetransmissionSchedule,
+)
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_TEXT = 512
+MAX_LOCAL_ADDRESSES = 64
+MAX_PC_ID = 2**53
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol. The receiver drops it and counts it."""
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientHello:
+    protocol_version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    pid: int
+    protocol_version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Gather:
+    pc_id: int
+    configuration: IceConfiguration
+    options: GatherOptions
+
+
+@dataclass(frozen=True)
+class Close:
+    pc_id: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    pc_id: int
+    info: CandidateInfo
+
+
+@dataclass(frozen=True)
+class CandidateError:
+    pc_id: int
+    info: IceCandidateErrorInfo
+
+
+@dataclass(frozen=True)
+class GatheringState:
+    pc_id: int
+    state: str
+
+
+@dataclass(frozen=True)
+class GatherRejected:
+    pc_id: int
+    reason: str
+
+
+Message = (
+    ClientHello | ServerHello | Gather | Close | Candidate | CandidateError | GatheringState
+    | GatherRejected
+)
+
+# --- field checks: each takes a decoded value and returns it (converted) or raises ------------
+
+Check = Callable[[Any], Any]
+
+
+def integer(low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"expected an integer, got {type(value).__name__}")
+        if not low <= value <= high:
+            raise ProtocolError(f"{value} is outside {low}-{high}")
+        return value
+
+    return check
+
+
+def text(max_length: int, *, empty: bool = True) -> Check:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ProtocolError(f"expected a string, got {type(value).__name__}")
+        if len(value) > max_length:
+            raise ProtocolError(f"a string of {len(value)} characters exceeds {max_length}")
+        if not empty and not value:
+            raise ProtocolError("an empty string where text is required")
+        return value
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ProtocolError(f"{str(value)[:40]!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def ip_address(*, empty: bool) -> Check:
+    def check(value: Any) -> str:
+        text(64, empty=empty)(value)
+        if value == "":
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ProtocolError(f"{value!r} is not an IP address") from None
+
+    return check
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ProtocolError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def number(low: float, high: float) -> Check:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"expected a number, got {type(value).__name__}")
+        if not low <= value <= high:  # also rejects NaN
+            raise ProtocolError(f"{value} is outside {low}-{high}")
+        return float(value)
+
+    return check
+
+
+def list_of(item: Check, max_items: int) -> Check:
+    def check(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise ProtocolError(f"expected a list, got {type(value).__name__}")
+        if len(value) > max_items:
+            raise ProtocolError(f"a list of {len(value)} items exceeds {max_items}")
+        return tuple(item(v) for v in value)
+
+    return check
+
+
+def candidate_line(value: Any) -> str:
+    text(MAX_TEXT, empty=False)(value)
+    try:
+        parse_candidate(value)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+    return value
+
+
+def configuration(value: Any) -> IceConfiguration:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"expected a map, got {type(value).__name__}")
+    try:
+        return parse_configuration(value)
+    except (DOMException, TypeError) as exc:
+        # The message names the URL, never the credential: see shared.ice_config.
+        raise ProtocolError(f"configuration: {exc}") from None
+
+
+def struct(cls: type) -> Check:
+    return lambda value: _decode_struct(cls, value)
+
+
+# --- schemas: the fields of every struct and message, in wire order ---------------------------
+
+PC_ID = integer(0, MAX_PC_ID)
+
+SCHEMAS: dict[type, dict[str, Check]] = {
+    IceCandidateErrorInfo: {
+        "address": ip_address(empty=True),
+        "port": integer(0, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "error_code": integer(300, 799),
+        "error_text": text(MAX_TEXT, empty=False),
+    },
+    CandidateInfo: {
+        "candidate": candidate_line,
+        "url": text(MAX_URL_LENGTH),
+        "relay_protocol": one_of("", "udp", "tcp", "tls"),
+    },
+    RetransmissionSchedule: {
+        "initial_rto": number(0.001, 60.0),
+        "max_sends": integer(1, 16),
+        "final_wait": integer(1, 64),
+    },
+    GatherOptions: {
+        "schedule": struct(RetransmissionSchedule),
+        "local_addresses": list_of(ip_address(empty=False), MAX_LOCAL_ADDRESSES),
+        "verify_tls": boolean,
+    },
+    ClientHello: {"protocol_version": integer(0, 2**16)},
+    ServerHello: {"pid": integer(0, 2**31), "protocol_version": integer(0, 2**16)},
+    Gather: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
+    Close: {"pc_id": PC_ID},
+    Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
+    CandidateError: {"pc_id": PC_ID, "info": struct(IceCandidateErrorInfo)},
+    GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
+    GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
+}
+
+# Rules that involve more than one field.
+INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
+    IceCandidateErrorInfo: (
+        (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
+    ),
+}
+
+TO_TRANSPORT: dict[str, type] = {"client_hello": ClientHello, "gather": Gather, "close": Close}
+TO_MAIN: dict[str, type] = {
+    "server_hello": ServerHello,
+    "candidate": Candidate,
+    "candidate_error": CandidateError,
+    "gathering_state": GatheringState,
+    "gather_rejected": GatherRejected,
+}
+TYPE_NAMES: dict[type, str] = {cls: name for name, cls in (TO_TRANSPORT | TO_MAIN).items()}
+
+
+# --- encoding and decoding ------------------------------------------------------------------
+
+
+def encode(message: Message, seq: int) -> bytes:
+    """Serialise one message with its sequence number."""
+    body = _encode_value(message)
+    return msgpack.packb({"type": TYPE_NAMES[type(message)], "seq": seq, **body})
+
+
+def decode_to_transport(data: bytes) -> tuple[int, Message]:
+    """Decode and validate a message the main process sent. Raises ``ProtocolError``."""
+    return _decode(data, TO_TRANSPORT)
+
+
+def decode_to_main(data: bytes) -> tuple[int, Message]:
+    """Decode and validate a message the transport sent. Raises ``ProtocolError``."""
+    return _decode(data, TO_MAIN)
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, IceConfiguration):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value):
+        return {name: _encode_value(getattr(value, name)) for name in SCHEMAS[type(value)]}
+    if isinstance(value, tuple):
+        return [_encode_value(v) for v in value]
+    return value
+
+
+def _decode(data: bytes, accepted: dict[str, type]) -> tuple[int, Message]:
+    if not isinstance(data, bytes) or len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"a message must be at most {MAX_MESSAGE_BYTES} bytes")
+    try:
+        envelope = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise ProtocolError(f"not msgpack: {type(exc).__name__}") from None
+    if not isinstance(envelope, dict):
+        raise ProtocolError("a message must be a map")
+    fields = dict(envelope)
+    kind = fields.pop("type", None)
+    if kind not in accepted:
+        raise ProtocolError(f"unknown message type {str(kind)[:40]!r}")
+    seq = integer(0, 2**63)(fields.pop("seq", None))
+    return seq, _decode_struct(accepted[kind], fields)
+
+
+def _decode_struct(cls: type, value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{cls.__name__}: expected a map, got {type(value).__name__}")
+    schema = SCHEMAS[cls]
+    unknown = set(value) - set(schema)
+    if unknown:
+        raise ProtocolError(f"{cls.__name__}: unknown field {str(sorted(map(str, unknown))[0])[:40]!r}")
+    kwargs = {}
+    for name, check in schema.items():
+        if name not in value:
+            raise ProtocolError(f"{cls.__name__}: missing field {name!r}")
+        try:
+            kwargs[name] = check(value[name])
+        except ProtocolError as exc:
+            raise ProtocolError(f"{cls.__name__}.{name}: {exc}") from None
+    result = cls(**kwargs)
+    for holds, rule in INVARIANTS.get(cls, ()):
+        if not holds(result):
+            raise ProtocolError(f"{cls.__name__}: {rule}")
+    return result
+
+
+class SequenceChecker:
+    """Checks the ``seq`` numbers of one direction of one connection.
+
+    ``accept`` says whether a message is new. A number below the expected one is a replay or a
+    duplicate and is refused; a number above it means messages were lost in between, which is
+    counted in ``lost`` (the message itself is still accepted: it is genuine and newer).
+    """
+
+    def __init__(self) -> None:
+        self.expected = 0
+        self.lost = 0
+
+    def accept(self, seq: int) -> bool:
+        if seq < self.expected:
+            return False
+        self.lost += seq - self.expected
+        self.expected = seq + 1
+        return True

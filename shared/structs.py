@@ -1,0 +1,78 @@
+"""The data both processes agree on, as frozen dataclasses.
+
+``IceCandidateErrorInfo`` has the five fields of Firefox's struct of the same name
+(``CandidateInfo.h``). Like there, ``""`` and ``0`` mean "none" on this side of the process
+boundary; the main process turns them into ``None`` when it builds the DOM event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Error codes 700-799 are produced by the ICE agent, not by a server (W3C webrtc-pc).
+SERVER_NOT_REACHABLE = 701
+
+GATHERING_STATES = ("new", "gathering", "complete")
+
+
+@dataclass(frozen=True)
+class IceCandidateErrorInfo:
+    """One failure of one STUN/TURN server URL, as the transport reports it."""
+
+    # Local IP of the socket that talked to the server; "" when no socket did.
+    address: str
+    # Local port of that socket; 0 exactly when address is "".
+    port: int
+    # The server URL exactly as configured.
+    url: str
+    # The server's STUN error code (300-699), or 7xx when it gave no usable answer.
+    error_code: int
+    # The server's reason phrase, or for 7xx a text naming the cause. Never empty.
+    error_text: str
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    """One gathered candidate: the SDP ``candidate:`` attribute and where it came from."""
+
+    candidate: str
+    # The STUN/TURN URL that produced the candidate; "" for host candidates.
+    url: str = ""
+    # For relay candidates: how we reach the TURN server ("udp", "tcp" or "tls"); else "".
+    relay_protocol: str = ""
+
+
+@dataclass(frozen=True)
+class RetransmissionSchedule:
+    """When STUN requests are sent and when a silent server is given up (RFC 8489 section 6.2.1).
+
+    Requests go out at 0, RTO, 3*RTO, 7*RTO, ... (the wait doubles each time) until
+    ``max_sends`` (Rc) requests are out; after the last one the client waits ``final_wait``
+    (Rm) times the initial RTO. RFC 8489's Rc=7, Rm=16 takes 39.5 s, which is what Chromium
+    waits. The default here, 5 sends and a final wait of 4 RTO, gives up after 9.5 s
+    (Firefox: 11 s). Over TCP and TLS nothing is retransmitted; the same total applies.
+    """
+
+    initial_rto: float = 0.5
+    max_sends: int = 5
+    final_wait: int = 4
+
+    def waits(self) -> tuple[float, ...]:
+        """How long to wait after each send before the next one (or giving up)."""
+        doubling = tuple(self.initial_rto * 2**i for i in range(self.max_sends - 1))
+        return doubling + (self.initial_rto * self.final_wait,)
+
+    @property
+    def give_up_after(self) -> float:
+        return sum(self.waits())
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    """How the transport gathers, beyond the W3C configuration."""
+
+    schedule: RetransmissionSchedule = field(default_factory=RetransmissionSchedule)
+    # Local IP addresses to gather from; empty means every usable interface address.
+    local_addresses: tuple[str, ...] = ()
+    # Verify TLS certificates of stuns:/turns: servers. Off only for servers the user trusts.
+    verify_tls: bool = True
