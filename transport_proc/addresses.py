@@ -1,0 +1,50 @@
+"""Which local addresses gather, and which server address each of them talks to.
+
+Browsers gather from every usable interface address and try each server from every local
+address of the server's address family. ``choose_local_addresses`` and ``pair_addresses`` are
+that policy as pure functions; ``interface_addresses`` reads the machine's interfaces.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+import ifaddr
+
+
+def interface_addresses() -> list[str]:
+    """Every IP address of every interface, as text (IPv6 without scope)."""
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            found.append(ip.ip[0] if isinstance(ip.ip, tuple) else ip.ip)
+    return found
+
+
+def choose_local_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
+    """The addresses to gather from: no link-local, multicast or unspecified addresses, and
+    loopback only when nothing else exists (as browsers do). Order is kept, duplicates go."""
+    usable, loopback = [], []
+    for text in addresses:
+        ip = ipaddress.ip_address(text)
+        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+            continue
+        (loopback if ip.is_loopback else usable).append(str(ip))
+    return tuple(dict.fromkeys(usable or loopback))
+
+
+def family_name(address: str) -> str:
+    return f"IPv{ipaddress.ip_address(address).version}"
+
+
+def pair_addresses(local_addresses: Iterable[str], server_addresses: Iterable[str]) -> list[tuple[str, str]]:
+    """For each local address, the first server address of the same family (if any)."""
+    servers = list(server_addresses)
+    pairs = []
+    for local in local_addresses:
+        version = ipaddress.ip_address(local).version
+        match = next((s for s in servers if ipaddress.ip_address(s).version == version), None)
+        if match is not None:
+            pairs.append((local, match))
+    return pairs

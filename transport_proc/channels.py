@@ -1,0 +1,258 @@
+"""Sockets that carry STUN messages, and route what arrives to the transaction waiting for it.
+
+A *channel* is one local socket. Transactions register their transaction ID with it; the
+channel hands every STUN message with that ID, coming from the server the transaction talks
+to, to the transaction's callback, and fails the transaction when the socket learns that the
+server cannot be reached:
+
+* ``UdpChannel``: one UDP socket may serve many servers (a host candidate's socket serves
+  every STUN server). ``IP_RECVERR`` makes Linux queue the ICMP errors that come back, with
+  the destination that caused them, so a "port unreachable" is attributed to the right server
+  within a round trip instead of after the whole retransmission schedule.
+* ``StreamChannel``: one TCP (or TLS) connection to one server. STUN messages are framed by
+  their own length field (RFC 8489 section 6.2.2); nothing is retransmitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aioice import stun
+
+from transport_proc import failures
+from transport_proc.failures import AttemptFailed
+from transport_proc.stun_parser import parse_stun
+
+# Linux socket options, absent from Python's socket module (values from <linux/in.h>, <linux/in6.h>).
+IP_RECVERR = 11
+IPV6_RECVERR = 25
+# A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
+MAX_STREAM_MESSAGE = 64 * 1024
+STUN_HEADER = 20
+
+Address = tuple[str, int]
+
+
+@dataclass
+class Waiter:
+    server: Address
+    on_message: Callable[[stun.Message], None]
+    on_failure: Callable[[AttemptFailed], None]
+
+
+class Channel:
+    """What transactions need from a socket; subclasses own the socket."""
+
+    reliable = False
+    transport_name = "udp"
+
+    def __init__(self) -> None:
+        self.waiters: dict[bytes, Waiter] = {}
+        self.local_address: Address = ("", 0)
+
+    def register(self, transaction_id: bytes, waiter: Waiter) -> None:
+        self.waiters[transaction_id] = waiter
+
+    def unregister(self, transaction_id: bytes) -> None:
+        self.waiters.pop(transaction_id, None)
+
+    def send(self, data: bytes, server: Address) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        """Route one received datagram or framed message to its transaction, if any."""
+        try:
+            message = parse_stun(data)
+        except ValueError:
+            return  # Not STUN, or malformed: nothing a transaction could use.
+        waiter = self.waiters.get(message.transaction_id)
+        if waiter is None or not same_address(waiter.server, source):
+            return
+        if message.message_class in (stun.Class.RESPONSE, stun.Class.ERROR):
+            waiter.on_message(message)
+
+    def fail_all(self, failure: Callable[[Address], AttemptFailed], server: Address | None = None) -> None:
+        """Fail every transaction to ``server`` (or every transaction, when None)."""
+        for waiter in list(self.waiters.values()):
+            if server is None or same_address(waiter.server, server):
+                waiter.on_failure(failure(waiter.server))
+
+
+def same_address(a: Address, b: Address) -> bool:
+    return a[0] == b[0] and a[1] == b[1]
+
+
+def bind_socket(local_ip: str, kind: socket.SocketKind) -> socket.socket:
+    """A non-blocking socket bound to ``local_ip`` on a port the kernel picks."""
+    family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
+    try:
+        sock = socket.socket(family, kind)
+    except OSError as exc:
+        raise failures.socket_failed(local_ip, exc) from None
+    try:
+        sock.setblocking(False)
+        sock.bind((local_ip, 0))
+    except OSError as exc:
+        sock.close()
+        raise failures.socket_failed(local_ip, exc) from None
+    return sock
+
+
+class UdpChannel(Channel, asyncio.DatagramProtocol):
+    """An unconnected UDP socket bound to one local address."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_address = sock.getsockname()[:2]
+
+    @classmethod
+    async def open(cls, local_ip: str) -> UdpChannel:
+        """Bind a UDP socket on ``local_ip`` (any port). Raises ``AttemptFailed`` (701)."""
+        sock = bind_socket(local_ip, socket.SOCK_DGRAM)
+        try:
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            channel = cls(sock)
+            await asyncio.get_running_loop().create_datagram_endpoint(lambda: channel, sock=sock)
+        except OSError as exc:
+            sock.close()
+            raise failures.socket_failed(local_ip, exc) from None
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+        self.deliver(data, addr[:2])
+
+    def error_received(self, exc: Exception) -> None:
+        # The kernel queued ICMP errors; each names the destination that caused it.
+        for destination in self._drain_error_queue():
+            self.fail_all(failures.port_unreachable, destination)
+
+    def _drain_error_queue(self) -> list[Address]:
+        destinations = []
+        while True:
+            try:
+                _, _, _, destination = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError, OSError):
+                return destinations
+            if destination:
+                destinations.append(destination[:2])
+
+    def send(self, data: bytes, server: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, server)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        else:
+            self.sock.close()
+
+
+class StreamChannel(Channel, asyncio.Protocol):
+    """A TCP or TLS connection to one server."""
+
+    reliable = True
+
+    def __init__(self, server: Address, local_address: Address, transport_name: str) -> None:
+        super().__init__()
+        self.server = server
+        self.local_address = local_address
+        self.transport_name = transport_name
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+
+    @classmethod
+    async def connect(
+        cls,
+        sock: socket.socket,
+        server: Address,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> StreamChannel:
+        """Connect a bound stream socket to ``server``; raise ``AttemptFailed`` (701) on failure.
+
+        The caller binds the socket first, so that a refused connection can still be reported
+        with the local address and port that tried it. On failure the socket is closed.
+        """
+        loop = asyncio.get_running_loop()
+        channel = cls(server, sock.getsockname()[:2], "tls" if tls else "tcp")
+        try:
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, server), timeout)
+            except asyncio.TimeoutError:
+                raise failures.connect_timeout(server, timeout) from None
+            except ConnectionRefusedError:
+                raise failures.connection_refused(server) from None
+            except OSError as exc:
+                raise failures.connection_lost(server, exc) from None
+            try:
+                await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: channel,
+                        sock=sock,
+                        ssl=tls,
+                        server_hostname=server_hostname if tls else None,
+                    ),
+                    timeout,
+                )
+            except asyncio.TimeoutError:
+                raise failures.unreachable(
+                    f"TLS handshake with {failures.endpoint(server)} did not finish in {timeout:g} s"
+                ) from None
+            except ssl.SSLError as exc:
+                raise failures.tls_failed(server, exc) from None
+            except OSError as exc:
+                raise failures.connection_lost(server, exc) from None
+        except AttemptFailed as failure:
+            failure.local_address = channel.local_address
+            sock.close()
+            raise
+        except BaseException:
+            sock.close()
+            raise
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= STUN_HEADER:
+            (length,) = struct.unpack_from("!H", self.buffer, 2)
+            total = STUN_HEADER + length
+            if total > MAX_STREAM_MESSAGE or self.buffer[0] & 0xC0:
+                # Not a STUN message: the stream cannot be resynchronised.
+                self.fail_all(lambda server: failures.malformed_response(server, "not a STUN stream"))
+                self.close()
+                return
+            if len(self.buffer) < total:
+                return
+            message, self.buffer = self.buffer[:total], self.buffer[total:]
+            self.deliver(message, self.server)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail_all(lambda server: failures.connection_lost(server, exc))
+
+    def send(self, data: bytes, server: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,283 @@
+"""ICE candidate gathering for one peer connection, with one error per failing server attempt.
+
+This is the transport side of the browser layering: what nICEr and MediaTransportHandler do in
+Firefox's socket process. For one configuration it
+
+1. reports the state "gathering";
+2. opens one UDP socket per local address: the host candidates;
+3. tries every URL of every server at once. A URL's host is looked up once; then each local
+   address of the server's address family tries it (STUN: a Binding request from the host
+   socket; TURN: an Allocate from a socket of its own, over UDP, TCP or TLS);
+4. reports each candidate and each failure the moment its attempt ends, so that a dead server
+   never delays what healthy servers give;
+5. reports "complete" when every attempt has ended, and nothing after that.
+
+A failure is one ``IceCandidateErrorInfo``: the server's error code and reason phrase, or 701
+with a text naming the cause (``failures``). Its address and port are those of the local
+socket that tried; a failed name lookup was tried by no socket, so it has ``""`` and ``0``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Protocol
+
+from aioice import stun
+
+from shared.ice_config import IceConfiguration, IceServer
+from shared.ice_url import IceUrl
+from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+from transport_proc import candidates, failures
+from transport_proc.addresses import (
+    choose_local_addresses,
+    family_name,
+    interface_addresses,
+    pair_addresses,
+)
+from transport_proc.channels import Address, Channel, StreamChannel, UdpChannel, bind_socket
+from transport_proc.failures import AttemptFailed
+from transport_proc.resolver import resolve
+from transport_proc.transaction import transact
+from transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
+
+logger = logging.getLogger(__name__)
+
+# Releasing an allocation is a courtesy to the server (it expires anyway): try briefly.
+RELEASE_SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=2, final_wait=2)
+
+
+class GatheringSink(Protocol):
+    """Where a gathering reports; the service turns each call into one IPC message."""
+
+    def on_candidate(self, info: CandidateInfo) -> None: ...
+
+    def on_candidate_error(self, info: IceCandidateErrorInfo) -> None: ...
+
+    def on_gathering_state(self, state: str) -> None: ...
+
+
+class Gathering:
+    def __init__(self, configuration: IceConfiguration, options: GatherOptions, sink: GatheringSink) -> None:
+        self.configuration = configuration
+        self.options = options
+        self.sink = sink
+        self.local_addresses: tuple[str, ...] = ()
+        self._host_channels: dict[str, UdpChannel | AttemptFailed] = {}
+        self._allocations: list[tuple[Channel, AllocateSession, Address]] = []
+        self._srflx_seen: set[tuple[str, int, str, int]] = set()
+        self._reporting = False
+
+    @property
+    def schedule(self) -> RetransmissionSchedule:
+        return self.options.schedule
+
+    async def run(self) -> None:
+        self._reporting = True
+        self.sink.on_gathering_state("gathering")
+        self.local_addresses = self.options.local_addresses or choose_local_addresses(
+            interface_addresses()
+        )
+        await self._open_host_sockets()
+        relay_only = self.configuration.ice_transport_policy == "relay"
+        await asyncio.gather(
+            *(
+                self._try_url(url, server)
+                for server in self.configuration.ice_servers
+                for url in server.urls
+                if url.is_turn or not relay_only
+            )
+        )
+        self.sink.on_gathering_state("complete")
+        self._reporting = False
+
+    async def close(self) -> None:
+        """Stop reporting, release allocations and close every socket."""
+        self._reporting = False
+        allocations, self._allocations = self._allocations, []
+        await asyncio.gather(*(self._release(*allocation) for allocation in allocations))
+        for channel in self._host_channels.values():
+            if isinstance(channel, Channel):
+                channel.close()
+        self._host_channels.clear()
+
+    # --- reporting: only while gathering -------------------------------------------------
+
+    def _candidate(self, info: CandidateInfo) -> None:
+        if self._reporting:
+            self.sink.on_candidate(info)
+
+    def _failure(self, url: IceUrl, failure: AttemptFailed, local: Address | None) -> None:
+        address, port = failure.local_address or local or ("", 0)
+        logger.info("%s failed from %s: %d %s", url.url, address or "-", failure.code, failure.text)
+        if self._reporting:
+            self.sink.on_candidate_error(
+                IceCandidateErrorInfo(
+                    address=address, port=port, url=url.url, error_code=failure.code,
+                    error_text=failure.text,
+                )
+            )
+
+    # --- host candidates ----------------------------------------------------------------
+
+    async def _open_host_sockets(self) -> None:
+        async def open_one(local_ip: str) -> UdpChannel | AttemptFailed:
+            try:
+                return await UdpChannel.open(local_ip)
+            except AttemptFailed as failure:
+                logger.warning("no host socket on %s: %s", local_ip, failure.text)
+                return failure
+
+        opened = await asyncio.gather(*(open_one(ip) for ip in self.local_addresses))
+        self._host_channels = dict(zip(self.local_addresses, opened))
+        if self.configuration.ice_transport_policy == "relay":
+            return
+        for index, channel in enumerate(opened):
+            if isinstance(channel, UdpChannel):
+                self._candidate(candidates.host_candidate(channel.local_address, index))
+
+    # --- one URL, from every local address of its family ----------------------------------
+
+    async def _try_url(self, url: IceUrl, server: IceServer) -> None:
+        try:
+            server_ips = await resolve(url.host, url.port, self.schedule.give_up_after)
+        except AttemptFailed as failure:
+            self._failure(url, failure, None)
+            return
+        pairs = pair_addresses(self.local_addresses, server_ips)
+        if not pairs:
+            self._failure(url, failures.no_local_address(family_name(server_ips[0]), url.host), None)
+            return
+        await asyncio.gather(
+            *(self._attempt(url, server, local_ip, (server_ip, url.port)) for local_ip, server_ip in pairs)
+        )
+
+    async def _attempt(self, url: IceUrl, server: IceServer, local_ip: str, server_address: Address) -> None:
+        attempt = Attempt(url, server, local_ip, self.local_addresses.index(local_ip), server_address)
+        try:
+            if url.is_turn:
+                await self._allocate(attempt)
+            else:
+                await self._bind(attempt)
+        except AttemptFailed as failure:
+            local = attempt.channel.local_address if attempt.channel is not None else None
+            self._failure(url, failure, local)
+        finally:
+            if attempt.channel is not None and not attempt.keep_channel:
+                attempt.channel.close()
+
+    async def _open_channel(self, attempt: Attempt) -> Channel:
+        """A socket to the server: the host socket for STUN over UDP, a new one otherwise."""
+        url = attempt.url
+        if not url.is_turn and url.transport == "udp":
+            host = self._host_channels[attempt.local_ip]
+            if isinstance(host, AttemptFailed):
+                raise host
+            attempt.keep_channel = True  # It is the host candidate's socket.
+            return host
+        if url.transport == "udp":
+            return await UdpChannel.open(attempt.local_ip)
+        return await StreamChannel.connect(
+            bind_socket(attempt.local_ip, socket.SOCK_STREAM),
+            attempt.server_address,
+            self.schedule.give_up_after,
+            tls=self._tls_context() if url.uses_tls else None,
+            server_hostname=url.host,
+        )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.options.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _bind(self, attempt: Attempt) -> None:
+        """STUN Binding: learn the server-reflexive address of the local socket."""
+        attempt.channel = channel = await self._open_channel(attempt)
+        request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+        request.add_fingerprint()
+        response, _ = await transact(channel, request, attempt.server_address, self.schedule)
+        if response.message_class == stun.Class.ERROR:
+            raise failures.error_response(response, attempt.server_address)
+        mapped = response.attributes.get("XOR-MAPPED-ADDRESS") or response.attributes.get("MAPPED-ADDRESS")
+        if mapped is None:
+            raise failures.malformed_response(attempt.server_address, "Binding success without a mapped address")
+        self._add_srflx(mapped, channel.local_address, attempt)
+
+    def _add_srflx(self, mapped: Address, base: Address, attempt: Attempt) -> None:
+        # RFC 8445 section 5.1.3: a server-reflexive candidate equal to its base, or to one
+        # already found from the same base, is redundant and not surfaced.
+        key = (mapped[0], mapped[1], base[0], base[1])
+        if tuple(mapped) == tuple(base) or key in self._srflx_seen:
+            return
+        self._srflx_seen.add(key)
+        self._candidate(
+            candidates.srflx_candidate(mapped, base, attempt.server_address[0], attempt.index, attempt.url.url)
+        )
+
+    async def _allocate(self, attempt: Attempt) -> None:
+        """TURN Allocate; on success the relay candidate is reported and the allocation kept."""
+        username, credential = attempt.server.username, attempt.server.credential
+        assert username is not None and credential is not None  # validated with the configuration
+        session = AllocateSession(username, credential)
+        attempt.channel = await self._open_channel(attempt)
+        request = session.first_request()
+        while True:
+            response, _ = await transact(
+                attempt.channel, request, attempt.server_address, self.schedule, accept=session.accepts
+            )
+            step = session.on_response(response, attempt.server_address)
+            if isinstance(step, SendRequest):
+                request = step.request
+            elif isinstance(step, Redirect):
+                attempt.server_address = redirect_target(step, attempt)
+                if attempt.channel.reliable:
+                    attempt.channel.close()
+                    attempt.channel = None
+                    attempt.channel = await self._open_channel(attempt)
+                request = session.first_request()
+            else:
+                attempt.keep_channel = True
+                self._allocations.append((attempt.channel, session, attempt.server_address))
+                self._candidate(
+                    candidates.relay_candidate(
+                        step.relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
+                        attempt.index, attempt.url.url, attempt.url.relay_protocol,
+                    )
+                )
+                return
+
+    async def _release(self, channel: Channel, session: AllocateSession, server_address: Address) -> None:
+        try:
+            await transact(channel, session.refresh_to_zero(), server_address, RELEASE_SCHEDULE)
+        except AttemptFailed:
+            pass  # The server frees it when its lifetime ends.
+        finally:
+            channel.close()
+
+
+@dataclass
+class Attempt:
+    """One URL tried from one local address; ``channel`` is the socket in use, if any."""
+
+    url: IceUrl
+    server: IceServer
+    local_ip: str
+    index: int
+    server_address: Address
+    channel: Channel | None = None
+    keep_channel: bool = False
+
+
+def redirect_target(step: Redirect, attempt: Attempt) -> Address:
+    alternate = step.alternate
+    if family_name(alternate[0]) != family_name(attempt.local_ip):
+        raise failures.unreachable(
+            f"300 Try Alternate to {failures.endpoint(alternate)}, which {attempt.local_ip} cannot reach"
+        )
+    logger.info("%s redirected to %s", attempt.url.url, failures.endpoint(alternate))
+    return alternate

@@ -1,0 +1,170 @@
+"""The transport's socket loop: ZeroMQ in, gatherings, ZeroMQ out.
+
+The transport binds a ROUTER socket; each main process connects a DEALER and starts with
+``client_hello``. One transport serves many main processes and many peer connections: a
+gathering is known by (client identity, ``pc_id``). Every message received is decoded and
+validated by ``shared.protocol``; one that fails is counted in ``rejected`` and dropped, and
+the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+import zmq
+import zmq.asyncio
+
+from shared import protocol
+from shared.structs import CandidateInfo, IceCandidateErrorInfo
+from transport_proc.gathering import Gathering
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Client:
+    """One connected main process."""
+
+    identity: bytes
+    incoming: protocol.SequenceChecker = field(default_factory=protocol.SequenceChecker)
+    next_seq: int = 0
+    greeted: bool = False
+    gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
+
+
+class PeerConnectionSink:
+    """Turns one gathering's reports into messages for the main process that asked for it."""
+
+    def __init__(self, service: TransportService, client: Client, pc_id: int) -> None:
+        self.service, self.client, self.pc_id = service, client, pc_id
+
+    def on_candidate(self, info: CandidateInfo) -> None:
+        self.service.send(self.client, protocol.Candidate(self.pc_id, info))
+
+    def on_candidate_error(self, info: IceCandidateErrorInfo) -> None:
+        self.service.send(self.client, protocol.CandidateError(self.pc_id, info))
+
+    def on_gathering_state(self, state: str) -> None:
+        self.service.send(self.client, protocol.GatheringState(self.pc_id, state))
+
+
+class TransportService:
+    def __init__(self, sock: zmq.asyncio.Socket) -> None:
+        self.sock = sock
+        self.clients: dict[bytes, Client] = {}
+        self.rejected = 0
+        # Closings run in the background; holding them keeps them from being collected.
+        self._closings: set[asyncio.Task[None]] = set()
+
+    async def serve(self) -> None:
+        while True:
+            frames = await self.sock.recv_multipart()
+            if len(frames) != 2:
+                self._reject(f"expected 2 frames, got {len(frames)}")
+                continue
+            identity, data = frames
+            client = self.clients.get(identity) or Client(identity)
+            try:
+                seq, message = protocol.decode_to_transport(data)
+            except protocol.ProtocolError as exc:
+                self._reject(str(exc))
+                continue
+            if not client.incoming.accept(seq):
+                self._reject(f"sequence number {seq} was already used")
+                continue
+            self.clients[identity] = client
+            self._handle(client, message)
+
+    def send(self, client: Client, message: protocol.Message) -> None:
+        data = protocol.encode(message, client.next_seq)
+        client.next_seq += 1
+        self.sock.send_multipart([client.identity, data], copy=False)
+
+    async def shutdown(self) -> None:
+        """Close every gathering (releasing TURN allocations) before the process exits."""
+        closing = [
+            self._close(client, pc_id) for client in self.clients.values() for pc_id in list(client.gatherings)
+        ]
+        await asyncio.gather(*closing)
+
+    def _handle(self, client: Client, message: protocol.Message) -> None:
+        if isinstance(message, protocol.ClientHello):
+            client.greeted = True
+            self.send(client, protocol.ServerHello(pid=os.getpid()))
+        elif not client.greeted:
+            self._reject(f"{type(message).__name__} before client_hello")
+        elif isinstance(message, protocol.Gather):
+            self._start(client, message)
+        elif isinstance(message, protocol.Close):
+            closing = asyncio.ensure_future(self._close(client, message.pc_id))
+            self._closings.add(closing)
+            closing.add_done_callback(self._closings.discard)
+
+    def _start(self, client: Client, message: protocol.Gather) -> None:
+        if message.pc_id in client.gatherings:
+            self.send(client, protocol.GatherRejected(message.pc_id, "this pc_id is already gathering"))
+            return
+        gathering = Gathering(message.configuration, message.options, PeerConnectionSink(self, client, message.pc_id))
+        task = asyncio.ensure_future(gathering.run())
+        task.add_done_callback(lambda t: self._gathering_ended(client, message.pc_id, t))
+        client.gatherings[message.pc_id] = (gathering, task)
+
+    def _gathering_ended(self, client: Client, pc_id: int, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            # A bug in gathering must not go unnoticed, nor leave the peer connection waiting.
+            logger.error("gathering for pc %d failed", pc_id, exc_info=error)
+            self.send(client, protocol.GatherRejected(pc_id, f"internal error: {type(error).__name__}"))
+
+    async def _close(self, client: Client, pc_id: int) -> None:
+        entry = client.gatherings.pop(pc_id, None)
+        if entry is None:
+            return
+        gathering, task = entry
+        task.cancel()
+        await gathering.close()
+
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        logger.warning("rejected a message (%d so far): %s", self.rejected, reason)
+
+
+async def run_service(endpoint: str, watch_stdin: bool = False) -> None:
+    """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes)."""
+    context = zmq.asyncio.Context()
+    sock = context.socket(zmq.ROUTER)
+    # No high-water mark: a dropped event would be a lost event. Volume is bounded by the
+    # number of configured URLs, not by the network.
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.bind(endpoint)
+    service = TransportService(sock)
+    serving = asyncio.ensure_future(service.serve())
+    waiters = [serving]
+    if watch_stdin:
+        waiters.append(asyncio.ensure_future(_stdin_closed()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await service.shutdown()
+        sock.close()
+        context.term()
+    if serving.done() and not serving.cancelled() and serving.exception():
+        raise serving.exception()  # type: ignore[misc]
+
+
+async def _stdin_closed() -> None:
+    """Return when the parent closes our stdin: the parent is gone or wants us gone."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0))
+    while await reader.read(4096):
+        pass

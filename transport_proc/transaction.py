@@ -1,0 +1,63 @@
+"""One STUN transaction: send a request, retransmit on schedule, return the response.
+
+aioice's ``Transaction`` has a fixed 0.5 s RTO and no notion of ICMP errors; ours takes the
+schedule from the configuration and ends early when the channel says the server is
+unreachable. The STUN message code itself is aioice's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aioice import stun
+
+from shared.structs import RetransmissionSchedule
+from transport_proc import failures
+from transport_proc.channels import Address, Channel, Waiter
+from transport_proc.failures import AttemptFailed
+
+
+async def transact(
+    channel: Channel,
+    request: stun.Message,
+    server: Address,
+    schedule: RetransmissionSchedule,
+    accept: Callable[[stun.Message], bool] = lambda response: True,
+) -> tuple[stun.Message, float]:
+    """Run one transaction; return the response and the round-trip time in seconds.
+
+    ``accept`` lets the caller ignore responses it must not trust (for example a success
+    response whose MESSAGE-INTEGRITY does not verify); retransmissions then continue as if
+    nothing had arrived. Raises ``AttemptFailed`` (701) when no usable response comes.
+    """
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[stun.Message] = loop.create_future()
+
+    def on_message(response: stun.Message) -> None:
+        if not outcome.done() and accept(response):
+            outcome.set_result(response)
+
+    def on_failure(failure: AttemptFailed) -> None:
+        if not outcome.done():
+            outcome.set_exception(failure)
+
+    data = bytes(request)
+    waits = (schedule.give_up_after,) if channel.reliable else schedule.waits()
+    channel.register(request.transaction_id, Waiter(server, on_message, on_failure))
+    try:
+        for wait in waits:
+            last_send = time.monotonic()
+            channel.send(data, server)
+            done, _ = await asyncio.wait({outcome}, timeout=wait)
+            if done:
+                # The RTT of the send that was answered (RFC 8489 section 6.2.1 Karn's rule
+                # would drop it; for a report, the latest send is the best estimate).
+                return outcome.result(), time.monotonic() - last_send
+        raise failures.no_response(server, len(waits), schedule.give_up_after, channel.transport_name)
+    finally:
+        channel.unregister(request.transaction_id)
+        if outcome.done() and not outcome.cancelled():
+            # When we are cancelled just as a failure arrives, nobody reads it: say it was seen.
+            outcome.exception()

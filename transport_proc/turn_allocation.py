@@ -1,0 +1,147 @@
+"""The TURN Allocate exchange (RFC 8656 section 7) as a sans-IO state machine.
+
+``AllocateSession`` decides, for each response, what happens next; it does no I/O, so every
+rule below is tested without a network:
+
+* the first Allocate carries no credentials; the server's 401 brings REALM and NONCE, and the
+  request is repeated with the long-term credential (this 401 is the protocol, not an error);
+* a 401 to the request *with* credentials means they are wrong: the attempt fails with 401;
+* 438 Stale Nonce: repeat with the new nonce, at most ``MAX_STALE_NONCE_RETRIES`` times;
+* 300 Try Alternate: move to the ALTERNATE-SERVER once (the caller reconnects);
+* a success response must carry XOR-RELAYED-ADDRESS, and once credentials are in use it must
+  carry a valid MESSAGE-INTEGRITY (RFC 8489 section 9.2.5), or it is not trusted;
+* any other error response ends the attempt with its code and reason phrase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from aioice import stun
+
+from transport_proc import failures
+from transport_proc.channels import Address
+
+REQUESTED_TRANSPORT_UDP = 0x11000000
+DEFAULT_LIFETIME = 600
+MAX_STALE_NONCE_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    request: stun.Message
+
+
+@dataclass(frozen=True)
+class Allocated:
+    relayed: Address
+    mapped: Address | None
+    lifetime: int
+
+
+@dataclass(frozen=True)
+class Redirect:
+    alternate: Address
+
+
+Step = SendRequest | Allocated | Redirect
+
+
+def long_term_key(username: str, realm: str, password: str) -> bytes:
+    """RFC 8489 section 9.2.2: MD5(username ":" realm ":" password)."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).digest()
+
+
+class AllocateSession:
+    """One client's attempt to get an allocation from one TURN server."""
+
+    def __init__(self, username: str, password: str, lifetime: int = DEFAULT_LIFETIME) -> None:
+        self._username = username
+        self._password = password
+        self._lifetime = lifetime
+        self._realm: str | None = None
+        self._nonce: bytes | None = None
+        self._key: bytes | None = None
+        self._stale_nonce_retries = 0
+        self._redirected = False
+
+    def __repr__(self) -> str:
+        return f"AllocateSession(realm={self._realm!r}, authenticated={self._key is not None})"
+
+    def first_request(self) -> stun.Message:
+        return self._allocate()
+
+    def accepts(self, response: stun.Message) -> bool:
+        """Whether a response may be acted on (else it is ignored and retransmission goes on)."""
+        if self._key is None:
+            return True
+        if response.message_class == stun.Class.ERROR and response.error_code in (400, 401, 438):
+            # These may come unsigned: the server could not or need not check our key.
+            return True
+        return response.check_message_integrity(self._key)
+
+    def on_response(self, response: stun.Message, server: Address) -> Step:
+        """The next step after ``response``; raises ``AttemptFailed`` when the attempt is over."""
+        if response.message_class == stun.Class.RESPONSE:
+            return self._allocated(response, server)
+        failure = failures.error_response(response, server)
+        if failure.code == 401 and self._key is None:
+            return self._authenticate(response, server)
+        if failure.code == 438 and self._key is not None and self._stale_nonce_retries < MAX_STALE_NONCE_RETRIES:
+            nonce = response.attributes.get("NONCE")
+            if nonce:
+                self._stale_nonce_retries += 1
+                self._nonce = nonce
+                return SendRequest(self._allocate())
+        if failure.code == 300 and not self._redirected:
+            alternate = response.attributes.get("ALTERNATE-SERVER")
+            if alternate is not None:
+                # The alternate server starts from scratch: its realm and nonce are its own.
+                self._redirected = True
+                self._realm = self._nonce = self._key = None
+                return Redirect(alternate)
+        raise failure
+
+    def refresh_to_zero(self) -> stun.Message:
+        """The Refresh request with LIFETIME 0 that releases the allocation (RFC 8656 section 7.3)."""
+        request = stun.Message(message_method=stun.Method.REFRESH, message_class=stun.Class.REQUEST)
+        request.attributes["LIFETIME"] = 0
+        self._sign(request)
+        return request
+
+    def _authenticate(self, response: stun.Message, server: Address) -> Step:
+        realm = response.attributes.get("REALM")
+        nonce = response.attributes.get("NONCE")
+        if not realm or not nonce:
+            raise failures.malformed_response(server, "401 without REALM and NONCE")
+        self._realm, self._nonce = realm, nonce
+        self._key = long_term_key(self._username, realm, self._password)
+        return SendRequest(self._allocate())
+
+    def _allocated(self, response: stun.Message, server: Address) -> Allocated:
+        relayed = response.attributes.get("XOR-RELAYED-ADDRESS")
+        if relayed is None:
+            raise failures.malformed_response(server, "Allocate success without XOR-RELAYED-ADDRESS")
+        lifetime = response.attributes.get("LIFETIME")
+        return Allocated(
+            relayed=relayed,
+            mapped=response.attributes.get("XOR-MAPPED-ADDRESS"),
+            lifetime=lifetime if isinstance(lifetime, int) else self._lifetime,
+        )
+
+    def _allocate(self) -> stun.Message:
+        request = stun.Message(message_method=stun.Method.ALLOCATE, message_class=stun.Class.REQUEST)
+        request.attributes["LIFETIME"] = self._lifetime
+        request.attributes["REQUESTED-TRANSPORT"] = REQUESTED_TRANSPORT_UDP
+        self._sign(request)
+        return request
+
+    def _sign(self, request: stun.Message) -> None:
+        if self._key is None:
+            request.add_fingerprint()
+            return
+        request.attributes["USERNAME"] = self._username
+        request.attributes["REALM"] = self._realm
+        request.attributes["NONCE"] = self._nonce
+        request.add_message_integrity(self._key)
