@@ -1,0 +1,77 @@
+"""Starting and stopping a transport process of our own.
+
+The process serves on an ``ipc://`` socket in a fresh directory that only this user can open
+(``tempfile.mkdtemp`` creates it with mode 0700), and lives exactly as long as the pipe on its
+stdin: if this process dies, the kernel closes the pipe and the transport exits by itself.
+Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+
+class TransportProcess:
+    def __init__(self, popen: subprocess.Popen[bytes], runtime_dir: str) -> None:
+        self.popen = popen
+        self.runtime_dir = runtime_dir
+        self.endpoint = f"ipc://{runtime_dir}/transport"
+
+    @classmethod
+    def start(cls, log_level: str = "WARNING") -> TransportProcess:
+        runtime_dir = tempfile.mkdtemp(prefix="icegather-")
+        command = [
+            sys.executable, "-m", "transport_proc",
+            "--bind", f"ipc://{runtime_dir}/transport",
+            "--watch-stdin",
+            "--log-level", log_level,
+        ]
+        popen = subprocess.Popen(command, stdin=subprocess.PIPE)
+        return cls(popen, runtime_dir)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    async def wait_exit(self) -> str:
+        """Wait until the process exits; return a description of how it ended."""
+        if self.popen.returncode is not None:
+            return describe_exit(self.popen.returncode)
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(self.popen.pid)
+        exited: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+        try:
+            if self.popen.poll() is None:
+                await exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        return describe_exit(self.popen.wait())
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the process to exit (close its stdin), wait up to ``timeout``, then kill it."""
+        if self.popen.stdin is not None and not self.popen.stdin.closed:
+            self.popen.stdin.close()
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exited with status {returncode}"
