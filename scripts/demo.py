@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Run icegather against a local coturn: two healthy TURN URLs and three broken servers.
+
+Started by scripts/demo.sh, which installs what it needs first. The coturn user's password is
+generated for this run and shown nowhere: icegather's output never contains it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import subprocess
+import sys
+import tempfile
+
+from local_coturn import free_port, local_coturn
+
+
+def main() -> int:
+    with local_coturn(password=secrets.token_urlsafe(12)) as turn, tempfile.TemporaryDirectory() as workdir:
+        configuration = {
+            "iceServers": [
+                turn.ice_server("turn"),
+                turn.ice_server("turn", transport="tcp"),
+                {**turn.ice_server("turn"), "urls": turn.url("turn") + "?transport=udp", "credential": "wrong"},
+                {"urls": f"stun:127.0.0.1:{free_port()}"},
+                {"urls": "stun:stun1.invalid:3478"},
+            ]
+        }
+        config_path = f"{workdir}/ice.json"
+        with open(config_path, "w", encoding="utf-8") as file:
+            json.dump(configuration, file)
+        servers = ",\n".join(f"  {json.dumps(server)}" for server in configuration["iceServers"])
+        shown = f'{{"iceServers": [\n{servers}\n]}}'.replace(turn.password, "<password>")
+        print(f"# coturn runs at {turn.url()}; icegather gets this configuration:\n{shown}\n", flush=True)
+        command = ["icegather", "--config", config_path]
+        print(f"$ {shlex.join(command)}", flush=True)
+        status = subprocess.call(command)
+        print(f"# exit status {status}: 1 means at least one icecandidateerror fired")
+        return 0 if status == 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

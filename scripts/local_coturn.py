@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Start a real coturn (``turnserver``) on 127.0.0.1, on free ports, with one long-term user.
+
+Used by the tests (``with local_coturn() as turn: ...``), the demo and the benchmarks. Run it
+directly to keep one running in the foreground and print its URLs:
+
+    python scripts/local_coturn.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from aioice import stun
+
+DEFAULT_USERNAME = "alice"
+DEFAULT_PASSWORD = "correct-horse-battery-staple"
+DEFAULT_REALM = "icegather.test"
+
+
+@dataclass
+class Coturn:
+    host: str
+    port: int
+    username: str
+    password: str
+    realm: str
+    workdir: str
+    process: subprocess.Popen[bytes]
+    tls_port: int | None = None
+    extra_args: Sequence[str] = field(default_factory=tuple)
+
+    def url(self, scheme: str = "turn", transport: str | None = None) -> str:
+        port = self.tls_port if scheme in ("turns", "stuns") else self.port
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = f"?transport={transport}" if transport else ""
+        return f"{scheme}:{host}:{port}{query}"
+
+    def ice_server(self, scheme: str = "turn", transport: str | None = None, password: str | None = None) -> dict:
+        return {
+            "urls": self.url(scheme, transport),
+            "username": self.username,
+            "credential": self.password if password is None else password,
+        }
+
+    @property
+    def log(self) -> str:
+        with open(os.path.join(self.workdir, "turnserver.log"), encoding="utf-8", errors="replace") as file:
+            return file.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free for both UDP and TCP on ``host`` right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while True:
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = udp.getsockname()[1]
+            with socket.socket(family, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+        return port
+
+
+def start_coturn(
+    host: str = "127.0.0.1",
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    realm: str = DEFAULT_REALM,
+    tls_certificate: tuple[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = 10.0,
+) -> Coturn:
+    """Start coturn and wait until it answers a STUN Binding request. ``tls_certificate`` is
+    (certificate file, key file) and turns on TLS on a second port."""
+    turnserver = shutil.which("turnserver")
+    if turnserver is None:
+        raise RuntimeError("turnserver (coturn) is not installed: apt-get install coturn")
+    workdir = tempfile.mkdtemp(prefix="icegather-coturn-")
+    port = free_port(host)
+    tls_port = free_port(host) if tls_certificate else None
+    command = [
+        turnserver, "-n",
+        f"--listening-ip={host}", f"--listening-port={port}",
+        f"--relay-ip={host}",
+        "--lt-cred-mech", f"--user={username}:{password}", f"--realm={realm}",
+        "--fingerprint", "--no-cli", "--no-dtls",
+        f"--userdb={workdir}/turndb", f"--pidfile={workdir}/turnserver.pid",
+        f"--log-file={workdir}/turnserver.log", "--simple-log", "--no-stdout-log",
+    ]
+    if tls_certificate:
+        command += [f"--tls-listening-port={tls_port}", f"--cert={tls_certificate[0]}", f"--pkey={tls_certificate[1]}"]
+    else:
+        command.append("--no-tls")
+    command += list(extra_args)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    coturn = Coturn(host, port, username, password, realm, workdir, process, tls_port, tuple(extra_args))
+    try:
+        wait_until_answering(host, port, timeout, process)
+    except BaseException:
+        coturn.stop()
+        raise
+    return coturn
+
+
+def wait_until_answering(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.settimeout(0.05)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"turnserver exited with status {process.returncode}")
+            request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+            try:
+                probe.sendto(bytes(request), (host, port))
+                probe.recvfrom(2048)
+                return
+            except OSError:
+                continue
+    raise RuntimeError(f"turnserver did not answer on {host}:{port} within {timeout} s")
+
+
+@contextlib.contextmanager
+def local_coturn(**kwargs) -> Iterator[Coturn]:
+    coturn = start_coturn(**kwargs)
+    try:
+        yield coturn
+    finally:
+        coturn.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--username", default=DEFAULT_USERNAME)
+    parser.add_argument("--password", default=DEFAULT_PASSWORD)
+    args = parser.parse_args()
+    with local_coturn(username=args.username, password=args.password) as coturn:
+        print(f"coturn {coturn.url()} (user {coturn.username}, realm {coturn.realm}); Ctrl-C stops it", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

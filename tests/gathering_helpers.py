@@ -1,0 +1,58 @@
+"""Running a peer connection against real servers and recording what it fired."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from main_proc.events import Event
+from main_proc.peerconnection import RTCPeerConnection
+from main_proc.transport_client import TransportClient
+from shared.structs import GatherOptions, RetransmissionSchedule
+
+# Fast but real: a silent server is given up after 0.05 + 0.1 + 0.1 = 0.25 s.
+FAST_SCHEDULE = RetransmissionSchedule(initial_rto=0.05, max_sends=2, final_wait=2)
+LOOPBACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",))
+
+
+@dataclass
+class Recording:
+    """Every event a peer connection fired, in order, with what we need to check it."""
+
+    events: list[Event] = field(default_factory=list)
+    states_seen: list[str] = field(default_factory=list)
+    transport_pid: int | None = None
+
+    @property
+    def errors(self) -> list[Any]:
+        return [e for e in self.events if e.type == "icecandidateerror"]
+
+    @property
+    def candidates(self) -> list[Any]:
+        return [e.candidate for e in self.events if e.type == "icecandidate" and e.candidate is not None]
+
+    def of_type(self, kind: str) -> list[Any]:
+        return [c for c in self.candidates if c.type == kind]
+
+
+async def record_gathering(
+    configuration: dict[str, Any],
+    options: GatherOptions = LOOPBACK,
+    transport: TransportClient | None = None,
+) -> Recording:
+    recording = Recording()
+    pc = RTCPeerConnection(configuration, transport=transport, options=options)
+    for kind in ("icecandidate", "icecandidateerror", "icegatheringstatechange"):
+        pc.addEventListener(kind, recording.events.append)
+    pc.addEventListener("icegatheringstatechange", lambda e: recording.states_seen.append(pc.iceGatheringState))
+    try:
+        await asyncio.wait_for(pc.gather(), 30)
+        recording.transport_pid = pc.transport.transport_pid if pc.transport else None
+    finally:
+        pc.close()
+    return recording
+
+
+def gather(configuration: dict[str, Any], options: GatherOptions = LOOPBACK) -> Recording:
+    return asyncio.run(record_gathering(configuration, options))

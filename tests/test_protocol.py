@@ -1,0 +1,150 @@
+"""The wire protocol: what round-trips, and everything the decoder must refuse."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared import protocol
+from shared.ice_config import parse_configuration
+from shared.protocol import ProtocolError, SequenceChecker, decode_to_main, decode_to_transport, encode
+from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+
+ERROR = IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, "Unauthorized")
+CANDIDATE = CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")
+CONFIGURATION = parse_configuration(
+    {"iceServers": [{"urls": ["turn:turn.example.org?transport=tcp"], "username": "u", "credential": "p"}]}
+)
+
+TO_MAIN = [
+    protocol.ServerHello(pid=1234),
+    protocol.Candidate(7, CANDIDATE),
+    protocol.Candidate(7, CandidateInfo(
+        "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
+        "turn:turn.example.org", "tcp")),
+    protocol.CandidateError(7, ERROR),
+    protocol.CandidateError(7, IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed")),
+    protocol.GatheringState(7, "complete"),
+    protocol.GatherRejected(7, "internal error"),
+]
+TO_TRANSPORT = [
+    protocol.ClientHello(),
+    protocol.Gather(3, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)),
+    protocol.Close(3),
+]
+
+
+@pytest.mark.parametrize("message", TO_MAIN, ids=lambda m: type(m).__name__)
+def test_messages_to_the_main_process_round_trip(message):
+    assert decode_to_main(encode(message, 5)) == (5, message)
+
+
+@pytest.mark.parametrize("message", TO_TRANSPORT, ids=lambda m: type(m).__name__)
+def test_messages_to_the_transport_round_trip(message):
+    assert decode_to_transport(encode(message, 0)) == (0, message)
+
+
+def raw(**fields) -> bytes:
+    return msgpack.packb(fields)
+
+
+def error_fields(**changes) -> dict:
+    fields = {"address": "192.0.2.2", "port": 50000, "url": "turn:t.example", "error_code": 401,
+              "error_text": "Unauthorized"}
+    fields.update(changes)
+    return fields
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xc1",  # a byte msgpack never uses
+        b"\x92\x01\x02",  # a list, not a map
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(), extra=1),
+        raw(type="no_such_type", seq=0),
+        raw(type="gather", seq=0, pc_id=1, configuration={}, options={}),  # wrong direction
+        raw(type="candidate_error", pc_id=1, info=error_fields()),  # no seq
+        raw(type="candidate_error", seq=-1, pc_id=1, info=error_fields()),
+        raw(type="candidate_error", seq=0, pc_id="1", info=error_fields()),
+        raw(type="candidate_error", seq=0, pc_id=True, info=error_fields()),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(port=70000)),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(error_code=299)),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(error_code=800)),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(error_text="")),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(error_text="x" * 10_000)),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(address="not an address")),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(address="", port=50000)),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(port=0)),
+        raw(type="candidate_error", seq=0, pc_id=1, info={k: v for k, v in error_fields().items() if k != "url"}),
+        raw(type="candidate", seq=0, pc_id=1, info={"candidate": "candidate:garbage", "url": "", "relay_protocol": ""}),
+        raw(type="gathering_state", seq=0, pc_id=1, state="new"),
+        b"\x82" + b"\x00" * 100,  # a map whose keys are integers
+        msgpack.packb({"type": "gathering_state", "seq": 0, "pc_id": 1, "state": "complete", "pad": b"x" * 300_000}),
+    ],
+)
+def test_the_main_process_refuses_malformed_messages(data):
+    with pytest.raises(ProtocolError):
+        decode_to_main(data)
+
+
+@pytest.mark.parametrize(
+    "configuration",
+    [
+        {"iceServers": [{"urls": "http://x"}]},
+        {"iceServers": [{"urls": "turn:t.example"}]},  # no credentials
+        {"iceServers": "stun:x"},
+    ],
+)
+def test_the_transport_refuses_a_gather_request_with_an_invalid_configuration(configuration):
+    options = {"schedule": {"initial_rto": 0.5, "max_sends": 5, "final_wait": 4}, "local_addresses": [],
+               "verify_tls": True}
+    with pytest.raises(ProtocolError):
+        decode_to_transport(raw(type="gather", seq=0, pc_id=1, configuration=configuration, options=options))
+
+
+def test_a_refused_credential_never_appears_in_the_protocol_error():
+    bad = {"iceServers": [{"urls": "turn:alice:hunter2@t.example", "username": "alice", "credential": "hunter2"}]}
+    options = {"schedule": {"initial_rto": 0.5, "max_sends": 5, "final_wait": 4}, "local_addresses": [],
+               "verify_tls": True}
+    with pytest.raises(ProtocolError) as caught:
+        decode_to_transport(raw(type="gather", seq=0, pc_id=1, configuration=bad, options=options))
+    assert "hunter2" not in str(caught.value)
+
+
+def test_sequence_checker_accepts_new_numbers_refuses_old_ones_and_counts_gaps():
+    checker = SequenceChecker()
+    assert [checker.accept(n) for n in (0, 1, 1, 0, 4, 5, 3)] == [True, True, False, False, True, True, False]
+    assert checker.lost == 2  # 2 and 3 never arrived in order
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_never_escape_the_decoder_as_anything_but_protocol_error(data):
+    for decode in (decode_to_main, decode_to_transport):
+        try:
+            decode(data)
+        except ProtocolError:
+            pass
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=40) | st.binary(max_size=40),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=15), children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(protocol.TO_MAIN) + sorted(protocol.TO_TRANSPORT)), st.dictionaries(
+    st.sampled_from(["pc_id", "info", "state", "reason", "pid", "protocol_version", "configuration", "options",
+                     "address", "port", "url", "error_code", "error_text", "candidate"]), json_like, max_size=6))
+def test_well_framed_messages_with_random_fields_are_decoded_or_refused_cleanly(kind, fields):
+    data = msgpack.packb({"type": kind, "seq": 0, **fields})
+    for decode in (decode_to_main, decode_to_transport):
+        try:
+            decode(data)
+        except ProtocolError:
+            pass

@@ -1,0 +1,123 @@
+"""The transport's pure rules: schedule, candidates, addresses, texts, and response parsing."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from aioice import stun
+
+from shared.candidate import CandidateFields, format_candidate, parse_candidate
+from shared.structs import RetransmissionSchedule
+from transport_proc import candidates, failures
+from transport_proc.addresses import choose_local_addresses, pair_addresses
+from transport_proc.resolver import special_use_answer
+from transport_proc.stun_parser import parse_stun
+
+
+def test_default_schedule_gives_up_on_a_silent_server_within_ten_seconds():
+    schedule = RetransmissionSchedule()
+    assert schedule.waits() == (0.5, 1.0, 2.0, 4.0, 2.0)
+    assert schedule.give_up_after == 9.5
+
+
+def test_rfc_8489_defaults_give_the_39_5_seconds_chromium_waits():
+    assert RetransmissionSchedule(initial_rto=0.5, max_sends=7, final_wait=16).give_up_after == 39.5
+
+
+def test_priority_follows_rfc_8445_and_orders_host_over_srflx_over_relay():
+    assert candidates.priority("host", 65535) == (126 << 24) + (65535 << 8) + 255
+    host = candidates.priority("host", candidates.local_preference(0))
+    srflx = candidates.priority("srflx", candidates.local_preference(0))
+    relay_udp = candidates.priority("relay", candidates.local_preference(0, "udp"))
+    relay_tls = candidates.priority("relay", candidates.local_preference(0, "tls"))
+    assert host > srflx > relay_udp > relay_tls
+
+
+def test_foundation_is_shared_exactly_by_same_type_base_server_and_protocol():
+    same = candidates.foundation("srflx", "192.0.2.2", "203.0.113.1", "udp")
+    assert same == candidates.foundation("srflx", "192.0.2.2", "203.0.113.1", "udp")
+    assert same != candidates.foundation("srflx", "192.0.2.2", "203.0.113.2", "udp")
+    assert same != candidates.foundation("relay", "192.0.2.2", "203.0.113.1", "udp")
+
+
+def test_candidate_lines_round_trip_through_the_shared_grammar():
+    info = candidates.relay_candidate(("203.0.113.9", 61000), ("198.51.100.7", 50000), "192.0.2.2",
+                                      "203.0.113.1", 0, "turn:t.example", "tcp")
+    fields = parse_candidate(info.candidate)
+    assert (fields.type, fields.address, fields.port) == ("relay", "203.0.113.9", 61000)
+    assert (fields.related_address, fields.related_port) == ("198.51.100.7", 50000)
+    assert format_candidate(fields) == info.candidate
+    assert format_candidate(CandidateFields("1", 1, "udp", 1, "::1", 9, "host")) == "candidate:1 1 udp 1 ::1 9 typ host"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["", "candidate:", "candidate:1 1 udp 1 1.2.3.4 9 host", "candidate:1 1 sctp 1 1.2.3.4 9 typ host",
+     "candidate:1 1 udp 0 1.2.3.4 9 typ host", "candidate:1 1 udp 1 not-an-ip 9 typ host",
+     "candidate:1 1 udp 1 1.2.3.4 70000 typ host", "candidate:1 1 udp 1 1.2.3.4 9 typ magic",
+     "candidate:1 1 udp 1 1.2.3.4 9 typ srflx raddr 1.2.3.4", "candidate:!! 1 udp 1 1.2.3.4 9 typ host"],
+)
+def test_malformed_candidate_lines_are_refused(line):
+    with pytest.raises(ValueError):
+        parse_candidate(line)
+
+
+def test_local_addresses_skip_link_local_and_fall_back_to_loopback_only_when_alone():
+    assert choose_local_addresses(["127.0.0.1", "192.0.2.2", "fe80::1", "fd00::2", "192.0.2.2"]) == (
+        "192.0.2.2", "fd00::2",
+    )
+    assert choose_local_addresses(["127.0.0.1", "::1", "fe80::1"]) == ("127.0.0.1", "::1")
+
+
+def test_each_local_address_tries_the_first_server_address_of_its_family():
+    assert pair_addresses(["192.0.2.2", "fd00::2", "192.0.2.3"], ["2001:db8::1", "203.0.113.1", "203.0.113.2"]) == [
+        ("192.0.2.2", "203.0.113.1"), ("fd00::2", "2001:db8::1"), ("192.0.2.3", "203.0.113.1"),
+    ]
+    assert pair_addresses(["192.0.2.2"], ["2001:db8::1"]) == []
+
+
+def test_names_under_invalid_fail_without_a_lookup_and_others_are_looked_up():
+    assert "RFC 6761" in special_use_answer("stun1.invalid")
+    assert special_use_answer("INVALID.") is not None
+    assert special_use_answer("stun.example.org") is None
+    assert special_use_answer("invalid.example.org") is None
+
+
+def test_reason_phrases_lose_control_characters_and_are_capped_at_127_characters():
+    assert failures.sanitize_reason("Unauthorized\r\n\x1b[31mevil") == "Unauthorized [31mevil"
+    assert len(failures.sanitize_reason("x" * 1000)) == 127
+    assert failures.server_error(401, "\n\t").text == "error 401 (no reason phrase)"
+    assert failures.server_error(999, "Unauthorized").code == 701
+
+
+def test_701_texts_name_the_cause_and_the_server():
+    assert failures.no_response(("192.0.2.1", 3478), 5, 9.5, "udp").text == (
+        "no response from 192.0.2.1:3478 after 5 attempts in 9.5 s"
+    )
+    assert failures.port_unreachable(("::1", 3478)).text.startswith("port unreachable")
+    assert "[::1]:3478" in failures.port_unreachable(("::1", 3478)).text
+    assert failures.connection_refused(("192.0.2.1", 3478)).text == "connection refused by 192.0.2.1:3478 (TCP)"
+    assert failures.connection_lost(("192.0.2.1", 1), ConnectionResetError()).text == "connection reset by 192.0.2.1:1"
+
+
+def test_the_response_parser_keeps_an_error_whose_reason_phrase_is_not_utf8():
+    response = stun.Message(stun.Method.ALLOCATE, stun.Class.ERROR)
+    response.attributes["ERROR-CODE"] = (401, "x")
+    data = bytearray(bytes(response))
+    data[data.index(b"x")] = 0xFF  # the one-byte reason phrase becomes invalid UTF-8
+    message = parse_stun(bytes(data))
+    assert message.attributes["ERROR-CODE"] == (401, "\ufffd")
+
+
+def test_the_response_parser_reads_alternate_server_and_refuses_broken_framing():
+    response = stun.Message(stun.Method.ALLOCATE, stun.Class.ERROR)
+    response.attributes["ERROR-CODE"] = (300, "Try Alternate")
+    body = bytes(response)
+    alternate = struct.pack("!HHBBH4s", 0x8023, 8, 0, 1, 3479, bytes([192, 0, 2, 20]))
+    data = body[:2] + struct.pack("!H", len(body) - 20 + len(alternate)) + body[4:] + alternate
+    assert parse_stun(data).attributes["ALTERNATE-SERVER"] == ("192.0.2.20", 3479)
+    with pytest.raises(ValueError):
+        parse_stun(data[:-2])  # length no longer matches
+    with pytest.raises(ValueError):
+        parse_stun(b"\x80" + data[1:])  # not STUN (ChannelData / RTP-like first bits)

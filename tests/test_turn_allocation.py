@@ -1,0 +1,132 @@
+"""The TURN Allocate state machine, without a network: each RFC 8656 rule it follows."""
+
+from __future__ import annotations
+
+import pytest
+from aioice import stun
+
+from transport_proc.failures import AttemptFailed
+from transport_proc.stun_parser import parse_stun
+from transport_proc.turn_allocation import (
+    MAX_STALE_NONCE_RETRIES,
+    AllocateSession,
+    Allocated,
+    Redirect,
+    SendRequest,
+    long_term_key,
+)
+
+SERVER = ("192.0.2.10", 3478)
+KEY = long_term_key("alice", "example.org", "secret")
+
+
+def reply(request: stun.Message, message_class: stun.Class, key: bytes | None = None, **attributes) -> stun.Message:
+    """A server's response to ``request``, as bytes on the wire and back through our parser."""
+    response = stun.Message(request.message_method, message_class, request.transaction_id)
+    response.attributes.update(attributes)
+    if key is not None:
+        response.add_message_integrity(key)
+    else:
+        response.add_fingerprint()
+    return parse_stun(bytes(response))
+
+
+def challenge(request: stun.Message, code: int = 401, nonce: bytes = b"nonce-1") -> stun.Message:
+    return reply(request, stun.Class.ERROR, **{"ERROR-CODE": (code, "Unauthorized"), "REALM": "example.org",
+                                               "NONCE": nonce})
+
+
+def authenticated_session() -> tuple[AllocateSession, stun.Message]:
+    session = AllocateSession("alice", "secret")
+    step = session.on_response(challenge(session.first_request()), SERVER)
+    assert isinstance(step, SendRequest)
+    return session, step.request
+
+
+def test_first_allocate_carries_no_credentials_and_the_401_challenge_is_answered():
+    session = AllocateSession("alice", "secret")
+    first = session.first_request()
+    assert "USERNAME" not in first.attributes and "MESSAGE-INTEGRITY" not in first.attributes
+
+    step = session.on_response(challenge(first), SERVER)
+
+    assert isinstance(step, SendRequest)
+    second = step.request
+    assert second.attributes["USERNAME"] == "alice"
+    assert second.attributes["REALM"] == "example.org" and second.attributes["NONCE"] == b"nonce-1"
+    assert parse_stun(bytes(second)).check_message_integrity(KEY)
+
+
+def test_401_to_the_request_with_credentials_ends_the_attempt_with_401():
+    session, request = authenticated_session()
+    with pytest.raises(AttemptFailed) as caught:
+        session.on_response(challenge(request), SERVER)
+    assert (caught.value.code, caught.value.text) == (401, "Unauthorized")
+
+
+def test_stale_nonce_is_retried_with_the_new_nonce_a_bounded_number_of_times():
+    session, request = authenticated_session()
+    for attempt in range(MAX_STALE_NONCE_RETRIES):
+        step = session.on_response(challenge(request, 438, f"nonce-{attempt + 2}".encode()), SERVER)
+        assert isinstance(step, SendRequest)
+        request = step.request
+        assert request.attributes["NONCE"] == f"nonce-{attempt + 2}".encode()
+    with pytest.raises(AttemptFailed) as caught:
+        session.on_response(challenge(request, 438, b"again"), SERVER)
+    assert caught.value.code == 438
+
+
+def test_success_needs_a_relayed_address_and_gives_relayed_and_mapped_addresses():
+    session, request = authenticated_session()
+    success = reply(request, stun.Class.RESPONSE, KEY, **{
+        "XOR-RELAYED-ADDRESS": ("203.0.113.9", 61000), "XOR-MAPPED-ADDRESS": ("198.51.100.7", 50000),
+        "LIFETIME": 600,
+    })
+    assert session.accepts(success)
+    assert session.on_response(success, SERVER) == Allocated(("203.0.113.9", 61000), ("198.51.100.7", 50000), 600)
+
+    empty = reply(request, stun.Class.RESPONSE, KEY, LIFETIME=600)
+    with pytest.raises(AttemptFailed) as caught:
+        AllocateSession("alice", "secret").on_response(empty, SERVER)
+    assert caught.value.code == 701 and "XOR-RELAYED-ADDRESS" in caught.value.text
+
+
+def test_success_signed_with_another_key_is_not_trusted_but_unsigned_401_is():
+    session, request = authenticated_session()
+    forged = reply(request, stun.Class.RESPONSE, long_term_key("alice", "example.org", "guess"),
+                   **{"XOR-RELAYED-ADDRESS": ("203.0.113.9", 61000)})
+    unsigned = reply(request, stun.Class.RESPONSE, **{"XOR-RELAYED-ADDRESS": ("203.0.113.9", 61000)})
+    assert not session.accepts(forged)
+    assert not session.accepts(unsigned)
+    assert session.accepts(challenge(request))
+
+
+def test_try_alternate_is_followed_once_from_scratch():
+    session = AllocateSession("alice", "secret")
+    redirect = reply(session.first_request(), stun.Class.ERROR, **{"ERROR-CODE": (300, "Try Alternate")})
+    redirect.attributes["ALTERNATE-SERVER"] = ("192.0.2.20", 3478)
+    assert session.on_response(redirect, SERVER) == Redirect(("192.0.2.20", 3478))
+    assert "USERNAME" not in session.first_request().attributes
+    with pytest.raises(AttemptFailed) as caught:
+        session.on_response(redirect, SERVER)
+    assert caught.value.code == 300
+
+
+@pytest.mark.parametrize("code, reason", [(486, "Allocation Quota Reached"), (403, "Forbidden"), (508, "Insufficient Capacity")])
+def test_other_error_responses_end_the_attempt_with_their_code_and_reason(code, reason):
+    session, request = authenticated_session()
+    with pytest.raises(AttemptFailed) as caught:
+        session.on_response(reply(request, stun.Class.ERROR, KEY, **{"ERROR-CODE": (code, reason)}), SERVER)
+    assert (caught.value.code, caught.value.text) == (code, reason)
+
+
+def test_refresh_to_zero_releases_with_the_session_credentials():
+    session, _ = authenticated_session()
+    refresh = session.refresh_to_zero()
+    assert refresh.message_method == stun.Method.REFRESH and refresh.attributes["LIFETIME"] == 0
+    assert parse_stun(bytes(refresh)).check_message_integrity(KEY)
+
+
+def test_the_password_is_not_in_the_session_repr():
+    session, _ = authenticated_session()
+    assert "secret" not in repr(session)
