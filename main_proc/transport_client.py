@@ -58,7 +58,7 @@ class TransportClient:
         self.transport_pid: int | None = None
         self.rejected = 0
         self.failure: str | None = None
-        self._incoming = protocol.SequenceChecker()
+        self._inbox = protocol.Inbox(protocol.decode_to_main)
         self._next_seq = 0
         self._last_pc_id = 0
         self._observers: dict[int, TransportObserver] = {}
@@ -113,7 +113,7 @@ class TransportClient:
         if waiting[0] not in done:
             raise TransportError(f"the transport process {waiting[1].result()} before it was ready")
         try:
-            seq, hello = protocol.decode_to_main(waiting[0].result())
+            hello = self._inbox.read(waiting[0].result())
         except protocol.ProtocolError as exc:
             raise TransportError(f"the transport's greeting is invalid: {exc}") from None
         if not isinstance(hello, protocol.ServerHello):
@@ -122,7 +122,6 @@ class TransportClient:
             raise TransportError(
                 f"the transport speaks protocol {hello.protocol_version}, we speak {protocol.PROTOCOL_VERSION}"
             )
-        self._incoming.accept(seq)
         self.transport_pid = hello.pid
 
     def gather(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
@@ -162,12 +161,9 @@ class TransportClient:
         while True:
             data = await self._sock.recv()
             try:
-                seq, message = protocol.decode_to_main(data)
+                message = self._inbox.read(data)
             except protocol.ProtocolError as exc:
                 self._reject(str(exc))
-                continue
-            if not self._incoming.accept(seq):
-                self._reject(f"sequence number {seq} was already used")
                 continue
             reason = self._route(message)
             if reason is not None:

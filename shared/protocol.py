@@ -359,3 +359,18 @@ class SequenceChecker:
         self.lost += seq - self.expected
         self.expected = seq + 1
         return True
+
+
+class Inbox:
+    """The receiving end of one direction of one connection: decodes, validates and
+    sequence-checks each message, raising ``ProtocolError`` for anything it refuses."""
+
+    def __init__(self, decode: Callable[[bytes], tuple[int, Message]]) -> None:
+        self._decode = decode
+        self.sequence = SequenceChecker()
+
+    def read(self, data: bytes) -> Message:
+        seq, message = self._decode(data)
+        if not self.sequence.accept(seq):
+            raise ProtocolError(f"sequence number {seq} was already used")
+        return message

@@ -35,31 +35,11 @@ def foundation(kind: str, base_ip: str, server_ip: str, protocol: str) -> str:
 
 
 def host_candidate(base: Address, local_index: int) -> CandidateInfo:
-    fields = CandidateFields(
-        foundation=foundation("host", base[0], "", "udp"),
-        component=COMPONENT_RTP,
-        protocol="udp",
-        priority=priority("host", local_preference(local_index)),
-        address=base[0],
-        port=base[1],
-        type="host",
-    )
-    return CandidateInfo(candidate=format_candidate(fields))
+    return _candidate("host", base, base[0], "", local_index)
 
 
 def srflx_candidate(mapped: Address, base: Address, server_ip: str, local_index: int, url: str) -> CandidateInfo:
-    fields = CandidateFields(
-        foundation=foundation("srflx", base[0], server_ip, "udp"),
-        component=COMPONENT_RTP,
-        protocol="udp",
-        priority=priority("srflx", local_preference(local_index)),
-        address=mapped[0],
-        port=mapped[1],
-        type="srflx",
-        related_address=base[0],
-        related_port=base[1],
-    )
-    return CandidateInfo(candidate=format_candidate(fields), url=url)
+    return _candidate("srflx", mapped, base[0], server_ip, local_index, url, related=base)
 
 
 def relay_candidate(
@@ -73,15 +53,29 @@ def relay_candidate(
 ) -> CandidateInfo:
     # The related address of a relayed candidate is the mapped address (RFC 8839 section 5.1).
     related = mapped if mapped is not None else ("0.0.0.0", 0)
+    return _candidate("relay", relayed, base_ip, server_ip, local_index, url, relay_protocol, related)
+
+
+def _candidate(
+    kind: str,
+    address: Address,
+    base_ip: str,
+    server_ip: str,
+    local_index: int,
+    url: str = "",
+    relay_protocol: str = "",
+    related: Address | None = None,
+) -> CandidateInfo:
     fields = CandidateFields(
-        foundation=foundation("relay", base_ip, server_ip, relay_protocol),
+        # A relay's foundation depends on how the server is reached; the others are all UDP.
+        foundation=foundation(kind, base_ip, server_ip, relay_protocol or "udp"),
         component=COMPONENT_RTP,
         protocol="udp",
-        priority=priority("relay", local_preference(local_index, relay_protocol)),
-        address=relayed[0],
-        port=relayed[1],
-        type="relay",
-        related_address=related[0],
-        related_port=related[1],
+        priority=priority(kind, local_preference(local_index, relay_protocol)),
+        address=address[0],
+        port=address[1],
+        type=kind,
+        related_address=related[0] if related else None,
+        related_port=related[1] if related else None,
     )
     return CandidateInfo(candidate=format_candidate(fields), url=url, relay_protocol=relay_protocol)

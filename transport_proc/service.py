@@ -29,7 +29,7 @@ class Client:
     """One connected main process."""
 
     identity: bytes
-    incoming: protocol.SequenceChecker = field(default_factory=protocol.SequenceChecker)
+    inbox: protocol.Inbox = field(default_factory=lambda: protocol.Inbox(protocol.decode_to_transport))
     next_seq: int = 0
     greeted: bool = False
     gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
@@ -68,12 +68,9 @@ class TransportService:
             identity, data = frames
             client = self.clients.get(identity) or Client(identity)
             try:
-                seq, message = protocol.decode_to_transport(data)
+                message = client.inbox.read(data)
             except protocol.ProtocolError as exc:
                 self._reject(str(exc))
-                continue
-            if not client.incoming.accept(seq):
-                self._reject(f"sequence number {seq} was already used")
                 continue
             self.clients[identity] = client
             self._handle(client, message)
