@@ -91,11 +91,13 @@ def start_coturn(
     password: str = DEFAULT_PASSWORD,
     realm: str = DEFAULT_REALM,
     tls_certificate: tuple[str, str] | None = None,
+    relay_ips: Sequence[str] = (),
     extra_args: Sequence[str] = (),
     timeout: float = 10.0,
 ) -> Coturn:
     """Start coturn and wait until it answers a STUN Binding request. ``tls_certificate`` is
-    (certificate file, key file) and turns on TLS on a second port."""
+    (certificate file, key file) and turns on TLS on a second port. Relayed addresses come
+    from ``relay_ips`` (default: ``host``)."""
     turnserver = shutil.which("turnserver")
     if turnserver is None:
         raise RuntimeError("turnserver (coturn) is not installed: apt-get install coturn")
@@ -105,7 +107,7 @@ def start_coturn(
     command = [
         turnserver, "-n",
         f"--listening-ip={host}", f"--listening-port={port}",
-        f"--relay-ip={host}",
+        *(f"--relay-ip={ip}" for ip in relay_ips or (host,)),
         "--lt-cred-mech", f"--user={username}:{password}", f"--realm={realm}",
         "--fingerprint", "--no-cli", "--no-dtls",
         f"--userdb={workdir}/turndb", f"--pidfile={workdir}/turnserver.pid",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from local_coturn import Coturn, local_coturn
+from stun_servers import ScriptedStunServer, never_answer
 
 
 @pytest.fixture(scope="session")
@@ -35,28 +36,9 @@ def closed_tcp_port() -> int:
         return sock.getsockname()[1]
 
 
-class SilentServer:
-    """A UDP socket that reads requests and never answers: a server that is "down" behind a
-    firewall that drops packets."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-
-    def requests(self) -> list[bytes]:
-        """Every datagram received so far."""
-        received = []
-        while True:
-            try:
-                received.append(self.sock.recv(2048))
-            except BlockingIOError:
-                return received
-
-
 @pytest.fixture
-def silent_udp_server() -> Iterator[SilentServer]:
-    server = SilentServer()
-    yield server
-    server.sock.close()
+def silent_udp_server() -> Iterator[ScriptedStunServer]:
+    """A UDP server that reads requests and never answers: a server that is "down" behind a
+    firewall that drops packets."""
+    with ScriptedStunServer(never_answer) as server:
+        yield server

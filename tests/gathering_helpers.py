@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ class Recording:
     """Every event a peer connection fired, in order, with what we need to check it."""
 
     events: list[Event] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each event
     states_seen: list[str] = field(default_factory=list)
     transport_pid: int | None = None
 
@@ -31,6 +33,14 @@ class Recording:
     @property
     def candidates(self) -> list[Any]:
         return [e.candidate for e in self.events if e.type == "icecandidate" and e.candidate is not None]
+
+    @property
+    def first_error_at(self) -> float:
+        return min(at for event, at in zip(self.events, self.arrivals) if event.type == "icecandidateerror")
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+        self.arrivals.append(time.monotonic())
 
     def of_type(self, kind: str) -> list[Any]:
         return [c for c in self.candidates if c.type == kind]
@@ -44,7 +54,7 @@ async def record_gathering(
     recording = Recording()
     pc = RTCPeerConnection(configuration, transport=transport, options=options)
     for kind in ("icecandidate", "icecandidateerror", "icegatheringstatechange"):
-        pc.addEventListener(kind, recording.events.append)
+        pc.addEventListener(kind, recording.record)
     pc.addEventListener("icegatheringstatechange", lambda e: recording.states_seen.append(pc.iceGatheringState))
     try:
         await asyncio.wait_for(pc.gather(), 30)

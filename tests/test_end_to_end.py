@@ -86,7 +86,7 @@ def test_silent_stun_server_fires_701_naming_the_attempts_and_the_time(silent_ud
     assert error.errorText == (
         f"no response from 127.0.0.1:{port} after {FAST_SCHEDULE.max_sends} attempts in {expected_seconds:g} s"
     )
-    assert len(silent_udp_server.requests()) == FAST_SCHEDULE.max_sends  # each one really went out
+    assert len(silent_udp_server.received) == FAST_SCHEDULE.max_sends  # each one really went out
 
 
 def test_turn_server_on_a_closed_tcp_port_fires_701_connection_refused(closed_tcp_port):

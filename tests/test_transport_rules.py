@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import struct
+import asyncio
 
 import pytest
 from aioice import stun
@@ -11,8 +11,10 @@ from shared.candidate import CandidateFields, format_candidate, parse_candidate
 from shared.structs import RetransmissionSchedule
 from transport_proc import candidates, failures
 from transport_proc.addresses import choose_local_addresses, pair_addresses
-from transport_proc.resolver import special_use_answer
+from transport_proc.resolver import is_localhost, resolve, special_use_answer
 from transport_proc.stun_parser import parse_stun
+
+from stun_servers import with_alternate_server
 
 
 def test_default_schedule_gives_up_on_a_silent_server_within_ten_seconds():
@@ -84,6 +86,12 @@ def test_names_under_invalid_fail_without_a_lookup_and_others_are_looked_up():
     assert special_use_answer("invalid.example.org") is None
 
 
+def test_localhost_names_are_the_loopback_addresses_without_a_lookup():
+    for name in ("localhost", "LocalHost.", "turn.localhost"):
+        assert asyncio.run(resolve(name, 3478, 1.0)) == ("127.0.0.1", "::1")
+    assert not is_localhost("localhost.example.org")
+
+
 def test_reason_phrases_lose_control_characters_and_are_capped_at_127_characters():
     assert failures.sanitize_reason("Unauthorized\r\n\x1b[31mevil") == "Unauthorized [31mevil"
     assert len(failures.sanitize_reason("x" * 1000)) == 127
@@ -113,9 +121,7 @@ def test_the_response_parser_keeps_an_error_whose_reason_phrase_is_not_utf8():
 def test_the_response_parser_reads_alternate_server_and_refuses_broken_framing():
     response = stun.Message(stun.Method.ALLOCATE, stun.Class.ERROR)
     response.attributes["ERROR-CODE"] = (300, "Try Alternate")
-    body = bytes(response)
-    alternate = struct.pack("!HHBBH4s", 0x8023, 8, 0, 1, 3479, bytes([192, 0, 2, 20]))
-    data = body[:2] + struct.pack("!H", len(body) - 20 + len(alternate)) + body[4:] + alternate
+    data = with_alternate_server(bytes(response), ("192.0.2.20", 3479))
     assert parse_stun(data).attributes["ALTERNATE-SERVER"] == ("192.0.2.20", 3479)
     with pytest.raises(ValueError):
         parse_stun(data[:-2])  # length no longer matches

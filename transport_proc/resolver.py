@@ -1,8 +1,10 @@
 """Name lookup for server hosts.
 
-RFC 6761 section 6.4 asks resolver libraries to answer names under ``.invalid`` negatively at
-once, without asking a DNS server; ``special_use_answer`` does that (and keeps tests that use
-such names from sending DNS queries).
+RFC 6761 asks resolver libraries to answer two special-use names themselves, without asking a
+DNS server: names under ``.invalid`` never resolve (section 6.4, ``special_use_answer``) and
+``localhost`` and names under it are the loopback addresses (section 6.3,
+``LOOPBACK_ADDRESSES``). Besides being correct, that keeps tests that use such names from
+sending DNS queries.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ import ipaddress
 import socket
 
 from transport_proc import failures
+
+
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
+
+
+def is_localhost(host: str) -> bool:
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def special_use_answer(host: str) -> str | None:
@@ -31,6 +41,8 @@ async def resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
     reason = special_use_answer(host)
     if reason is not None:
         raise failures.host_lookup_failed(host, reason)
+    if is_localhost(host):
+        return LOOPBACK_ADDRESSES
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(

@@ -85,7 +85,8 @@ class TransportService:
         closing = [
             self._close(client, pc_id) for client in self.clients.values() for pc_id in list(client.gatherings)
         ]
-        await asyncio.gather(*closing)
+        # Closes that a client asked for just before it went away are still releasing.
+        await asyncio.gather(*closing, *self._closings)
 
     def _handle(self, client: Client, message: protocol.Message) -> None:
         if isinstance(message, protocol.ClientHello):

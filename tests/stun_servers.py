@@ -1,0 +1,123 @@
+"""Small real STUN servers for the cases coturn cannot be made to produce: a server that never
+answers, one that sends an error coturn does not send to an Allocate (403), a Try Alternate
+redirect, a Binding answer with a public-looking mapped address.
+
+Each is a real UDP socket on loopback served by a thread; the transport under test talks to it
+over the network exactly as it would to any server.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aioice import stun
+
+Address = tuple[str, int]
+# What a script answers to one request: the bytes to send back, or None to stay silent.
+Script = Callable[[stun.Message, Address], bytes | None]
+
+
+@dataclass(frozen=True)
+class Received:
+    request: stun.Message
+    source: Address
+    at: float  # time.monotonic() on arrival
+
+
+class ScriptedStunServer:
+    """Answers every STUN request it receives with what ``script`` returns; records them all.
+    ``script`` may be replaced while the server runs (a server that redirects to itself needs
+    its own port first)."""
+
+    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.5)  # a safety net: close() wakes the thread itself
+        self.host = host
+        self.port: int = self.sock.getsockname()[1]
+        self.received: list[Received] = []
+        self.script = script
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def url(self, scheme: str = "stun") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}:{host}:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                data, source = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                request = stun.parse_message(data)
+            except ValueError:
+                continue
+            self.received.append(Received(request, source[:2], time.monotonic()))
+            answer = self.script(request, source[:2])
+            if answer is not None:
+                self.sock.sendto(answer, source)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.sock.sendto(b"", (self.host, self.port))  # wakes the thread from recvfrom at once
+        self._thread.join()
+        self.sock.close()
+
+    def __enter__(self) -> ScriptedStunServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# --- scripts and the responses they send ----------------------------------------------------
+
+
+def never_answer(request: stun.Message, source: Address) -> None:
+    return None
+
+
+def response(request: stun.Message, message_class: stun.Class, **attributes: object) -> stun.Message:
+    answer = stun.Message(request.message_method, message_class, request.transaction_id)
+    answer.attributes.update(attributes)
+    return answer
+
+
+def error_to_every_request(code: int, reason: str) -> Script:
+    def script(request: stun.Message, source: Address) -> bytes:
+        return bytes(response(request, stun.Class.ERROR, **{"ERROR-CODE": (code, reason)}))
+    return script
+
+
+def mapped_to(address: Address) -> Script:
+    """A Binding server that says the client is seen at ``address`` (as behind a NAT)."""
+    def script(request: stun.Message, source: Address) -> bytes:
+        return bytes(response(request, stun.Class.RESPONSE, **{"XOR-MAPPED-ADDRESS": address}))
+    return script
+
+
+def try_alternate(alternate: Address) -> Script:
+    """Answers every request with 300 Try Alternate pointing at ``alternate`` (IPv4)."""
+    def script(request: stun.Message, source: Address) -> bytes:
+        answer = bytes(response(request, stun.Class.ERROR, **{"ERROR-CODE": (300, "Try Alternate")}))
+        return with_alternate_server(answer, alternate)
+    return script
+
+
+def with_alternate_server(message: bytes, alternate: Address) -> bytes:
+    """``message`` with an ALTERNATE-SERVER attribute (0x8023) appended: aioice cannot encode it."""
+    host = socket.inet_aton(alternate[0])
+    attribute = struct.pack("!HHBBH4s", 0x8023, 8, 0, 1, alternate[1], host)
+    length = len(message) - 20 + len(attribute)
+    return message[:2] + struct.pack("!H", length) + message[4:] + attribute
