@@ -121,3 +121,39 @@ def with_alternate_server(message: bytes, alternate: Address) -> bytes:
     attribute = struct.pack("!HHBBH4s", 0x8023, 8, 0, 1, alternate[1], host)
     length = len(message) - 20 + len(attribute)
     return message[:2] + struct.pack("!H", length) + message[4:] + attribute
+
+
+class HangingUpTcpServer:
+    """A TCP server that accepts each connection and ends it at once: with a reset (RST) or,
+    with ``reset=False``, an orderly close (FIN), before any answer."""
+
+    def __init__(self, reset: bool, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_server((host, 0))
+        self.port: int = self.sock.getsockname()[1]
+        self._reset = reset
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            if self._reset:
+                # Linger 0: close() sends RST instead of FIN.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                connection.recv(4096)  # read the request, then hang up
+            connection.close()
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread from accept()
+        self.sock.close()
+        self._thread.join()
+
+    def __enter__(self) -> HangingUpTcpServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

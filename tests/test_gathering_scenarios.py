@@ -15,6 +15,7 @@ from gathering_helpers import FAST_SCHEDULE, LOOPBACK, Recording, gather
 from local_coturn import Coturn, local_coturn
 from shared.structs import GatherOptions
 from stun_servers import (
+    HangingUpTcpServer,
     ScriptedStunServer,
     error_to_every_request,
     mapped_to,
@@ -216,6 +217,19 @@ def test_a_silent_turn_server_over_udp_fires_one_701_for_its_url():
     [error] = recording.errors  # Chromium fires a second, STUN, 701 for the same host
     assert error.errorCode == 701
     assert error.errorText.startswith(f"no response from 127.0.0.1:{silent.port} after {FAST_SCHEDULE.max_sends}")
+
+
+@pytest.mark.parametrize(
+    ("reset", "text"), [(True, "connection reset by 127.0.0.1:{port}"), (False, "connection closed by 127.0.0.1:{port} before it answered")]
+)
+def test_a_turn_server_that_hangs_up_over_tcp_fires_701_saying_how(reset, text):
+    with HangingUpTcpServer(reset) as server:
+        url = f"turn:127.0.0.1:{server.port}?transport=tcp"
+        recording = gather({"iceServers": [{"urls": url, "username": "u", "credential": "p"}]})
+
+    [error] = recording.errors
+    assert (error.errorCode, error.errorText, error.url) == (701, text.format(port=server.port), url)
+    assert error.address == "127.0.0.1" and error.port is not None
 
 
 # --- TLS ---------------------------------------------------------------------------------------

@@ -54,8 +54,14 @@ class Channel:
     def __init__(self) -> None:
         self.waiters: dict[bytes, Waiter] = {}
         self.local_address: Address = ("", 0)
+        # Set once the whole channel is unusable (a connection lost): later transactions on it
+        # fail at once instead of waiting out their schedule.
+        self.broken: Callable[[Address], AttemptFailed] | None = None
 
     def register(self, transaction_id: bytes, waiter: Waiter) -> None:
+        if self.broken is not None:
+            waiter.on_failure(self.broken(waiter.server))
+            return
         self.waiters[transaction_id] = waiter
 
     def unregister(self, transaction_id: bytes) -> None:
@@ -80,7 +86,9 @@ class Channel:
             waiter.on_message(message)
 
     def fail_all(self, failure: Callable[[Address], AttemptFailed], server: Address | None = None) -> None:
-        """Fail every transaction to ``server`` (or every transaction, when None)."""
+        """Fail every transaction to ``server``; when None, the channel is broken for good."""
+        if server is None and self.broken is None:
+            self.broken = failure
         for waiter in list(self.waiters.values()):
             if server is None or same_address(waiter.server, server):
                 waiter.on_failure(failure(waiter.server))
