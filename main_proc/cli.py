@@ -1,9 +1,13 @@
 """``icegather``: gather ICE candidates against STUN/TURN servers and say what failed.
 
+``icegather --server URL ...`` / ``--config FILE`` gathers once, prints each event as it
+arrives and a summary with a diagnosis; ``--watch SECONDS`` repeats that and prints one summary
+per round; ``icegather explain CODE`` explains an error code.
+
 Exit status: 0 when gathering completed without any ``icecandidateerror``; 1 when at least
 one fired; 2 for bad input (a malformed URL, missing TURN credentials, an unreadable
 configuration), with a one-line message on stderr; 3 when gathering could not complete
-because the transport process failed.
+because the transport process failed. With ``--watch``, the status of the last round.
 """
 
 from __future__ import annotations
@@ -17,11 +21,22 @@ import time
 from typing import Any, TextIO
 
 from shared.dom_exception import DOMException
+from shared.ice_config import IceConfiguration, parse_configuration
+from shared.stun_codes import REGISTRY, describe
 from shared.structs import GatherOptions, RetransmissionSchedule
+from main_proc.diagnosis import diagnose, server_outcomes
 from main_proc.events import Event
 from main_proc.peerconnection import RTCPeerConnection
-from main_proc.report import Reporter, candidate_record, error_record, state_record, summary_record
-from main_proc.transport_client import TransportError
+from main_proc.progress import ProgressLine
+from main_proc.report import (
+    Reporter,
+    answer_record,
+    candidate_record,
+    error_record,
+    state_record,
+    summary_record,
+)
+from main_proc.transport_client import TransportClient, TransportError
 
 EXIT_OK, EXIT_ERROR_EVENTS, EXIT_BAD_INPUT, EXIT_TRANSPORT_FAILED = 0, 1, 2, 3
 CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
@@ -37,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="icegather",
         description="Gather ICE candidates from STUN/TURN servers and report every failure "
         "as a browser's icecandidateerror event would, with its cause.",
-        epilog="exit status: 0 complete without errors, 1 at least one error event, "
+        epilog="icegather explain CODE: what an error code means and what to check. "
+        "exit status: 0 complete without errors, 1 at least one error event, "
         "2 bad input, 3 transport failure",
     )
     servers = parser.add_argument_group("servers")
@@ -53,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help='a JSON RTCConfiguration, {"iceServers": [...]}, as a browser takes it')
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON object per line (NDJSON)")
+    output.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="repeat the check every SECONDS and print one summary per round")
+    output.add_argument("--rounds", type=int, metavar="N", help="with --watch: stop after N rounds")
     gathering = parser.add_argument_group("gathering")
     gathering.add_argument("--relay-only", action="store_true", help='iceTransportPolicy "relay"')
     gathering.add_argument("--local-address", action="append", default=[], metavar="IP",
@@ -69,19 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(argv, sys.stdout, sys.stderr))
+    sys.exit(run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr))
 
 
-def run(argv: list[str] | None, out: TextIO, err: TextIO) -> int:
+def run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    if argv[:1] == ["explain"]:
+        return explain(argv[1:], out, err)
     args = build_parser().parse_args(argv)
     try:
         configuration = load_configuration(args)
         options = gather_options(args)
-        pc = RTCPeerConnection(configuration, options=options)
+        validated = parse_configuration(configuration)
+        check_watch(args)
     except (BadInput, DOMException, TypeError) as exc:
         err.write(f"icegather: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
-    return asyncio.run(gather_and_report(pc, Reporter(out, args.json)))
+    if args.watch is not None:
+        return asyncio.run(watch(configuration, validated, options, args, out))
+    live = ProgressLine if out.isatty() and not args.json else None
+    return asyncio.run(gather_round(configuration, validated, options, Reporter(out, args.json), live))
 
 
 def one_line(exc: BaseException) -> str:
@@ -89,6 +114,12 @@ def one_line(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, (DOMException, BadInput)) else f"{type(exc).__name__}: {exc}"
     return " ".join(text.split())
 
+
+def check_watch(args: argparse.Namespace) -> None:
+    if args.watch is not None and not 0 <= args.watch <= 86400:
+        raise BadInput("--watch must be between 0 and 86400 seconds")
+    if args.rounds is not None and (args.watch is None or args.rounds < 1):
+        raise BadInput("--rounds needs --watch and a number of at least 1")
 
 def load_configuration(args: argparse.Namespace) -> dict[str, Any]:
     servers: list[Any] = []
@@ -148,27 +179,94 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
     )
 
 
-async def gather_and_report(pc: RTCPeerConnection, reporter: Reporter) -> int:
+async def gather_round(
+    configuration: dict[str, Any],
+    validated: IceConfiguration,
+    options: GatherOptions,
+    reporter: Reporter,
+    progress: type[ProgressLine] | None = None,
+    transport: TransportClient | None = None,
+    round_number: int = 1,
+    show_events: bool = True,
+) -> int:
+    """Gather once, report each event (if ``show_events``) and the summary; return the status."""
+    pc = RTCPeerConnection(configuration, transport=transport, options=options)
     started = time.monotonic()
+    urls = [url for server in validated.ice_servers for url in server.urls]
+    relay_only = validated.ice_transport_policy == "relay"
 
     def elapsed_ms() -> float:
         return (time.monotonic() - started) * 1000
 
-    def on_state(event: Event) -> None:
-        reporter.write(state_record(pc.iceGatheringState, elapsed_ms()))
+    def record(build: Any) -> Any:
+        def listener(event: Event) -> None:
+            built = build(event, elapsed_ms())
+            if show_events:
+                reporter.write(built)
+            else:
+                reporter.tally.add(built)
+        return listener
 
-    pc.onicegatheringstatechange = on_state
-    pc.onicecandidate = lambda event: reporter.write(candidate_record(event, elapsed_ms()))
-    pc.onicecandidateerror = lambda event: reporter.write(error_record(event, elapsed_ms()))
+    def waiting_for() -> str:
+        outcomes = server_outcomes(urls, reporter.tally.records, relay_only)
+        pending = sum(1 for outcome in outcomes if not outcome.settled)
+        return f"waiting for {pending} of {len(outcomes)} server URLs"
+
+    pc.onicegatheringstatechange = record(lambda event, t: state_record(pc.iceGatheringState, t))
+    pc.onicecandidate = record(candidate_record)
+    pc.onicecandidateerror = record(error_record)
+    pc.oniceserveranswer = record(answer_record)
+    line = progress(reporter.out, waiting_for) if progress is not None else None
+    if line is not None:
+        reporter.before_write = line.clear
+        line.start()
     failure = None
     try:
         await pc.gather()
     except TransportError as exc:
         failure = str(exc)
     finally:
+        finished_ms = elapsed_ms()
         pc.close()
-    status = exit_status(reporter.tally.complete, len(reporter.tally.errors), failure)
-    reporter.write(summary_record(reporter.tally, status, failure))
+        if line is not None:
+            line.stop()
+    tally = reporter.tally
+    status = exit_status(tally.complete, tally.errors, failure)
+    outcomes = server_outcomes(urls, tally.records, relay_only)
+    reporter.write(summary_record(round_number, tally, outcomes, diagnose(outcomes), status, failure, finished_ms))
+    return status
+
+
+async def watch(
+    configuration: dict[str, Any],
+    validated: IceConfiguration,
+    options: GatherOptions,
+    args: argparse.Namespace,
+    out: TextIO,
+) -> int:
+    """Repeat the check every ``args.watch`` seconds, one summary per round, on one transport
+    process (a fresh one if it died)."""
+    transport: TransportClient | None = None
+    status = EXIT_OK
+    round_number = 0
+    try:
+        while args.rounds is None or round_number < args.rounds:
+            if round_number:
+                await asyncio.sleep(args.watch)
+            round_number += 1
+            if transport is None or transport.failure is not None:
+                if transport is not None:
+                    transport.close()
+                transport = await TransportClient.start()
+            reporter = Reporter(out, args.json)
+            status = await gather_round(
+                configuration, validated, options, reporter, None, transport, round_number, show_events=False
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if transport is not None:
+            transport.close()
     return status
 
 
@@ -176,3 +274,22 @@ def exit_status(complete: bool, errors: int, failure: str | None) -> int:
     if failure is not None or not complete:
         return EXIT_TRANSPORT_FAILED
     return EXIT_ERROR_EVENTS if errors else EXIT_OK
+
+
+def explain(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """``icegather explain [CODE ...]``: each code's name, origin and advice; all without CODE."""
+    codes: list[int] = []
+    for text in argv:
+        if not text.isdigit() or describe(int(text)) is None:
+            known = ", ".join(str(code) for code in REGISTRY)
+            err.write(f"icegather: {text!r} is not a STUN/TURN error code icegather knows; known: {known}\n")
+            return EXIT_BAD_INPUT
+        codes.append(int(text))
+    for code in codes or list(REGISTRY):
+        entry = REGISTRY[code]
+        out.write(
+            f"{entry.code} {entry.name}  ({entry.reference}; sent by the {entry.produced_by})\n"
+            f"  meaning: {entry.meaning}\n"
+            f"  what to do: {entry.advice}\n"
+        )
+    return EXIT_OK

@@ -253,9 +253,28 @@ class RTCPeerConnectionIceErrorEvent(Event):
         )
 
 
-def _required(value: Any, kind: type, name: str) -> Any:
+class IceServerAnswerEvent(Event):
+    """``iceserveranswer``: a STUN/TURN server URL answered a request. Not W3C: icegather's own,
+    for diagnosis (which servers are reachable, and their round-trip time ``rttMs``)."""
+
+    def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
+        super().__init__(type, eventInitDict)
+        init = _init(eventInitDict, {"address": None, "port": None, "url": "", "rttMs": 0.0})
+        self._address = _optional(init["address"], str, "address")
+        self._port = _optional(init["port"], int, "port")
+        self._url = _required(init["url"], str, "url")
+        self._rtt_ms = float(_required(init["rttMs"], (int, float), "rttMs"))
+
+    address = property(lambda self: self._address)
+    port = property(lambda self: self._port)
+    url = property(lambda self: self._url)
+    rttMs = property(lambda self: self._rtt_ms)
+
+
+def _required(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {kind.__name__}, not {type(value).__name__}")
+        expected = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
     return value
 
 

@@ -20,11 +20,12 @@ from typing import Any
 
 from shared.dom_exception import invalid_state_error
 from shared.ice_config import IceConfiguration, parse_configuration
-from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo
+from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
 from main_proc.events import (
     Event,
     EventHandler,
     EventTarget,
+    IceServerAnswerEvent,
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
 )
@@ -79,6 +80,13 @@ class PeerConnectionObserver:
         self._pc._fire(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
         return True
 
+    def on_server_answer(self, info: ServerAnswerInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        init = {"address": info.address, "port": info.port, "url": info.url, "rttMs": info.rtt_ms}
+        self._pc._fire(IceServerAnswerEvent("iceserveranswer", init))
+        return True
+
     def on_gathering_state(self, state: str) -> bool:
         return self._pc._gathering_state_changed(state)
 
@@ -94,6 +102,7 @@ class RTCPeerConnection(EventTarget):
     onicecandidate = EventHandler()
     onicecandidateerror = EventHandler()
     onicegatheringstatechange = EventHandler()
+    oniceserveranswer = EventHandler()  # icegather's own: see IceServerAnswerEvent
 
     def __init__(
         self,

@@ -1,27 +1,63 @@
-"""What the command line prints: one record per event, and a summary.
+"""What the command line prints: one record per event as it arrives, then a summary.
 
-Two forms of the same records: lines for a person, NDJSON for a program (``--json``), whose
-keys are the DOM attribute names. Building a record is pure (event in, dict out); writing it
-is the reporter's only I/O.
+Two forms of the same records: lines for a person, NDJSON for a program (``--json``). Record
+keys are the DOM attribute names; ``RECORD_FIELDS`` is the schema, documented in the README
+and checked by the tests. Building a record is pure (event in, dict out); writing is the
+reporter's only I/O.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from main_proc.events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+from main_proc.diagnosis import Diagnosis, ServerOutcome
+from main_proc.events import IceServerAnswerEvent, RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+
+CANDIDATE_TYPES = ("host", "srflx", "relay")
+
+# Every record type and its keys, in order. Stable: monitoring jobs parse these.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "icegatheringstatechange": ("type", "state", "time_ms"),
+    "icecandidate": (
+        "type", "candidate", "component", "foundation", "priority", "candidateType", "protocol",
+        "address", "port", "relatedAddress", "relatedPort", "relayProtocol", "url", "time_ms",
+    ),
+    "endofcandidates": ("type", "candidate", "time_ms"),
+    "icecandidateerror": ("type", "url", "errorCode", "errorText", "address", "port", "time_ms"),
+    "iceserveranswer": ("type", "url", "address", "port", "rttMs", "time_ms"),
+    "summary": (
+        "type", "round", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
+        "exitStatus", "time_ms",
+    ),
+}
+SERVER_FIELDS = ("url", "reachable", "rttMs", "gained", "errorCode", "errorText")
+DIAGNOSIS_FIELDS = ("verdict", "summary", "nextCheck", "findings")
+FINDING_FIELDS = ("url", "cause", "finding", "nextCheck")
+
+
+def ms(value: float) -> float:
+    return round(value, 1)
+
+
+def state_record(state: str, elapsed_ms: float) -> dict[str, Any]:
+    return {"type": "icegatheringstatechange", "state": state, "time_ms": ms(elapsed_ms)}
 
 
 def candidate_record(event: RTCPeerConnectionIceEvent, elapsed_ms: float) -> dict[str, Any]:
     candidate = event.candidate
     if candidate is None:
-        return {"type": "icecandidate", "candidate": None, "time_ms": round(elapsed_ms, 1)}
+        # The end-of-candidates event: its record type is "icecandidate" with candidate null.
+        return {"type": "icecandidate", "candidate": None, "time_ms": ms(elapsed_ms)}
     return {
         "type": "icecandidate",
         "candidate": candidate.candidate,
+        "component": candidate.component,
+        "foundation": candidate.foundation,
+        "priority": candidate.priority,
         "candidateType": candidate.type,
         "protocol": candidate.protocol,
         "address": candidate.address,
@@ -30,7 +66,7 @@ def candidate_record(event: RTCPeerConnectionIceEvent, elapsed_ms: float) -> dic
         "relatedPort": candidate.relatedPort,
         "relayProtocol": candidate.relayProtocol,
         "url": event.url,
-        "time_ms": round(elapsed_ms, 1),
+        "time_ms": ms(elapsed_ms),
     }
 
 
@@ -42,40 +78,94 @@ def error_record(event: RTCPeerConnectionIceErrorEvent, elapsed_ms: float) -> di
         "errorText": event.errorText,
         "address": event.address,
         "port": event.port,
-        "time_ms": round(elapsed_ms, 1),
+        "time_ms": ms(elapsed_ms),
     }
 
 
-def state_record(state: str, elapsed_ms: float) -> dict[str, Any]:
-    return {"type": "icegatheringstatechange", "state": state, "time_ms": round(elapsed_ms, 1)}
+def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, Any]:
+    return {
+        "type": "iceserveranswer",
+        "url": event.url,
+        "address": event.address,
+        "port": event.port,
+        "rttMs": round(event.rttMs, 3),
+        "time_ms": ms(elapsed_ms),
+    }
+
+
+def schema_name(record: dict[str, Any]) -> str:
+    """The ``RECORD_FIELDS`` entry a record follows (end of candidates has its own)."""
+    if record["type"] == "icecandidate" and record["candidate"] is None:
+        return "endofcandidates"
+    return record["type"]
 
 
 @dataclass
 class Tally:
-    """What happened, for the summary and the exit status."""
+    """Every record of one gathering, for the summary and the exit status."""
 
+    records: list[dict[str, Any]] = field(default_factory=list)
     candidates: Counter[str] = field(default_factory=Counter)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: int = 0
     complete: bool = False
 
     def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
         if record["type"] == "icecandidate" and record["candidate"] is not None:
             self.candidates[record["candidateType"]] += 1
         elif record["type"] == "icecandidateerror":
-            self.errors.append(record)
+            self.errors += 1
         elif record["type"] == "icegatheringstatechange" and record["state"] == "complete":
             self.complete = True
 
 
-def summary_record(tally: Tally, exit_status: int, failure: str | None) -> dict[str, Any]:
+def server_row(outcome: ServerOutcome) -> dict[str, Any]:
+    return {
+        "url": outcome.url,
+        "reachable": outcome.answered if outcome.tried else None,
+        "rttMs": outcome.rtt_ms,
+        "gained": list(outcome.gained),
+        "errorCode": outcome.error_code,
+        "errorText": outcome.error_text,
+    }
+
+
+def diagnosis_record(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "verdict": diagnosis.verdict,
+        "summary": diagnosis.summary,
+        "nextCheck": diagnosis.next_check,
+        "findings": [
+            {"url": f.url, "cause": f.cause, "finding": f.finding, "nextCheck": f.next_check}
+            for f in diagnosis.findings
+        ],
+    }
+
+
+def summary_record(
+    round_number: int,
+    tally: Tally,
+    outcomes: Sequence[ServerOutcome],
+    diagnosis: Diagnosis,
+    exit_status: int,
+    failure: str | None,
+    elapsed_ms: float,
+) -> dict[str, Any]:
     return {
         "type": "summary",
+        "round": round_number,
         "complete": tally.complete,
-        "candidates": {kind: tally.candidates.get(kind, 0) for kind in ("host", "srflx", "relay")},
-        "errors": len(tally.errors),
+        "candidates": {kind: tally.candidates.get(kind, 0) for kind in CANDIDATE_TYPES},
+        "errors": tally.errors,
+        "servers": [server_row(outcome) for outcome in outcomes],
+        "diagnosis": diagnosis_record(diagnosis),
         "failure": failure,
         "exitStatus": exit_status,
+        "time_ms": ms(elapsed_ms),
     }
+
+
+# --- lines for a person -------------------------------------------------------------------
 
 
 def printable(text: str) -> str:
@@ -91,17 +181,21 @@ def endpoint(address: str | None, port: int | None) -> str:
 
 
 def format_line(record: dict[str, Any]) -> str:
-    """One record as a line for a person."""
+    """One record as text for a person (a summary takes several lines)."""
     time = f"{record.get('time_ms', 0):>8.1f} ms"
-    kind = record["type"]
+    kind = schema_name(record)
     if kind == "icegatheringstatechange":
         return f"{time}  {record['state']}"
+    if kind == "endofcandidates":
+        return f"{time}  end of candidates"
     if kind == "icecandidate":
-        if record["candidate"] is None:
-            return f"{time}  end of candidates"
-        line = f"{time}  {record['candidateType']:<6} {record['protocol']} {endpoint(record['address'], record['port'])}"
+        line = (
+            f"{time}  {record['candidateType']:<6} {record['protocol']} "
+            f"{endpoint(record['address'], record['port'])}"
+        )
         if record["relatedAddress"] is not None:
             line += f" (from {endpoint(record['relatedAddress'], record['relatedPort'])})"
+        line += f"  {record['component']} foundation {record['foundation']} priority {record['priority']}"
         if record["url"]:
             via = f" over {record['relayProtocol']}" if record["relayProtocol"] else ""
             line += f"  via {printable(record['url'])}{via}"
@@ -111,26 +205,58 @@ def format_line(record: dict[str, Any]) -> str:
             f"{time}  error  {record['errorCode']} {printable(record['errorText'])}  {printable(record['url'])}"
             f"  (local {endpoint(record['address'], record['port'])})"
         )
+    if kind == "iceserveranswer":
+        return (
+            f"{time}  answer {printable(record['url'])} in {record['rttMs']:.1f} ms"
+            f"  (local {endpoint(record['address'], record['port'])})"
+        )
     if kind == "summary":
-        counts = ", ".join(f"{n} {kind}" for kind, n in record["candidates"].items() if n) or "none"
-        verdict = "complete" if record["complete"] else "NOT complete"
-        line = f"summary: gathering {verdict}; candidates: {counts}; errors: {record['errors']}"
-        if record["failure"]:
-            line += f"; failure: {record['failure']}"
-        return line
+        return format_summary(record)
     raise ValueError(f"unknown record type {kind!r}")
 
 
-class Reporter:
-    """Writes records as they come, as lines or as NDJSON."""
+def format_summary(record: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {kind}" for kind, n in record["candidates"].items() if n) or "none"
+    state = "complete" if record["complete"] else "NOT complete"
+    lines = [f"summary: gathering {state} in {record['time_ms']:.0f} ms; candidates: {counts}; errors: {record['errors']}"]
+    if record["failure"]:
+        lines.append(f"failure: {record['failure']}")
+    width = max((len(printable(row["url"])) for row in record["servers"]), default=0)
+    for row in record["servers"]:
+        lines.append(f"  {printable(row['url']):<{width}}  {server_result(row)}")
+    diagnosis = record["diagnosis"]
+    lines.append(f"diagnosis: {diagnosis['summary']}")
+    for finding in diagnosis["findings"]:
+        lines.append(f"  {printable(finding['url'])}: {finding['finding']}; check {finding['nextCheck']}")
+    if not diagnosis["findings"]:
+        lines.append(f"  next: {diagnosis['nextCheck']}")
+    return "\n".join(lines)
 
-    def __init__(self, out: TextIO, as_json: bool) -> None:
+
+def server_result(row: dict[str, Any]) -> str:
+    if row["reachable"] is None:
+        return "not tried (relay only)"
+    rtt = f"answered in {row['rttMs']:.1f} ms" if row["rttMs"] is not None else "no answer"
+    if row["errorCode"] is not None:
+        return f"FAILED {row['errorCode']} {printable(row['errorText'])} ({rtt})"
+    gained = ", ".join(row["gained"])
+    return f"ok, {rtt}" + (f", gave {gained}" if gained else "")
+
+
+class Reporter:
+    """Writes records as they come, as lines or as NDJSON. ``before_write`` runs before each
+    write (the progress line uses it to clear itself)."""
+
+    def __init__(self, out: TextIO, as_json: bool, before_write: Callable[[], None] = lambda: None) -> None:
         self.out = out
         self.as_json = as_json
+        self.before_write = before_write
         self.tally = Tally()
 
     def write(self, record: dict[str, Any]) -> None:
-        self.tally.add(record)
+        if record["type"] != "summary":
+            self.tally.add(record)
         text = json.dumps(record, ensure_ascii=False) if self.as_json else format_line(record)
+        self.before_write()
         self.out.write(text + "\n")
         self.out.flush()

@@ -23,7 +23,7 @@ import zmq.asyncio
 
 from shared import protocol
 from shared.ice_config import IceConfiguration
-from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo
+from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
 from main_proc.transport_process import TransportProcess
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class TransportObserver(Protocol):
     def on_candidate(self, info: CandidateInfo) -> bool: ...
 
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool: ...
+
+    def on_server_answer(self, info: ServerAnswerInfo) -> bool: ...
 
     def on_gathering_state(self, state: str) -> bool: ...
 
@@ -183,6 +185,8 @@ class TransportClient:
             accepted = observer.on_candidate(message.info)
         elif isinstance(message, protocol.CandidateError):
             accepted = observer.on_candidate_error(message.info)
+        elif isinstance(message, protocol.ServerAnswer):
+            accepted = observer.on_server_answer(message.info)
         elif isinstance(message, protocol.GatheringState):
             accepted = observer.on_gathering_state(message.state)
         else:

@@ -24,6 +24,7 @@ Messages, transport -> main:
 ``server_hello``     protocol_version, pid
 ``candidate``        pc_id, info: CandidateInfo
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
+``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
 ``gathering_state``  pc_id, state: "gathering" | "complete"
 ``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
 ===================  =========================================================================
@@ -48,6 +49,7 @@ from shared.structs import (
     GatherOptions,
     IceCandidateErrorInfo,
     RetransmissionSchedule,
+    ServerAnswerInfo,
 )
 
 PROTOCOL_VERSION = 1
@@ -55,6 +57,7 @@ MAX_MESSAGE_BYTES = 256 * 1024
 MAX_TEXT = 512
 MAX_LOCAL_ADDRESSES = 64
 MAX_PC_ID = 2**53
+MAX_RTT_MS = 600_000.0
 
 
 class ProtocolError(ValueError):
@@ -100,6 +103,12 @@ class CandidateError:
 
 
 @dataclass(frozen=True)
+class ServerAnswer:
+    pc_id: int
+    info: ServerAnswerInfo
+
+
+@dataclass(frozen=True)
 class GatheringState:
     pc_id: int
     state: str
@@ -112,8 +121,8 @@ class GatherRejected:
 
 
 Message = (
-    ClientHello | ServerHello | Gather | Close | Candidate | CandidateError | GatheringState
-    | GatherRejected
+    ClientHello | ServerHello | Gather | Close | Candidate | CandidateError | ServerAnswer
+    | GatheringState | GatherRejected
 )
 
 # --- field checks: each takes a decoded value and returns it (converted) or raises ------------
@@ -235,6 +244,12 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "url": text(MAX_URL_LENGTH),
         "relay_protocol": one_of("", "udp", "tcp", "tls"),
     },
+    ServerAnswerInfo: {
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "rtt_ms": number(0.0, MAX_RTT_MS),
+    },
     RetransmissionSchedule: {
         "initial_rto": number(0.001, 60.0),
         "max_sends": integer(1, 16),
@@ -251,6 +266,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
     Close: {"pc_id": PC_ID},
     Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
     CandidateError: {"pc_id": PC_ID, "info": struct(IceCandidateErrorInfo)},
+    ServerAnswer: {"pc_id": PC_ID, "info": struct(ServerAnswerInfo)},
     GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
     GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
 }
@@ -267,6 +283,7 @@ TO_MAIN: dict[str, type] = {
     "server_hello": ServerHello,
     "candidate": Candidate,
     "candidate_error": CandidateError,
+    "server_answer": ServerAnswer,
     "gathering_state": GatheringState,
     "gather_rejected": GatherRejected,
 }

@@ -43,6 +43,21 @@ class CandidateInfo:
 
 
 @dataclass(frozen=True)
+class ServerAnswerInfo:
+    """A server URL answered a request from one local socket (the first response, success or
+    error). Not in the W3C API: it tells a diagnosis which servers were reachable, and how
+    fast, even when they produced no candidate (a srflx equal to its base is not surfaced)."""
+
+    # Local IP and port of the socket that got the answer.
+    address: str
+    port: int
+    # The server URL exactly as configured.
+    url: str
+    # From sending the request that was answered to the answer.
+    rtt_ms: float
+
+
+@dataclass(frozen=True)
 class RetransmissionSchedule:
     """When STUN requests are sent and when a silent server is given up (RFC 8489 section 6.2.1).
 

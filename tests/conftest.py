@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import trustme
 
 from local_coturn import Coturn, local_coturn
 from stun_servers import ScriptedStunServer, never_answer
@@ -19,6 +20,21 @@ from stun_servers import ScriptedStunServer, never_answer
 def coturn() -> Iterator[Coturn]:
     with local_coturn() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_coturn(certificate_authority, tmp_path_factory) -> Iterator[Coturn]:
+    directory = tmp_path_factory.mktemp("tls")
+    certificate = certificate_authority.issue_cert("localhost")
+    certificate.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
+    certificate.private_key_pem.write_to_path(str(directory / "key.pem"))
+    with local_coturn(tls_certificate=(str(directory / "cert.pem"), str(directory / "key.pem"))) as turn:
+        yield turn
 
 
 @pytest.fixture

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+
+from main_proc.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
+from shared.stun_codes import describe
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
 
@@ -54,7 +59,11 @@ def test_human_output_shows_the_error_code_text_url_and_a_summary(coturn):
 
     assert result.returncode == 1
     assert f"error  401 Unauthorized  {coturn.url()}  (local 127.0.0.1:" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith("summary: gathering complete;")
+    summary = result.stdout[result.stdout.index("summary: "):].splitlines()
+    assert summary[0].startswith("summary: gathering complete in ")
+    assert summary[1].split() == [coturn.url(), "FAILED", "401", "Unauthorized", "(answered", "in"] + summary[1].split()[6:]
+    assert summary[2].startswith("diagnosis: no relay candidate: every TURN URL failed")
+    assert summary[3].startswith(f"  {coturn.url()}: the TURN server refused the username or credential; check ")
 
 
 @pytest.mark.parametrize(
@@ -108,10 +117,12 @@ def test_the_credential_never_appears_in_any_output(coturn, tmp_path):
         icegather("--json", "--server", coturn.url(), "-u", "alice", *FAST, env={"ICEGATHER_CREDENTIAL": secret}),
         icegather("--config", str(config), *FAST),
         icegather("--json", "--config", str(config), *FAST),
+        icegather("--watch", "0", "--rounds", "2", "--config", str(config), *FAST),
+        icegather("--json", "--watch", "0", "--rounds", "2", "--config", str(config), *FAST),
         icegather("--server", f"turn:alice:{secret}@127.0.0.1", "-u", "alice", "--credential", secret),
         icegather("--server", "turn:127.0.0.1", "--credential", secret),
     ]
-    assert [r.returncode for r in runs] == [1, 1, 1, 1, 1, 2, 2]
+    assert [r.returncode for r in runs] == [1, 1, 1, 1, 1, 1, 1, 2, 2]
     for result in runs:
         assert secret not in result.stdout and secret not in result.stderr
 
@@ -123,3 +134,89 @@ def test_the_credential_file_and_environment_variable_supply_the_credential(cotu
     from_env = icegather("--server", coturn.url(), "-u", coturn.username, *FAST,
                          env={"ICEGATHER_CREDENTIAL": coturn.password})
     assert (from_file.returncode, from_env.returncode) == (0, 0)
+
+
+def test_every_ndjson_record_follows_the_documented_schema(coturn, tmp_path):
+    config = tmp_path / "ice.json"
+    config.write_text(json.dumps({"iceServers": [coturn.ice_server("turn"), coturn.ice_server("turn", password="x"),
+                                                 {"urls": "stun:stun1.invalid:3478"}]}))
+    lines = records(icegather("--json", "--config", str(config), *FAST))
+
+    seen = set()
+    for record in lines:
+        kind = schema_name(record)
+        assert tuple(record) == RECORD_FIELDS[kind], record
+        seen.add(kind)
+    assert seen == set(RECORD_FIELDS)  # the run produced every record type
+    summary = lines[-1]
+    assert all(tuple(row) == SERVER_FIELDS for row in summary["servers"])
+    assert tuple(summary["diagnosis"]) == DIAGNOSIS_FIELDS
+    assert all(tuple(finding) == FINDING_FIELDS for finding in summary["diagnosis"]["findings"])
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for kind, keys in RECORD_FIELDS.items():
+        assert f"| `{kind}` | " + ", ".join(f"`{key}`" for key in keys) + " |" in readme
+
+
+def test_watch_prints_one_summary_per_round_and_exits_with_the_last_rounds_status(coturn):
+    result = icegather("--json", "--watch", "0.1", "--rounds", "3", "--server", coturn.url(),
+                       "-u", coturn.username, "--credential", coturn.password, *FAST)
+
+    lines = records(result)
+    assert [line["type"] for line in lines] == ["summary"] * 3
+    assert [line["round"] for line in lines] == [1, 2, 3]
+    assert all(line["candidates"]["relay"] == 1 for line in lines)
+    assert result.returncode == 0
+
+
+def test_a_progress_line_shows_on_a_terminal_and_never_in_a_pipe(silent_udp_server):
+    args = ["--server", f"stun:127.0.0.1:{silent_udp_server.port}", "--rto", "0.2", "--max-sends", "2",
+            "--final-wait", "2", "--local-address", "127.0.0.1"]
+    controller, terminal = pty.openpty()
+    with subprocess.Popen([shutil.which("icegather"), *args], stdout=terminal, stderr=subprocess.PIPE) as process:
+        os.close(terminal)
+        shown = read_all(controller)
+        process.wait(30)
+    piped = icegather(*args)
+
+    assert "waiting for 1 of 1 server URLs" in shown
+    assert "error  701 no response" in shown and "\x1b[K" in shown  # cleared before the record
+    assert "waiting for" not in piped.stdout and "\x1b" not in piped.stdout
+
+
+def read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
+
+
+EXPLAINED_CODES = (  # every code of ../shared/BEHAVIOUR.md's table
+    300, 400, 401, 403, 405, 420, 430, 431, 432, 433, 437, 438, 440, 441, 442, 446, 447, 486, 487, 500, 508,
+    600, 701,
+)
+
+
+def test_explain_gives_name_origin_and_advice_for_every_code():
+    result = icegather("explain", *map(str, EXPLAINED_CODES))
+
+    assert result.returncode == 0
+    blocks = result.stdout.split("\n  what to do: ")
+    assert len(blocks) == len(EXPLAINED_CODES) + 1
+    for code in EXPLAINED_CODES:
+        entry = describe(code)
+        header = f"{code} {entry.name}  ({entry.reference}; sent by the {entry.produced_by})"
+        assert header in result.stdout
+    assert "sent by the local ICE agent" in icegather("explain", "701").stdout
+    assert "sent by the STUN/TURN server" in icegather("explain", "486").stdout
+
+
+def test_explain_refuses_an_unknown_code_with_exit_2():
+    result = icegather("explain", "999")
+    assert result.returncode == 2 and "999" in result.stderr and result.stdout == ""

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import trustme
 
 from gathering_helpers import FAST_SCHEDULE, LOOPBACK, Recording, gather
 from local_coturn import Coturn, local_coturn
@@ -233,21 +232,6 @@ def test_a_turn_server_that_hangs_up_over_tcp_fires_701_saying_how(reset, text):
 
 
 # --- TLS ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate_authority() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def tls_coturn(certificate_authority, tmp_path_factory) -> Iterator[Coturn]:
-    directory = tmp_path_factory.mktemp("tls")
-    certificate = certificate_authority.issue_cert("localhost")
-    certificate.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
-    certificate.private_key_pem.write_to_path(str(directory / "key.pem"))
-    with local_coturn(tls_certificate=(str(directory / "cert.pem"), str(directory / "key.pem"))) as turn:
-        yield turn
 
 
 def test_turns_with_a_certificate_nobody_trusts_fires_701_naming_the_tls_failure(tls_coturn):

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from shared import protocol
 from shared.ice_config import parse_configuration
 from shared.protocol import ProtocolError, SequenceChecker, decode_to_main, decode_to_transport, encode
-from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+from shared.structs import (
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RetransmissionSchedule,
+    ServerAnswerInfo,
+)
 
 ERROR = IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, "Unauthorized")
 CANDIDATE = CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")
@@ -26,6 +32,7 @@ TO_MAIN = [
         "turn:turn.example.org", "tcp")),
     protocol.CandidateError(7, ERROR),
     protocol.CandidateError(7, IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed")),
+    protocol.ServerAnswer(7, ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412)),
     protocol.GatheringState(7, "complete"),
     protocol.GatherRejected(7, "internal error"),
 ]
@@ -81,6 +88,8 @@ def error_fields(**changes) -> dict:
         raw(type="candidate_error", seq=0, pc_id=1, info={k: v for k, v in error_fields().items() if k != "url"}),
         raw(type="candidate", seq=0, pc_id=1, info={"candidate": "candidate:garbage", "url": "", "relay_protocol": ""}),
         raw(type="gathering_state", seq=0, pc_id=1, state="new"),
+        raw(type="server_answer", seq=0, pc_id=1, info={"address": "::1", "port": 1, "url": "stun:x", "rtt_ms": float("nan")}),
+        raw(type="server_answer", seq=0, pc_id=1, info={"address": "", "port": 0, "url": "stun:x", "rtt_ms": 1.0}),
         b"\x82" + b"\x00" * 100,  # a map whose keys are integers
         msgpack.packb({"type": "gathering_state", "seq": 0, "pc_id": 1, "state": "complete", "pad": b"x" * 300_000}),
     ],

@@ -30,7 +30,13 @@ from aioice import stun
 
 from shared.ice_config import IceConfiguration, IceServer
 from shared.ice_url import IceUrl
-from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+from shared.structs import (
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RetransmissionSchedule,
+    ServerAnswerInfo,
+)
 from transport_proc import candidates, failures
 from transport_proc.addresses import (
     choose_local_addresses,
@@ -56,6 +62,8 @@ class GatheringSink(Protocol):
     def on_candidate(self, info: CandidateInfo) -> None: ...
 
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> None: ...
+
+    def on_server_answer(self, info: ServerAnswerInfo) -> None: ...
 
     def on_gathering_state(self, state: str) -> None: ...
 
@@ -120,6 +128,15 @@ class Gathering:
                     error_text=failure.text,
                 )
             )
+
+    def _answered(self, attempt: Attempt, rtt: float) -> None:
+        """The first response of an attempt: the server is reachable from this socket."""
+        if attempt.answered or attempt.channel is None:
+            return
+        attempt.answered = True
+        address, port = attempt.channel.local_address
+        if self._reporting:
+            self.sink.on_server_answer(ServerAnswerInfo(address, port, attempt.url.url, round(rtt * 1000, 3)))
 
     # --- host candidates ----------------------------------------------------------------
 
@@ -200,7 +217,8 @@ class Gathering:
         attempt.channel = channel = await self._open_channel(attempt)
         request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
         request.add_fingerprint()
-        response, _ = await transact(channel, request, attempt.server_address, self.schedule)
+        response, rtt = await transact(channel, request, attempt.server_address, self.schedule)
+        self._answered(attempt, rtt)
         if response.message_class == stun.Class.ERROR:
             raise failures.error_response(response, attempt.server_address)
         mapped = response.attributes.get("XOR-MAPPED-ADDRESS") or response.attributes.get("MAPPED-ADDRESS")
@@ -227,9 +245,10 @@ class Gathering:
         attempt.channel = await self._open_channel(attempt)
         request = session.first_request()
         while True:
-            response, _ = await transact(
+            response, rtt = await transact(
                 attempt.channel, request, attempt.server_address, self.schedule, accept=session.accepts
             )
+            self._answered(attempt, rtt)
             step = session.on_response(response, attempt.server_address)
             if isinstance(step, SendRequest):
                 request = step.request
@@ -271,6 +290,7 @@ class Attempt:
     server_address: Address
     channel: Channel | None = None
     keep_channel: bool = False
+    answered: bool = False
 
 
 def redirect_target(step: Redirect, attempt: Attempt) -> Address:

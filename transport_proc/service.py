@@ -18,7 +18,7 @@ import zmq
 import zmq.asyncio
 
 from shared import protocol
-from shared.structs import CandidateInfo, IceCandidateErrorInfo
+from shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
 from transport_proc.gathering import Gathering
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ class PeerConnectionSink:
 
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> None:
         self.service.send(self.client, protocol.CandidateError(self.pc_id, info))
+
+    def on_server_answer(self, info: ServerAnswerInfo) -> None:
+        self.service.send(self.client, protocol.ServerAnswer(self.pc_id, info))
 
     def on_gathering_state(self, state: str) -> None:
         self.service.send(self.client, protocol.GatheringState(self.pc_id, state))

@@ -1,0 +1,253 @@
+"""From what a gathering reported to a verdict a person can act on.
+
+Pure functions and two tables. ``server_outcomes`` folds the records of one gathering into one
+``ServerOutcome`` per configured URL. ``diagnose`` then reads two tables, first match wins:
+
+* ``CAUSES`` explains one failing URL from its error code, the start of its error text (the
+  701 texts name their cause), its kind of server and transport, and what happened to the
+  other URLs of the same host;
+* ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
+
+To teach the tool a new diagnosis, add a row; no code changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.ice_url import IceUrl
+from shared.stun_codes import describe
+
+SERVER_CODES = frozenset(range(300, 700))
+ANY_KIND = frozenset({"stun", "turn"})
+ANY_TRANSPORT = frozenset({"udp", "tcp", "tls"})
+
+
+@dataclass(frozen=True)
+class ServerOutcome:
+    """What one configured URL gave: reachable or not, how fast, what candidates, what error."""
+
+    url: str
+    kind: str  # "stun" or "turn"
+    transport: str  # how the server is reached: "udp", "tcp" or "tls"
+    host: str
+    answered: bool
+    rtt_ms: float | None  # of the first answer
+    gained: tuple[str, ...]  # candidate types it produced: "srflx", "relay"
+    error_code: int | None  # of its first error event
+    error_text: str | None
+    tried: bool = True  # False: not contacted (iceTransportPolicy "relay" skips STUN)
+
+    @property
+    def failed(self) -> bool:
+        return self.error_code is not None
+
+    @property
+    def settled(self) -> bool:
+        """Its attempt is over: it failed, or gave what its kind of server gives."""
+        if not self.tried or self.failed:
+            return True
+        return "relay" in self.gained if self.kind == "turn" else self.answered
+
+
+def server_outcomes(urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]], relay_only: bool = False) -> tuple[ServerOutcome, ...]:
+    """One outcome per configured URL, in configuration order, from the gathering's records
+    (the dicts of ``main_proc.report``)."""
+    answers: dict[str, float] = {}
+    gained: dict[str, list[str]] = {}
+    errors: dict[str, tuple[int, str]] = {}
+    for record in records:
+        url = record.get("url")
+        if record["type"] == "iceserveranswer":
+            answers.setdefault(url, record["rttMs"])
+        elif record["type"] == "icecandidate" and record.get("candidate") and url:
+            kinds = gained.setdefault(url, [])
+            if record["candidateType"] not in kinds:
+                kinds.append(record["candidateType"])
+        elif record["type"] == "icecandidateerror":
+            errors.setdefault(url, (record["errorCode"], record["errorText"]))
+    outcomes = []
+    for url in dict.fromkeys(u.url for u in urls).keys():
+        parsed = next(u for u in urls if u.url == url)
+        kind = "turn" if parsed.is_turn else "stun"
+        code, text = errors.get(url, (None, None))
+        outcomes.append(
+            ServerOutcome(
+                url=url,
+                kind=kind,
+                transport="tls" if parsed.uses_tls else parsed.transport,
+                host=parsed.host.lower(),
+                answered=url in answers,
+                rtt_ms=answers.get(url),
+                gained=tuple(gained.get(url, ())),
+                error_code=code,
+                error_text=text,
+                tried=not (relay_only and kind == "stun"),
+            )
+        )
+    return tuple(outcomes)
+
+
+# --- one failing URL -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A row of the cause table: which failures it explains, and what it says about them."""
+
+    name: str
+    finding: str  # what is wrong, in a few words
+    next_check: str  # what to look at first
+    codes: frozenset[int] = SERVER_CODES
+    text_starts: str = ""  # for 701: the start of the error text, which names the cause
+    kinds: frozenset[str] = ANY_KIND
+    transports: frozenset[str] = ANY_TRANSPORT
+    # True: only when another URL of the same host worked over TCP or TLS.
+    same_host_works_over_stream: bool = False
+
+    def explains(self, outcome: ServerOutcome, same_host_works_over_stream: bool) -> bool:
+        return (
+            outcome.error_code in self.codes
+            and (outcome.error_text or "").startswith(self.text_starts)
+            and outcome.kind in self.kinds
+            and outcome.transport in self.transports
+            and (not self.same_host_works_over_stream or same_host_works_over_stream)
+        )
+
+
+def _code(*codes: int) -> frozenset[int]:
+    return frozenset(codes)
+
+
+UNREACHABLE = _code(701)
+TURN = frozenset({"turn"})
+UDP = frozenset({"udp"})
+
+CAUSES: tuple[Cause, ...] = (
+    Cause("credentials", "the TURN server refused the username or credential",
+          "the username and credential; for time-limited (REST API) credentials, the shared secret "
+          "and the clock of the machine that made them", codes=_code(401, 441), kinds=TURN),
+    Cause("quota", "the TURN server's allocation quota for this user (or in total) is used up",
+          "stale sessions of this user, and the server's user-quota / total-quota", codes=_code(486)),
+    Cause("capacity", "the TURN server has no relay capacity left",
+          "the server's relay port range (min-port/max-port) and load", codes=_code(508)),
+    Cause("relay transport", "the TURN server does not relay over the transport asked for",
+          "the server's no-udp-relay / no-tcp-relay settings", codes=_code(442)),
+    Cause("relay address family", "the TURN server cannot relay in the address family asked for",
+          "the server's relay-ip addresses: an IPv4 one is needed for the default allocation", codes=_code(440)),
+    Cause("forbidden", "the server's policy forbids the request",
+          "the server's allowed/denied address lists and the user's rights", codes=_code(403)),
+    Cause("redirect", "the server redirected with 300 Try Alternate and the alternate failed too",
+          "both the server and its ALTERNATE-SERVER", codes=_code(300)),
+    Cause("protocol", "the server did not understand the request",
+          "that the URL points at a STUN/TURN server, and the server's version", codes=_code(400, 420)),
+    Cause("server error", "the server failed internally", "the server's own log", codes=_code(500)),
+    Cause("dns", "the host name does not resolve", "the spelling of the name and its DNS A/AAAA records",
+          codes=UNREACHABLE, text_starts="host lookup failed"),
+    Cause("udp port closed", "nothing listens on that UDP port (the host answered ICMP port unreachable)",
+          "the port in the URL and that the server runs and listens on it",
+          codes=UNREACHABLE, text_starts="port unreachable"),
+    Cause("tcp port closed", "nothing listens on that TCP port (connection refused)",
+          "the port in the URL, and that the server listens on TCP (and TLS) there",
+          codes=UNREACHABLE, text_starts="connection refused"),
+    Cause("tls", "the TLS handshake failed", "the server certificate: the URL's name must be on it, the chain "
+          "complete and trusted, the dates valid (for a test server, --insecure-tls)",
+          codes=UNREACHABLE, text_starts="TLS handshake"),
+    Cause("udp blocked", "UDP to the server is dropped on the way, while TCP to the same host works",
+          "firewalls between here and the server: they drop UDP to this port",
+          codes=UNREACHABLE, text_starts="no response", transports=UDP, same_host_works_over_stream=True),
+    Cause("silent", "the server never answered: packets are dropped on the way, or it is down",
+          "that the server runs, and firewalls on the path (UDP and TCP to the port)",
+          codes=UNREACHABLE, text_starts="no response"),
+    Cause("tcp dropped", "the TCP connection could not be set up in time: packets are dropped on the way",
+          "firewalls on the path, and that the server runs", codes=UNREACHABLE, text_starts="TCP connection to"),
+    Cause("hang-up", "the server ended the connection without answering",
+          "that the port speaks STUN/TURN (not, say, TLS on a turn: URL or plain TCP on a turns: URL)",
+          codes=UNREACHABLE, text_starts="connection "),
+    Cause("not stun", "something answered that is not a STUN/TURN server",
+          "that the URL's port is the STUN/TURN port", codes=UNREACHABLE, text_starts="unusable response"),
+    Cause("address family", "no local address of the server's address family",
+          "this machine's IPv4/IPv6 connectivity, or use a server address of the other family",
+          codes=UNREACHABLE, text_starts="no local"),
+    Cause("local socket", "a local socket could not be opened", "the local address given to gather from",
+          codes=UNREACHABLE, text_starts="socket could not be created"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    url: str
+    cause: str  # the Cause row's name
+    finding: str
+    next_check: str
+
+
+def explain_failure(outcome: ServerOutcome, outcomes: Sequence[ServerOutcome]) -> Finding:
+    """The first row of ``CAUSES`` that explains a failed URL (a generic one if none does)."""
+    works_over_stream = any(
+        other.host == outcome.host and other.transport in ("tcp", "tls") and other.answered
+        for other in outcomes
+    )
+    for cause in CAUSES:
+        if cause.explains(outcome, works_over_stream):
+            return Finding(outcome.url, cause.name, cause.finding, cause.next_check)
+    known = describe(outcome.error_code) if outcome.error_code is not None else None
+    finding = f"the server answered {outcome.error_code} {known.name if known else ''}".strip()
+    return Finding(outcome.url, "other", finding, known.advice if known else "the server's log")
+
+
+# --- the whole gathering --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A row of the verdict table: the facts it needs (name -> value) and what it says."""
+
+    name: str
+    when: Mapping[str, bool]
+    summary: str
+    next_check: str
+
+
+VERDICTS: tuple[Verdict, ...] = (
+    Verdict("no server answered", {"any_answered": False},
+            "no STUN or TURN server answered: only host candidates, so peers outside this network "
+            "cannot reach you", "each failing URL below: DNS, firewall, ports, whether the server runs"),
+    Verdict("turn failed", {"turn_configured": True, "relay": False},
+            "no relay candidate: every TURN URL failed, so peers behind symmetric NATs or strict "
+            "firewalls cannot connect", "the TURN URLs below"),
+    Verdict("partly working", {"any_failed": True},
+            "partly working: some URLs failed; browsers keep trying them on every call",
+            "fix or remove the failing URLs below"),
+    Verdict("no turn", {"turn_configured": False},
+            "STUN works; no TURN server is configured, so peers behind symmetric NATs cannot connect",
+            "add a TURN server if your users may be behind symmetric NATs"),
+    Verdict("healthy", {}, "healthy: every server answered and gave what it should", "nothing"),
+)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    verdict: str  # the Verdict row's name
+    summary: str
+    next_check: str
+    findings: tuple[Finding, ...]
+
+
+def facts(outcomes: Sequence[ServerOutcome]) -> dict[str, bool]:
+    tried = [o for o in outcomes if o.tried]
+    return {
+        "any_answered": any(o.answered for o in tried),
+        "any_failed": any(o.failed for o in tried),
+        "turn_configured": any(o.kind == "turn" for o in tried),
+        "relay": any("relay" in o.gained for o in tried),
+    }
+
+
+def diagnose(outcomes: Sequence[ServerOutcome]) -> Diagnosis:
+    known = facts(outcomes)
+    verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
+    findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
+    return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

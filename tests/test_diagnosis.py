@@ -1,0 +1,164 @@
+"""Every row of the diagnosis tables, triggered by a real scenario and checked in the CLI's
+summary record: real coturn instances, real STUN servers, a real transport process."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import pytest
+from aioice import stun
+
+from local_coturn import Coturn, free_port, local_coturn
+from main_proc.cli import run
+from main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
+from stun_servers import HangingUpTcpServer, ScriptedStunServer, error_to_every_request, mapped_to, never_answer, response, try_alternate
+
+FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
+LOOPBACK = ["--local-address", "127.0.0.1"]
+TURN_USER = {"username": "u", "credential": "p"}
+
+
+@dataclass
+class Scenario:
+    servers: list[dict]
+    flags: list[str] = field(default_factory=lambda: list(LOOPBACK))
+
+
+class Servers:
+    """Starts what a scenario needs and stops it afterwards."""
+
+    def __init__(self, stack: ExitStack, coturn: Coturn, tls_coturn: Coturn) -> None:
+        self.stack, self.coturn, self.tls_coturn = stack, coturn, tls_coturn
+
+    def coturn_with(self, *options: str) -> Coturn:
+        return self.stack.enter_context(local_coturn(extra_args=list(options)))
+
+    def scripted(self, script) -> ScriptedStunServer:
+        return self.stack.enter_context(ScriptedStunServer(script))
+
+    def both_turn_transports(self, turn: Coturn) -> list[dict]:
+        return [turn.ice_server("turn"), turn.ice_server("turn", transport="tcp")]
+
+
+def scripted_turn(servers: Servers, script) -> Scenario:
+    return Scenario([{"urls": servers.scripted(script).url("turn"), **TURN_USER}])
+
+
+def redirect_to_itself(servers: Servers) -> Scenario:
+    server = servers.scripted(never_answer)
+    server.script = try_alternate(("127.0.0.1", server.port))
+    return Scenario([{"urls": server.url("turn"), **TURN_USER}])
+
+
+def binding_success_without_address(request: stun.Message, source) -> bytes:
+    return bytes(response(request, stun.Class.RESPONSE))
+
+
+def one_relay_port(servers: Servers) -> Scenario:
+    port = free_port()
+    return Scenario(servers.both_turn_transports(servers.coturn_with(f"--min-port={port}", f"--max-port={port}")))
+
+
+# Cause -> the scenario that triggers it. Only "tcp dropped" (SYNs silently dropped) has no
+# scenario: loopback cannot drop packets without root firewall rules; a unit test covers it.
+CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "credentials": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
+    "quota": lambda s: Scenario(s.both_turn_transports(s.coturn_with("--user-quota=1"))),
+    "capacity": one_relay_port,
+    "relay transport": lambda s: Scenario(s.both_turn_transports(s.coturn_with("--no-udp-relay"))),
+    "relay address family": lambda s: Scenario(
+        s.both_turn_transports(s.coturn_with("--allocation-default-address-family=ipv6"))
+    ),
+    "forbidden": lambda s: scripted_turn(s, error_to_every_request(403, "Forbidden")),
+    "redirect": redirect_to_itself,
+    "protocol": lambda s: scripted_turn(s, error_to_every_request(400, "Bad Request")),
+    "server error": lambda s: scripted_turn(s, error_to_every_request(500, "Server Error")),
+    "dns": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
+    "udp port closed": lambda s: Scenario([{"urls": f"stun:127.0.0.1:{free_port()}"}]),
+    "tcp port closed": lambda s: Scenario([{"urls": f"turn:127.0.0.1:{free_port()}?transport=tcp", **TURN_USER}]),
+    "tls": lambda s: Scenario([s.tls_coturn.ice_server("turns")]),
+    "udp blocked": lambda s: Scenario(
+        [{"urls": s.scripted(never_answer).url()}, s.coturn.ice_server("turn", transport="tcp")]
+    ),
+    "silent": lambda s: Scenario([{"urls": s.scripted(never_answer).url()}]),
+    "hang-up": lambda s: Scenario(
+        [{"urls": f"turn:127.0.0.1:{s.stack.enter_context(HangingUpTcpServer(reset=True)).port}?transport=tcp",
+          **TURN_USER}]
+    ),
+    "not stun": lambda s: Scenario([{"urls": s.scripted(binding_success_without_address).url()}]),
+    "address family": lambda s: Scenario([{"urls": "stun:[::1]:3478"}]),
+    "local socket": lambda s: Scenario([{"urls": "stun:127.0.0.1:3478"}], ["--local-address", "203.0.113.254"]),
+    "other": lambda s: scripted_turn(s, error_to_every_request(437, "Allocation Mismatch")),
+}
+
+VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "no server answered": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
+    "turn failed": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
+    "partly working": lambda s: Scenario([s.coturn.ice_server("turn"), {"urls": "stun:stun1.invalid:3478"}]),
+    "no turn": lambda s: Scenario([{"urls": s.scripted(mapped_to(("203.0.113.7", 40000))).url()}]),
+    "healthy": lambda s: Scenario([s.coturn.ice_server("turn"), s.coturn.ice_server("turn", transport="tcp")]),
+}
+
+
+def summary_of(scenario: Scenario, tmp_path) -> tuple[int, dict]:
+    config = tmp_path / "ice.json"
+    config.write_text(json.dumps({"iceServers": scenario.servers}))
+    out, err = io.StringIO(), io.StringIO()
+    status = run(["--json", "--config", str(config), *FAST, *scenario.flags], out, err)
+    assert err.getvalue() == ""
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert records[-1]["type"] == "summary"
+    return status, records[-1]
+
+
+@pytest.mark.parametrize("cause", list(CAUSE_SCENARIOS))
+def test_each_cause_is_diagnosed_from_the_scenario_that_produces_it(cause, coturn, tls_coturn, tmp_path):
+    with ExitStack() as stack:
+        status, summary = summary_of(CAUSE_SCENARIOS[cause](Servers(stack, coturn, tls_coturn)), tmp_path)
+
+    findings = summary["diagnosis"]["findings"]
+    assert findings, summary
+    assert {finding["cause"] for finding in findings} == {cause}
+    failed = {row["url"] for row in summary["servers"] if row["errorCode"] is not None}
+    assert {finding["url"] for finding in findings} == failed
+    assert status == 1
+
+
+@pytest.mark.parametrize("verdict", list(VERDICT_SCENARIOS))
+def test_each_verdict_is_reached_from_the_scenario_that_produces_it(verdict, coturn, tls_coturn, tmp_path):
+    with ExitStack() as stack:
+        status, summary = summary_of(VERDICT_SCENARIOS[verdict](Servers(stack, coturn, tls_coturn)), tmp_path)
+
+    assert summary["diagnosis"]["verdict"] == verdict
+    assert status == (1 if summary["errors"] else 0)
+
+
+def test_every_row_of_both_tables_has_a_scenario():
+    assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | {"tcp dropped"}
+    assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS)
+
+
+def outcome(url: str, code: int | None, text: str | None, transport: str = "udp", answered: bool = False) -> ServerOutcome:
+    return ServerOutcome(url, "turn", transport, "turn.example.org", answered, 1.0 if answered else None, (),
+                         code, text)
+
+
+def test_a_tcp_connection_that_never_completes_is_diagnosed_as_dropped_packets():
+    failed = outcome("turn:turn.example.org?transport=tcp", 701,
+                     "TCP connection to 192.0.2.9:3478 not established in 9.5 s", "tcp")
+    assert explain_failure(failed, [failed]).cause == "tcp dropped"
+
+
+def test_a_udp_timeout_is_blamed_on_udp_only_when_the_same_host_answered_over_tcp():
+    silent = outcome("turn:turn.example.org", 701, "no response from 192.0.2.9:3478 after 5 attempts in 9.5 s")
+    tcp_ok = outcome("turn:turn.example.org?transport=tcp", None, None, "tcp", answered=True)
+    other_host = ServerOutcome("turn:other.example.org?transport=tcp", "turn", "tcp", "other.example.org", True,
+                               1.0, ("relay",), None, None)
+
+    assert explain_failure(silent, [silent, tcp_ok]).cause == "udp blocked"
+    assert explain_failure(silent, [silent, other_host]).cause == "silent"
+    assert diagnose([silent, tcp_ok]).verdict == "turn failed"
