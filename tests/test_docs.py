@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared import protocol
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -50,3 +52,10 @@ def test_readme_shows_the_real_bad_input_messages() -> None:
         )
         assert result.returncode == 2
         assert f"$ icegather -s {url}\n{result.stderr}" in README
+
+
+def test_the_architecture_document_lists_every_message_of_the_protocol():
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for name in (*protocol.TO_TRANSPORT, *protocol.TO_MAIN):
+        direction = "main -> transport" if name in protocol.TO_TRANSPORT else "transport -> main"
+        assert f"| {direction} | `{name}` |" in architecture
