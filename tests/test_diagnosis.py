@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -162,3 +166,42 @@ def test_a_udp_timeout_is_blamed_on_udp_only_when_the_same_host_answered_over_tc
     assert explain_failure(silent, [silent, tcp_ok]).cause == "udp blocked"
     assert explain_failure(silent, [silent, other_host]).cause == "silent"
     assert diagnose([silent, tcp_ok]).verdict == "turn failed"
+
+
+def transport_processes_of(pid: int) -> list[int]:
+    """Our child processes that run the transport (not, say, the session's coturn)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    command = cmdline.read()
+            except OSError:
+                continue
+            if parent == pid and b"transport_proc" in command:
+                found.append(int(entry))
+    return found
+
+
+def test_a_transport_that_dies_mid_gathering_exits_3_and_says_so(silent_udp_server):
+    def kill_the_transport() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            children = transport_processes_of(os.getpid())
+            if children and silent_udp_server.received:  # it is gathering
+                os.kill(children[0], signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_transport)
+    killer.start()
+    out, err = io.StringIO(), io.StringIO()
+    status = run(["--json", "--server", silent_udp_server.url(), "--rto", "0.5", *LOOPBACK], out, err)
+    killer.join()
+
+    summary = json.loads(out.getvalue().splitlines()[-1])
+    assert status == 3 == summary["exitStatus"]
+    assert summary["complete"] is False
+    assert "killed by SIGKILL" in summary["failure"]
