@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from shared.curve_keys import CurveKeys
 from shared.dom_exception import DOMException
 from shared.ice_config import IceConfiguration, parse_configuration
 from shared.stun_codes import REGISTRY, describe
@@ -36,9 +37,10 @@ from main_proc.report import (
     state_record,
     summary_record,
 )
-from main_proc.transport_client import TransportClient, TransportError
+from main_proc.transport_client import TransportClient, TransportError, TransportSupervisor
 
 EXIT_OK, EXIT_ERROR_EVENTS, EXIT_BAD_INPUT, EXIT_TRANSPORT_FAILED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
 
 
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--credential-file", metavar="FILE", help="read the TURN credential from FILE")
     servers.add_argument("--config", metavar="FILE",
                          help='a JSON RTCConfiguration, {"iceServers": [...]}, as a browser takes it')
+    service = parser.add_argument_group("transport")
+    service.add_argument("--transport", metavar="ENDPOINT",
+                         help="use a running transport service (ipc://PATH, or tcp://HOST:PORT with CURVE) "
+                              "instead of starting one")
+    service.add_argument("--curve-secret", metavar="FILE", help="this client's NAME.key_secret, for tcp://")
+    service.add_argument("--curve-server", metavar="FILE", help="the service's public NAME.key, for tcp://")
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON object per line (NDJSON)")
     output.add_argument("--watch", type=float, metavar="SECONDS",
@@ -100,19 +108,38 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         options = gather_options(args)
         validated = parse_configuration(configuration)
         check_watch(args)
+        supervisor = transport_supervisor(args)
     except (BadInput, DOMException, TypeError) as exc:
         err.write(f"icegather: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
-    if args.watch is not None:
-        return asyncio.run(watch(configuration, validated, options, args, out))
-    live = ProgressLine if out.isatty() and not args.json else None
-    return asyncio.run(gather_round(configuration, validated, options, Reporter(out, args.json), live))
+    try:
+        return asyncio.run(session(configuration, validated, options, args, supervisor, out))
+    except KeyboardInterrupt:  # Ctrl-C, typically ending --watch
+        return EXIT_INTERRUPTED
 
 
 def one_line(exc: BaseException) -> str:
     """The error for stderr: DOM exceptions and our own say their name; TypeError is added."""
     text = str(exc) if isinstance(exc, (DOMException, BadInput)) else f"{type(exc).__name__}: {exc}"
     return " ".join(text.split())
+
+
+def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
+    """Where transports come from: a process of our own, or the service given by --transport."""
+    if args.transport is None:
+        if args.curve_secret or args.curve_server:
+            raise BadInput("--curve-secret and --curve-server go with --transport tcp://...")
+        return TransportSupervisor()
+    curve = None
+    if args.curve_secret or args.curve_server:
+        if not (args.curve_secret and args.curve_server):
+            raise BadInput("CURVE needs both --curve-secret (this client's key) and --curve-server (the service's)")
+        try:
+            curve = CurveKeys.load(args.curve_secret, args.curve_server)
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"cannot read the CURVE keys: {exc}") from None
+    endpoint = args.transport
+    return TransportSupervisor(connect=lambda supervision: TransportClient.connect(endpoint, supervision=supervision, curve=curve))
 
 
 def check_watch(args: argparse.Namespace) -> None:
@@ -185,7 +212,7 @@ async def gather_round(
     options: GatherOptions,
     reporter: Reporter,
     progress: type[ProgressLine] | None = None,
-    transport: TransportClient | None = None,
+    transport: TransportSupervisor | None = None,
     round_number: int = 1,
     show_events: bool = True,
 ) -> int:
@@ -237,37 +264,33 @@ async def gather_round(
     return status
 
 
-async def watch(
+async def session(
     configuration: dict[str, Any],
     validated: IceConfiguration,
     options: GatherOptions,
     args: argparse.Namespace,
+    supervisor: TransportSupervisor,
     out: TextIO,
 ) -> int:
-    """Repeat the check every ``args.watch`` seconds, one summary per round, on one transport
-    process (a fresh one if it died)."""
-    transport: TransportClient | None = None
-    status = EXIT_OK
-    round_number = 0
+    """One gathering with every event shown, or with ``--watch`` one summary per round, all
+    on the supervisor's transport (a fresh one after a failure)."""
     try:
+        if args.watch is None:
+            live = ProgressLine if out.isatty() and not args.json else None
+            return await gather_round(configuration, validated, options, Reporter(out, args.json), live, supervisor)
+        status = EXIT_OK
+        round_number = 0
         while args.rounds is None or round_number < args.rounds:
             if round_number:
                 await asyncio.sleep(args.watch)
             round_number += 1
-            if transport is None or transport.failure is not None:
-                if transport is not None:
-                    transport.close()
-                transport = await TransportClient.start()
-            reporter = Reporter(out, args.json)
             status = await gather_round(
-                configuration, validated, options, reporter, None, transport, round_number, show_events=False
+                configuration, validated, options, Reporter(out, args.json), None, supervisor, round_number,
+                show_events=False,
             )
-    except KeyboardInterrupt:
-        pass
+        return status
     finally:
-        if transport is not None:
-            transport.close()
-    return status
+        supervisor.close()
 
 
 def exit_status(complete: bool, errors: int, failure: str | None) -> int:

@@ -29,11 +29,15 @@ _TIME_ORIGIN = time.monotonic()
 Listener = Callable[["Event"], Any]
 
 
+def _is_mapping(value: Any) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)  # dict first: the usual, fast case
+
+
 def _init(event_init: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
     """The members of an ``EventInit`` dictionary, with defaults for the missing ones."""
     if event_init is None:
         event_init = {}
-    if not isinstance(event_init, Mapping):
+    elif not _is_mapping(event_init):
         raise TypeError("the event init must be a dictionary")
     return {key: event_init.get(key, default) for key, default in defaults.items()}
 
@@ -226,7 +230,7 @@ class RTCPeerConnectionIceErrorEvent(Event):
     """
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
-        if not isinstance(eventInitDict, Mapping) or "errorCode" not in eventInitDict:
+        if not _is_mapping(eventInitDict) or "errorCode" not in eventInitDict:
             raise TypeError("RTCPeerConnectionIceErrorEvent needs an init dictionary with errorCode")
         super().__init__(type, eventInitDict)
         init = _init(eventInitDict, {"address": None, "port": None, "url": "", "errorCode": None, "errorText": ""})

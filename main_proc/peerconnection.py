@@ -30,7 +30,7 @@ from main_proc.events import (
     RTCPeerConnectionIceEvent,
 )
 from main_proc.ice_candidate import RTCIceCandidate
-from main_proc.transport_client import TransportClient, TransportError
+from main_proc.transport_client import TransportClient, TransportError, TransportSupervisor
 
 # Candidates belong to one media section; the model has exactly one.
 SDP_MID = "0"
@@ -108,15 +108,17 @@ class RTCPeerConnection(EventTarget):
         self,
         configuration: Mapping[str, Any] | None = None,
         *,
-        transport: TransportClient | None = None,
+        transport: TransportClient | TransportSupervisor | None = None,
         options: GatherOptions | None = None,
     ) -> None:
         """``configuration`` is a browser-shaped ``RTCConfiguration``; a bad one raises what a
-        browser raises. Without ``transport``, the connection starts a transport process of
-        its own when it gathers and stops it when it closes."""
+        browser raises. ``transport`` is a transport to share, or a supervisor that hands out
+        a working one (a fresh process after a failure). Without it, the connection starts a
+        transport process of its own when it gathers and stops it when it closes."""
         super().__init__()
         self._configuration: IceConfiguration = parse_configuration(configuration)
-        self._transport = transport
+        self._supervisor = transport if isinstance(transport, TransportSupervisor) else None
+        self._transport = transport if isinstance(transport, TransportClient) else None
         self._owns_transport = transport is None
         self._options = options or GatherOptions()
         self._gathering_state = "new"
@@ -153,9 +155,13 @@ class RTCPeerConnection(EventTarget):
             raise invalid_state_error("gathering has already started")
         self._finished = asyncio.get_running_loop().create_future()
         if self._transport is None:
-            self._transport = await TransportClient.start()
+            if self._supervisor is not None:
+                self._transport = await self._supervisor.client()
+            else:
+                self._transport = await TransportClient.start()
             if self._closed:  # closed while the transport was starting
-                self._transport.close()
+                if self._owns_transport:
+                    self._transport.close()
                 return
         self._pc_id = self._transport.gather(self._configuration, self._options, PeerConnectionObserver(self))
         await self._finished

@@ -55,6 +55,13 @@ class TransportProcess:
             os.close(pidfd)
         return describe_exit(self.popen.wait())
 
+    def kill(self) -> None:
+        """End a process that failed (hung, misbehaving) at once: SIGKILL, no grace."""
+        if self.popen.returncode is None:
+            self.popen.kill()
+            self.popen.wait()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
     def stop(self, timeout: float = 2.0) -> None:
         """Ask the process to exit (close its stdin), wait up to ``timeout``, then kill it."""
         if self.popen.stdin is not None and not self.popen.stdin.closed:

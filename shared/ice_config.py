@@ -24,6 +24,9 @@ from shared.ice_url import IceUrl, parse_ice_url, quote_url
 
 TRANSPORT_POLICIES = ("all", "relay")
 MAX_CREDENTIAL_LENGTH = 512
+# Every URL is tried at once, from every local address: a bound on the sockets one
+# configuration can open. Browsers set none; 64 is far more than any real deployment uses.
+MAX_URLS = 64
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,13 @@ def parse_configuration(configuration: Mapping[str, Any] | None) -> IceConfigura
     pool_size = configuration.get("iceCandidatePoolSize", 0)
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size <= 255:
         raise TypeError("iceCandidatePoolSize must be an integer from 0 to 255")
-    return IceConfiguration(
-        ice_servers=tuple(parse_ice_server(entry, index) for index, entry in enumerate(servers)),
-        ice_transport_policy=policy,
-        ice_candidate_pool_size=pool_size,
-    )
+    if len(servers) > MAX_URLS:  # checked before parsing, so a huge list costs nothing
+        raise TypeError(f"iceServers has {len(servers)} entries; icegather supports at most {MAX_URLS} URLs")
+    parsed = tuple(parse_ice_server(entry, index) for index, entry in enumerate(servers))
+    urls = sum(len(server.urls) for server in parsed)
+    if urls > MAX_URLS:
+        raise TypeError(f"iceServers has {urls} URLs; icegather supports at most {MAX_URLS}")
+    return IceConfiguration(ice_servers=parsed, ice_transport_policy=policy, ice_candidate_pool_size=pool_size)
 
 
 def parse_ice_server(entry: Any, index: int = 0) -> IceServer:
@@ -94,6 +99,8 @@ def parse_ice_server(entry: Any, index: int = 0) -> IceServer:
     urls = entry["urls"]
     if isinstance(urls, str):
         urls = [urls]
+    if isinstance(urls, Sequence) and len(urls) > MAX_URLS:
+        raise TypeError(f"{where}.urls has {len(urls)} URLs; icegather supports at most {MAX_URLS}")
     if not isinstance(urls, Sequence) or not all(isinstance(u, str) for u in urls):
         raise TypeError(f"{where}.urls must be a string or a list of strings")
     if len(urls) == 0:

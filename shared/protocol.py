@@ -13,7 +13,7 @@ invariant) raises ``ProtocolError`` and never reaches the code that acts on mess
 Messages, main -> transport:
 
 ===================  =========================================================================
-``client_hello``     protocol_version
+``client_hello``     protocol_version, heartbeat_interval (seconds; 0: no heartbeats)
 ``gather``           pc_id, configuration (browser-shaped, with credentials), options
 ``close``            pc_id: stop gathering, release the peer connection's allocations
 ===================  =========================================================================
@@ -22,6 +22,7 @@ Messages, transport -> main:
 
 ===================  =========================================================================
 ``server_hello``     protocol_version, pid
+``heartbeat``        (nothing: it says the transport is alive, every heartbeat_interval)
 ``candidate``        pc_id, info: CandidateInfo
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
@@ -32,7 +33,7 @@ Messages, transport -> main:
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ MAX_TEXT = 512
 MAX_LOCAL_ADDRESSES = 64
 MAX_PC_ID = 2**53
 MAX_RTT_MS = 600_000.0
+MAX_HEARTBEAT_INTERVAL = 3600.0
 
 
 class ProtocolError(ValueError):
@@ -70,6 +72,12 @@ class ProtocolError(ValueError):
 @dataclass(frozen=True)
 class ClientHello:
     protocol_version: int = PROTOCOL_VERSION
+    heartbeat_interval: float = 0.0
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
 
 
 @dataclass(frozen=True)
@@ -121,8 +129,8 @@ class GatherRejected:
 
 
 Message = (
-    ClientHello | ServerHello | Gather | Close | Candidate | CandidateError | ServerAnswer
-    | GatheringState | GatherRejected
+    ClientHello | ServerHello | Heartbeat | Gather | Close | Candidate | CandidateError
+    | ServerAnswer | GatheringState | GatherRejected
 )
 
 # --- field checks: each takes a decoded value and returns it (converted) or raises ------------
@@ -164,16 +172,28 @@ def one_of(*choices: str) -> Check:
 
 
 def ip_address(*, empty: bool) -> Check:
+    as_text = text(64, empty=empty)
+
     def check(value: Any) -> str:
-        text(64, empty=empty)(value)
+        as_text(value)
         if value == "":
             return value
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ProtocolError(f"{value!r} is not an IP address") from None
+        normal = _normal_ip(value)
+        if normal is None:
+            raise ProtocolError(f"{value!r} is not an IP address")
+        return normal
 
     return check
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_ip(text: str) -> str | None:
+    """The canonical form of an IP address, or None. Cached: a transport reports the same few
+    local addresses over and over, and parsing them is the costliest check."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def boolean(value: Any) -> bool:
@@ -230,6 +250,7 @@ def struct(cls: type) -> Check:
 # --- schemas: the fields of every struct and message, in wire order ---------------------------
 
 PC_ID = integer(0, MAX_PC_ID)
+SEQ = integer(0, 2**63)
 
 SCHEMAS: dict[type, dict[str, Check]] = {
     IceCandidateErrorInfo: {
@@ -260,7 +281,8 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "local_addresses": list_of(ip_address(empty=False), MAX_LOCAL_ADDRESSES),
         "verify_tls": boolean,
     },
-    ClientHello: {"protocol_version": integer(0, 2**16)},
+    ClientHello: {"protocol_version": integer(0, 2**16), "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL)},
+    Heartbeat: {},
     ServerHello: {"pid": integer(0, 2**31), "protocol_version": integer(0, 2**16)},
     Gather: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
     Close: {"pc_id": PC_ID},
@@ -281,6 +303,7 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
 TO_TRANSPORT: dict[str, type] = {"client_hello": ClientHello, "gather": Gather, "close": Close}
 TO_MAIN: dict[str, type] = {
     "server_hello": ServerHello,
+    "heartbeat": Heartbeat,
     "candidate": Candidate,
     "candidate_error": CandidateError,
     "server_answer": ServerAnswer,
@@ -293,10 +316,13 @@ TYPE_NAMES: dict[type, str] = {cls: name for name, cls in (TO_TRANSPORT | TO_MAI
 # --- encoding and decoding ------------------------------------------------------------------
 
 
+_PACKER = msgpack.Packer()  # reused: building one per message costs more than packing
+
+
 def encode(message: Message, seq: int) -> bytes:
     """Serialise one message with its sequence number."""
     body = _encode_value(message)
-    return msgpack.packb({"type": TYPE_NAMES[type(message)], "seq": seq, **body})
+    return _PACKER.pack({"type": TYPE_NAMES[type(message)], "seq": seq, **body})
 
 
 def decode_to_transport(data: bytes) -> tuple[int, Message]:
@@ -310,10 +336,11 @@ def decode_to_main(data: bytes) -> tuple[int, Message]:
 
 
 def _encode_value(value: Any) -> Any:
+    schema = SCHEMAS.get(type(value))
+    if schema is not None:
+        return {name: _encode_value(getattr(value, name)) for name in schema}
     if isinstance(value, IceConfiguration):
         return value.to_dict()
-    if dataclasses.is_dataclass(value):
-        return {name: _encode_value(getattr(value, name)) for name in SCHEMAS[type(value)]}
     if isinstance(value, tuple):
         return [_encode_value(v) for v in value]
     return value
@@ -328,29 +355,30 @@ def _decode(data: bytes, accepted: dict[str, type]) -> tuple[int, Message]:
         raise ProtocolError(f"not msgpack: {type(exc).__name__}") from None
     if not isinstance(envelope, dict):
         raise ProtocolError("a message must be a map")
-    fields = dict(envelope)
-    kind = fields.pop("type", None)
+    kind = envelope.pop("type", None)
     if kind not in accepted:
         raise ProtocolError(f"unknown message type {str(kind)[:40]!r}")
-    seq = integer(0, 2**63)(fields.pop("seq", None))
-    return seq, _decode_struct(accepted[kind], fields)
+    seq = SEQ(envelope.pop("seq", None))
+    return seq, _decode_struct(accepted[kind], envelope)
 
 
 def _decode_struct(cls: type, value: Any) -> Any:
     if not isinstance(value, dict):
         raise ProtocolError(f"{cls.__name__}: expected a map, got {type(value).__name__}")
     schema = SCHEMAS[cls]
-    unknown = set(value) - set(schema)
-    if unknown:
-        raise ProtocolError(f"{cls.__name__}: unknown field {str(sorted(map(str, unknown))[0])[:40]!r}")
+    if value.keys() != schema.keys():
+        unknown = set(value) - set(schema)
+        if unknown:
+            raise ProtocolError(f"{cls.__name__}: unknown field {str(sorted(map(str, unknown))[0])[:40]!r}")
+        missing = next(name for name in schema if name not in value)
+        raise ProtocolError(f"{cls.__name__}: missing field {missing!r}")
     kwargs = {}
-    for name, check in schema.items():
-        if name not in value:
-            raise ProtocolError(f"{cls.__name__}: missing field {name!r}")
-        try:
+    name = ""
+    try:
+        for name, check in schema.items():
             kwargs[name] = check(value[name])
-        except ProtocolError as exc:
-            raise ProtocolError(f"{cls.__name__}.{name}: {exc}") from None
+    except ProtocolError as exc:
+        raise ProtocolError(f"{cls.__name__}.{name}: {exc}") from None
     result = cls(**kwargs)
     for holds, rule in INVARIANTS.get(cls, ()):
         if not holds(result):
@@ -361,21 +389,25 @@ def _decode_struct(cls: type, value: Any) -> Any:
 class SequenceChecker:
     """Checks the ``seq`` numbers of one direction of one connection.
 
-    ``accept`` says whether a message is new. A number below the expected one is a replay or a
-    duplicate and is refused; a number above it means messages were lost in between, which is
-    counted in ``lost`` (the message itself is still accepted: it is genuine and newer).
+    Each message must carry the next number. A lower one is a replay or a duplicate; a higher
+    one means messages were lost in between (counted in ``lost``). Either is a protocol error:
+    a receiver must never act on a message twice, nor pretend that nothing was lost. After a
+    gap the checker expects the number after the one it saw, so one loss is reported once.
     """
 
     def __init__(self) -> None:
         self.expected = 0
         self.lost = 0
 
-    def accept(self, seq: int) -> bool:
+    def check(self, seq: int) -> None:
         if seq < self.expected:
-            return False
-        self.lost += seq - self.expected
+            raise ProtocolError(f"sequence number {seq} was already used")
+        if seq > self.expected:
+            missing = seq - self.expected
+            self.lost += missing
+            self.expected = seq + 1
+            raise ProtocolError(f"{missing} message(s) lost before sequence number {seq}")
         self.expected = seq + 1
-        return True
 
 
 class Inbox:
@@ -388,6 +420,5 @@ class Inbox:
 
     def read(self, data: bytes) -> Message:
         seq, message = self._decode(data)
-        if not self.sequence.accept(seq):
-            raise ProtocolError(f"sequence number {seq} was already used")
+        self.sequence.check(seq)
         return message

@@ -81,6 +81,10 @@ TURN = "turn:turn.example.org"
         ({"iceServers": [{"urls": [TURN], "username": "u"}]}, "InvalidAccessError"),
         ({"iceServers": [{"urls": [TURN], "credential": SECRET}]}, "InvalidAccessError"),
         ({"iceServers": [{"urls": "turns:turn.example.org"}]}, "InvalidAccessError"),
+        # icegather's own bounds: every URL is tried at once, so their number is capped.
+        ({"iceServers": [{"urls": f"stun:s{i}.example.org"} for i in range(65)]}, "TypeError"),
+        ({"iceServers": [{"urls": [f"stun:s{i}.example.org" for i in range(65)]}]}, "TypeError"),
+        ({"iceServers": [{"urls": [f"stun:s{i}.example.org" for i in range(33)]}] * 2}, "TypeError"),
     ],
 )
 def test_bad_configurations_raise_what_browsers_raise(configuration, name):

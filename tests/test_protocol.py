@@ -26,6 +26,7 @@ CONFIGURATION = parse_configuration(
 
 TO_MAIN = [
     protocol.ServerHello(pid=1234),
+    protocol.Heartbeat(),
     protocol.Candidate(7, CANDIDATE),
     protocol.Candidate(7, CandidateInfo(
         "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
@@ -38,6 +39,7 @@ TO_MAIN = [
 ]
 TO_TRANSPORT = [
     protocol.ClientHello(),
+    protocol.ClientHello(heartbeat_interval=0.5),
     protocol.Gather(3, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)),
     protocol.Close(3),
 ]
@@ -123,9 +125,19 @@ def test_a_refused_credential_never_appears_in_the_protocol_error():
     assert "hunter2" not in str(caught.value)
 
 
-def test_sequence_checker_accepts_new_numbers_refuses_old_ones_and_counts_gaps():
+def test_sequence_checker_refuses_replays_and_reports_each_gap_once():
     checker = SequenceChecker()
-    assert [checker.accept(n) for n in (0, 1, 1, 0, 4, 5, 3)] == [True, True, False, False, True, True, False]
+    outcomes = []
+    for seq in (0, 1, 1, 0, 4, 5, 3):
+        try:
+            checker.check(seq)
+            outcomes.append("ok")
+        except ProtocolError as exc:
+            outcomes.append(str(exc))
+    assert outcomes == [
+        "ok", "ok", "sequence number 1 was already used", "sequence number 0 was already used",
+        "2 message(s) lost before sequence number 4", "ok", "sequence number 3 was already used",
+    ]
     assert checker.lost == 2  # 2 and 3 never arrived in order
 
 

@@ -1,7 +1,13 @@
-"""``python -m transport_proc --bind ENDPOINT``: run the transport process.
+"""``python -m transport_proc``: run the transport process, or make CURVE keys for it.
+
+    python -m transport_proc --bind ipc://DIR/transport [--watch-stdin]
+    python -m transport_proc --bind tcp://HOST:PORT --curve-secret DIR/service.key_secret \\
+        --curve-clients CLIENT_KEYS_DIR
+    python -m transport_proc keygen DIR NAME
 
 The main process starts it with ``--watch-stdin`` and a private ``ipc://`` endpoint; the
-transport then lives exactly as long as the pipe on its stdin.
+transport then lives exactly as long as the pipe on its stdin. Run on its own, it is a
+service that several main processes share (``TransportClient.connect``).
 """
 
 from __future__ import annotations
@@ -9,21 +15,57 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
+import sys
 
-from transport_proc.service import run_service
+from shared.curve_keys import CurveKeys, generate
+from transport_proc.endpoint import EndpointRefused
+from transport_proc.service import MAX_GATHERINGS, run_service
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m transport_proc", description=__doc__)
-    parser.add_argument("--bind", required=True, help="ZeroMQ endpoint to serve on, e.g. ipc:///run/user/1000/icegather/transport")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        sys.exit(keygen(argv[1:]))
+    parser = argparse.ArgumentParser(
+        prog="python -m transport_proc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bind", required=True, help="ipc://PATH or tcp://HOST:PORT (tcp needs CURVE)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin is closed")
+    parser.add_argument("--curve-secret", metavar="FILE", help="the service's NAME.key_secret (tcp:// only)")
+    parser.add_argument("--curve-clients", metavar="DIR", help="directory of the accepted clients' NAME.key files")
+    parser.add_argument("--max-gatherings", type=int, default=MAX_GATHERINGS, metavar="N",
+                        help=f"peer connections served at once; more are refused (default {MAX_GATHERINGS})")
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s")
+    raise_open_file_limit()
     try:
-        asyncio.run(run_service(args.bind, watch_stdin=args.watch_stdin))
+        curve = CurveKeys.load(args.curve_secret) if args.curve_secret else None
+        asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_gatherings))
+    except (EndpointRefused, ValueError, OSError) as exc:
+        sys.exit(f"transport_proc: {exc}")
     except KeyboardInterrupt:
         pass
+
+
+def raise_open_file_limit() -> None:
+    """Every gathering holds sockets; thousands of peer connections need more than the usual
+    soft limit of 1024 open files. Raising it up to the hard limit needs no privilege."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def keygen(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m transport_proc keygen",
+                                     description="write a CURVE key pair: DIR/NAME.key and DIR/NAME.key_secret")
+    parser.add_argument("directory")
+    parser.add_argument("name")
+    args = parser.parse_args(argv)
+    public, secret = generate(args.directory, args.name)
+    print(f"public key: {public}\nsecret key: {secret} (keep it private)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ The transport binds a ROUTER socket; each main process connects a DEALER and sta
 ``client_hello``. One transport serves many main processes and many peer connections: a
 gathering is known by (client identity, ``pc_id``). Every message received is decoded and
 validated by ``shared.protocol``; one that fails is counted in ``rejected`` and dropped, and
-the loop goes on.
+the loop goes on: one bad client must not take the others down.
+
+A client that asks for heartbeats in its ``client_hello`` gets one every ``heartbeat_interval``
+seconds, so that it can tell a hung transport (stopped, deadlocked) from a quiet one.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ from dataclasses import dataclass, field
 import zmq
 import zmq.asyncio
 
+from zmq.auth.asyncio import AsyncioAuthenticator
+
 from shared import protocol
+from shared.curve_keys import CurveKeys
 from shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from transport_proc.gathering import Gathering
 
 logger = logging.getLogger(__name__)
+
+# Gatherings one transport runs at once, by default (a gathering lasts until its peer
+# connection closes): each holds sockets, and the process has a limit on open files.
+MAX_GATHERINGS = 16_384
 
 
 @dataclass
@@ -33,6 +44,7 @@ class Client:
     next_seq: int = 0
     greeted: bool = False
     gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
+    heartbeat: asyncio.Task[None] | None = None
 
 
 class PeerConnectionSink:
@@ -55,9 +67,11 @@ class PeerConnectionSink:
 
 
 class TransportService:
-    def __init__(self, sock: zmq.asyncio.Socket) -> None:
+    def __init__(self, sock: zmq.asyncio.Socket, max_gatherings: int = MAX_GATHERINGS) -> None:
         self.sock = sock
+        self.max_gatherings = max_gatherings
         self.clients: dict[bytes, Client] = {}
+        self.gatherings = 0  # in all clients
         self.rejected = 0
         # Closings run in the background; holding them keeps them from being collected.
         self._closings: set[asyncio.Task[None]] = set()
@@ -81,10 +95,16 @@ class TransportService:
     def send(self, client: Client, message: protocol.Message) -> None:
         data = protocol.encode(message, client.next_seq)
         client.next_seq += 1
-        self.sock.send_multipart([client.identity, data], copy=False)
+        # Never waits (no high-water mark). It goes through the asyncio socket on purpose: a
+        # send on a plain shadow socket can consume the readiness edge the asyncio socket
+        # waits on for incoming messages, which then sit unread.
+        self.sock.send_multipart([client.identity, data])
 
     async def shutdown(self) -> None:
         """Close every gathering (releasing TURN allocations) before the process exits."""
+        for client in self.clients.values():
+            if client.heartbeat is not None:
+                client.heartbeat.cancel()
         closing = [
             self._close(client, pc_id) for client in self.clients.values() for pc_id in list(client.gatherings)
         ]
@@ -95,6 +115,8 @@ class TransportService:
         if isinstance(message, protocol.ClientHello):
             client.greeted = True
             self.send(client, protocol.ServerHello(pid=os.getpid()))
+            if client.heartbeat is None and message.heartbeat_interval > 0:
+                client.heartbeat = asyncio.ensure_future(self._beat(client, message.heartbeat_interval))
         elif not client.greeted:
             self._reject(f"{type(message).__name__} before client_hello")
         elif isinstance(message, protocol.Gather):
@@ -104,10 +126,20 @@ class TransportService:
             self._closings.add(closing)
             closing.add_done_callback(self._closings.discard)
 
+    async def _beat(self, client: Client, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.send(client, protocol.Heartbeat())
+
     def _start(self, client: Client, message: protocol.Gather) -> None:
         if message.pc_id in client.gatherings:
             self.send(client, protocol.GatherRejected(message.pc_id, "this pc_id is already gathering"))
             return
+        if self.gatherings >= self.max_gatherings:
+            reason = f"the transport already runs {self.max_gatherings} gatherings, its limit; close some first"
+            self.send(client, protocol.GatherRejected(message.pc_id, reason))
+            return
+        self.gatherings += 1
         gathering = Gathering(message.configuration, message.options, PeerConnectionSink(self, client, message.pc_id))
         task = asyncio.ensure_future(gathering.run())
         task.add_done_callback(lambda t: self._gathering_ended(client, message.pc_id, t))
@@ -126,6 +158,7 @@ class TransportService:
         entry = client.gatherings.pop(pc_id, None)
         if entry is None:
             return
+        self.gatherings -= 1
         gathering, task = entry
         task.cancel()
         await gathering.close()
@@ -135,17 +168,39 @@ class TransportService:
         logger.warning("rejected a message (%d so far): %s", self.rejected, reason)
 
 
-async def run_service(endpoint: str, watch_stdin: bool = False) -> None:
-    """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes)."""
+async def run_service(
+    endpoint: str,
+    watch_stdin: bool = False,
+    curve: CurveKeys | None = None,
+    curve_clients: str | None = None,
+    max_gatherings: int = MAX_GATHERINGS,
+) -> None:
+    """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes).
+
+    Over ``tcp://``, ``curve`` is the service's key pair and ``curve_clients`` the directory of
+    the public keys of the clients it accepts; see ``transport_proc.endpoint``.
+    """
+    check_endpoint(endpoint, curve is not None)
+    if endpoint.startswith("ipc://"):
+        private_ipc_directory(endpoint)
     context = zmq.asyncio.Context()
+    authenticator = None
+    if curve is not None:
+        if curve_clients is None:
+            raise EndpointRefused("CURVE needs --curve-clients: the directory of the accepted clients' public keys")
+        authenticator = AsyncioAuthenticator(context)
+        authenticator.start()
+        authenticator.configure_curve(domain="*", location=curve_clients)
     sock = context.socket(zmq.ROUTER)
+    if curve is not None:
+        curve.apply_to_server(sock)
     # No high-water mark: a dropped event would be a lost event. Volume is bounded by the
     # number of configured URLs, not by the network.
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
     sock.setsockopt(zmq.LINGER, 1000)
     sock.bind(endpoint)
-    service = TransportService(sock)
+    service = TransportService(sock, max_gatherings)
     serving = asyncio.ensure_future(service.serve())
     waiters = [serving]
     if watch_stdin:
@@ -157,6 +212,8 @@ async def run_service(endpoint: str, watch_stdin: bool = False) -> None:
             waiter.cancel()
         await service.shutdown()
         sock.close()
+        if authenticator is not None:
+            authenticator.stop()
         context.term()
     if serving.done() and not serving.cancelled() and serving.exception():
         raise serving.exception()  # type: ignore[misc]

@@ -1,0 +1,190 @@
+"""The transport as a long-lived service shared by several main processes: over ipc:// only
+this user can reach it, over tcp:// only CURVE clients whose keys it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_coturn import free_port
+from main_proc.peerconnection import RTCPeerConnection
+from main_proc.transport_client import Supervision, TransportClient, TransportError
+from shared.curve_keys import CurveKeys
+from shared.structs import GatherOptions, RetransmissionSchedule
+
+NOBODY = 65534
+STUN_INVALID = ["-s", "stun:stun1.invalid:3478", "--json", "--local-address", "127.0.0.1"]
+
+
+@contextlib.contextmanager
+def running_service(*args: str, ready: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen([sys.executable, "-m", "transport_proc", *args], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while ready is not None and not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def icegather(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(["icegather", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, list[dict], str]:
+    out, err = process.communicate(timeout=60)
+    return process.returncode, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_one_service_serves_several_main_processes_over_a_private_ipc_socket(tmp_path):
+    socket_path = tmp_path / "service" / "transport"
+    endpoint = f"ipc://{socket_path}"
+    with running_service("--bind", endpoint, ready=socket_path):
+        clients = [icegather("--transport", endpoint, *STUN_INVALID) for _ in range(3)]
+        results = [finish(client) for client in clients]
+        mode = stat.S_IMODE(socket_path.parent.stat().st_mode)
+
+    assert mode == 0o700  # created for this user only
+    for status, records, err in results:
+        assert status == 1, err
+        [error] = [r for r in records if r["type"] == "icecandidateerror"]
+        assert (error["errorCode"], error["url"]) == (701, "stun:stun1.invalid:3478")
+
+
+def test_the_service_refuses_a_socket_directory_other_users_can_open(tmp_path):
+    shared_directory = tmp_path / "open"
+    shared_directory.mkdir(mode=0o755)
+    shared_directory.chmod(0o755)
+    with running_service("--bind", f"ipc://{shared_directory}/transport") as process:
+        process.wait(10)
+        err = process.stderr.read()
+
+    assert process.returncode != 0
+    assert "can be opened by other users (mode 755)" in err and "chmod 700" in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
+def test_another_local_user_cannot_connect_to_the_ipc_socket(tmp_path):
+    socket_path = tmp_path / "service" / "transport"
+    with running_service("--bind", f"ipc://{socket_path}", ready=socket_path):
+        own = connect_unix(socket_path)
+        other = as_user(NOBODY, lambda: connect_unix(socket_path))
+
+    assert own == "connected"
+    assert other == "PermissionError"
+
+
+def connect_unix(path: Path) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError as exc:
+            return type(exc).__name__
+        return "connected"
+
+
+def as_user(uid: int, action) -> str:
+    """Run ``action`` in a forked child that has become user ``uid``; return what it returned."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: drop to the other user, try, report, and leave at once
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.write(write_end, action().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as result:
+        answer = result.read()
+    os.waitpid(child, 0)
+    return answer
+
+
+def test_a_tcp_service_without_curve_keys_refuses_to_start():
+    with running_service("--bind", f"tcp://127.0.0.1:{free_port()}") as process:
+        process.wait(10)
+        err = process.stderr.read()
+
+    assert process.returncode != 0
+    assert "a transport on TCP must use CURVE" in err and "keygen" in err
+
+
+@pytest.fixture
+def curve_service(tmp_path) -> Iterator[tuple[str, Path]]:
+    keys = tmp_path / "keys"
+    for directory, name in ((keys, "service"), (keys / "clients", "client"), (keys / "strangers", "stranger")):
+        subprocess.run([sys.executable, "-m", "transport_proc", "keygen", str(directory), name], check=True,
+                       capture_output=True)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    with running_service("--bind", endpoint, "--curve-secret", str(keys / "service.key_secret"),
+                         "--curve-clients", str(keys / "clients")):
+        yield endpoint, keys
+
+
+def test_a_curve_client_with_an_accepted_key_uses_the_tcp_service(curve_service):
+    endpoint, keys = curve_service
+    status, records, err = finish(icegather(
+        "--transport", endpoint, "--curve-secret", str(keys / "clients" / "client.key_secret"),
+        "--curve-server", str(keys / "service.key"), *STUN_INVALID,
+    ))
+
+    assert status == 1, err
+    assert [r["errorCode"] for r in records if r["type"] == "icecandidateerror"] == [701]
+
+
+@pytest.mark.parametrize("who", ["plaintext", "stranger"])
+def test_the_tcp_service_does_not_answer_clients_without_an_accepted_key(who, curve_service):
+    endpoint, keys = curve_service
+    curve = None
+    if who == "stranger":
+        curve = CurveKeys.load(keys / "strangers" / "stranger.key_secret", keys / "service.key")
+
+    async def attempt() -> str:
+        with pytest.raises(TransportError) as caught:
+            await TransportClient.connect(endpoint, timeout=1.0, supervision=Supervision(0, 0), curve=curve)
+        return str(caught.value)
+
+    assert asyncio.run(attempt()) == "the transport did not answer within 1 s"
+
+
+def test_a_service_at_its_gathering_limit_refuses_more_with_a_clear_error(tmp_path, silent_udp_server):
+    socket_path = tmp_path / "service" / "transport"
+    endpoint = f"ipc://{socket_path}"
+    options = GatherOptions(RetransmissionSchedule(0.5, 2, 2), local_addresses=("127.0.0.1",))
+
+    async def scenario():
+        transport = await TransportClient.connect(endpoint)
+        connections = [
+            RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=transport, options=options)
+            for _ in range(3)
+        ]
+        results = await asyncio.gather(*(pc.gather() for pc in connections), return_exceptions=True)
+        for pc in connections:
+            pc.close()
+        transport.close()
+        return results
+
+    with running_service("--bind", endpoint, "--max-gatherings", "2", ready=socket_path):
+        results = asyncio.run(scenario())
+
+    refused = [r for r in results if isinstance(r, TransportError)]
+    assert [str(r) for r in refused] == [
+        "the transport refused to gather: the transport already runs 2 gatherings, its limit; close some first"
+    ]
+    assert results.count(None) == 2  # the other two completed

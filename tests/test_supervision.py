@@ -1,0 +1,164 @@
+"""The main process supervises its transport: a bad message, a hang or a crash ends the
+gatherings in flight with a clear TransportError, nothing is delivered twice or silently lost,
+and the next peer connection gets a fresh transport."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import msgpack
+import pytest
+
+from fake_transport import HostileTransport
+from gathering_helpers import LOOPBACK, record_gathering
+from main_proc.peerconnection import RTCPeerConnection
+from main_proc.transport_client import Supervision, TransportClient, TransportError, TransportSupervisor
+from shared import protocol
+from shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+
+GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response")
+QUICK = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.5)
+
+
+async def peer_connection_on_a_fake(supervision: Supervision) -> tuple[HostileTransport, TransportClient, RTCPeerConnection]:
+    fake = HostileTransport()
+    connecting = asyncio.ensure_future(TransportClient.connect(fake.endpoint, supervision=supervision))
+    await fake.accept_client()
+    client = await connecting
+    pc = RTCPeerConnection({"iceServers": [{"urls": "stun:stun.example.org"}]}, transport=client)
+    return fake, client, pc
+
+
+def bad_messages(fake: HostileTransport, pc_id: int) -> dict[str, bytes]:
+    """Each kind of bad message, as the next message the fake sends."""
+    seq = fake.seq
+    return {
+        "not msgpack": b"\xc1\xc1 not msgpack",
+        "invalid field": msgpack.packb({"type": "candidate_error", "seq": seq, "pc_id": pc_id,
+                                        "info": {"address": "x", "port": 1, "url": "stun:s", "error_code": 701,
+                                                 "error_text": "t"}}),
+        "replayed": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq - 1),
+        "skipped": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq + 1),
+        "unknown pc_id": protocol.encode(protocol.CandidateError(pc_id + 100, GOOD_ERROR), seq),
+        "before gathering": protocol.encode(protocol.GatheringState(pc_id, "complete"), seq),
+    }
+
+
+EXPECTED_REASON = {
+    "not msgpack": "not msgpack",
+    "invalid field": "is not an IP address",
+    "replayed": "already used",
+    "skipped": "1 message(s) lost before sequence number",
+    "unknown pc_id": "unknown pc_id",
+    "before gathering": "outside gathering",
+}
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED_REASON))
+def test_a_bad_message_ends_the_gathering_with_an_error_naming_it_and_nothing_else_is_trusted(kind):
+    async def scenario():
+        fake, client, pc = await peer_connection_on_a_fake(Supervision(0, 0))
+        errors = []
+        pc.onicecandidateerror = errors.append
+        gathering = asyncio.ensure_future(pc.gather())
+        request = await fake.next_request()
+        pc_id = request.pc_id
+        if kind != "before gathering":
+            await fake.send(protocol.GatheringState(pc_id, "gathering"))
+            await fake.send(protocol.CandidateError(pc_id, GOOD_ERROR))  # delivered: sent before
+        await fake.send_raw(bad_messages(fake, pc_id)[kind])
+        await fake.send(protocol.CandidateError(pc_id, GOOD_ERROR))  # never delivered: sent after
+        with pytest.raises(TransportError) as caught:
+            await asyncio.wait_for(gathering, 5)
+        await asyncio.sleep(0.05)
+        rejected = client.rejected
+        pc.close()
+        client.close()
+        fake.close()
+        return str(caught.value), len(errors), rejected
+
+    message, delivered, rejected = asyncio.run(scenario())
+    assert message.startswith("the transport sent a bad message (")
+    assert EXPECTED_REASON[kind] in message
+    assert delivered == (0 if kind == "before gathering" else 1)
+    assert rejected == 1  # counted once; after it nothing from that transport is even read
+
+
+def test_a_transport_that_sends_no_heartbeat_counts_as_hung():
+    async def scenario():
+        fake, client, pc = await peer_connection_on_a_fake(QUICK)  # it greets, then never beats
+        with pytest.raises(TransportError) as caught:
+            await asyncio.wait_for(pc.gather(), 5)
+        pc.close()
+        client.close()
+        fake.close()
+        return str(caught.value)
+
+    assert asyncio.run(scenario()).startswith("the transport stopped answering: nothing from it for ")
+
+
+def test_a_real_transport_keeps_beating_through_a_long_quiet_gathering(silent_udp_server):
+    async def scenario():
+        supervisor = TransportSupervisor(supervision=QUICK)
+        try:
+            slow = GatherOptions(RetransmissionSchedule(0.3, 2, 2), local_addresses=("127.0.0.1",))
+            pc = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=supervisor,
+                                   options=slow)
+            await asyncio.wait_for(pc.gather(), 10)  # 1.2 s of silence from the server, > the 0.5 s timeout
+            pc.close()
+            return supervisor.started
+        finally:
+            supervisor.close()
+
+    assert asyncio.run(scenario()) == 1
+
+
+@pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
+def test_a_crashed_or_hung_transport_fails_its_gatherings_and_the_next_one_gets_a_fresh_transport(
+    fault, silent_udp_server
+):
+    async def scenario():
+        supervisor = TransportSupervisor(supervision=QUICK)
+        try:
+            pc = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=supervisor,
+                                   options=LOOPBACK)
+            gathering = asyncio.ensure_future(pc.gather())
+            while pc.iceGatheringState != "gathering":
+                await asyncio.sleep(0.01)
+            first = await supervisor.client()
+            os.kill(first.transport_pid, getattr(signal, fault))
+            with pytest.raises(TransportError) as caught:
+                await asyncio.wait_for(gathering, 5)
+            pc.close()
+            gone = first.process.popen.poll() is not None  # a hung one was killed, not left behind
+            second = await supervisor.client()
+            recording = await record_gathering({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=second)
+            return str(caught.value), gone, first.transport_pid != second.transport_pid, recording, supervisor.started
+        finally:
+            supervisor.close()
+
+    message, gone, fresh, recording, started = asyncio.run(scenario())
+    expected = "killed by SIGKILL" if fault == "SIGKILL" else "stopped answering"
+    assert expected in message
+    assert gone and fresh and started == 2
+    assert [error.errorCode for error in recording.errors] == [701]
+
+
+def test_a_transport_refusing_a_gather_ends_it_with_its_reason():
+    async def scenario():
+        fake, client, pc = await peer_connection_on_a_fake(Supervision(0, 0))
+        gathering = asyncio.ensure_future(pc.gather())
+        request = await fake.next_request()
+        await fake.send(protocol.GatherRejected(request.pc_id, "the transport already runs 16384 gatherings"))
+        with pytest.raises(TransportError) as caught:
+            await asyncio.wait_for(gathering, 5)
+        pc.close()
+        client.close()
+        fake.close()
+        return str(caught.value), client.rejected
+
+    message, rejected = asyncio.run(scenario())
+    assert message == "the transport refused to gather: the transport already runs 16384 gatherings"
+    assert rejected == 0
