@@ -123,14 +123,13 @@ def with_alternate_server(message: bytes, alternate: Address) -> bytes:
     return message[:2] + struct.pack("!H", length) + message[4:] + attribute
 
 
-class HangingUpTcpServer:
-    """A TCP server that accepts each connection and ends it at once: with a reset (RST) or,
-    with ``reset=False``, an orderly close (FIN), before any answer."""
+class ScriptedTcpServer:
+    """A TCP server on loopback that hands each accepted connection to ``handle``."""
 
-    def __init__(self, reset: bool, host: str = "127.0.0.1") -> None:
-        self.sock = socket.create_server((host, 0))
+    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
-        self._reset = reset
+        self._handle = handle
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -140,20 +139,36 @@ class HangingUpTcpServer:
                 connection, _ = self.sock.accept()
             except OSError:
                 return
-            if self._reset:
-                # Linger 0: close() sends RST instead of FIN.
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            else:
-                connection.recv(4096)  # read the request, then hang up
-            connection.close()
+            with connection:
+                self._handle(connection)
 
     def close(self) -> None:
         self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread from accept()
         self.sock.close()
         self._thread.join()
 
-    def __enter__(self) -> HangingUpTcpServer:
+    def __enter__(self) -> ScriptedTcpServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def hang_up(reset: bool) -> Callable[[socket.socket], None]:
+    """End each connection before any answer: with a reset (RST), or after reading the request
+    with an orderly close (FIN)."""
+    def handle(connection: socket.socket) -> None:
+        if reset:
+            # Linger 0: close() sends RST instead of FIN.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            connection.recv(4096)
+    return handle
+
+
+def send_then_close(data: bytes) -> Callable[[socket.socket], None]:
+    """Read the request, send ``data`` (say, half a STUN message) and close."""
+    def handle(connection: socket.socket) -> None:
+        connection.recv(4096)
+        connection.sendall(data)
+    return handle

@@ -19,7 +19,7 @@ from aioice import stun
 from local_coturn import Coturn, free_port, local_coturn
 from main_proc.cli import run
 from main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
-from stun_servers import HangingUpTcpServer, ScriptedStunServer, error_to_every_request, mapped_to, never_answer, response, try_alternate
+from stun_servers import ScriptedTcpServer, hang_up, ScriptedStunServer, error_to_every_request, mapped_to, never_answer, response, try_alternate
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]
@@ -90,7 +90,7 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     ),
     "silent": lambda s: Scenario([{"urls": s.scripted(never_answer).url()}]),
     "hang-up": lambda s: Scenario(
-        [{"urls": f"turn:127.0.0.1:{s.stack.enter_context(HangingUpTcpServer(reset=True)).port}?transport=tcp",
+        [{"urls": f"turn:127.0.0.1:{s.stack.enter_context(ScriptedTcpServer(hang_up(reset=True))).port}?transport=tcp",
           **TURN_USER}]
     ),
     "not stun": lambda s: Scenario([{"urls": s.scripted(binding_success_without_address).url()}]),

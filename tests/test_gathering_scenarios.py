@@ -14,9 +14,10 @@ from gathering_helpers import FAST_SCHEDULE, LOOPBACK, Recording, gather
 from local_coturn import Coturn, local_coturn
 from shared.structs import GatherOptions
 from stun_servers import (
-    HangingUpTcpServer,
+    ScriptedTcpServer,
     ScriptedStunServer,
     error_to_every_request,
+    hang_up,
     mapped_to,
     never_answer,
     try_alternate,
@@ -222,7 +223,7 @@ def test_a_silent_turn_server_over_udp_fires_one_701_for_its_url():
     ("reset", "text"), [(True, "connection reset by 127.0.0.1:{port}"), (False, "connection closed by 127.0.0.1:{port} before it answered")]
 )
 def test_a_turn_server_that_hangs_up_over_tcp_fires_701_saying_how(reset, text):
-    with HangingUpTcpServer(reset) as server:
+    with ScriptedTcpServer(hang_up(reset)) as server:
         url = f"turn:127.0.0.1:{server.port}?transport=tcp"
         recording = gather({"iceServers": [{"urls": url, "username": "u", "credential": "p"}]})
 
@@ -366,3 +367,14 @@ def wait_for(count: Callable[[], int], expected: int, seconds: float) -> int:
     while count() < expected and time.monotonic() < deadline:
         time.sleep(0.02)
     return count()
+
+
+def test_allocation_mismatch_is_retried_from_three_new_ports_before_it_is_reported():
+    with ScriptedStunServer(error_to_every_request(437, "Allocation Mismatch")) as server:
+        recording = gather({"iceServers": [{"urls": server.url("turn"), "username": "u", "credential": "p"}]})
+        ports = {received.source[1] for received in server.received}
+
+    [error] = recording.errors
+    assert (error.errorCode, error.errorText) == (437, "Allocation Mismatch")
+    assert len(ports) == 4  # the first port and three new ones (RFC 8656 section 7.3)
+    assert error.port in ports

@@ -52,6 +52,9 @@ from transport_proc.turn_allocation import AllocateSession, Redirect, SendReques
 
 logger = logging.getLogger(__name__)
 
+ALLOCATION_MISMATCH = 437
+ALLOCATION_MISMATCH_RETRIES = 3  # new local ports to try (RFC 8656 section 7.3)
+
 # Releasing an allocation is a courtesy to the server (it expires anyway): try briefly.
 RELEASE_SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=2, final_wait=2)
 
@@ -238,7 +241,24 @@ class Gathering:
         )
 
     async def _allocate(self, attempt: Attempt) -> None:
-        """TURN Allocate; on success the relay candidate is reported and the allocation kept."""
+        """TURN Allocate; on success the relay candidate is reported and the allocation kept.
+
+        A 437 Allocation Mismatch means the server still holds an allocation for our 5-tuple
+        (a port reused soon after another allocation on it): RFC 8656 section 7.3 asks for a
+        new local port, up to three of them, before giving up."""
+        for retry in range(ALLOCATION_MISMATCH_RETRIES + 1):
+            try:
+                await self._allocate_from_one_socket(attempt)
+                return
+            except AttemptFailed as failure:
+                if failure.code != ALLOCATION_MISMATCH or retry == ALLOCATION_MISMATCH_RETRIES:
+                    raise
+                logger.info("%s: 437 Allocation Mismatch, retrying from a new port", attempt.url.url)
+                if attempt.channel is not None:
+                    attempt.channel.close()
+                    attempt.channel = None
+
+    async def _allocate_from_one_socket(self, attempt: Attempt) -> None:
         username, credential = attempt.server.username, attempt.server.credential
         assert username is not None and credential is not None  # validated with the configuration
         session = AllocateSession(username, credential)

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Time to the first error, and cold start.
+
+* First error: a TURN server refusing the credentials. For icegather, from ``gather()`` to the
+  401 ``icecandidateerror`` in the main process (the transport already running); for the
+  baseline, a bare aioice TURN Allocate with the same wrong password to the same coturn, in
+  this process, until it raises. Both over UDP and TCP.
+* Cold start: from ``RTCPeerConnection(...).gather()`` to the transport process being ready
+  (the handshake done), and which imports dominate the transport's start-up
+  (``python -X importtime``).
+
+    python scripts/bench_first_error.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+
+from aioice import turn
+
+from local_coturn import local_coturn
+from main_proc.peerconnection import RTCPeerConnection
+from main_proc.transport_client import TransportClient
+from shared.structs import GatherOptions
+
+LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
+
+
+async def icegather_first_error(client: TransportClient, server: dict) -> float:
+    pc = RTCPeerConnection({"iceServers": [server]}, transport=client, options=LOOPBACK)
+    seen = asyncio.get_running_loop().create_future()
+    pc.onicecandidateerror = lambda event: seen.done() or seen.set_result(time.perf_counter())
+    started = time.perf_counter()
+    gathering = asyncio.ensure_future(pc.gather())
+    at = await asyncio.wait_for(seen, 10)
+    await gathering
+    pc.close()
+    return (at - started) * 1000
+
+
+async def aioice_first_error(address: tuple[str, int], username: str, transport: str) -> float:
+    started = time.perf_counter()
+    try:
+        await turn.create_turn_endpoint(asyncio.DatagramProtocol, address, username, "wrong", transport=transport)
+    except Exception:  # noqa: BLE001 - aioice raises TransactionFailed (401)
+        return (time.perf_counter() - started) * 1000
+    raise RuntimeError("aioice allocated with a wrong password")
+
+
+async def first_error(rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+    results = {}
+    with local_coturn() as coturn:
+        client = await TransportClient.start()
+        try:
+            for transport in ("udp", "tcp"):
+                server = coturn.ice_server("turn", transport=transport, password="wrong")
+                ours = [await icegather_first_error(client, server) for _ in range(rounds)]
+                bare = [await aioice_first_error((coturn.host, coturn.port), coturn.username, transport)
+                        for _ in range(rounds)]
+                results[transport] = (ours, bare)
+        finally:
+            client.close()
+    return results
+
+
+async def cold_start(rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        client = await TransportClient.start()
+        times.append((time.perf_counter() - started) * 1000)
+        client.close()
+    return times
+
+
+def import_costs(top: int) -> list[tuple[float, str]]:
+    """The transport's heaviest top-level imports, cumulative ms, from ``-X importtime``."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import transport_proc.service"],
+                            capture_output=True, text=True, check=True)
+    costs = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        if cumulative.isdigit() and not name.startswith(" ") and "." not in name:
+            costs.append((int(cumulative) / 1000, name))
+    return sorted(costs, reverse=True)[:top]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    rounds = 3 if args.quick else 30
+    print(f"bench_first_error: {rounds} rounds each, medians (p90)")
+    for transport, (ours, bare) in asyncio.run(first_error(rounds)).items():
+        ours_median, bare_median = statistics.median(ours), statistics.median(bare)
+        print(f"  TURN/{transport.upper()} 401: icegather {ours_median:.2f} ms ({p90(ours):.2f}), bare aioice "
+              f"{bare_median:.2f} ms ({p90(bare):.2f}); difference {ours_median - bare_median:+.2f} ms "
+              f"(target within 10 ms)")
+    starts = asyncio.run(cold_start(3 if args.quick else 15))
+    print(f"  cold start to a ready transport: median {statistics.median(starts):.0f} ms, p90 {p90(starts):.0f} ms "
+          f"(target under 300 ms)")
+    print("  heaviest imports of the transport (cumulative ms): "
+          + ", ".join(f"{name} {ms:.0f}" for ms, name in import_costs(6)))
+    return 0
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Scale: N peer connections gathering at once, served by one transport process, against a
+local coturn. Wall time, peak RSS of both processes, events lost (must be 0), and how time
+and memory grow with N.
+
+* STUN + TURN: each peer connection does a STUN Binding and a TURN Allocate (N = 100, 1,000);
+* STUN only: N = 100, 1,000, 10,000.
+
+A peer connection's events are all accounted for: the state changes, its host candidate,
+one server answer per URL, its relay candidate (STUN + TURN), the end of candidates. Any
+missing or unexpected event counts as lost.
+
+    python scripts/bench_scale.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import time
+from collections import Counter
+
+from local_coturn import local_coturn
+from main_proc.peerconnection import RTCPeerConnection
+from main_proc.transport_client import TransportClient
+from shared.structs import GatherOptions
+
+LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident memory: of this process, or of ``pid`` from /proc (VmHWM)."""
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def gather_all(configuration: dict, count: int, with_turn: bool) -> tuple[float, Counter, Counter, float]:
+    client = await TransportClient.start()
+    try:
+        connections = [RTCPeerConnection(configuration, transport=client, options=LOOPBACK) for _ in range(count)]
+        tallies = [Counter() for _ in connections]
+        for pc, tally in zip(connections, tallies):
+            pc.onicecandidate = lambda event, t=tally: t.update(
+                ["end" if event.candidate is None else event.candidate.type]
+            )
+            pc.onicecandidateerror = lambda event, t=tally: t.update([f"error {event.errorCode} {event.errorText}"])
+            pc.oniceserveranswer = lambda event, t=tally: t.update(["answer"])
+            pc.onicegatheringstatechange = lambda event, t=tally, p=pc: t.update([p.iceGatheringState])
+        started = time.perf_counter()
+        await asyncio.gather(*(pc.gather() for pc in connections))
+        seconds = time.perf_counter() - started
+        transport_rss = peak_rss_mb(client.transport_pid)
+        for pc in connections:
+            pc.close()
+    finally:
+        client.close()
+    expected = Counter({"gathering": 1, "complete": 1, "host": 1, "answer": 2 if with_turn else 1, "end": 1})
+    if with_turn:
+        expected["relay"] = 1
+    missing, unexpected = Counter(), Counter()
+    for tally in tallies:
+        missing += expected - tally
+        unexpected += tally - expected
+    return seconds, missing, unexpected, transport_rss
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    plans = [("STUN + TURN", True, (10, 50) if args.quick else (100, 1_000)),
+             ("STUN only", False, (10, 50) if args.quick else (100, 1_000, 10_000))]
+    print("bench_scale: N peer connections at once on one transport process, local coturn")
+    with local_coturn() as coturn:
+        for name, with_turn, sizes in plans:
+            servers = [{"urls": coturn.url("stun")}] + ([coturn.ice_server("turn")] if with_turn else [])
+            previous = None
+            for count in sizes:
+                seconds, missing, unexpected, transport_rss = asyncio.run(
+                    gather_all({"iceServers": servers}, count, with_turn)
+                )
+                lost = f"{missing.total()}" + (f" (missing {dict(missing)}, unexpected {dict(unexpected)})"
+                                               if missing or unexpected else "")
+                growth = ""
+                if previous is not None:
+                    growth = (f"  x{count // previous[0]} N: time x{seconds / previous[1]:.1f}, "
+                              f"transport memory x{transport_rss / previous[2]:.1f}")
+                print(f"  {name:<11} N={count:>6}: {seconds:6.2f} s, {count / seconds:7.0f} pc/s, lost {lost}, "
+                      f"peak RSS transport {transport_rss:.0f} MB, main {peak_rss_mb():.0f} MB{growth}")
+                previous = (count, seconds, transport_rss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Fuzz what the main process does with bytes from the transport: the wire-protocol decoder,
+then the event-building path (``PeerConnectionObserver`` -> DOM events) for whatever the
+decoder lets through.
+
+Inputs are random bytes, valid messages with random byte mutations, and well-framed msgpack
+maps with the right message types and random field values. Every input must end in one of
+two ways: a ``ProtocolError`` from the decoder, or a message the observer turns into an event
+(or refuses) without raising. Anything else is a bug: the script prints it and exits 1.
+
+    python scripts/fuzz_protocol.py                   # 100,000 cases (about a minute)
+    python scripts/fuzz_protocol.py --examples 2000   # the quick run the test suite does
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections import Counter
+
+import msgpack
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from main_proc.peerconnection import PeerConnectionObserver, RTCPeerConnection
+from shared import protocol
+from shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+
+VALID = [
+    protocol.encode(message, seq)
+    for seq, message in enumerate(
+        [
+            protocol.ServerHello(pid=42),
+            protocol.Heartbeat(),
+            protocol.Candidate(1, CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")),
+            protocol.Candidate(1, CandidateInfo(
+                "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
+                "turn:turn.example.org", "udp")),
+            protocol.CandidateError(1, IceCandidateErrorInfo("192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized")),
+            protocol.CandidateError(1, IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed")),
+            protocol.ServerAnswer(1, ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5)),
+            protocol.GatheringState(1, "complete"),
+            protocol.GatherRejected(1, "internal error"),
+        ]
+    )
+]
+
+# Field values: edge cases of every check in shared.protocol, and arbitrary ones. Flat on
+# purpose: deep random structures cost generation time and the decoder refuses them at the top.
+PLAUSIBLE = [
+    "", "192.0.2.2", "::1", "fe80::1%eth0", "999.1.1.1", 0, 1, 65535, 65536, -1, 299, 300, 699, 700, 799, 800,
+    "x" * 600, "stun:stun.example.org", "turn:t.example?transport=tcp", "gathering", "complete", "new", "udp",
+    "tcp", "tls", "candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host", "candidate:garbage", 0.5, -1.0,
+    float("nan"), float("inf"), True, False, None, 2**53, 2**53 + 1,
+]
+leaves = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=32)
+    | st.binary(max_size=32)
+)
+values = st.one_of(st.sampled_from(PLAUSIBLE), leaves, st.lists(leaves, max_size=3))
+# Mostly valid values per field, so that many cases get through the decoder to the event path.
+addresses = st.ip_addresses().map(str) | st.just("")
+LIKELY = {
+    "address": addresses,
+    "port": st.integers(0, 65535),
+    "url": st.sampled_from(["stun:stun.example.org", "turn:[::1]:3478?transport=tcp", "stun:s.invalid"]) | st.text(max_size=40),
+    "error_code": st.integers(300, 799),
+    "error_text": st.text(min_size=1, max_size=140),
+    "candidate": st.builds(
+        "candidate:{} 1 {} {} {} {} typ {}".format,
+        st.integers(0, 2**32), st.sampled_from(["udp", "tcp", "UDP"]), st.integers(0, 2**32 - 1), addresses,
+        st.integers(0, 65535), st.sampled_from(["host", "srflx", "relay", "prflx", "bogus"]),
+    ),
+    "relay_protocol": st.sampled_from(["", "udp", "tcp", "tls"]),
+    "rtt_ms": st.floats(0, 1000),
+    "state": st.sampled_from(["gathering", "complete"]),
+    "reason": st.text(min_size=1, max_size=40),
+}
+FIELDS = sorted({name for schema in protocol.SCHEMAS.values() for name in schema})
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(VALID)))
+    for _ in range(draw(st.integers(1, 8))):
+        position = draw(st.integers(0, max(0, len(data) - 1)))
+        action = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        if action == "flip" and data:
+            data[position] ^= 1 << draw(st.integers(0, 7))
+        elif action == "insert":
+            data[position:position] = draw(st.binary(min_size=1, max_size=8))
+        elif action == "delete" and data:
+            del data[position]
+        elif action == "truncate":
+            del data[position:]
+    return bytes(data)
+
+
+def usually(likely: st.SearchStrategy, one_in: int = 10) -> st.SearchStrategy:
+    """``likely``, but one time in ``one_in`` an arbitrary value instead."""
+    return st.integers(1, one_in).flatmap(lambda n: values if n == 1 else likely)
+
+
+@st.composite
+def fields_of(draw: st.DrawFn, cls: type) -> dict:
+    """The fields of a message or struct, mostly valid; now and then one is dropped, one too
+    many is added, or a value is arbitrary."""
+    body = {}
+    for name in protocol.SCHEMAS[cls]:
+        if draw(st.integers(1, 20)) == 1:
+            continue
+        if name == "info":
+            struct = {"candidate": CandidateInfo, "candidate_error": IceCandidateErrorInfo}.get(
+                draw(st.sampled_from(["candidate", "candidate_error", "server_answer"])), ServerAnswerInfo
+            )
+            body[name] = draw(usually(fields_of(struct)))
+        else:
+            body[name] = draw(usually(LIKELY.get(name, st.integers(0, 3))))
+    if draw(st.integers(1, 20)) == 1:
+        body[draw(st.sampled_from(FIELDS))] = draw(values)
+    return body
+
+
+@st.composite
+def framed(draw: st.DrawFn) -> bytes:
+    """A msgpack map shaped like a message to the main process, mostly valid."""
+    name = draw(st.sampled_from(list(protocol.TO_MAIN)))
+    message = {"type": name if draw(st.integers(1, 20)) > 1 else draw(st.text(max_size=12)), "seq": draw(usually(st.integers(0, 9)))}
+    message.update(draw(fields_of(protocol.TO_MAIN[name])))
+    return msgpack.packb(message)
+
+
+inputs = st.one_of(st.binary(max_size=512), mutated(), framed())
+
+
+def deliver(message: protocol.Message) -> str:
+    """Hand a decoded message to a gathering peer connection's observer, as the client does."""
+    pc = RTCPeerConnection({"iceServers": [{"urls": "stun:stun.example.org"}]})
+    fired: list[object] = []
+    for kind in ("icecandidate", "icecandidateerror", "iceserveranswer", "icegatheringstatechange"):
+        pc.addEventListener(kind, fired.append)
+    observer = PeerConnectionObserver(pc)
+    pc._gathering_state_changed("gathering")
+    if isinstance(message, protocol.Candidate):
+        observer.on_candidate(message.info)
+    elif isinstance(message, protocol.CandidateError):
+        observer.on_candidate_error(message.info)
+    elif isinstance(message, protocol.ServerAnswer):
+        observer.on_server_answer(message.info)
+    elif isinstance(message, protocol.GatheringState):
+        observer.on_gathering_state(message.state)
+    return "event" if len(fired) > 1 else "no event"
+
+
+def fuzz(examples: int) -> tuple[Counter[str], list[str]]:
+    outcomes: Counter[str] = Counter()
+    bugs: list[str] = []
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+              suppress_health_check=list(HealthCheck))
+    @given(inputs)
+    def case(data: bytes) -> None:
+        outcomes["cases"] += 1
+        try:
+            _, message = protocol.decode_to_main(data)
+        except protocol.ProtocolError:
+            outcomes["rejected by the decoder"] += 1
+            return
+        except Exception:  # noqa: BLE001 - the point is to find any
+            bugs.append(f"decoder raised on {data!r}:\n{traceback.format_exc()}")
+            return
+        outcomes["accepted by the decoder"] += 1
+        try:
+            outcomes[f"delivered: {deliver(message)}"] += 1
+        except Exception:  # noqa: BLE001
+            bugs.append(f"event path raised on {message!r}:\n{traceback.format_exc()}")
+
+    case()
+    return outcomes, bugs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=100_000)
+    args = parser.parse_args()
+    started = time.monotonic()
+    outcomes, bugs = fuzz(args.examples)
+    seconds = time.monotonic() - started
+    print(f"fuzz_protocol: {outcomes['cases']} cases in {seconds:.1f} s")
+    for name, count in sorted(outcomes.items()):
+        if name != "cases":
+            print(f"  {name}: {count}")
+    print(f"  unhandled exceptions: {len(bugs)}")
+    for bug in bugs[:5]:
+        print(bug, file=sys.stderr)
+    return 1 if bugs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

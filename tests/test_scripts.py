@@ -1,0 +1,41 @@
+"""The developer scripts keep working: each runs once, in its quick mode."""
+
+from __future__ import annotations
+
+import pytest
+
+import bench_first_error
+import bench_ipc
+import bench_many_servers
+import bench_scale
+import fuzz_protocol
+
+
+def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
+    outcomes, bugs = fuzz_protocol.fuzz(400)
+
+    assert bugs == []
+    assert outcomes["cases"] == 400
+    # The inputs reach both ends: refused by the decoder, and through it to the events.
+    assert outcomes["rejected by the decoder"] > 0
+    assert outcomes["delivered: event"] > 0
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (bench_ipc, ["raw pyzmq+msgpack", "raw, queue drained", "icegather", "of the faster raw rate"]),
+        (bench_first_error, ["TURN/UDP 401: icegather", "TURN/TCP 401: icegather", "cold start", "heaviest imports"]),
+        (bench_scale, ["STUN + TURN N=    50", "STUN only   N=    50"]),
+        (bench_many_servers, ["1 dead URL", "10 URLs, 5 dead", "ratio"]),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_each_benchmark_runs_in_quick_mode_and_reports_its_figures(script, expected, capsys):
+    assert script.main(["--quick"]) == 0
+    printed = capsys.readouterr().out
+    for text in expected:
+        assert text in printed
+    for line in printed.splitlines():
+        if " N=" in line:  # the scale runs: no event may be lost
+            assert ", lost 0," in line
