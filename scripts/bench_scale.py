@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -30,6 +31,16 @@ from shared.structs import GatherOptions
 LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) used so far: by this process, or by ``pid`` from /proc."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int | None = None) -> float:
     """Peak resident memory: of this process, or of ``pid`` from /proc (VmHWM)."""
     if pid is None:
@@ -41,7 +52,11 @@ def peak_rss_mb(pid: int | None = None) -> float:
     return float("nan")
 
 
-async def gather_all(configuration: dict, count: int, with_turn: bool) -> tuple[float, Counter, Counter, float]:
+async def gather_all(
+    configuration: dict, count: int, with_turn: bool
+) -> tuple[float, tuple[float, float], Counter, Counter, float]:
+    """Gather with ``count`` peer connections at once; return the wall time, the CPU time of
+    (main, transport), the events missing and unexpected, and the transport's peak RSS."""
     client = await TransportClient.start()
     try:
         connections = [RTCPeerConnection(configuration, transport=client, options=LOOPBACK) for _ in range(count)]
@@ -54,8 +69,10 @@ async def gather_all(configuration: dict, count: int, with_turn: bool) -> tuple[
             pc.oniceserveranswer = lambda event, t=tally: t.update(["answer"])
             pc.onicegatheringstatechange = lambda event, t=tally, p=pc: t.update([p.iceGatheringState])
         started = time.perf_counter()
+        cpu_before = (cpu_seconds(), cpu_seconds(client.transport_pid))
         await asyncio.gather(*(pc.gather() for pc in connections))
         seconds = time.perf_counter() - started
+        cpu = (cpu_seconds() - cpu_before[0], cpu_seconds(client.transport_pid) - cpu_before[1])
         transport_rss = peak_rss_mb(client.transport_pid)
         for pc in connections:
             pc.close()
@@ -68,7 +85,7 @@ async def gather_all(configuration: dict, count: int, with_turn: bool) -> tuple[
     for tally in tallies:
         missing += expected - tally
         unexpected += tally - expected
-    return seconds, missing, unexpected, transport_rss
+    return seconds, cpu, missing, unexpected, transport_rss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             servers = [{"urls": coturn.url("stun")}] + ([coturn.ice_server("turn")] if with_turn else [])
             previous = None
             for count in sizes:
-                seconds, missing, unexpected, transport_rss = asyncio.run(
+                seconds, cpu, missing, unexpected, transport_rss = asyncio.run(
                     gather_all({"iceServers": servers}, count, with_turn)
                 )
                 lost = f"{missing.total()}" + (f" (missing {dict(missing)}, unexpected {dict(unexpected)})"
@@ -92,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                 if previous is not None:
                     growth = (f"  x{count // previous[0]} N: time x{seconds / previous[1]:.1f}, "
                               f"transport memory x{transport_rss / previous[2]:.1f}")
-                print(f"  {name:<11} N={count:>6}: {seconds:6.2f} s, {count / seconds:7.0f} pc/s, lost {lost}, "
+                print(f"  {name:<11} N={count:>6}: {seconds:6.2f} s, {count / seconds:5.0f} pc/s, lost {lost}, "
+                      f"CPU per pc: transport {cpu[1] / count * 1000:.2f} ms, main {cpu[0] / count * 1000:.2f} ms; "
                       f"peak RSS transport {transport_rss:.0f} MB, main {peak_rss_mb():.0f} MB{growth}")
                 previous = (count, seconds, transport_rss)
     return 0
