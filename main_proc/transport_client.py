@@ -293,13 +293,15 @@ class TransportClient:
             observer.on_transport_failure(reason)
 
     async def _watch_heartbeat(self) -> None:
-        timeout = self.supervision.heartbeat_timeout
+        """Send our heartbeats (the transport drops clients that go silent) and check theirs."""
+        interval, timeout = self.supervision.heartbeat_interval, self.supervision.heartbeat_timeout
         while True:
-            await asyncio.sleep(timeout / 4)
+            await asyncio.sleep(min(interval, timeout / 4))
             silence = time.monotonic() - self._last_heard
             if silence > timeout:
                 self._fail(f"the transport stopped answering: nothing from it for {silence:.1f} s")
                 return
+            self._send(protocol.Heartbeat())
 
     async def _watch_process(self, process: TransportProcess) -> None:
         how = await process.wait_exit()

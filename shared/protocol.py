@@ -14,6 +14,7 @@ Messages, main -> transport:
 
 ===================  =========================================================================
 ``client_hello``     protocol_version, heartbeat_interval (seconds; 0: no heartbeats)
+``heartbeat``        (nothing: the client is alive, every heartbeat_interval)
 ``gather``           pc_id, configuration (browser-shaped, with credentials), options
 ``close``            pc_id: stop gathering, release the peer connection's allocations
 ===================  =========================================================================
@@ -300,7 +301,12 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     ),
 }
 
-TO_TRANSPORT: dict[str, type] = {"client_hello": ClientHello, "gather": Gather, "close": Close}
+TO_TRANSPORT: dict[str, type] = {
+    "client_hello": ClientHello,
+    "heartbeat": Heartbeat,
+    "gather": Gather,
+    "close": Close,
+}
 TO_MAIN: dict[str, type] = {
     "server_hello": ServerHello,
     "heartbeat": Heartbeat,

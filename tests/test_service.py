@@ -16,11 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zmq
+import zmq.asyncio
 
 from local_coturn import free_port
 from main_proc.peerconnection import RTCPeerConnection
 from main_proc.transport_client import Supervision, TransportClient, TransportError
+from shared import protocol
 from shared.curve_keys import CurveKeys
+from shared.ice_config import parse_configuration
 from shared.structs import GatherOptions, RetransmissionSchedule
 
 NOBODY = 65534
@@ -188,3 +192,47 @@ def test_a_service_at_its_gathering_limit_refuses_more_with_a_clear_error(tmp_pa
         "the transport refused to gather: the transport already runs 2 gatherings, its limit; close some first"
     ]
     assert results.count(None) == 2  # the other two completed
+
+
+def test_a_client_that_goes_silent_is_dropped_and_its_gatherings_freed(tmp_path, silent_udp_server):
+    socket_path = tmp_path / "service" / "transport"
+    endpoint = f"ipc://{socket_path}"
+    slow = GatherOptions(RetransmissionSchedule(5.0, 2, 2), local_addresses=("127.0.0.1",))  # gathers for 15 s
+    configuration = parse_configuration({"iceServers": [{"urls": silent_udp_server.url()}]})
+
+    async def scenario():
+        # A client that asks for heartbeats, starts a long gathering, then dies without a word
+        # (its socket stays open, as a hung or killed process's would until the kernel cleans up).
+        context = zmq.asyncio.Context()
+        vanishing = context.socket(zmq.DEALER)
+        vanishing.connect(endpoint)
+        await vanishing.send(protocol.encode(protocol.ClientHello(heartbeat_interval=0.05), 0))
+        await vanishing.send(protocol.encode(protocol.Gather(1, configuration, slow), 1))
+        await vanishing.recv()  # server_hello
+        while len(silent_udp_server.received) == 0:  # its gathering runs
+            await asyncio.sleep(0.01)
+        survivor = await TransportClient.connect(endpoint)
+        refused = await gather_once(survivor)
+        await asyncio.sleep(0.5)  # 5 missed heartbeats are 0.25 s
+        accepted = await gather_once(survivor)
+        survivor.close()
+        vanishing.close(linger=0)
+        context.term()
+        return refused, accepted
+
+    with running_service("--bind", endpoint, "--max-gatherings", "1", ready=socket_path):
+        refused, accepted = asyncio.run(scenario())
+
+    assert "already runs 1 gatherings" in refused
+    assert accepted == "complete"
+
+
+async def gather_once(transport: TransportClient) -> str:
+    pc = RTCPeerConnection({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=transport)
+    try:
+        await asyncio.wait_for(pc.gather(), 10)
+        return pc.iceGatheringState
+    except TransportError as exc:
+        return str(exc)
+    finally:
+        pc.close()

@@ -7,7 +7,10 @@ validated by ``shared.protocol``; one that fails is counted in ``rejected`` and 
 the loop goes on: one bad client must not take the others down.
 
 A client that asks for heartbeats in its ``client_hello`` gets one every ``heartbeat_interval``
-seconds, so that it can tell a hung transport (stopped, deadlocked) from a quiet one.
+seconds, so that it can tell a hung transport (stopped, deadlocked) from a quiet one, and
+sends them at the same rate: a client silent for ``CLIENT_SILENCE_LIMIT`` intervals is gone
+(crashed, killed, disconnected), and its gatherings are closed and their allocations released,
+so that a long-running service does not collect the leftovers of dead clients.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import zmq
@@ -30,6 +34,8 @@ from transport_proc.gathering import Gathering
 
 logger = logging.getLogger(__name__)
 
+# Heartbeat intervals a client may stay silent before it counts as gone.
+CLIENT_SILENCE_LIMIT = 5
 # Gatherings one transport runs at once, by default (a gathering lasts until its peer
 # connection closes): each holds sockets, and the process has a limit on open files.
 MAX_GATHERINGS = 16_384
@@ -45,6 +51,7 @@ class Client:
     greeted: bool = False
     gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
+    last_heard: float = field(default_factory=time.monotonic)
 
 
 class PeerConnectionSink:
@@ -89,6 +96,7 @@ class TransportService:
             except protocol.ProtocolError as exc:
                 self._reject(str(exc))
                 continue
+            client.last_heard = time.monotonic()
             self.clients[identity] = client
             self._handle(client, message)
 
@@ -129,6 +137,13 @@ class TransportService:
     async def _beat(self, client: Client, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
+            silence = time.monotonic() - client.last_heard
+            if silence > CLIENT_SILENCE_LIMIT * interval:
+                logger.warning("a client went silent for %.1f s; closing its %d gatherings", silence,
+                               len(client.gatherings))
+                self.clients.pop(client.identity, None)
+                await asyncio.gather(*(self._close(client, pc_id) for pc_id in list(client.gatherings)))
+                return
             self.send(client, protocol.Heartbeat())
 
     def _start(self, client: Client, message: protocol.Gather) -> None:
