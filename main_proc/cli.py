@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from shared.curve_keys import CurveKeys
@@ -260,7 +261,8 @@ async def gather_round(
     tally = reporter.tally
     status = exit_status(tally.complete, tally.errors, failure)
     outcomes = server_outcomes(urls, tally.records, relay_only)
-    reporter.write(summary_record(round_number, tally, outcomes, diagnose(outcomes), status, failure, finished_ms))
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    reporter.write(summary_record(round_number, at, tally, outcomes, diagnose(outcomes), status, failure, finished_ms))
     return status
 
 

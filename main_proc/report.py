@@ -30,7 +30,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "icecandidateerror": ("type", "url", "errorCode", "errorText", "address", "port", "time_ms"),
     "iceserveranswer": ("type", "url", "address", "port", "rttMs", "time_ms"),
     "summary": (
-        "type", "round", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
+        "type", "round", "at", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
         "exitStatus", "time_ms",
     ),
 }
@@ -144,6 +144,7 @@ def diagnosis_record(diagnosis: Diagnosis) -> dict[str, Any]:
 
 def summary_record(
     round_number: int,
+    at: str,
     tally: Tally,
     outcomes: Sequence[ServerOutcome],
     diagnosis: Diagnosis,
@@ -154,6 +155,7 @@ def summary_record(
     return {
         "type": "summary",
         "round": round_number,
+        "at": at,
         "complete": tally.complete,
         "candidates": {kind: tally.candidates.get(kind, 0) for kind in CANDIDATE_TYPES},
         "errors": tally.errors,
@@ -218,7 +220,10 @@ def format_line(record: dict[str, Any]) -> str:
 def format_summary(record: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in record["candidates"].items() if n) or "none"
     state = "complete" if record["complete"] else "NOT complete"
-    lines = [f"summary: gathering {state} in {record['time_ms']:.0f} ms; candidates: {counts}; errors: {record['errors']}"]
+    lines = [
+        f"summary (round {record['round']}, {record['at']}): gathering {state} in {record['time_ms']:.0f} ms; "
+        f"candidates: {counts}; errors: {record['errors']}"
+    ]
     if record["failure"]:
         lines.append(f"failure: {record['failure']}")
     width = max((len(printable(row["url"])) for row in record["servers"]), default=0)

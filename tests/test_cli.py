@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,8 +60,8 @@ def test_human_output_shows_the_error_code_text_url_and_a_summary(coturn):
 
     assert result.returncode == 1
     assert f"error  401 Unauthorized  {coturn.url()}  (local 127.0.0.1:" in result.stdout
-    summary = result.stdout[result.stdout.index("summary: "):].splitlines()
-    assert summary[0].startswith("summary: gathering complete in ")
+    summary = result.stdout[result.stdout.index("summary (round 1, "):].splitlines()
+    assert re.match(r"summary \(round 1, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\): gathering complete in \d+ ms;", summary[0])
     assert summary[1].split() == [coturn.url(), "FAILED", "401", "Unauthorized", "(answered", "in"] + summary[1].split()[6:]
     assert summary[2].startswith("diagnosis: no relay candidate: every TURN URL failed")
     assert summary[3].startswith(f"  {coturn.url()}: the TURN server refused the username or credential; check ")
