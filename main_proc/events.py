@@ -29,17 +29,20 @@ _TIME_ORIGIN = time.monotonic()
 Listener = Callable[["Event"], Any]
 
 
+_NO_INIT: Mapping[str, Any] = {}
+
+
 def _is_mapping(value: Any) -> bool:
     return value.__class__ is dict or isinstance(value, Mapping)  # dict first: the usual, fast case
 
 
-def _init(event_init: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The members of an ``EventInit`` dictionary, with defaults for the missing ones."""
+def _mapping(event_init: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """An ``EventInit`` dictionary, checked; None stands for an empty one."""
     if event_init is None:
-        event_init = {}
-    elif not _is_mapping(event_init):
+        return _NO_INIT
+    if not _is_mapping(event_init):
         raise TypeError("the event init must be a dictionary")
-    return {key: event_init.get(key, default) for key, default in defaults.items()}
+    return event_init
 
 
 class Event:
@@ -48,11 +51,11 @@ class Event:
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         if not isinstance(type, str):
             raise TypeError("the event type must be a string")
-        init = _init(eventInitDict, {"bubbles": False, "cancelable": False, "composed": False})
+        init = _mapping(eventInitDict)
         self._type = type
-        self._bubbles = bool(init["bubbles"])
-        self._cancelable = bool(init["cancelable"])
-        self._composed = bool(init["composed"])
+        self._bubbles = bool(init.get("bubbles", False))
+        self._cancelable = bool(init.get("cancelable", False))
+        self._composed = bool(init.get("composed", False))
         self._target: EventTarget | None = None
         self._current_target: EventTarget | None = None
         self._phase = Event.NONE
@@ -214,9 +217,9 @@ class RTCPeerConnectionIceEvent(Event):
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
-        init = _init(eventInitDict, {"candidate": None, "url": None})
-        self._candidate = init["candidate"]
-        self._url = init["url"]
+        init = _mapping(eventInitDict)
+        self._candidate = init.get("candidate")
+        self._url = init.get("url")
 
     candidate = property(lambda self: self._candidate)
     url = property(lambda self: self._url)
@@ -233,12 +236,12 @@ class RTCPeerConnectionIceErrorEvent(Event):
         if not _is_mapping(eventInitDict) or "errorCode" not in eventInitDict:
             raise TypeError("RTCPeerConnectionIceErrorEvent needs an init dictionary with errorCode")
         super().__init__(type, eventInitDict)
-        init = _init(eventInitDict, {"address": None, "port": None, "url": "", "errorCode": None, "errorText": ""})
-        self._address = _optional(init["address"], str, "address")
-        self._port = _optional(init["port"], int, "port")
-        self._url = _required(init["url"], str, "url")
+        init = eventInitDict
+        self._address = _optional(init.get("address"), str, "address")
+        self._port = _optional(init.get("port"), int, "port")
+        self._url = _required(init.get("url", ""), str, "url")
         self._error_code = _required(init["errorCode"], int, "errorCode")
-        self._error_text = _required(init["errorText"], str, "errorText")
+        self._error_text = _required(init.get("errorText", ""), str, "errorText")
         if self._port is not None and not 0 <= self._port <= 65535:
             raise TypeError("port must be an unsigned short (0-65535) or None")
         if not 0 <= self._error_code <= 65535:
@@ -263,11 +266,11 @@ class IceServerAnswerEvent(Event):
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
-        init = _init(eventInitDict, {"address": None, "port": None, "url": "", "rttMs": 0.0})
-        self._address = _optional(init["address"], str, "address")
-        self._port = _optional(init["port"], int, "port")
-        self._url = _required(init["url"], str, "url")
-        self._rtt_ms = float(_required(init["rttMs"], (int, float), "rttMs"))
+        init = _mapping(eventInitDict)
+        self._address = _optional(init.get("address"), str, "address")
+        self._port = _optional(init.get("port"), int, "port")
+        self._url = _required(init.get("url", ""), str, "url")
+        self._rtt_ms = float(_required(init.get("rttMs", 0.0), (int, float), "rttMs"))
 
     address = property(lambda self: self._address)
     port = property(lambda self: self._port)
