@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gathering_helpers import FAST_SCHEDULE, LOOPBACK, Recording, gather
+from gathering_helpers import FAST_SCHEDULE, Recording, gather
 from local_coturn import Coturn, local_coturn
 from shared.structs import GatherOptions
 from stun_servers import (

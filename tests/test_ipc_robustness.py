@@ -1,12 +1,11 @@
-"""Both ends of the ZeroMQ link survive garbage and notice a dead peer."""
+"""The transport survives garbage from a client; the main process notices a dead transport.
+(What the main process does with a misbehaving transport: test_supervision.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import tempfile
 
 import msgpack
 import pytest
@@ -16,8 +15,6 @@ import zmq.asyncio
 from gathering_helpers import LOOPBACK, record_gathering
 from main_proc.peerconnection import RTCPeerConnection
 from main_proc.transport_client import TransportClient, TransportError
-from shared import protocol
-from shared.structs import CandidateInfo, IceCandidateErrorInfo
 
 
 def test_the_transport_survives_garbage_and_still_serves_a_well_behaved_client():
