@@ -68,16 +68,18 @@ def server_outcomes(urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]]
                 kinds.append(record["candidateType"])
         elif record["type"] == "icecandidateerror":
             errors.setdefault(url, (record["errorCode"], record["errorText"]))
+    first_of_each: dict[str, IceUrl] = {}
+    for parsed in urls:
+        first_of_each.setdefault(parsed.url, parsed)
     outcomes = []
-    for url in dict.fromkeys(u.url for u in urls).keys():
-        parsed = next(u for u in urls if u.url == url)
+    for url, parsed in first_of_each.items():
         kind = "turn" if parsed.is_turn else "stun"
         code, text = errors.get(url, (None, None))
         outcomes.append(
             ServerOutcome(
                 url=url,
                 kind=kind,
-                transport="tls" if parsed.uses_tls else parsed.transport,
+                transport=parsed.relay_protocol,  # how the server is reached: udp, tcp or tls
                 host=parsed.host.lower(),
                 answered=url in answers,
                 rtt_ms=answers.get(url),
