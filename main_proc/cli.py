@@ -21,16 +21,11 @@ import time
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from shared.curve_keys import CurveKeys
-from shared.dom_exception import DOMException
-from shared.ice_config import IceConfiguration, parse_configuration
-from shared.stun_codes import REGISTRY, describe
-from shared.structs import GatherOptions, RetransmissionSchedule
-from main_proc.diagnosis import diagnose, server_outcomes
-from main_proc.events import Event
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.progress import ProgressLine
-from main_proc.report import (
+from icegather.main_proc.diagnosis import diagnose, server_outcomes
+from icegather.main_proc.events import Event
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.progress import ProgressLine
+from icegather.main_proc.report import (
     Reporter,
     answer_record,
     candidate_record,
@@ -38,7 +33,14 @@ from main_proc.report import (
     state_record,
     summary_record,
 )
-from main_proc.transport_client import TransportClient, TransportError, TransportSupervisor
+from icegather.main_proc.supervision import TransportError
+from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.transport_supervisor import TransportSupervisor
+from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.dom_exception import DOMException
+from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.stun_codes import REGISTRY, describe
 
 EXIT_OK, EXIT_ERROR_EVENTS, EXIT_BAD_INPUT, EXIT_TRANSPORT_FAILED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.ice_url import IceUrl
-from shared.stun_codes import describe
+from icegather.shared.ice_url import IceUrl
+from icegather.shared.stun_codes import describe
 
 SERVER_CODES = frozenset(range(300, 700))
 ANY_KIND = frozenset({"stun", "turn"})
@@ -54,7 +54,7 @@ class ServerOutcome:
 
 def server_outcomes(urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]], relay_only: bool = False) -> tuple[ServerOutcome, ...]:
     """One outcome per configured URL, in configuration order, from the gathering's records
-    (the dicts of ``main_proc.report``)."""
+    (the dicts of ``icegather.main_proc.report``)."""
     answers: dict[str, float] = {}
     gained: dict[str, list[str]] = {}
     errors: dict[str, tuple[int, str]] = {}

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.dom_exception import invalid_state_error
+from icegather.shared.dom_exception import invalid_state_error
 
 logger = logging.getLogger(__name__)
 

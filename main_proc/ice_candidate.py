@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.candidate import parse_candidate
+from icegather.shared.candidate import parse_candidate
 
 
 class RTCIceCandidate:

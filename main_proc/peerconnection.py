@@ -18,10 +18,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from shared.dom_exception import invalid_state_error
-from shared.ice_config import IceConfiguration, parse_configuration
-from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
-from main_proc.events import (
+from icegather.main_proc.events import (
     Event,
     EventHandler,
     EventTarget,
@@ -29,8 +26,13 @@ from main_proc.events import (
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
 )
-from main_proc.ice_candidate import RTCIceCandidate
-from main_proc.transport_client import TransportClient, TransportError, TransportSupervisor
+from icegather.main_proc.ice_candidate import RTCIceCandidate
+from icegather.main_proc.supervision import TransportError
+from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.transport_supervisor import TransportSupervisor
+from icegather.shared.dom_exception import invalid_state_error
+from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
 
 # Candidates belong to one media section; the model has exactly one.
 SDP_MID = "0"

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from main_proc.diagnosis import Diagnosis, ServerOutcome
-from main_proc.events import IceServerAnswerEvent, RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+from icegather.main_proc.diagnosis import Diagnosis, ServerOutcome
+from icegather.main_proc.events import IceServerAnswerEvent, RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
 
 CANDIDATE_TYPES = ("host", "srflx", "relay")
 

@@ -2,13 +2,13 @@
 
 A ``TransportClient`` owns one DEALER socket connected to a transport's ROUTER. It greets the
 transport (``client_hello`` / ``server_hello``, checking the protocol version), sends
-``gather`` and ``close`` requests, and routes every message that comes back to the observer
-of the peer connection it belongs to.
+``gather`` and ``close`` requests, and hands every message that comes back, once validated, to
+a ``Router`` (``routing.py``) for the peer connection it belongs to.
 
 What the transport sends is untrusted, and the client supervises it. The transport has
 *failed* when
 
-* its process exits (``start()`` spawned it; noticed through a pidfd, at once);
+* its process exits (``start()`` spawned it; noticed through a pidfd, at once: ``watchdogs.py``);
 * it stops answering: no message, not even a heartbeat, for ``heartbeat_timeout`` seconds
   (it is stopped, deadlocked, or the service is gone);
 * it sends a bad message: one that fails validation, repeats or skips a sequence number, or
@@ -19,7 +19,7 @@ What the transport sends is untrusted, and the client supervises it. The transpo
 
 On failure, a transport process of our own is killed, every peer connection still gathering
 is told through ``on_transport_failure`` (its ``gather()`` raises ``TransportError``) and later
-``gather`` calls raise ``TransportError``; ``TransportSupervisor`` then starts a fresh one.
+``gather`` calls raise ``TransportError``; a ``TransportSupervisor`` then starts a fresh one.
 """
 
 from __future__ import annotations
@@ -27,54 +27,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import zmq
 import zmq.asyncio
 
-from shared import protocol
-from shared.curve_keys import CurveKeys
-from shared.ice_config import IceConfiguration
-from shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
-from main_proc.transport_process import TransportProcess
+from icegather.main_proc.routing import Router, TransportObserver
+from icegather.main_proc.supervision import Supervision, TransportError
+from icegather.main_proc.transport_process import TransportProcess
+from icegather.main_proc.watchdogs import watch_heartbeats, watch_process
+from icegather.shared import protocol
+from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.ice_config import IceConfiguration
+from icegather.shared.structs import GatherOptions
 
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 10.0
 RECEIVE_BATCH = 256
-
-
-@dataclass(frozen=True)
-class Supervision:
-    """How closely a transport is watched."""
-
-    # Asked of the transport in client_hello: a heartbeat every this many seconds.
-    heartbeat_interval: float = 1.0
-    # Silence (no message at all) after which the transport counts as hung.
-    heartbeat_timeout: float = 5.0
-
-
-class TransportError(Exception):
-    """The transport process failed, refused a request, or could not be reached."""
-
-
-class TransportObserver(Protocol):
-    """What a peer connection hears from the transport. Each method returns False when the
-    message made no sense in the peer connection's state (it is then counted as rejected)."""
-
-    def on_candidate(self, info: CandidateInfo) -> bool: ...
-
-    def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool: ...
-
-    def on_server_answer(self, info: ServerAnswerInfo) -> bool: ...
-
-    def on_gathering_state(self, state: str) -> bool: ...
-
-    def on_gather_rejected(self, reason: str) -> bool: ...
-
-    def on_transport_failure(self, reason: str) -> None: ...
 
 
 class TransportClient:
@@ -96,8 +65,7 @@ class TransportClient:
         self.failure: str | None = None
         self._inbox = protocol.Inbox(protocol.decode_to_main)
         self._next_seq = 0
-        self._last_pc_id = 0
-        self._observers: dict[int, TransportObserver] = {}
+        self._router = Router()
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -151,9 +119,11 @@ class TransportClient:
             raise
         client._tasks.append(asyncio.ensure_future(client._receive_loop()))
         if supervision.heartbeat_interval > 0:
-            client._tasks.append(asyncio.ensure_future(client._watch_heartbeat()))
+            heartbeat = client._send_heartbeat
+            watch = watch_heartbeats(supervision, client._last_heard_at, heartbeat, client._fail)
+            client._tasks.append(asyncio.ensure_future(watch))
         if process is not None:
-            client._tasks.append(asyncio.ensure_future(client._watch_process(process)))
+            client._tasks.append(asyncio.ensure_future(watch_process(process, client._fail)))
         return client
 
     async def _handshake(self, timeout: float) -> None:
@@ -185,15 +155,13 @@ class TransportClient:
         """Ask the transport to gather for a new peer connection; return its ``pc_id``."""
         if self.failure is not None:
             raise TransportError(self.failure)
-        self._last_pc_id += 1
-        pc_id = self._last_pc_id
-        self._observers[pc_id] = observer
+        pc_id = self._router.add(observer)
         self._send(protocol.Gather(pc_id, configuration, options))
         return pc_id
 
     def stop(self, pc_id: int) -> None:
         """Stop gathering for ``pc_id`` and release its allocations; no more messages for it."""
-        if self._observers.pop(pc_id, None) is not None and self.failure is None:
+        if self._router.remove(pc_id) and self.failure is None:
             self._send(protocol.Close(pc_id))
 
     def close(self) -> None:
@@ -241,33 +209,9 @@ class TransportClient:
             self._reject(str(exc))
             return
         self._last_heard = time.monotonic()
-        reason = self._route(message)
+        reason = self._router.route(message)
         if reason is not None:
             self._reject(reason)
-
-    def _route(self, message: protocol.Message) -> str | None:
-        """Hand a message to its peer connection; return why it was refused, if it was."""
-        name = type(message).__name__
-        if isinstance(message, protocol.Heartbeat):
-            return None
-        pc_id = getattr(message, "pc_id", None)
-        if pc_id is None:
-            return f"unexpected {name}"
-        observer = self._observers.get(pc_id)
-        if observer is None:
-            # Normal for a peer connection that closed while its messages were in flight.
-            return None if 0 < pc_id <= self._last_pc_id else f"{name} for unknown pc_id {pc_id}"
-        if isinstance(message, protocol.Candidate):
-            accepted = observer.on_candidate(message.info)
-        elif isinstance(message, protocol.CandidateError):
-            accepted = observer.on_candidate_error(message.info)
-        elif isinstance(message, protocol.ServerAnswer):
-            accepted = observer.on_server_answer(message.info)
-        elif isinstance(message, protocol.GatheringState):
-            accepted = observer.on_gathering_state(message.state)
-        else:
-            accepted = observer.on_gather_rejected(message.reason)  # the last type to a main process
-        return None if accepted else f"{name} outside gathering for pc_id {pc_id}"
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
@@ -288,55 +232,11 @@ class TransportClient:
         self._close_socket()  # nothing more is sent to it or read from it
         if self.process is not None:
             self.process.kill()
-        observers, self._observers = list(self._observers.values()), {}
-        for observer in observers:
+        for observer in self._router.remove_all():
             observer.on_transport_failure(reason)
 
-    async def _watch_heartbeat(self) -> None:
-        """Send our heartbeats (the transport drops clients that go silent) and check theirs."""
-        interval, timeout = self.supervision.heartbeat_interval, self.supervision.heartbeat_timeout
-        while True:
-            await asyncio.sleep(min(interval, timeout / 4))
-            silence = time.monotonic() - self._last_heard
-            if silence > timeout:
-                self._fail(f"the transport stopped answering: nothing from it for {silence:.1f} s")
-                return
-            self._send(protocol.Heartbeat())
+    def _last_heard_at(self) -> float:
+        return self._last_heard
 
-    async def _watch_process(self, process: TransportProcess) -> None:
-        how = await process.wait_exit()
-        self._fail(f"the transport process (pid {process.pid}) {how}")
-
-
-class TransportSupervisor:
-    """Hands out a working transport: the current one, or a fresh one when there is none or the
-    last one failed. Peer connections given a supervisor share its transport.
-
-    By default a fresh transport is a new process of our own; ``connect`` makes it a new
-    connection to a running service instead.
-    """
-
-    def __init__(
-        self,
-        supervision: Supervision = Supervision(),
-        connect: Callable[[Supervision], Awaitable[TransportClient]] | None = None,
-    ) -> None:
-        self.supervision = supervision
-        self._connect = connect or (lambda supervision: TransportClient.start(supervision=supervision))
-        self.started = 0  # transports started (or connected) so far
-        self._current: TransportClient | None = None
-        self._lock = asyncio.Lock()
-
-    async def client(self) -> TransportClient:
-        async with self._lock:
-            if self._current is None or self._current.failure is not None:
-                if self._current is not None:
-                    self._current.close()
-                self._current = await self._connect(self.supervision)
-                self.started += 1
-            return self._current
-
-    def close(self) -> None:
-        if self._current is not None:
-            self._current.close()
-            self._current = None
+    def _send_heartbeat(self) -> None:
+        self._send(protocol.Heartbeat())

@@ -27,7 +27,7 @@ class TransportProcess:
     def start(cls, log_level: str = "WARNING") -> TransportProcess:
         runtime_dir = tempfile.mkdtemp(prefix="icegather-")
         command = [
-            sys.executable, "-m", "transport_proc",
+            sys.executable, "-I", "-m", "icegather.transport_proc",
             "--bind", f"ipc://{runtime_dir}/transport",
             "--watch-stdin",
             "--log-level", log_level,

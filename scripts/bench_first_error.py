@@ -22,11 +22,11 @@ import sys
 import time
 
 from aioice import turn
-
 from local_coturn import local_coturn
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import TransportClient
-from shared.structs import GatherOptions
+
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared.structs import GatherOptions
 
 LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
 
@@ -80,7 +80,7 @@ async def cold_start(rounds: int) -> list[float]:
 
 def import_costs(top: int) -> list[tuple[float, str]]:
     """The transport's heaviest top-level imports, cumulative ms, from ``-X importtime``."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import transport_proc.service"],
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import icegather.transport_proc.service"],
                             capture_output=True, text=True, check=True)
     costs = []
     for line in result.stderr.splitlines():

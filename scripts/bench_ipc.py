@@ -33,11 +33,12 @@ import msgpack
 import zmq
 import zmq.asyncio
 
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import Supervision, TransportClient
-from shared import protocol
-from shared.structs import IceCandidateErrorInfo
-from transport_proc.service import PeerConnectionSink, TransportService
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.supervision import Supervision
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared import protocol
+from icegather.shared.structs import IceCandidateErrorInfo
+from icegather.transport_proc.service import PeerConnectionSink, TransportService
 
 PACE = 0.0005  # seconds between events in the latency runs
 

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 
 from aioice import stun
 
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import TransportClient
-from shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=3, final_wait=4)  # gives up after 0.7 s
 OPTIONS = GatherOptions(schedule=SCHEDULE, local_addresses=("127.0.0.1",))

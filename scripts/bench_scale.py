@@ -24,9 +24,10 @@ import time
 from collections import Counter
 
 from local_coturn import local_coturn
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import TransportClient
-from shared.structs import GatherOptions
+
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared.structs import GatherOptions
 
 LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
 

@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from local_coturn import free_port, local_coturn
 
@@ -34,9 +35,10 @@ def main() -> int:
         servers = ",\n".join(f"  {json.dumps(server)}" for server in configuration["iceServers"])
         shown = f'{{"iceServers": [\n{servers}\n]}}'.replace(turn.password, "<password>")
         print(f"# coturn runs at {turn.url()}; icegather gets this configuration:\n{shown}\n", flush=True)
-        command = ["icegather", "--config", config_path]
-        print(f"$ {shlex.join(command)}", flush=True)
-        status = subprocess.call(command)
+        arguments = ["--config", config_path]
+        print(f"$ {shlex.join(['icegather', *arguments])}", flush=True)
+        # The console script installed beside this interpreter, which need not be on PATH.
+        status = subprocess.call([str(Path(sys.executable).with_name("icegather")), *arguments])
         print(f"# exit status {status}: 1 means at least one icecandidateerror fired")
         return 0 if status == 1 else 1
 

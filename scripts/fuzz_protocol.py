@@ -24,9 +24,11 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from main_proc.peerconnection import PeerConnectionObserver, RTCPeerConnection
-from shared import protocol
-from shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.main_proc.peerconnection import PeerConnectionObserver, RTCPeerConnection
+from icegather.shared import protocol
+from icegather.shared.protocol.messages import TO_MAIN
+from icegather.shared.protocol.schemas import SCHEMAS
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
 
 VALID = [
     protocol.encode(message, seq)
@@ -78,7 +80,7 @@ LIKELY = {
     "state": st.sampled_from(["gathering", "complete"]),
     "reason": st.text(min_size=1, max_size=40),
 }
-FIELDS = sorted({name for schema in protocol.SCHEMAS.values() for name in schema})
+FIELDS = sorted({name for schema in SCHEMAS.values() for name in schema})
 
 
 @st.composite
@@ -108,7 +110,7 @@ def fields_of(draw: st.DrawFn, cls: type) -> dict:
     """The fields of a message or struct, mostly valid; now and then one is dropped, one too
     many is added, or a value is arbitrary."""
     body = {}
-    for name in protocol.SCHEMAS[cls]:
+    for name in SCHEMAS[cls]:
         if draw(st.integers(1, 20)) == 1:
             continue
         if name == "info":
@@ -126,9 +128,9 @@ def fields_of(draw: st.DrawFn, cls: type) -> dict:
 @st.composite
 def framed(draw: st.DrawFn) -> bytes:
     """A msgpack map shaped like a message to the main process, mostly valid."""
-    name = draw(st.sampled_from(list(protocol.TO_MAIN)))
+    name = draw(st.sampled_from(list(TO_MAIN)))
     message = {"type": name if draw(st.integers(1, 20)) > 1 else draw(st.text(max_size=12)), "seq": draw(usually(st.integers(0, 9)))}
-    message.update(draw(fields_of(protocol.TO_MAIN[name])))
+    message.update(draw(fields_of(TO_MAIN[name])))
     return msgpack.packb(message)
 
 

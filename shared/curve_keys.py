@@ -5,7 +5,7 @@ A transport on ``tcp://`` is reachable by anything on the network, so it speaks 
 and the service accepts only clients whose public keys it holds. Keys are the Z85 text files
 of ``zmq.auth`` (``NAME.key`` public, ``NAME.key_secret`` both halves), made by
 
-    python -m transport_proc keygen DIR NAME
+    python -m icegather.transport_proc keygen DIR NAME
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dom_exception import invalid_access_error, syntax_error
-from shared.ice_url import IceUrl, parse_ice_url, quote_url
+from icegather.shared.dom_exception import invalid_access_error, syntax_error
+from icegather.shared.ice_url import IceUrl, parse_ice_url, quote_url
 
 TRANSPORT_POLICIES = ("all", "relay")
 MAX_CREDENTIAL_LENGTH = 512

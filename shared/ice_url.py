@@ -14,7 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from shared.dom_exception import DOMException, syntax_error
+from icegather.shared.dom_exception import DOMException, syntax_error
 
 DEFAULT_PORTS = {"stun": 3478, "turn": 3478, "stuns": 5349, "turns": 5349}
 SCHEMES = tuple(DEFAULT_PORTS)

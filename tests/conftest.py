@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
-
 from local_coturn import Coturn, local_coturn
 from stun_servers import ScriptedStunServer, never_answer
 

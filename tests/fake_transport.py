@@ -10,7 +10,7 @@ import tempfile
 import zmq
 import zmq.asyncio
 
-from shared import protocol
+from icegather.shared import protocol
 
 
 class HostileTransport:

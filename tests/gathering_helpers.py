@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from main_proc.events import Event
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import TransportClient
-from shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.main_proc.events import Event
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 # Fast but real: a silent server is given up after 0.05 + 0.1 + 0.1 = 0.25 s.
 FAST_SCHEDULE = RetransmissionSchedule(initial_rto=0.05, max_sends=2, final_wait=2)

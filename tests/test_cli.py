@@ -6,23 +6,21 @@ import json
 import os
 import pty
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from commands import ICEGATHER
 
-from main_proc.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
-from shared.stun_codes import describe
+from icegather.main_proc.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
+from icegather.shared.stun_codes import describe
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
 
 
 def icegather(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("icegather")
-    assert executable, "the icegather console script is not installed (pip install -e .)"
     return subprocess.run(
-        [executable, *args], capture_output=True, text=True, timeout=60,
+        [ICEGATHER, *args], capture_output=True, text=True, timeout=60,
         env={**os.environ, **(env or {})},
     )
 
@@ -173,7 +171,7 @@ def test_a_progress_line_shows_on_a_terminal_and_never_in_a_pipe(silent_udp_serv
     args = ["--server", f"stun:127.0.0.1:{silent_udp_server.port}", "--rto", "0.2", "--max-sends", "2",
             "--final-wait", "2", "--local-address", "127.0.0.1"]
     controller, terminal = pty.openpty()
-    with subprocess.Popen([shutil.which("icegather"), *args], stdout=terminal, stderr=subprocess.PIPE) as process:
+    with subprocess.Popen([ICEGATHER, *args], stdout=terminal, stderr=subprocess.PIPE) as process:
         os.close(terminal)
         shown = read_all(controller)
         process.wait(30)

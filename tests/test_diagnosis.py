@@ -15,11 +15,20 @@ from dataclasses import dataclass, field
 
 import pytest
 from aioice import stun
-
 from local_coturn import Coturn, free_port, local_coturn
-from main_proc.cli import run
-from main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
-from stun_servers import ScriptedTcpServer, hang_up, ScriptedStunServer, error_to_every_request, mapped_to, never_answer, response, try_alternate
+from stun_servers import (
+    ScriptedStunServer,
+    ScriptedTcpServer,
+    error_to_every_request,
+    hang_up,
+    mapped_to,
+    never_answer,
+    response,
+    try_alternate,
+)
+
+from icegather.main_proc.cli import run
+from icegather.main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared import protocol
+from commands import ICEGATHER
+
+from icegather.shared.protocol.messages import TO_MAIN, TO_TRANSPORT
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -48,7 +50,7 @@ def test_readme_python_example_prints_what_the_readme_shows() -> None:
 def test_readme_shows_the_real_bad_input_messages() -> None:
     for url in ("turn:127.0.0.1:9", "http://x"):
         result = subprocess.run(
-            ["icegather", "-s", url], capture_output=True, text=True, timeout=60
+            [ICEGATHER, "-s", url], capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 2
         assert f"$ icegather -s {url}\n{result.stderr}" in README
@@ -56,6 +58,6 @@ def test_readme_shows_the_real_bad_input_messages() -> None:
 
 def test_the_architecture_document_lists_every_message_of_the_protocol():
     architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    for name in (*protocol.TO_TRANSPORT, *protocol.TO_MAIN):
-        direction = "main -> transport" if name in protocol.TO_TRANSPORT else "transport -> main"
+    for name in (*TO_TRANSPORT, *TO_MAIN):
+        direction = "main -> transport" if name in TO_TRANSPORT else "transport -> main"
         assert f"| {direction} | `{name}` |" in architecture

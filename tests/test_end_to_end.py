@@ -7,8 +7,9 @@ import os
 import time
 
 from gathering_helpers import FAST_SCHEDULE, LOOPBACK, gather, record_gathering
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import TransportClient
+
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.transport_client import TransportClient
 
 
 def test_correct_turn_credentials_over_udp_give_a_relay_candidate_and_no_error(coturn):

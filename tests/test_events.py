@@ -6,17 +6,17 @@ import logging
 
 import pytest
 
-from main_proc.events import (
+from icegather.main_proc.events import (
     Event,
     EventHandler,
     EventTarget,
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
 )
-from main_proc.ice_candidate import RTCIceCandidate
-from main_proc.peerconnection import RTCPeerConnection, error_event_init
-from shared.dom_exception import DOMException
-from shared.structs import IceCandidateErrorInfo
+from icegather.main_proc.ice_candidate import RTCIceCandidate
+from icegather.main_proc.peerconnection import RTCPeerConnection, error_event_init
+from icegather.shared.dom_exception import DOMException
+from icegather.shared.structs import IceCandidateErrorInfo
 
 
 class Target(EventTarget):

@@ -9,19 +9,19 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from gathering_helpers import FAST_SCHEDULE, Recording, gather
 from local_coturn import Coturn, local_coturn
-from shared.structs import GatherOptions
 from stun_servers import (
-    ScriptedTcpServer,
     ScriptedStunServer,
+    ScriptedTcpServer,
     error_to_every_request,
     hang_up,
     mapped_to,
     never_answer,
     try_alternate,
 )
+
+from icegather.shared.structs import GatherOptions
 
 DUAL_STACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1", "::1"))
 IPV6_ONLY = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("::1",))

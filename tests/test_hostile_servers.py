@@ -8,7 +8,6 @@ import os
 
 import pytest
 from aioice import stun
-
 from gathering_helpers import gather
 from stun_servers import (
     ScriptedStunServer,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.dom_exception import DOMException
-from shared.ice_config import parse_configuration
-from shared.ice_url import parse_ice_url
+from icegather.shared.dom_exception import DOMException
+from icegather.shared.ice_config import parse_configuration
+from icegather.shared.ice_url import parse_ice_url
 
 SECRET = "s3cret-credential"
 

@@ -11,10 +11,11 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
-
 from gathering_helpers import LOOPBACK, record_gathering
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import TransportClient, TransportError
+
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.supervision import TransportError
+from icegather.main_proc.transport_client import TransportClient
 
 
 def test_the_transport_survives_garbage_and_still_serves_a_well_behaved_client():

@@ -7,10 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import protocol
-from shared.ice_config import parse_configuration
-from shared.protocol import ProtocolError, SequenceChecker, decode_to_main, decode_to_transport, encode
-from shared.structs import (
+from icegather.shared import protocol
+from icegather.shared.ice_config import parse_configuration
+from icegather.shared.protocol import (
+    ProtocolError,
+    SequenceChecker,
+    decode_to_main,
+    decode_to_transport,
+    encode,
+    messages,
+)
+from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
@@ -159,7 +166,7 @@ json_like = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(protocol.TO_MAIN) + sorted(protocol.TO_TRANSPORT)), st.dictionaries(
+@given(st.sampled_from(sorted(messages.TO_MAIN) + sorted(messages.TO_TRANSPORT)), st.dictionaries(
     st.sampled_from(["pc_id", "info", "state", "reason", "pid", "protocol_version", "configuration", "options",
                      "address", "port", "url", "error_code", "error_text", "candidate"]), json_like, max_size=6))
 def test_well_framed_messages_with_random_fields_are_decoded_or_refused_cleanly(kind, fields):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import bench_first_error
 import bench_ipc
 import bench_many_servers
 import bench_scale
 import fuzz_protocol
+import pytest
 
 
 def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():

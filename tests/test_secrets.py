@@ -8,8 +8,12 @@ import logging
 
 from gathering_helpers import LOOPBACK, record_gathering
 from local_coturn import free_port, local_coturn
-from main_proc.transport_client import TransportClient
-from shared import protocol
+
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared import protocol
+from icegather.shared.protocol.messages import TO_MAIN
+from icegather.shared.protocol.schemas import SCHEMAS
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
 
 SECRET = "Xq7-very-secret-credential"
 
@@ -47,10 +51,10 @@ def test_the_credential_is_in_no_log_event_or_repr_of_either_process(capfd, capl
 
 def test_no_message_to_the_main_process_has_room_for_a_credential():
     def fields(cls: type) -> set[str]:
-        return set(protocol.SCHEMAS[cls])
+        return set(SCHEMAS[cls])
 
-    to_main = set().union(*(fields(cls) for cls in protocol.TO_MAIN.values()))
-    for struct in (protocol.IceCandidateErrorInfo, protocol.CandidateInfo, protocol.ServerAnswerInfo):
+    to_main = set().union(*(fields(cls) for cls in TO_MAIN.values()))
+    for struct in (IceCandidateErrorInfo, CandidateInfo, ServerAnswerInfo):
         to_main |= fields(struct)
     assert not to_main & {"configuration", "credential", "username", "password"}
     assert "configuration" in fields(protocol.Gather)  # it does travel the other way

@@ -18,14 +18,16 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.asyncio
-
+from commands import ICEGATHER
 from local_coturn import free_port
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import Supervision, TransportClient, TransportError
-from shared import protocol
-from shared.curve_keys import CurveKeys
-from shared.ice_config import parse_configuration
-from shared.structs import GatherOptions, RetransmissionSchedule
+
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.supervision import Supervision, TransportError
+from icegather.main_proc.transport_client import TransportClient
+from icegather.shared import protocol
+from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.ice_config import parse_configuration
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 NOBODY = 65534
 STUN_INVALID = ["-s", "stun:stun1.invalid:3478", "--json", "--local-address", "127.0.0.1"]
@@ -33,7 +35,7 @@ STUN_INVALID = ["-s", "stun:stun1.invalid:3478", "--json", "--local-address", "1
 
 @contextlib.contextmanager
 def running_service(*args: str, ready: Path | None = None) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen([sys.executable, "-m", "transport_proc", *args], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-I", "-m", "icegather.transport_proc", *args], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10
         while ready is not None and not ready.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -45,7 +47,7 @@ def running_service(*args: str, ready: Path | None = None) -> Iterator[subproces
 
 
 def icegather(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(["icegather", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([ICEGATHER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, list[dict], str]:
@@ -133,7 +135,7 @@ def test_a_tcp_service_without_curve_keys_refuses_to_start():
 def curve_service(tmp_path) -> Iterator[tuple[str, Path]]:
     keys = tmp_path / "keys"
     for directory, name in ((keys, "service"), (keys / "clients", "client"), (keys / "strangers", "stranger")):
-        subprocess.run([sys.executable, "-m", "transport_proc", "keygen", str(directory), name], check=True,
+        subprocess.run([sys.executable, "-I", "-m", "icegather.transport_proc", "keygen", str(directory), name], check=True,
                        capture_output=True)
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     with running_service("--bind", endpoint, "--curve-secret", str(keys / "service.key_secret"),

@@ -10,13 +10,15 @@ import signal
 
 import msgpack
 import pytest
-
 from fake_transport import HostileTransport
 from gathering_helpers import LOOPBACK, record_gathering
-from main_proc.peerconnection import RTCPeerConnection
-from main_proc.transport_client import Supervision, TransportClient, TransportError, TransportSupervisor
-from shared import protocol
-from shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.supervision import Supervision, TransportError
+from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.transport_supervisor import TransportSupervisor
+from icegather.shared import protocol
+from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
 
 GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response")
 QUICK = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.5)

@@ -6,15 +6,14 @@ import asyncio
 
 import pytest
 from aioice import stun
-
-from shared.candidate import CandidateFields, format_candidate, parse_candidate
-from shared.structs import RetransmissionSchedule
-from transport_proc import candidates, failures
-from transport_proc.addresses import choose_local_addresses, pair_addresses
-from transport_proc.resolver import is_localhost, resolve, special_use_answer
-from transport_proc.stun_parser import parse_stun
-
 from stun_servers import with_alternate_server
+
+from icegather.shared.candidate import CandidateFields, format_candidate, parse_candidate
+from icegather.shared.structs import RetransmissionSchedule
+from icegather.transport_proc import candidates, failures
+from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses
+from icegather.transport_proc.resolver import is_localhost, resolve, special_use_answer
+from icegather.transport_proc.stun_parser import parse_stun
 
 
 def test_default_schedule_gives_up_on_a_silent_server_within_ten_seconds():

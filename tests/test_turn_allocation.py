@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from aioice import stun
 
-from transport_proc.failures import AttemptFailed
-from transport_proc.stun_parser import parse_stun
-from transport_proc.turn_allocation import (
+from icegather.transport_proc.failures import AttemptFailed
+from icegather.transport_proc.stun_parser import parse_stun
+from icegather.transport_proc.turn_allocation import (
     MAX_STALE_NONCE_RETRIES,
-    AllocateSession,
     Allocated,
+    AllocateSession,
     Redirect,
     SendRequest,
     long_term_key,

@@ -1,9 +1,9 @@
-"""``python -m transport_proc``: run the transport process, or make CURVE keys for it.
+"""``python -m icegather.transport_proc``: run the transport process, or make CURVE keys for it.
 
-    python -m transport_proc --bind ipc://DIR/transport [--watch-stdin]
-    python -m transport_proc --bind tcp://HOST:PORT --curve-secret DIR/service.key_secret \\
+    python -m icegather.transport_proc --bind ipc://DIR/transport [--watch-stdin]
+    python -m icegather.transport_proc --bind tcp://HOST:PORT --curve-secret DIR/service.key_secret \\
         --curve-clients CLIENT_KEYS_DIR
-    python -m transport_proc keygen DIR NAME
+    python -m icegather.transport_proc keygen DIR NAME
 
 The main process starts it with ``--watch-stdin`` and a private ``ipc://`` endpoint; the
 transport then lives exactly as long as the pipe on its stdin. Run on its own, it is a
@@ -18,9 +18,9 @@ import logging
 import resource
 import sys
 
-from shared.curve_keys import CurveKeys, generate
-from transport_proc.endpoint import EndpointRefused
-from transport_proc.service import MAX_GATHERINGS, run_service
+from icegather.shared.curve_keys import CurveKeys, generate
+from icegather.transport_proc.endpoint import EndpointRefused
+from icegather.transport_proc.service import MAX_GATHERINGS, run_service
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
     parser = argparse.ArgumentParser(
-        prog="python -m transport_proc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m icegather.transport_proc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--bind", required=True, help="ipc://PATH or tcp://HOST:PORT (tcp needs CURVE)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin is closed")
@@ -58,7 +58,7 @@ def raise_open_file_limit() -> None:
 
 
 def keygen(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m transport_proc keygen",
+    parser = argparse.ArgumentParser(prog="python -m icegather.transport_proc keygen",
                                      description="write a CURVE key pair: DIR/NAME.key and DIR/NAME.key_secret")
     parser.add_argument("directory")
     parser.add_argument("name")

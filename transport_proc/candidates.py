@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import zlib
 
-from shared.candidate import CandidateFields, format_candidate
-from shared.structs import CandidateInfo
+from icegather.shared.candidate import CandidateFields, format_candidate
+from icegather.shared.structs import CandidateInfo
 
 COMPONENT_RTP = 1
 TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from aioice import stun
 
-from transport_proc import failures
-from transport_proc.failures import AttemptFailed
-from transport_proc.stun_parser import parse_stun
+from icegather.transport_proc import failures
+from icegather.transport_proc.failures import AttemptFailed
+from icegather.transport_proc.stun_parser import parse_stun
 
 # Linux socket options, absent from Python's socket module (values from <linux/in.h>, <linux/in6.h>).
 IP_RECVERR = 11

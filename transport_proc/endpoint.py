@@ -4,7 +4,7 @@
   it, so the directory must be open to this user only (mode 0700); it is created that way
   if missing, and a directory that others can open is refused. Abstract sockets
   (``ipc://@name``) have no permissions at all and are refused.
-* ``tcp://HOST:PORT``: reachable from the network, so only with CURVE (``shared.curve_keys``):
+* ``tcp://HOST:PORT``: reachable from the network, so only with CURVE (``icegather.shared.curve_keys``):
   encrypted, and open only to clients whose public keys the service holds.
 """
 
@@ -29,7 +29,7 @@ def check_endpoint(endpoint: str, has_curve: bool) -> None:
         if not has_curve:
             raise EndpointRefused(
                 f"{endpoint}: a transport on TCP must use CURVE: give --curve-secret and --curve-clients "
-                "(make keys with: python -m transport_proc keygen DIR NAME)"
+                "(make keys with: python -m icegather.transport_proc keygen DIR NAME)"
             )
     else:
         raise EndpointRefused(f"{endpoint}: use ipc://PATH or tcp://HOST:PORT")

@@ -13,7 +13,7 @@ import unicodedata
 
 from aioice import stun
 
-from shared.structs import SERVER_NOT_REACHABLE
+from icegather.shared.structs import SERVER_NOT_REACHABLE
 
 # RFC 8489 section 14.8: the reason phrase is fewer than 128 characters.
 MAX_REASON_LENGTH = 127

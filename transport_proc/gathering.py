@@ -28,27 +28,27 @@ from typing import Protocol
 
 from aioice import stun
 
-from shared.ice_config import IceConfiguration, IceServer
-from shared.ice_url import IceUrl
-from shared.structs import (
+from icegather.shared.ice_config import IceConfiguration, IceServer
+from icegather.shared.ice_url import IceUrl
+from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
 )
-from transport_proc import candidates, failures
-from transport_proc.addresses import (
+from icegather.transport_proc import candidates, failures
+from icegather.transport_proc.addresses import (
     choose_local_addresses,
     family_name,
     interface_addresses,
     pair_addresses,
 )
-from transport_proc.channels import Address, Channel, StreamChannel, UdpChannel, bind_socket
-from transport_proc.failures import AttemptFailed
-from transport_proc.resolver import resolve
-from transport_proc.transaction import transact
-from transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
+from icegather.transport_proc.channels import Address, Channel, StreamChannel, UdpChannel, bind_socket
+from icegather.transport_proc.failures import AttemptFailed
+from icegather.transport_proc.resolver import resolve
+from icegather.transport_proc.transaction import transact
+from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ import asyncio
 import ipaddress
 import socket
 
-from transport_proc import failures
-
+from icegather.transport_proc import failures
 
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 

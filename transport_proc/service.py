@@ -3,7 +3,7 @@
 The transport binds a ROUTER socket; each main process connects a DEALER and starts with
 ``client_hello``. One transport serves many main processes and many peer connections: a
 gathering is known by (client identity, ``pc_id``). Every message received is decoded and
-validated by ``shared.protocol``; one that fails is counted in ``rejected`` and dropped, and
+validated by ``icegather.shared.protocol``; one that fails is counted in ``rejected`` and dropped, and
 the loop goes on: one bad client must not take the others down.
 
 A client that asks for heartbeats in its ``client_hello`` gets one every ``heartbeat_interval``
@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 
 import zmq
 import zmq.asyncio
-
 from zmq.auth.asyncio import AsyncioAuthenticator
 
-from shared import protocol
-from shared.curve_keys import CurveKeys
-from shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
-from transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
-from transport_proc.gathering import Gathering
+from icegather.shared import protocol
+from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
+from icegather.transport_proc.gathering import Gathering
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +192,7 @@ async def run_service(
     """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes).
 
     Over ``tcp://``, ``curve`` is the service's key pair and ``curve_clients`` the directory of
-    the public keys of the clients it accepts; see ``transport_proc.endpoint``.
+    the public keys of the clients it accepts; see ``icegather.transport_proc.endpoint``.
     """
     check_endpoint(endpoint, curve is not None)
     if endpoint.startswith("ipc://"):

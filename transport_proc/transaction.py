@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from aioice import stun
 
-from shared.structs import RetransmissionSchedule
-from transport_proc import failures
-from transport_proc.channels import Address, Channel, Waiter
-from transport_proc.failures import AttemptFailed
+from icegather.shared.structs import RetransmissionSchedule
+from icegather.transport_proc import failures
+from icegather.transport_proc.channels import Address, Channel, Waiter
+from icegather.transport_proc.failures import AttemptFailed
 
 
 async def transact(

@@ -1,0 +1,87 @@
+"""icegather: find out why WebRTC ICE gathering fails.
+
+The public API, importable from here::
+
+    from icegather import RTCPeerConnection, RTCPeerConnectionIceErrorEvent, TransportClient
+
+The package has the browser's process split: ``icegather.main_proc`` (the DOM-like API, the
+supervision of the transport, the command line), ``icegather.transport_proc`` (the process that
+talks to STUN/TURN servers) and ``icegather.shared`` (what both agree on). The names below are
+loaded on first use, not on ``import icegather``: the transport process imports this package
+too, and must not load the main process's modules (nor pay for them at start-up).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+if TYPE_CHECKING:
+    from icegather.main_proc.events import (
+        Event,
+        EventTarget,
+        IceServerAnswerEvent,
+        RTCPeerConnectionIceErrorEvent,
+        RTCPeerConnectionIceEvent,
+    )
+    from icegather.main_proc.ice_candidate import RTCIceCandidate
+    from icegather.main_proc.peerconnection import RTCPeerConnection
+    from icegather.main_proc.supervision import Supervision, TransportError
+    from icegather.main_proc.transport_client import TransportClient
+    from icegather.main_proc.transport_supervisor import TransportSupervisor
+    from icegather.shared.dom_exception import DOMException
+    from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+
+# Each public name and the module that defines it (tests/test_packaging.py checks that this
+# and __all__ agree).
+_EXPORTS = {
+    "DOMException": "icegather.shared.dom_exception",
+    "Event": "icegather.main_proc.events",
+    "EventTarget": "icegather.main_proc.events",
+    "GatherOptions": "icegather.shared.structs",
+    "IceCandidateErrorInfo": "icegather.shared.structs",
+    "IceServerAnswerEvent": "icegather.main_proc.events",
+    "RTCIceCandidate": "icegather.main_proc.ice_candidate",
+    "RTCPeerConnection": "icegather.main_proc.peerconnection",
+    "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.events",
+    "RTCPeerConnectionIceEvent": "icegather.main_proc.events",
+    "RetransmissionSchedule": "icegather.shared.structs",
+    "Supervision": "icegather.main_proc.supervision",
+    "TransportClient": "icegather.main_proc.transport_client",
+    "TransportError": "icegather.main_proc.supervision",
+    "TransportSupervisor": "icegather.main_proc.transport_supervisor",
+}
+
+__all__ = [
+    "__version__",
+    "DOMException",
+    "Event",
+    "EventTarget",
+    "GatherOptions",
+    "IceCandidateErrorInfo",
+    "IceServerAnswerEvent",
+    "RTCIceCandidate",
+    "RTCPeerConnection",
+    "RTCPeerConnectionIceErrorEvent",
+    "RTCPeerConnectionIceEvent",
+    "RetransmissionSchedule",
+    "Supervision",
+    "TransportClient",
+    "TransportError",
+    "TransportSupervisor",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'icegather' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,19 @@
+"""How closely the main process watches a transport, and the error it raises when one fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """How closely a transport is watched."""
+
+    # Asked of the transport in client_hello: a heartbeat every this many seconds.
+    heartbeat_interval: float = 1.0
+    # Silence (no message at all) after which the transport counts as hung.
+    heartbeat_timeout: float = 5.0
+
+
+class TransportError(Exception):
+    """The transport process failed, refused a request, or could not be reached."""

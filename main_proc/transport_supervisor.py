@@ -1,0 +1,47 @@
+"""``TransportSupervisor``: a working transport on demand, a fresh one after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from icegather.main_proc.supervision import Supervision
+from icegather.main_proc.transport_client import TransportClient
+
+
+def _start_own_process(supervision: Supervision) -> Awaitable[TransportClient]:
+    return TransportClient.start(supervision=supervision)
+
+
+class TransportSupervisor:
+    """Hands out a working transport: the current one, or a fresh one when there is none or the
+    last one failed. Peer connections given a supervisor share its transport.
+
+    By default a fresh transport is a new process of our own; ``connect`` makes it a new
+    connection to a running service instead.
+    """
+
+    def __init__(
+        self,
+        supervision: Supervision = Supervision(),
+        connect: Callable[[Supervision], Awaitable[TransportClient]] = _start_own_process,
+    ) -> None:
+        self.supervision = supervision
+        self._connect = connect
+        self.started = 0  # transports started (or connected) so far
+        self._current: TransportClient | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> TransportClient:
+        async with self._lock:
+            if self._current is None or self._current.failure is not None:
+                if self._current is not None:
+                    self._current.close()
+                self._current = await self._connect(self.supervision)
+                self.started += 1
+            return self._current
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None

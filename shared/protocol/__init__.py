@@ -1,0 +1,73 @@
+"""The wire protocol between the main process and the transport process.
+
+Every message is one msgpack map: ``{"type": <name>, "seq": <n>, ...fields}``. ``seq`` counts
+the messages of one direction of one connection from 0, so that the receiver can tell a lost
+or replayed message from a good one (see ``SequenceChecker``).
+
+This module is the counterpart of Firefox's ``PMediaTransport.ipdl`` plus its
+``DEFINE_IPC_SERIALIZER_WITH_FIELDS`` lines, with one difference that matters: decoding
+*validates*. Each message type has a schema below; a message that does not match it exactly
+(unknown type or field, wrong type, port or code out of range, oversized string, broken
+invariant) raises ``ProtocolError`` and never reaches the code that acts on messages.
+
+Messages, main -> transport:
+
+===================  =========================================================================
+``client_hello``     protocol_version, heartbeat_interval (seconds; 0: no heartbeats)
+``heartbeat``        (nothing: the client is alive, every heartbeat_interval)
+``gather``           pc_id, configuration (browser-shaped, with credentials), options
+``close``            pc_id: stop gathering, release the peer connection's allocations
+===================  =========================================================================
+
+Messages, transport -> main:
+
+===================  =========================================================================
+``server_hello``     protocol_version, pid
+``heartbeat``        (nothing: it says the transport is alive, every heartbeat_interval)
+``candidate``        pc_id, info: CandidateInfo
+``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
+``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
+``gathering_state``  pc_id, state: "gathering" | "complete"
+``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
+===================  =========================================================================
+"""
+
+from icegather.shared.protocol.checks import ProtocolError
+from icegather.shared.protocol.codec import MAX_MESSAGE_BYTES, decode_to_main, decode_to_transport, encode
+from icegather.shared.protocol.inbox import Inbox, SequenceChecker
+from icegather.shared.protocol.messages import (
+    PROTOCOL_VERSION,
+    Candidate,
+    CandidateError,
+    ClientHello,
+    Close,
+    Gather,
+    GatheringState,
+    GatherRejected,
+    Heartbeat,
+    Message,
+    ServerAnswer,
+    ServerHello,
+)
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "PROTOCOL_VERSION",
+    "Candidate",
+    "CandidateError",
+    "ClientHello",
+    "Close",
+    "Gather",
+    "GatherRejected",
+    "GatheringState",
+    "Heartbeat",
+    "Inbox",
+    "Message",
+    "ProtocolError",
+    "SequenceChecker",
+    "ServerAnswer",
+    "ServerHello",
+    "decode_to_main",
+    "decode_to_transport",
+    "encode",
+]

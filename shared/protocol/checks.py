@@ -1,0 +1,132 @@
+"""Field checks: each takes a value as msgpack decoded it and returns it (converted) or raises
+``ProtocolError``. The schemas are built from them."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from icegather.shared.candidate import parse_candidate
+from icegather.shared.dom_exception import DOMException
+from icegather.shared.ice_config import IceConfiguration, parse_configuration
+
+# The longest free text a message may carry (an error text, a reason).
+MAX_TEXT = 512
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol. The receiver drops it and counts it."""
+
+
+Check = Callable[[Any], Any]
+
+
+# The checks test exact types (``value.__class__ is int``): msgpack makes nothing else, it is
+# faster than isinstance, and it keeps bool out of int.
+
+
+def integer(low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        if value.__class__ is not int:
+            raise ProtocolError(f"expected an integer, got {type(value).__name__}")
+        if not low <= value <= high:
+            raise ProtocolError(f"{value} is outside {low}-{high}")
+        return value
+
+    return check
+
+
+def text(max_length: int, *, empty: bool = True) -> Check:
+    def check(value: Any) -> str:
+        if value.__class__ is not str:
+            raise ProtocolError(f"expected a string, got {type(value).__name__}")
+        if len(value) > max_length:
+            raise ProtocolError(f"a string of {len(value)} characters exceeds {max_length}")
+        if not empty and not value:
+            raise ProtocolError("an empty string where text is required")
+        return value
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ProtocolError(f"{str(value)[:40]!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def ip_address(*, empty: bool) -> Check:
+    as_text = text(64, empty=empty)
+
+    def check(value: Any) -> str:
+        as_text(value)
+        if value == "":
+            return value
+        normal = _normal_ip(value)
+        if normal is None:
+            raise ProtocolError(f"{value!r} is not an IP address")
+        return normal
+
+    return check
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_ip(text: str) -> str | None:
+    """The canonical form of an IP address, or None. Cached: a transport reports the same few
+    local addresses over and over, and parsing them is the costliest check."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ProtocolError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def number(low: float, high: float) -> Check:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"expected a number, got {type(value).__name__}")
+        if not low <= value <= high:  # also rejects NaN
+            raise ProtocolError(f"{value} is outside {low}-{high}")
+        return float(value)
+
+    return check
+
+
+def list_of(item: Check, max_items: int) -> Check:
+    def check(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise ProtocolError(f"expected a list, got {type(value).__name__}")
+        if len(value) > max_items:
+            raise ProtocolError(f"a list of {len(value)} items exceeds {max_items}")
+        return tuple(item(v) for v in value)
+
+    return check
+
+
+def candidate_line(value: Any) -> str:
+    text(MAX_TEXT, empty=False)(value)
+    try:
+        parse_candidate(value)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+    return value
+
+
+def configuration(value: Any) -> IceConfiguration:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"expected a map, got {type(value).__name__}")
+    try:
+        return parse_configuration(value)
+    except (DOMException, TypeError) as exc:
+        # The message names the URL, never the credential: see shared.ice_config.
+        raise ProtocolError(f"configuration: {exc}") from None

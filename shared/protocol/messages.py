@@ -1,0 +1,93 @@
+"""The messages of the protocol, one frozen dataclass each, and their names on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from icegather.shared.ice_config import IceConfiguration
+from icegather.shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClientHello:
+    protocol_version: int = PROTOCOL_VERSION
+    heartbeat_interval: float = 0.0
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    pid: int
+    protocol_version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Gather:
+    pc_id: int
+    configuration: IceConfiguration
+    options: GatherOptions
+
+
+@dataclass(frozen=True)
+class Close:
+    pc_id: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    pc_id: int
+    info: CandidateInfo
+
+
+@dataclass(frozen=True)
+class CandidateError:
+    pc_id: int
+    info: IceCandidateErrorInfo
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    pc_id: int
+    info: ServerAnswerInfo
+
+
+@dataclass(frozen=True)
+class GatheringState:
+    pc_id: int
+    state: str
+
+
+@dataclass(frozen=True)
+class GatherRejected:
+    pc_id: int
+    reason: str
+
+
+Message = (
+    ClientHello | ServerHello | Heartbeat | Gather | Close | Candidate | CandidateError
+    | ServerAnswer | GatheringState | GatherRejected
+)
+
+
+TO_TRANSPORT: dict[str, type[Message]] = {
+    "client_hello": ClientHello,
+    "heartbeat": Heartbeat,
+    "gather": Gather,
+    "close": Close,
+}
+TO_MAIN: dict[str, type[Message]] = {
+    "server_hello": ServerHello,
+    "heartbeat": Heartbeat,
+    "candidate": Candidate,
+    "candidate_error": CandidateError,
+    "server_answer": ServerAnswer,
+    "gathering_state": GatheringState,
+    "gather_rejected": GatherRejected,
+}
+TYPE_NAMES: dict[type[Message], str] = {cls: name for name, cls in (TO_TRANSPORT | TO_MAIN).items()}

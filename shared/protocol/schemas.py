@@ -1,0 +1,156 @@
+"""The schema of every struct and message: its fields in wire order, each with its check, and
+the rules that involve more than one field."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from icegather.shared.ice_url import MAX_URL_LENGTH
+from icegather.shared.protocol.checks import (
+    MAX_TEXT,
+    Check,
+    ProtocolError,
+    boolean,
+    candidate_line,
+    configuration,
+    integer,
+    ip_address,
+    list_of,
+    number,
+    one_of,
+    text,
+)
+from icegather.shared.protocol.messages import (
+    Candidate,
+    CandidateError,
+    ClientHello,
+    Close,
+    Gather,
+    GatheringState,
+    GatherRejected,
+    Heartbeat,
+    ServerAnswer,
+    ServerHello,
+)
+from icegather.shared.structs import (
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RetransmissionSchedule,
+    ServerAnswerInfo,
+)
+
+MAX_LOCAL_ADDRESSES = 64
+MAX_PC_ID = 2**53
+MAX_RTT_MS = 600_000.0
+MAX_HEARTBEAT_INTERVAL = 3600.0
+
+
+def struct(cls: type) -> Check:
+    """The check of a nested struct: its own schema's decoder."""
+    return lambda value: decoder_for(cls)(value)
+
+
+PC_ID = integer(0, MAX_PC_ID)
+SEQ = integer(0, 2**63)
+
+SCHEMAS: dict[type, dict[str, Check]] = {
+    IceCandidateErrorInfo: {
+        "address": ip_address(empty=True),
+        "port": integer(0, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "error_code": integer(300, 799),
+        "error_text": text(MAX_TEXT, empty=False),
+    },
+    CandidateInfo: {
+        "candidate": candidate_line,
+        "url": text(MAX_URL_LENGTH),
+        "relay_protocol": one_of("", "udp", "tcp", "tls"),
+    },
+    ServerAnswerInfo: {
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "rtt_ms": number(0.0, MAX_RTT_MS),
+    },
+    RetransmissionSchedule: {
+        "initial_rto": number(0.001, 60.0),
+        "max_sends": integer(1, 16),
+        "final_wait": integer(1, 64),
+    },
+    GatherOptions: {
+        "schedule": struct(RetransmissionSchedule),
+        "local_addresses": list_of(ip_address(empty=False), MAX_LOCAL_ADDRESSES),
+        "verify_tls": boolean,
+    },
+    ClientHello: {"protocol_version": integer(0, 2**16), "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL)},
+    Heartbeat: {},
+    ServerHello: {"pid": integer(0, 2**31), "protocol_version": integer(0, 2**16)},
+    Gather: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
+    Close: {"pc_id": PC_ID},
+    Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
+    CandidateError: {"pc_id": PC_ID, "info": struct(IceCandidateErrorInfo)},
+    ServerAnswer: {"pc_id": PC_ID, "info": struct(ServerAnswerInfo)},
+    GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
+    GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
+}
+
+# Rules that involve more than one field.
+INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
+    IceCandidateErrorInfo: (
+        (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
+    ),
+}
+
+TO_TRANSPORT: dict[str, type] = {
+    "client_hello": ClientHello,
+    "heartbeat": Heartbeat,
+    "gather": Gather,
+    "close": Close,
+}
+TO_MAIN: dict[str, type] = {
+    "server_hello": ServerHello,
+    "heartbeat": Heartbeat,
+    "candidate": Candidate,
+    "candidate_error": CandidateError,
+    "server_answer": ServerAnswer,
+    "gathering_state": GatheringState,
+    "gather_rejected": GatherRejected,
+}
+TYPE_NAMES: dict[type, str] = {cls: name for name, cls in (TO_TRANSPORT | TO_MAIN).items()}
+
+
+@functools.cache
+def decoder_for(cls: type) -> Callable[[Any], Any]:
+    """The decoder of one struct or message, built once from its schema and invariants (the
+    codec's hot path: every event passes here)."""
+    checks = tuple(SCHEMAS[cls].items())
+    names = SCHEMAS[cls].keys()
+    invariants = INVARIANTS.get(cls, ())
+    where = cls.__name__
+
+    def decode(value: Any) -> Any:
+        if value.__class__ is not dict:
+            raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
+        if value.keys() != names:
+            unknown = set(value) - set(names)
+            if unknown:
+                raise ProtocolError(f"{where}: unknown field {str(sorted(map(str, unknown))[0])[:40]!r}")
+            missing = next(name for name in names if name not in value)
+            raise ProtocolError(f"{where}: missing field {missing!r}")
+        kwargs = {}
+        name = ""
+        try:
+            for name, check in checks:
+                kwargs[name] = check(value[name])
+        except ProtocolError as exc:
+            raise ProtocolError(f"{where}.{name}: {exc}") from None
+        result = cls(**kwargs)
+        for holds, rule in invariants:
+            if not holds(result):
+                raise ProtocolError(f"{where}: {rule}")
+        return result
+
+    return decode
