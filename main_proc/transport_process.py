@@ -2,7 +2,9 @@
 
 The process serves on an ``ipc://`` socket in a fresh directory that only this user can open
 (``tempfile.mkdtemp`` creates it with mode 0700), and lives exactly as long as the pipe on its
-stdin: if this process dies, the kernel closes the pipe and the transport exits by itself.
+stdin: if this process dies, the kernel closes the pipe and the transport exits by itself,
+removing that directory. It runs isolated (``python -I``): neither the current directory nor
+``PYTHON*`` variables can put other modules in place of icegather's.
 Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
 """
 
@@ -16,6 +18,9 @@ import subprocess
 import sys
 import tempfile
 
+from icegather.main_proc.supervision import TransportError
+from icegather.shared.platform_support import unsupported_platform
+
 
 class TransportProcess:
     def __init__(self, popen: subprocess.Popen[bytes], runtime_dir: str) -> None:
@@ -25,11 +30,15 @@ class TransportProcess:
 
     @classmethod
     def start(cls, log_level: str = "WARNING") -> TransportProcess:
+        unsupported = unsupported_platform()
+        if unsupported is not None:
+            raise TransportError(unsupported)
         runtime_dir = tempfile.mkdtemp(prefix="icegather-")
         command = [
             sys.executable, "-I", "-m", "icegather.transport_proc",
             "--bind", f"ipc://{runtime_dir}/transport",
             "--watch-stdin",
+            "--remove-runtime-dir",
             "--log-level", log_level,
         ]
         popen = subprocess.Popen(command, stdin=subprocess.PIPE)

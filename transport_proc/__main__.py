@@ -5,8 +5,9 @@
         --curve-clients CLIENT_KEYS_DIR
     python -m icegather.transport_proc keygen DIR NAME
 
-The main process starts it with ``--watch-stdin`` and a private ``ipc://`` endpoint; the
-transport then lives exactly as long as the pipe on its stdin. Run on its own, it is a
+The main process starts it with ``--watch-stdin --remove-runtime-dir`` and a private ``ipc://``
+endpoint; the transport then lives exactly as long as the pipe on its stdin, and removes its
+socket's directory when it ends, also when the main process was killed. Run on its own, it is a
 service that several main processes share (``TransportClient.connect``).
 """
 
@@ -19,11 +20,15 @@ import resource
 import sys
 
 from icegather.shared.curve_keys import CurveKeys, generate
-from icegather.transport_proc.endpoint import EndpointRefused
+from icegather.shared.platform_support import unsupported_platform
+from icegather.transport_proc.endpoint import EndpointRefused, remove_private_ipc_directory
 from icegather.transport_proc.service import MAX_GATHERINGS, run_service
 
 
 def main(argv: list[str] | None = None) -> None:
+    unsupported = unsupported_platform()
+    if unsupported is not None:
+        sys.exit(f"icegather.transport_proc: {unsupported}")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
@@ -32,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--bind", required=True, help="ipc://PATH or tcp://HOST:PORT (tcp needs CURVE)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin is closed")
+    parser.add_argument("--remove-runtime-dir", action="store_true",
+                        help="on exit, remove the ipc:// socket and its directory (if nothing else is in it)")
     parser.add_argument("--curve-secret", metavar="FILE", help="the service's NAME.key_secret (tcp:// only)")
     parser.add_argument("--curve-clients", metavar="DIR", help="directory of the accepted clients' NAME.key files")
     parser.add_argument("--max-gatherings", type=int, default=MAX_GATHERINGS, metavar="N",
@@ -44,9 +51,12 @@ def main(argv: list[str] | None = None) -> None:
         curve = CurveKeys.load(args.curve_secret) if args.curve_secret else None
         asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_gatherings))
     except (EndpointRefused, ValueError, OSError) as exc:
-        sys.exit(f"transport_proc: {exc}")
+        sys.exit(f"icegather.transport_proc: {exc}")
     except KeyboardInterrupt:
         pass
+    finally:
+        if args.remove_runtime_dir and args.bind.startswith("ipc://"):
+            remove_private_ipc_directory(args.bind)
 
 
 def raise_open_file_limit() -> None:

@@ -49,3 +49,14 @@ def private_ipc_directory(endpoint: str) -> Path:
             f"the socket must be in a directory only you can open: chmod 700 {directory}"
         )
     return directory
+
+
+def remove_private_ipc_directory(endpoint: str) -> None:
+    """Remove an ``ipc://`` socket and its directory, if nothing else is in it: what a transport
+    started for one main process leaves behind, also when that process was killed."""
+    path = Path(endpoint.partition("://")[2])
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # not empty, or already gone: someone else's files stay
+        pass

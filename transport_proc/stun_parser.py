@@ -7,13 +7,18 @@ code). Responses are parsed here instead of with ``stun.parse_message``, for two
   the whole message when a reason phrase is not UTF-8, so a 401 would look like a timeout;
 * gathering needs ALTERNATE-SERVER (300 Try Alternate), which aioice does not know.
 
-The result is an aioice ``stun.Message``, so its integrity check works unchanged. Anything that
-is not a well-formed STUN message raises ``ValueError``.
+The result is a ``ServerMessage``: an aioice ``stun.Message`` that keeps the bytes its
+MESSAGE-INTEGRITY covers and checks them itself, with aioice's public ``message_integrity``,
+so nothing private of aioice's is touched. Anything that is not a well-formed STUN message
+raises ``ValueError``.
 """
 
 from __future__ import annotations
 
+import hmac
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from aioice import stun
 
@@ -23,7 +28,22 @@ MESSAGE_INTEGRITY = 0x0008
 FINGERPRINT = 0x8028
 
 
-def parse_stun(data: bytes) -> stun.Message:
+class ServerMessage(stun.Message):
+    """A STUN message from a server, with the bytes its MESSAGE-INTEGRITY authenticates."""
+
+    def __init__(self, *, integrity_data: bytes | None, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.integrity_data = integrity_data
+
+    def check_message_integrity(self, key: bytes) -> bool:
+        """Whether MESSAGE-INTEGRITY is present and right for ``key`` (RFC 8489 section 14.5)."""
+        mac = self.attributes.get("MESSAGE-INTEGRITY")
+        if self.integrity_data is None or not isinstance(mac, bytes):
+            return False
+        return hmac.compare_digest(mac, stun.message_integrity(self.integrity_data, key))
+
+
+def parse_stun(data: bytes) -> ServerMessage:
     if len(data) < stun.HEADER_LENGTH:
         raise ValueError("shorter than a STUN header")
     message_type, length, cookie, transaction_id = struct.unpack_from("!HHI12s", data)
@@ -36,18 +56,17 @@ def parse_stun(data: bytes) -> stun.Message:
     except ValueError:
         raise ValueError("unknown STUN method") from None
     attributes, integrity_data = _attributes(data, transaction_id)
-    message = stun.Message(
+    return ServerMessage(
         message_method=method,
         message_class=stun.Class(message_type & 0x0110),
         transaction_id=transaction_id,
         attributes=attributes,
+        integrity_data=integrity_data,
     )
-    message._integrity_data = integrity_data
-    return message
 
 
-def _attributes(data: bytes, transaction_id: bytes) -> tuple[dict, bytes | None]:
-    attributes: dict = {}
+def _attributes(data: bytes, transaction_id: bytes) -> tuple[dict[str, Any], bytes | None]:
+    attributes: dict[str, Any] = {}
     integrity_data = None
     position = stun.HEADER_LENGTH
     while position < len(data):
@@ -91,7 +110,7 @@ def _error_code(value: bytes) -> tuple[int, str]:
     return code, value[4:].decode("utf-8", errors="replace")
 
 
-def _or_none(unpack, *args):
+def _or_none(unpack: Callable[..., Any], *args: Any) -> Any:
     """A malformed optional attribute counts as absent; the caller decides what it needed."""
     try:
         return unpack(*args)

@@ -1,0 +1,153 @@
+"""The ``icegather`` command line's options, and what they become: the browser-shaped
+configuration, the gathering options and where the transport comes from. Anything the user
+must fix raises ``BadInput`` with a one-line message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from icegather import __version__
+from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.transport_supervisor import TransportSupervisor
+from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+
+CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
+
+
+class BadInput(Exception):
+    """Input the user must fix; the message is printed as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = RetransmissionSchedule()
+    parser = argparse.ArgumentParser(
+        prog="icegather",
+        description="Gather ICE candidates from STUN/TURN servers and report every failure "
+        "as a browser's icecandidateerror event would, with its cause.",
+        epilog="icegather explain CODE: what an error code means and what to check. "
+        "exit status: 0 complete without errors, 1 at least one error event, "
+        "2 bad input, 3 transport failure",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    servers = parser.add_argument_group("servers")
+    servers.add_argument("--server", "-s", action="append", default=[], metavar="URL",
+                         help="a stun:, stuns:, turn: or turns: URL (repeatable)")
+    servers.add_argument("--username", "-u", help="TURN username for the --server URLs")
+    secret = servers.add_mutually_exclusive_group()
+    secret.add_argument("--credential", "-c",
+                        help=f"TURN credential (visible to other users in ps: prefer --credential-file "
+                             f"or ${CREDENTIAL_ENVIRONMENT})")
+    secret.add_argument("--credential-file", metavar="FILE", help="read the TURN credential from FILE")
+    servers.add_argument("--config", metavar="FILE",
+                         help='a JSON RTCConfiguration, {"iceServers": [...]}, as a browser takes it')
+    service = parser.add_argument_group("transport")
+    service.add_argument("--transport", metavar="ENDPOINT",
+                         help="use a running transport service (ipc://PATH, or tcp://HOST:PORT with CURVE) "
+                              "instead of starting one")
+    service.add_argument("--curve-secret", metavar="FILE", help="this client's NAME.key_secret, for tcp://")
+    service.add_argument("--curve-server", metavar="FILE", help="the service's public NAME.key, for tcp://")
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print one JSON object per line (NDJSON)")
+    output.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="repeat the check every SECONDS and print one summary per round")
+    output.add_argument("--rounds", type=int, metavar="N", help="with --watch: stop after N rounds")
+    gathering = parser.add_argument_group("gathering")
+    gathering.add_argument("--relay-only", action="store_true", help='iceTransportPolicy "relay"')
+    gathering.add_argument("--local-address", action="append", default=[], metavar="IP",
+                           help="gather from this local address only (repeatable; default: all interfaces)")
+    gathering.add_argument("--rto", type=float, default=defaults.initial_rto, metavar="SECONDS",
+                           help=f"initial STUN retransmission timeout (default {defaults.initial_rto})")
+    gathering.add_argument("--max-sends", type=int, default=defaults.max_sends, metavar="N",
+                           help=f"requests sent before giving up on a silent server (default {defaults.max_sends})")
+    gathering.add_argument("--final-wait", type=int, default=defaults.final_wait, metavar="RTOS",
+                           help=f"wait after the last request, in initial RTOs (default {defaults.final_wait})")
+    gathering.add_argument("--insecure-tls", action="store_true",
+                           help="accept any certificate from stuns:/turns: servers (your own test servers)")
+    return parser
+
+
+def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
+    """Where transports come from: a process of our own, or the service given by --transport."""
+    if args.transport is None:
+        if args.curve_secret or args.curve_server:
+            raise BadInput("--curve-secret and --curve-server go with --transport tcp://...")
+        return TransportSupervisor()
+    curve = None
+    if args.curve_secret or args.curve_server:
+        if not (args.curve_secret and args.curve_server):
+            raise BadInput("CURVE needs both --curve-secret (this client's key) and --curve-server (the service's)")
+        try:
+            curve = CurveKeys.load(args.curve_secret, args.curve_server)
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"cannot read the CURVE keys: {exc}") from None
+    endpoint = args.transport
+    return TransportSupervisor(connect=lambda supervision: TransportClient.connect(endpoint, supervision=supervision, curve=curve))
+
+
+def check_watch(args: argparse.Namespace) -> None:
+    if args.watch is not None and not 0 <= args.watch <= 86400:
+        raise BadInput("--watch must be between 0 and 86400 seconds")
+    if args.rounds is not None and (args.watch is None or args.rounds < 1):
+        raise BadInput("--rounds needs --watch and a number of at least 1")
+
+
+def load_configuration(args: argparse.Namespace) -> dict[str, Any]:
+    servers: list[Any] = []
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as file:
+                loaded = json.load(file)
+        except OSError as exc:
+            raise BadInput(f"cannot read {args.config}: {exc.strerror}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{args.config} is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise BadInput(f'{args.config} must hold a JSON object like {{"iceServers": [...]}}')
+        configuration = dict(loaded)
+        servers = list(configuration.get("iceServers") or [])
+    else:
+        configuration = {}
+    credential = read_credential(args)
+    for url in args.server:
+        entry: dict[str, Any] = {"urls": url}
+        if args.username is not None:
+            entry["username"] = args.username
+        if credential is not None:
+            entry["credential"] = credential
+        servers.append(entry)
+    if not servers:
+        raise BadInput("no ICE server: give --server URL or --config FILE")
+    configuration["iceServers"] = servers
+    if args.relay_only:
+        configuration["iceTransportPolicy"] = "relay"
+    return configuration
+
+
+def read_credential(args: argparse.Namespace) -> str | None:
+    if args.credential is not None:
+        return args.credential
+    if args.credential_file is not None:
+        try:
+            with open(args.credential_file, encoding="utf-8") as file:
+                return file.read().rstrip("\r\n")
+        except OSError as exc:
+            raise BadInput(f"cannot read the credential file {args.credential_file}: {exc.strerror}") from None
+    return os.environ.get(CREDENTIAL_ENVIRONMENT)
+
+
+def gather_options(args: argparse.Namespace) -> GatherOptions:
+    if not 0.001 <= args.rto <= 60:
+        raise BadInput("--rto must be between 0.001 and 60 seconds")
+    if not 1 <= args.max_sends <= 16:
+        raise BadInput("--max-sends must be between 1 and 16")
+    if not 1 <= args.final_wait <= 64:
+        raise BadInput("--final-wait must be between 1 and 64")
+    return GatherOptions(
+        schedule=RetransmissionSchedule(args.rto, args.max_sends, args.final_wait),
+        local_addresses=tuple(args.local_address),
+        verify_tls=not args.insecure_tls,
+    )

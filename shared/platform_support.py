@@ -1,0 +1,14 @@
+"""icegather runs on Linux only: the main process watches its transport through a pidfd
+(Linux 5.3) and the transport reads ICMP errors with ``IP_RECVERR``. Elsewhere it says so
+once, clearly, instead of failing on the first missing system call."""
+
+from __future__ import annotations
+
+import sys
+
+
+def unsupported_platform() -> str | None:
+    """Why icegather cannot run here, or None on Linux."""
+    if sys.platform.startswith("linux"):
+        return None
+    return f"this program runs on Linux only (it needs pidfd and IP_RECVERR); this system is {sys.platform!r}"
