@@ -55,7 +55,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "__version__",
     "DOMException",
     "Event",
     "EventTarget",
@@ -71,6 +70,7 @@ __all__ = [
     "TransportClient",
     "TransportError",
     "TransportSupervisor",
+    "__version__",
 ]
 
 

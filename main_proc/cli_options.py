@@ -85,7 +85,9 @@ def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
         except (OSError, ValueError) as exc:
             raise BadInput(f"cannot read the CURVE keys: {exc}") from None
     endpoint = args.transport
-    return TransportSupervisor(connect=lambda supervision: TransportClient.connect(endpoint, supervision=supervision, curve=curve))
+    return TransportSupervisor(
+        connect=lambda supervision: TransportClient.connect(endpoint, supervision=supervision, curve=curve)
+    )
 
 
 def check_watch(args: argparse.Namespace) -> None:
@@ -128,8 +130,9 @@ def load_configuration(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def read_credential(args: argparse.Namespace) -> str | None:
-    if args.credential is not None:
-        return args.credential
+    credential: str | None = args.credential
+    if credential is not None:
+        return credential
     if args.credential_file is not None:
         try:
             with open(args.credential_file, encoding="utf-8") as file:

@@ -52,7 +52,9 @@ class ServerOutcome:
         return "relay" in self.gained if self.kind == "turn" else self.answered
 
 
-def server_outcomes(urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]], relay_only: bool = False) -> tuple[ServerOutcome, ...]:
+def server_outcomes(
+    urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]], relay_only: bool = False
+) -> tuple[ServerOutcome, ...]:
     """One outcome per configured URL, in configuration order, from the gathering's records
     (the dicts of ``icegather.main_proc.report``)."""
     answers: dict[str, float] = {}
@@ -60,9 +62,11 @@ def server_outcomes(urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]]
     errors: dict[str, tuple[int, str]] = {}
     for record in records:
         url = record.get("url")
+        if url is None:  # host candidates, state changes: no server's
+            continue
         if record["type"] == "iceserveranswer":
             answers.setdefault(url, record["rttMs"])
-        elif record["type"] == "icecandidate" and record.get("candidate") and url:
+        elif record["type"] == "icecandidate" and record.get("candidate"):
             kinds = gained.setdefault(url, [])
             if record["candidateType"] not in kinds:
                 kinds.append(record["candidateType"])
@@ -128,53 +132,137 @@ TURN = frozenset({"turn"})
 UDP = frozenset({"udp"})
 
 CAUSES: tuple[Cause, ...] = (
-    Cause("credentials", "the TURN server refused the username or credential",
-          "the username and credential; for time-limited (REST API) credentials, the shared secret "
-          "and the clock of the machine that made them", codes=_code(401, 441), kinds=TURN),
-    Cause("quota", "the TURN server's allocation quota for this user (or in total) is used up",
-          "stale sessions of this user, and the server's user-quota / total-quota", codes=_code(486)),
-    Cause("capacity", "the TURN server has no relay capacity left",
-          "the server's relay port range (min-port/max-port) and load", codes=_code(508)),
-    Cause("relay transport", "the TURN server does not relay over the transport asked for",
-          "the server's no-udp-relay / no-tcp-relay settings", codes=_code(442)),
-    Cause("relay address family", "the TURN server cannot relay in the address family asked for",
-          "the server's relay-ip addresses: an IPv4 one is needed for the default allocation", codes=_code(440)),
-    Cause("forbidden", "the server's policy forbids the request",
-          "the server's allowed/denied address lists and the user's rights", codes=_code(403)),
-    Cause("redirect", "the server redirected with 300 Try Alternate and the alternate failed too",
-          "both the server and its ALTERNATE-SERVER", codes=_code(300)),
-    Cause("protocol", "the server did not understand the request",
-          "that the URL points at a STUN/TURN server, and the server's version", codes=_code(400, 420)),
+    Cause(
+        "credentials",
+        "the TURN server refused the username or credential",
+        "the username and credential; for time-limited (REST API) credentials, the shared secret "
+        "and the clock of the machine that made them",
+        codes=_code(401, 441),
+        kinds=TURN,
+    ),
+    Cause(
+        "quota",
+        "the TURN server's allocation quota for this user (or in total) is used up",
+        "stale sessions of this user, and the server's user-quota / total-quota",
+        codes=_code(486),
+    ),
+    Cause(
+        "capacity",
+        "the TURN server has no relay capacity left",
+        "the server's relay port range (min-port/max-port) and load",
+        codes=_code(508),
+    ),
+    Cause(
+        "relay transport",
+        "the TURN server does not relay over the transport asked for",
+        "the server's no-udp-relay / no-tcp-relay settings",
+        codes=_code(442),
+    ),
+    Cause(
+        "relay address family",
+        "the TURN server cannot relay in the address family asked for",
+        "the server's relay-ip addresses: an IPv4 one is needed for the default allocation",
+        codes=_code(440),
+    ),
+    Cause(
+        "forbidden",
+        "the server's policy forbids the request",
+        "the server's allowed/denied address lists and the user's rights",
+        codes=_code(403),
+    ),
+    Cause(
+        "redirect",
+        "the server redirected with 300 Try Alternate and the alternate failed too",
+        "both the server and its ALTERNATE-SERVER",
+        codes=_code(300),
+    ),
+    Cause(
+        "protocol",
+        "the server did not understand the request",
+        "that the URL points at a STUN/TURN server, and the server's version",
+        codes=_code(400, 420),
+    ),
     Cause("server error", "the server failed internally", "the server's own log", codes=_code(500)),
-    Cause("dns", "the host name does not resolve", "the spelling of the name and its DNS A/AAAA records",
-          codes=UNREACHABLE, text_starts="host lookup failed"),
-    Cause("udp port closed", "nothing listens on that UDP port (the host answered ICMP port unreachable)",
-          "the port in the URL and that the server runs and listens on it",
-          codes=UNREACHABLE, text_starts="port unreachable"),
-    Cause("tcp port closed", "nothing listens on that TCP port (connection refused)",
-          "the port in the URL, and that the server listens on TCP (and TLS) there",
-          codes=UNREACHABLE, text_starts="connection refused"),
-    Cause("tls", "the TLS handshake failed", "the server certificate: the URL's name must be on it, the chain "
-          "complete and trusted, the dates valid (for a test server, --insecure-tls)",
-          codes=UNREACHABLE, text_starts="TLS handshake"),
-    Cause("udp blocked", "UDP to the server is dropped on the way, while TCP to the same host works",
-          "firewalls between here and the server: they drop UDP to this port",
-          codes=UNREACHABLE, text_starts="no response", transports=UDP, same_host_works_over_stream=True),
-    Cause("silent", "the server never answered: packets are dropped on the way, or it is down",
-          "that the server runs, and firewalls on the path (UDP and TCP to the port)",
-          codes=UNREACHABLE, text_starts="no response"),
-    Cause("tcp dropped", "the TCP connection could not be set up in time: packets are dropped on the way",
-          "firewalls on the path, and that the server runs", codes=UNREACHABLE, text_starts="TCP connection to"),
-    Cause("hang-up", "the server ended the connection without answering",
-          "that the port speaks STUN/TURN (not, say, TLS on a turn: URL or plain TCP on a turns: URL)",
-          codes=UNREACHABLE, text_starts="connection "),
-    Cause("not stun", "something answered that is not a STUN/TURN server",
-          "that the URL's port is the STUN/TURN port", codes=UNREACHABLE, text_starts="unusable response"),
-    Cause("address family", "no local address of the server's address family",
-          "this machine's IPv4/IPv6 connectivity, or use a server address of the other family",
-          codes=UNREACHABLE, text_starts="no local"),
-    Cause("local socket", "a local socket could not be opened", "the local address given to gather from",
-          codes=UNREACHABLE, text_starts="socket could not be created"),
+    Cause(
+        "dns",
+        "the host name does not resolve",
+        "the spelling of the name and its DNS A/AAAA records",
+        codes=UNREACHABLE,
+        text_starts="host lookup failed",
+    ),
+    Cause(
+        "udp port closed",
+        "nothing listens on that UDP port (the host answered ICMP port unreachable)",
+        "the port in the URL and that the server runs and listens on it",
+        codes=UNREACHABLE,
+        text_starts="port unreachable",
+    ),
+    Cause(
+        "tcp port closed",
+        "nothing listens on that TCP port (connection refused)",
+        "the port in the URL, and that the server listens on TCP (and TLS) there",
+        codes=UNREACHABLE,
+        text_starts="connection refused",
+    ),
+    Cause(
+        "tls",
+        "the TLS handshake failed",
+        "the server certificate: the URL's name must be on it, the chain "
+        "complete and trusted, the dates valid (for a test server, --insecure-tls)",
+        codes=UNREACHABLE,
+        text_starts="TLS handshake",
+    ),
+    Cause(
+        "udp blocked",
+        "UDP to the server is dropped on the way, while TCP to the same host works",
+        "firewalls between here and the server: they drop UDP to this port",
+        codes=UNREACHABLE,
+        text_starts="no response",
+        transports=UDP,
+        same_host_works_over_stream=True,
+    ),
+    Cause(
+        "silent",
+        "the server never answered: packets are dropped on the way, or it is down",
+        "that the server runs, and firewalls on the path (UDP and TCP to the port)",
+        codes=UNREACHABLE,
+        text_starts="no response",
+    ),
+    Cause(
+        "tcp dropped",
+        "the TCP connection could not be set up in time: packets are dropped on the way",
+        "firewalls on the path, and that the server runs",
+        codes=UNREACHABLE,
+        text_starts="TCP connection to",
+    ),
+    Cause(
+        "hang-up",
+        "the server ended the connection without answering",
+        "that the port speaks STUN/TURN (not, say, TLS on a turn: URL or plain TCP on a turns: URL)",
+        codes=UNREACHABLE,
+        text_starts="connection ",
+    ),
+    Cause(
+        "not stun",
+        "something answered that is not a STUN/TURN server",
+        "that the URL's port is the STUN/TURN port",
+        codes=UNREACHABLE,
+        text_starts="unusable response",
+    ),
+    Cause(
+        "address family",
+        "no local address of the server's address family",
+        "this machine's IPv4/IPv6 connectivity, or use a server address of the other family",
+        codes=UNREACHABLE,
+        text_starts="no local",
+    ),
+    Cause(
+        "local socket",
+        "a local socket could not be opened",
+        "the local address given to gather from",
+        codes=UNREACHABLE,
+        text_starts="socket could not be created",
+    ),
 )
 
 
@@ -189,8 +277,7 @@ class Finding:
 def explain_failure(outcome: ServerOutcome, outcomes: Sequence[ServerOutcome]) -> Finding:
     """The first row of ``CAUSES`` that explains a failed URL (a generic one if none does)."""
     works_over_stream = any(
-        other.host == outcome.host and other.transport in ("tcp", "tls") and other.answered
-        for other in outcomes
+        other.host == outcome.host and other.transport in ("tcp", "tls") and other.answered for other in outcomes
     )
     for cause in CAUSES:
         if cause.explains(outcome, works_over_stream):
@@ -214,18 +301,30 @@ class Verdict:
 
 
 VERDICTS: tuple[Verdict, ...] = (
-    Verdict("no server answered", {"any_answered": False},
-            "no STUN or TURN server answered: only host candidates, so peers outside this network "
-            "cannot reach you", "each failing URL below: DNS, firewall, ports, whether the server runs"),
-    Verdict("turn failed", {"turn_configured": True, "relay": False},
-            "no relay candidate: every TURN URL failed, so peers behind symmetric NATs or strict "
-            "firewalls cannot connect", "the TURN URLs below"),
-    Verdict("partly working", {"any_failed": True},
-            "partly working: some URLs failed; browsers keep trying them on every call",
-            "fix or remove the failing URLs below"),
-    Verdict("no turn", {"turn_configured": False},
-            "STUN works; no TURN server is configured, so peers behind symmetric NATs cannot connect",
-            "add a TURN server if your users may be behind symmetric NATs"),
+    Verdict(
+        "no server answered",
+        {"any_answered": False},
+        "no STUN or TURN server answered: only host candidates, so peers outside this network cannot reach you",
+        "each failing URL below: DNS, firewall, ports, whether the server runs",
+    ),
+    Verdict(
+        "turn failed",
+        {"turn_configured": True, "relay": False},
+        "no relay candidate: every TURN URL failed, so peers behind symmetric NATs or strict firewalls cannot connect",
+        "the TURN URLs below",
+    ),
+    Verdict(
+        "partly working",
+        {"any_failed": True},
+        "partly working: some URLs failed; browsers keep trying them on every call",
+        "fix or remove the failing URLs below",
+    ),
+    Verdict(
+        "no turn",
+        {"turn_configured": False},
+        "STUN works; no TURN server is configured, so peers behind symmetric NATs cannot connect",
+        "add a TURN server if your users may be behind symmetric NATs",
+    ),
     Verdict("healthy", {}, "healthy: every server answered and gave what it should", "nothing"),
 )
 

@@ -18,8 +18,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from icegather.main_proc.ice_candidate import RTCIceCandidate
 from icegather.shared.dom_exception import invalid_state_error
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 _TIME_ORIGIN = time.monotonic()
 
 Listener = Callable[["Event"], Any]
+T = TypeVar("T")
 
 
 _NO_INIT: Mapping[str, Any] = {}
@@ -66,16 +68,46 @@ class Event:
         self._trusted = False
         self._time_stamp = (time.monotonic() - _TIME_ORIGIN) * 1000
 
-    type = property(lambda self: self._type)
-    bubbles = property(lambda self: self._bubbles)
-    cancelable = property(lambda self: self._cancelable)
-    composed = property(lambda self: self._composed)
-    target = property(lambda self: self._target)
-    currentTarget = property(lambda self: self._current_target)
-    eventPhase = property(lambda self: self._phase)
-    defaultPrevented = property(lambda self: self._canceled)
-    isTrusted = property(lambda self: self._trusted)
-    timeStamp = property(lambda self: self._time_stamp)
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def bubbles(self) -> bool:
+        return self._bubbles
+
+    @property
+    def cancelable(self) -> bool:
+        return self._cancelable
+
+    @property
+    def composed(self) -> bool:
+        return self._composed
+
+    @property
+    def target(self) -> EventTarget | None:
+        return self._target
+
+    @property
+    def currentTarget(self) -> EventTarget | None:
+        return self._current_target
+
+    @property
+    def eventPhase(self) -> int:
+        return self._phase
+
+    @property
+    def defaultPrevented(self) -> bool:
+        return self._canceled
+
+    @property
+    def isTrusted(self) -> bool:
+        return self._trusted
+
+    @property
+    def timeStamp(self) -> float:
+        return self._time_stamp
+
 
     def preventDefault(self) -> None:
         if self._cancelable:
@@ -109,7 +141,7 @@ class EventTarget:
         # One stable listener per handler type, so that replacing a handler keeps its position.
         self._handler_listeners: dict[str, Listener] = {}
 
-    def addEventListener(self, type: str, callback: Any, options: bool | Mapping[str, Any] | None = None) -> None:  # noqa: A002, N802
+    def addEventListener(self, type: str, callback: Any, options: bool | Mapping[str, Any] | None = None) -> None:  # noqa: A002
         if callback is None:
             return
         if not callable(callback) and not callable(getattr(callback, "handleEvent", None)):
@@ -120,7 +152,7 @@ class EventTarget:
             return
         registrations.append(_Registration(callback, capture, once))
 
-    def removeEventListener(self, type: str, callback: Any, options: bool | Mapping[str, Any] | None = None) -> None:  # noqa: A002, N802
+    def removeEventListener(self, type: str, callback: Any, options: bool | Mapping[str, Any] | None = None) -> None:  # noqa: A002
         capture, _ = _flags(options)
         registrations = self._listeners.get(type, [])
         for registration in registrations:
@@ -129,7 +161,7 @@ class EventTarget:
                 registrations.remove(registration)
                 return
 
-    def dispatchEvent(self, event: Event) -> bool:  # noqa: N802
+    def dispatchEvent(self, event: Event) -> bool:
         """Dispatch a user-created event (``isTrusted`` stays False)."""
         if not isinstance(event, Event):
             raise TypeError("dispatchEvent takes an Event")
@@ -218,11 +250,17 @@ class RTCPeerConnectionIceEvent(Event):
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = _mapping(eventInitDict)
-        self._candidate = init.get("candidate")
-        self._url = init.get("url")
+        self._candidate: RTCIceCandidate | None = init.get("candidate")
+        self._url: str | None = init.get("url")
 
-    candidate = property(lambda self: self._candidate)
-    url = property(lambda self: self._url)
+    @property
+    def candidate(self) -> RTCIceCandidate | None:
+        return self._candidate
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
 
 
 class RTCPeerConnectionIceErrorEvent(Event):
@@ -233,10 +271,10 @@ class RTCPeerConnectionIceErrorEvent(Event):
     """
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
-        if not _is_mapping(eventInitDict) or "errorCode" not in eventInitDict:
+        init = _mapping(eventInitDict)
+        if "errorCode" not in init:
             raise TypeError("RTCPeerConnectionIceErrorEvent needs an init dictionary with errorCode")
-        super().__init__(type, eventInitDict)
-        init = eventInitDict
+        super().__init__(type, init)
         self._address = _optional(init.get("address"), str, "address")
         self._port = _optional(init.get("port"), int, "port")
         self._url = _required(init.get("url", ""), str, "url")
@@ -247,11 +285,26 @@ class RTCPeerConnectionIceErrorEvent(Event):
         if not 0 <= self._error_code <= 65535:
             raise TypeError("errorCode must be an unsigned short (0-65535)")
 
-    address = property(lambda self: self._address)
-    port = property(lambda self: self._port)
-    url = property(lambda self: self._url)
-    errorCode = property(lambda self: self._error_code)
-    errorText = property(lambda self: self._error_text)
+    @property
+    def address(self) -> str | None:
+        return self._address
+
+    @property
+    def port(self) -> int | None:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def errorCode(self) -> int:
+        return self._error_code
+
+    @property
+    def errorText(self) -> str:
+        return self._error_text
+
 
     def __repr__(self) -> str:
         return (
@@ -270,20 +323,37 @@ class IceServerAnswerEvent(Event):
         self._address = _optional(init.get("address"), str, "address")
         self._port = _optional(init.get("port"), int, "port")
         self._url = _required(init.get("url", ""), str, "url")
-        self._rtt_ms = float(_required(init.get("rttMs", 0.0), (int, float), "rttMs"))
+        self._rtt_ms = _number(init.get("rttMs", 0.0), "rttMs")
 
-    address = property(lambda self: self._address)
-    port = property(lambda self: self._port)
-    url = property(lambda self: self._url)
-    rttMs = property(lambda self: self._rtt_ms)
+    @property
+    def address(self) -> str | None:
+        return self._address
+
+    @property
+    def port(self) -> int | None:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def rttMs(self) -> float:
+        return self._rtt_ms
 
 
-def _required(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+
+def _required(value: object, kind: type[T], name: str) -> T:
     if isinstance(value, bool) or not isinstance(value, kind):
-        expected = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+        raise TypeError(f"{name} must be {kind.__name__}, not {type(value).__name__}")
     return value
 
 
-def _optional(value: Any, kind: type, name: str) -> Any:
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    return float(value)
+
+
+def _optional(value: object, kind: type[T], name: str) -> T | None:
     return None if value is None else _required(value, kind, name)

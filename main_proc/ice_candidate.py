@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from icegather.shared.candidate import parse_candidate
+from icegather.shared.candidate import CandidateFields, parse_candidate
 
 
 class RTCIceCandidate:
@@ -15,42 +15,85 @@ class RTCIceCandidate:
 
     def __init__(self, candidateInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: N803
         init = dict(candidateInitDict or {})
-        self._candidate = init.get("candidate", "")
-        self._sdp_mid = init.get("sdpMid")
-        self._sdp_mline_index = init.get("sdpMLineIndex")
+        self._candidate: str = init.get("candidate", "")
+        self._sdp_mid: str | None = init.get("sdpMid")
+        self._sdp_mline_index: int | None = init.get("sdpMLineIndex")
         if self._sdp_mid is None and self._sdp_mline_index is None:
             raise TypeError("an RTCIceCandidate needs sdpMid or sdpMLineIndex")
-        self._username_fragment = init.get("usernameFragment")
-        self._relay_protocol = init.get("relayProtocol")
-        self._url = init.get("url")
+        self._username_fragment: str | None = init.get("usernameFragment")
+        self._relay_protocol: str | None = init.get("relayProtocol")
+        self._url: str | None = init.get("url")
+        self._fields: CandidateFields | None
         try:
             self._fields = parse_candidate(self._candidate) if self._candidate else None
         except ValueError:
             self._fields = None
 
-    def _field(self, name: str) -> Any:
-        return getattr(self._fields, name) if self._fields is not None else None
+    @property
+    def candidate(self) -> str:
+        return self._candidate
 
-    candidate = property(lambda self: self._candidate)
-    sdpMid = property(lambda self: self._sdp_mid)
-    sdpMLineIndex = property(lambda self: self._sdp_mline_index)
-    usernameFragment = property(lambda self: self._username_fragment)
-    relayProtocol = property(lambda self: self._relay_protocol)
-    url = property(lambda self: self._url)
-    foundation = property(lambda self: self._field("foundation"))
-    priority = property(lambda self: self._field("priority"))
-    address = property(lambda self: self._field("address"))
-    protocol = property(lambda self: self._field("protocol"))
-    port = property(lambda self: self._field("port"))
-    type = property(lambda self: self._field("type"))
-    tcpType = property(lambda self: self._field("tcp_type"))
-    relatedAddress = property(lambda self: self._field("related_address"))
-    relatedPort = property(lambda self: self._field("related_port"))
+    @property
+    def sdpMid(self) -> str | None:  # noqa: N802
+        return self._sdp_mid
+
+    @property
+    def sdpMLineIndex(self) -> int | None:  # noqa: N802
+        return self._sdp_mline_index
+
+    @property
+    def usernameFragment(self) -> str | None:  # noqa: N802
+        return self._username_fragment
+
+    @property
+    def relayProtocol(self) -> str | None:  # noqa: N802
+        return self._relay_protocol
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    @property
+    def foundation(self) -> str | None:
+        return self._fields.foundation if self._fields is not None else None
+
+    @property
+    def priority(self) -> int | None:
+        return self._fields.priority if self._fields is not None else None
+
+    @property
+    def address(self) -> str | None:
+        return self._fields.address if self._fields is not None else None
+
+    @property
+    def protocol(self) -> str | None:
+        return self._fields.protocol if self._fields is not None else None
+
+    @property
+    def port(self) -> int | None:
+        return self._fields.port if self._fields is not None else None
+
+    @property
+    def type(self) -> str | None:
+        return self._fields.type if self._fields is not None else None
+
+    @property
+    def tcpType(self) -> str | None:  # noqa: N802
+        return self._fields.tcp_type if self._fields is not None else None
+
+    @property
+    def relatedAddress(self) -> str | None:  # noqa: N802
+        return self._fields.related_address if self._fields is not None else None
+
+    @property
+    def relatedPort(self) -> int | None:  # noqa: N802
+        return self._fields.related_port if self._fields is not None else None
 
     @property
     def component(self) -> str | None:
-        number = self._field("component")
-        return {1: "rtp", 2: "rtcp"}.get(number) if number is not None else None
+        if self._fields is None:
+            return None
+        return {1: "rtp", 2: "rtcp"}.get(self._fields.component)
 
     def toJSON(self) -> dict[str, Any]:  # noqa: N802
         return {

@@ -97,7 +97,7 @@ def schema_name(record: dict[str, Any]) -> str:
     """The ``RECORD_FIELDS`` entry a record follows (end of candidates has its own)."""
     if record["type"] == "icecandidate" and record["candidate"] is None:
         return "endofcandidates"
-    return record["type"]
+    return str(record["type"])
 
 
 @dataclass

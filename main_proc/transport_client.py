@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -128,18 +129,20 @@ class TransportClient:
 
     async def _handshake(self, timeout: float) -> None:
         self._send(protocol.ClientHello(heartbeat_interval=self.supervision.heartbeat_interval))
-        waiting = [asyncio.ensure_future(self._sock.recv())]
-        if self.process is not None:
-            waiting.append(asyncio.ensure_future(self.process.wait_exit()))
+        greeting = asyncio.ensure_future(self._sock.recv())
+        waiting: list[asyncio.Future[Any]] = [greeting]
+        exited = asyncio.ensure_future(self.process.wait_exit()) if self.process is not None else None
+        if exited is not None:
+            waiting.append(exited)
         done, pending = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         if not done:
             raise TransportError(f"the transport did not answer within {timeout:g} s")
-        if waiting[0] not in done:
-            raise TransportError(f"the transport process {waiting[1].result()} before it was ready")
+        if exited is not None and greeting not in done:
+            raise TransportError(f"the transport process {exited.result()} before it was ready")
         try:
-            hello = self._inbox.read(waiting[0].result())
+            hello = self._inbox.read(greeting.result())
         except protocol.ProtocolError as exc:
             raise TransportError(f"the transport's greeting is invalid: {exc}") from None
         if not isinstance(hello, protocol.ServerHello):
@@ -190,7 +193,7 @@ class TransportClient:
         # What is already queued is read without a trip through the event loop per message
         # (a burst of events costs less), but at most RECEIVE_BATCH at a time, so that a flood
         # cannot starve the rest of the program.
-        queued = zmq.Socket.shadow(self._sock.underlying)
+        queued: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
         while self.failure is None:  # nothing from a failed transport is trusted
             self._receive(await self._sock.recv())
             for _ in range(RECEIVE_BATCH - 1):

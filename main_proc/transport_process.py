@@ -55,7 +55,12 @@ class TransportProcess:
         loop = asyncio.get_running_loop()
         pidfd = os.pidfd_open(self.popen.pid)
         exited: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+
+        def readable() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, readable)
         try:
             if self.popen.poll() is None:
                 await exited

@@ -47,7 +47,7 @@ async def aioice_first_error(address: tuple[str, int], username: str, transport:
     started = time.perf_counter()
     try:
         await turn.create_turn_endpoint(asyncio.DatagramProtocol, address, username, "wrong", transport=transport)
-    except Exception:  # noqa: BLE001 - aioice raises TransactionFailed (401)
+    except Exception:
         return (time.perf_counter() - started) * 1000
     raise RuntimeError("aioice allocated with a wrong password")
 

@@ -58,9 +58,10 @@ class BlastingService(TransportService):
     def __init__(self, sock: zmq.asyncio.Socket, count: int, paced: bool) -> None:
         super().__init__(sock)
         self.count, self.paced = count, paced
+        self.blasts: set[asyncio.Task[None]] = set()  # held, so that none is collected mid-run
 
     def _start(self, client, message: protocol.Gather) -> None:
-        asyncio.ensure_future(self._blast(PeerConnectionSink(self, client, message.pc_id)))
+        self.blasts.add(asyncio.ensure_future(self._blast(PeerConnectionSink(self, client, message.pc_id))))
 
     async def _blast(self, sink: PeerConnectionSink) -> None:
         sink.on_gathering_state("gathering")

@@ -43,7 +43,7 @@ def udp_servers(count: int, answer: bool) -> Iterator[list[str]]:
         while not stopping.is_set():
             try:
                 data, source = sock.recvfrom(2048)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             if answer:
                 request = stun.parse_message(data)

@@ -62,7 +62,7 @@ async def gather_all(
     try:
         connections = [RTCPeerConnection(configuration, transport=client, options=LOOPBACK) for _ in range(count)]
         tallies = [Counter() for _ in connections]
-        for pc, tally in zip(connections, tallies):
+        for pc, tally in zip(connections, tallies, strict=True):
             pc.onicecandidate = lambda event, t=tally: t.update(
                 ["end" if event.candidate is None else event.candidate.type]
             )

@@ -37,10 +37,17 @@ VALID = [
             protocol.ServerHello(pid=42),
             protocol.Heartbeat(),
             protocol.Candidate(1, CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")),
-            protocol.Candidate(1, CandidateInfo(
-                "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
-                "turn:turn.example.org", "udp")),
-            protocol.CandidateError(1, IceCandidateErrorInfo("192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized")),
+            protocol.Candidate(
+                1,
+                CandidateInfo(
+                    "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
+                    "turn:turn.example.org",
+                    "udp",
+                ),
+            ),
+            protocol.CandidateError(
+                1, IceCandidateErrorInfo("192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized")
+            ),
             protocol.CandidateError(1, IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed")),
             protocol.ServerAnswer(1, ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5)),
             protocol.GatheringState(1, "complete"),
@@ -58,7 +65,11 @@ PLAUSIBLE = [
     float("nan"), float("inf"), True, False, None, 2**53, 2**53 + 1,
 ]
 leaves = (
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=32)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=32)
     | st.binary(max_size=32)
 )
 values = st.one_of(st.sampled_from(PLAUSIBLE), leaves, st.lists(leaves, max_size=3))
@@ -67,13 +78,18 @@ addresses = st.ip_addresses().map(str) | st.just("")
 LIKELY = {
     "address": addresses,
     "port": st.integers(0, 65535),
-    "url": st.sampled_from(["stun:stun.example.org", "turn:[::1]:3478?transport=tcp", "stun:s.invalid"]) | st.text(max_size=40),
+    "url": st.sampled_from(["stun:stun.example.org", "turn:[::1]:3478?transport=tcp", "stun:s.invalid"])
+    | st.text(max_size=40),
     "error_code": st.integers(300, 799),
     "error_text": st.text(min_size=1, max_size=140),
     "candidate": st.builds(
         "candidate:{} 1 {} {} {} {} typ {}".format,
-        st.integers(0, 2**32), st.sampled_from(["udp", "tcp", "UDP"]), st.integers(0, 2**32 - 1), addresses,
-        st.integers(0, 65535), st.sampled_from(["host", "srflx", "relay", "prflx", "bogus"]),
+        st.integers(0, 2**32),
+        st.sampled_from(["udp", "tcp", "UDP"]),
+        st.integers(0, 2**32 - 1),
+        addresses,
+        st.integers(0, 65535),
+        st.sampled_from(["host", "srflx", "relay", "prflx", "bogus"]),
     ),
     "relay_protocol": st.sampled_from(["", "udp", "tcp", "tls"]),
     "rtt_ms": st.floats(0, 1000),
@@ -129,7 +145,10 @@ def fields_of(draw: st.DrawFn, cls: type) -> dict:
 def framed(draw: st.DrawFn) -> bytes:
     """A msgpack map shaped like a message to the main process, mostly valid."""
     name = draw(st.sampled_from(list(TO_MAIN)))
-    message = {"type": name if draw(st.integers(1, 20)) > 1 else draw(st.text(max_size=12)), "seq": draw(usually(st.integers(0, 9)))}
+    message = {
+        "type": name if draw(st.integers(1, 20)) > 1 else draw(st.text(max_size=12)),
+        "seq": draw(usually(st.integers(0, 9))),
+    }
     message.update(draw(fields_of(TO_MAIN[name])))
     return msgpack.packb(message)
 
@@ -160,8 +179,9 @@ def fuzz(examples: int) -> tuple[Counter[str], list[str]]:
     outcomes: Counter[str] = Counter()
     bugs: list[str] = []
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+    )
     @given(inputs)
     def case(data: bytes) -> None:
         outcomes["cases"] += 1
@@ -170,13 +190,13 @@ def fuzz(examples: int) -> tuple[Counter[str], list[str]]:
         except protocol.ProtocolError:
             outcomes["rejected by the decoder"] += 1
             return
-        except Exception:  # noqa: BLE001 - the point is to find any
+        except Exception:
             bugs.append(f"decoder raised on {data!r}:\n{traceback.format_exc()}")
             return
         outcomes["accepted by the decoder"] += 1
         try:
             outcomes[f"delivered: {deliver(message)}"] += 1
-        except Exception:  # noqa: BLE001
+        except Exception:
             bugs.append(f"event path raised on {message!r}:\n{traceback.format_exc()}")
 
     case()

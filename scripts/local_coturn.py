@@ -162,10 +162,8 @@ def main() -> None:
     args = parser.parse_args()
     with local_coturn(username=args.username, password=args.password) as coturn:
         print(f"coturn {coturn.url()} (user {coturn.username}, realm {coturn.realm}); Ctrl-C stops it", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def _pairs(words: list[str]) -> dict[str, str]:
     if len(words) % 2:
         raise ValueError("candidate extension attributes do not come in name/value pairs")
     pairs: dict[str, str] = {}
-    for name, value in zip(words[::2], words[1::2]):
+    for name, value in zip(words[::2], words[1::2], strict=True):
         if not (_TOKEN.match(name) and _TOKEN.match(value)):
             raise ValueError("candidate extension attribute is not a token")
         pairs.setdefault(name, value)

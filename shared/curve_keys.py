@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.auth
@@ -33,14 +34,14 @@ class CurveKeys:
         server_public = zmq.auth.load_certificate(str(server_public_file))[0] if server_public_file else None
         return cls(public, secret, server_public)
 
-    def apply_to_client(self, sock: zmq.Socket) -> None:
+    def apply_to_client(self, sock: zmq.Socket[Any]) -> None:
         if self.server_public is None:
             raise ValueError("a CURVE client needs the service's public key")
         sock.curve_publickey = self.public
         sock.curve_secretkey = self.secret
         sock.curve_serverkey = self.server_public
 
-    def apply_to_server(self, sock: zmq.Socket) -> None:
+    def apply_to_server(self, sock: zmq.Socket[Any]) -> None:
         sock.curve_publickey = self.public
         sock.curve_secretkey = self.secret
         sock.curve_server = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from icegather.shared.dom_exception import DOMException, syntax_error
@@ -95,7 +96,7 @@ def parse_ice_url(url: str) -> IceUrl:
     return IceUrl(url=url, scheme=scheme, host=host, port=port, transport=transport)
 
 
-def _split_host_port(authority: str, default_port: int, fail) -> tuple[str, int]:
+def _split_host_port(authority: str, default_port: int, fail: Callable[[str], DOMException]) -> tuple[str, int]:
     if authority.startswith("["):
         end = authority.find("]")
         if end < 0:
@@ -125,7 +126,7 @@ def _split_host_port(authority: str, default_port: int, fail) -> tuple[str, int]
     return host, port
 
 
-def _transport(scheme: str, question: str, query: str, fail) -> str:
+def _transport(scheme: str, question: str, query: str, fail: Callable[[str], DOMException]) -> str:
     is_turn = scheme in ("turn", "turns")
     if not question:
         return "tcp" if scheme in ("stuns", "turns") else "udp"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 
 
-def unsupported_platform() -> str | None:
-    """Why icegather cannot run here, or None on Linux."""
-    if sys.platform.startswith("linux"):
+def unsupported_platform(platform: str = sys.platform) -> str | None:
+    """Why icegather cannot run on ``platform`` (this one by default), or None on Linux."""
+    if platform.startswith("linux"):
         return None
-    return f"this program runs on Linux only (it needs pidfd and IP_RECVERR); this system is {sys.platform!r}"
+    return f"this program runs on Linux only (it needs pidfd and IP_RECVERR); this system is {platform!r}"

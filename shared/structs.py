@@ -75,7 +75,7 @@ class RetransmissionSchedule:
     def waits(self) -> tuple[float, ...]:
         """How long to wait after each send before the next one (or giving up)."""
         doubling = tuple(self.initial_rto * 2**i for i in range(self.max_sends - 1))
-        return doubling + (self.initial_rto * self.final_wait,)
+        return (*doubling, self.initial_rto * self.final_wait)
 
     @property
     def give_up_after(self) -> float:

@@ -36,7 +36,9 @@ class Recording:
 
     @property
     def first_error_at(self) -> float:
-        return min(at for event, at in zip(self.events, self.arrivals) if event.type == "icecandidateerror")
+        return min(
+            at for event, at in zip(self.events, self.arrivals, strict=True) if event.type == "icecandidateerror"
+        )
 
     def record(self, event: Event) -> None:
         self.events.append(event)

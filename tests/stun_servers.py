@@ -55,7 +55,7 @@ class ScriptedStunServer:
         while not self._stopping.is_set():
             try:
                 data, source = self.sock.recvfrom(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

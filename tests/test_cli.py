@@ -59,8 +59,18 @@ def test_human_output_shows_the_error_code_text_url_and_a_summary(coturn):
     assert result.returncode == 1
     assert f"error  401 Unauthorized  {coturn.url()}  (local 127.0.0.1:" in result.stdout
     summary = result.stdout[result.stdout.index("summary (round 1, "):].splitlines()
-    assert re.match(r"summary \(round 1, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\): gathering complete in \d+ ms;", summary[0])
-    assert summary[1].split() == [coturn.url(), "FAILED", "401", "Unauthorized", "(answered", "in"] + summary[1].split()[6:]
+    assert re.match(
+        r"summary \(round 1, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\): gathering complete in \d+ ms;", summary[0]
+    )
+    assert summary[1].split() == [
+        coturn.url(),
+        "FAILED",
+        "401",
+        "Unauthorized",
+        "(answered",
+        "in",
+        *summary[1].split()[6:],
+    ]
     assert summary[2].startswith("diagnosis: no relay candidate: every TURN URL failed")
     assert summary[3].startswith(f"  {coturn.url()}: the TURN server refused the username or credential; check ")
 
@@ -86,8 +96,9 @@ def test_bad_input_exits_2_with_one_line_on_stderr_and_nothing_on_stdout(args, m
 
 def test_a_config_file_is_read_exactly_as_a_browser_takes_it(coturn, tmp_path):
     config = tmp_path / "ice.json"
-    config.write_text(json.dumps({"iceServers": [coturn.ice_server("turn", password="wrong"),
-                                                 {"urls": "stun:stun1.invalid:3478"}]}))
+    config.write_text(
+        json.dumps({"iceServers": [coturn.ice_server("turn", password="wrong"), {"urls": "stun:stun1.invalid:3478"}]})
+    )
     result = icegather("--json", "--config", str(config), *FAST)
 
     assert result.returncode == 1
@@ -107,9 +118,16 @@ def test_the_credential_never_appears_in_any_output(coturn, tmp_path):
     secret_file = tmp_path / "credential"
     secret_file.write_text(secret + "\n")
     config = tmp_path / "ice.json"
-    config.write_text(json.dumps({"iceServers": [coturn.ice_server("turn", password=secret),
-                                                 {"urls": "turn:127.0.0.1:1?transport=tcp", "username": "u",
-                                                  "credential": secret}]}))
+    config.write_text(
+        json.dumps(
+            {
+                "iceServers": [
+                    coturn.ice_server("turn", password=secret),
+                    {"urls": "turn:127.0.0.1:1?transport=tcp", "username": "u", "credential": secret},
+                ]
+            }
+        )
+    )
     runs = [
         icegather("--server", coturn.url(), "-u", "alice", "--credential", secret, *FAST),
         icegather("--json", "--server", coturn.url(), "-u", "alice", "--credential-file", str(secret_file), *FAST),
@@ -130,15 +148,25 @@ def test_the_credential_file_and_environment_variable_supply_the_credential(cotu
     secret_file = tmp_path / "credential"
     secret_file.write_text(coturn.password + "\n")
     from_file = icegather("--server", coturn.url(), "-u", coturn.username, "--credential-file", str(secret_file), *FAST)
-    from_env = icegather("--server", coturn.url(), "-u", coturn.username, *FAST,
-                         env={"ICEGATHER_CREDENTIAL": coturn.password})
+    from_env = icegather(
+        "--server", coturn.url(), "-u", coturn.username, *FAST, env={"ICEGATHER_CREDENTIAL": coturn.password}
+    )
     assert (from_file.returncode, from_env.returncode) == (0, 0)
 
 
 def test_every_ndjson_record_follows_the_documented_schema(coturn, tmp_path):
     config = tmp_path / "ice.json"
-    config.write_text(json.dumps({"iceServers": [coturn.ice_server("turn"), coturn.ice_server("turn", password="x"),
-                                                 {"urls": "stun:stun1.invalid:3478"}]}))
+    config.write_text(
+        json.dumps(
+            {
+                "iceServers": [
+                    coturn.ice_server("turn"),
+                    coturn.ice_server("turn", password="x"),
+                    {"urls": "stun:stun1.invalid:3478"},
+                ]
+            }
+        )
+    )
     lines = records(icegather("--json", "--config", str(config), *FAST))
 
     seen = set()
@@ -157,8 +185,20 @@ def test_every_ndjson_record_follows_the_documented_schema(coturn, tmp_path):
 
 
 def test_watch_prints_one_summary_per_round_and_exits_with_the_last_rounds_status(coturn):
-    result = icegather("--json", "--watch", "0.1", "--rounds", "3", "--server", coturn.url(),
-                       "-u", coturn.username, "--credential", coturn.password, *FAST)
+    result = icegather(
+        "--json",
+        "--watch",
+        "0.1",
+        "--rounds",
+        "3",
+        "--server",
+        coturn.url(),
+        "-u",
+        coturn.username,
+        "--credential",
+        coturn.password,
+        *FAST,
+    )
 
     lines = records(result)
     assert [line["type"] for line in lines] == ["summary"] * 3
@@ -168,8 +208,18 @@ def test_watch_prints_one_summary_per_round_and_exits_with_the_last_rounds_statu
 
 
 def test_a_progress_line_shows_on_a_terminal_and_never_in_a_pipe(silent_udp_server):
-    args = ["--server", f"stun:127.0.0.1:{silent_udp_server.port}", "--rto", "0.2", "--max-sends", "2",
-            "--final-wait", "2", "--local-address", "127.0.0.1"]
+    args = [
+        "--server",
+        f"stun:127.0.0.1:{silent_udp_server.port}",
+        "--rto",
+        "0.2",
+        "--max-sends",
+        "2",
+        "--final-wait",
+        "2",
+        "--local-address",
+        "127.0.0.1",
+    ]
     controller, terminal = pty.openpty()
     with subprocess.Popen([ICEGATHER, *args], stdout=terminal, stderr=subprocess.PIPE) as process:
         os.close(terminal)
@@ -197,8 +247,29 @@ def read_all(fd: int) -> str:
 
 
 EXPLAINED_CODES = (  # every code of ../shared/BEHAVIOUR.md's table
-    300, 400, 401, 403, 405, 420, 430, 431, 432, 433, 437, 438, 440, 441, 442, 446, 447, 486, 487, 500, 508,
-    600, 701,
+    300,
+    400,
+    401,
+    403,
+    405,
+    420,
+    430,
+    431,
+    432,
+    433,
+    437,
+    438,
+    440,
+    441,
+    442,
+    446,
+    447,
+    486,
+    487,
+    500,
+    508,
+    600,
+    701,
 )
 
 

@@ -155,22 +155,27 @@ def test_every_row_of_both_tables_has_a_scenario():
     assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS)
 
 
-def outcome(url: str, code: int | None, text: str | None, transport: str = "udp", answered: bool = False) -> ServerOutcome:
-    return ServerOutcome(url, "turn", transport, "turn.example.org", answered, 1.0 if answered else None, (),
-                         code, text)
+def outcome(
+    url: str, code: int | None, text: str | None, transport: str = "udp", answered: bool = False
+) -> ServerOutcome:
+    return ServerOutcome(
+        url, "turn", transport, "turn.example.org", answered, 1.0 if answered else None, (), code, text
+    )
 
 
 def test_a_tcp_connection_that_never_completes_is_diagnosed_as_dropped_packets():
-    failed = outcome("turn:turn.example.org?transport=tcp", 701,
-                     "TCP connection to 192.0.2.9:3478 not established in 9.5 s", "tcp")
+    failed = outcome(
+        "turn:turn.example.org?transport=tcp", 701, "TCP connection to 192.0.2.9:3478 not established in 9.5 s", "tcp"
+    )
     assert explain_failure(failed, [failed]).cause == "tcp dropped"
 
 
 def test_a_udp_timeout_is_blamed_on_udp_only_when_the_same_host_answered_over_tcp():
     silent = outcome("turn:turn.example.org", 701, "no response from 192.0.2.9:3478 after 5 attempts in 9.5 s")
     tcp_ok = outcome("turn:turn.example.org?transport=tcp", None, None, "tcp", answered=True)
-    other_host = ServerOutcome("turn:other.example.org?transport=tcp", "turn", "tcp", "other.example.org", True,
-                               1.0, ("relay",), None, None)
+    other_host = ServerOutcome(
+        "turn:other.example.org?transport=tcp", "turn", "tcp", "other.example.org", True, 1.0, ("relay",), None, None
+    )
 
     assert explain_failure(silent, [silent, tcp_ok]).cause == "udp blocked"
     assert explain_failure(silent, [silent, other_host]).cause == "silent"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 from gathering_helpers import FAST_SCHEDULE, LOOPBACK, gather, record_gathering
 
@@ -131,7 +132,7 @@ def test_one_transport_serves_several_peer_connections_and_keeps_their_events_ap
                 record_gathering({"iceServers": [coturn.ice_server("turn", password="x")]}, transport=transport),
             )
             assert os.path.exists(f"/proc/{transport.transport_pid}/cmdline")
-            cmdline = open(f"/proc/{transport.transport_pid}/cmdline", "rb").read()
+            cmdline = Path(f"/proc/{transport.transport_pid}/cmdline").read_bytes()
             return good, bad, cmdline
         finally:
             transport.close()

@@ -174,7 +174,8 @@ def test_ice_event_carries_a_parsed_candidate_and_its_url():
         "sdpMid": "0", "relayProtocol": "tls", "url": "turns:t.example",
     })
     event = RTCPeerConnectionIceEvent("icecandidate", {"candidate": candidate, "url": "turns:t.example"})
-    assert (candidate.type, candidate.address, candidate.port, candidate.protocol) == ("relay", "203.0.113.9", 61000, "udp")
+    assert (candidate.type, candidate.address, candidate.port) == ("relay", "203.0.113.9", 61000)
+    assert candidate.protocol == "udp"
     assert (candidate.relatedAddress, candidate.relatedPort, candidate.component) == ("192.0.2.2", 50000, "rtp")
     assert candidate.relayProtocol == "tls" and event.url == "turns:t.example"
     assert candidate.toJSON()["candidate"] == candidate.candidate

@@ -90,7 +90,9 @@ def test_healthy_servers_are_not_delayed_by_failing_ones_and_each_failure_fires_
         [coturn.url("turn"), coturn.url("turn", "tcp")]
     )
     by_url = errors_by_url(recording)
-    assert sorted(by_url) == sorted([silent.url("stun"), "stun:stun1.invalid:3478", coturn.url("turn") + "?transport=udp"])
+    assert sorted(by_url) == sorted(
+        [silent.url("stun"), "stun:stun1.invalid:3478", coturn.url("turn") + "?transport=udp"]
+    )
     assert all(len(events) == 1 for events in by_url.values())
     # The silent server's 701 comes last: everything else was dispatched the moment it was known.
     order = [event for event in recording.events if event.type in ("icecandidate", "icecandidateerror")]
@@ -139,9 +141,10 @@ def _tcp_port_closed(host: str, port: int) -> bool:
 
 def test_a_stun_server_behind_a_nat_gives_a_server_reflexive_candidate_with_its_url():
     # The mapped address is only written into the candidate; no packet goes there.
-    with ScriptedStunServer(mapped_to(("203.0.113.7", 40000))) as nat, ScriptedStunServer(
-        mapped_to(("203.0.113.7", 40000))
-    ) as second:
+    with (
+        ScriptedStunServer(mapped_to(("203.0.113.7", 40000))) as nat,
+        ScriptedStunServer(mapped_to(("203.0.113.7", 40000))) as second,
+    ):
         recording = gather({"iceServers": [{"urls": [nat.url(), second.url()]}]})
 
     [host] = recording.of_type("host")
@@ -220,7 +223,11 @@ def test_a_silent_turn_server_over_udp_fires_one_701_for_its_url():
 
 
 @pytest.mark.parametrize(
-    ("reset", "text"), [(True, "connection reset by 127.0.0.1:{port}"), (False, "connection closed by 127.0.0.1:{port} before it answered")]
+    ("reset", "text"),
+    [
+        (True, "connection reset by 127.0.0.1:{port}"),
+        (False, "connection closed by 127.0.0.1:{port} before it answered"),
+    ],
 )
 def test_a_turn_server_that_hangs_up_over_tcp_fires_701_saying_how(reset, text):
     with ScriptedTcpServer(hang_up(reset)) as server:

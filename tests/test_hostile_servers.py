@@ -114,7 +114,9 @@ def test_a_tcp_server_that_dies_in_the_middle_of_its_answer_gives_701(coturn):
     answer = bytes(stun.Message(stun.Method.ALLOCATE, stun.Class.ERROR))
     with ScriptedTcpServer(send_then_close(answer[:10])) as server:
         url = f"turn:127.0.0.1:{server.port}?transport=tcp"
-        recording = gather({"iceServers": [{"urls": url, "username": "u", "credential": "p"}, coturn.ice_server("turn")]})
+        recording = gather(
+            {"iceServers": [{"urls": url, "username": "u", "credential": "p"}, coturn.ice_server("turn")]}
+        )
 
     [error] = recording.errors
     assert (error.url, error.errorCode) == (url, 701)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -97,7 +99,12 @@ def error_fields(**changes) -> dict:
         raw(type="candidate_error", seq=0, pc_id=1, info={k: v for k, v in error_fields().items() if k != "url"}),
         raw(type="candidate", seq=0, pc_id=1, info={"candidate": "candidate:garbage", "url": "", "relay_protocol": ""}),
         raw(type="gathering_state", seq=0, pc_id=1, state="new"),
-        raw(type="server_answer", seq=0, pc_id=1, info={"address": "::1", "port": 1, "url": "stun:x", "rtt_ms": float("nan")}),
+        raw(
+            type="server_answer",
+            seq=0,
+            pc_id=1,
+            info={"address": "::1", "port": 1, "url": "stun:x", "rtt_ms": float("nan")},
+        ),
         raw(type="server_answer", seq=0, pc_id=1, info={"address": "", "port": 0, "url": "stun:x", "rtt_ms": 1.0}),
         b"\x82" + b"\x00" * 100,  # a map whose keys are integers
         msgpack.packb({"type": "gathering_state", "seq": 0, "pc_id": 1, "state": "complete", "pad": b"x" * 300_000}),
@@ -117,16 +124,22 @@ def test_the_main_process_refuses_malformed_messages(data):
     ],
 )
 def test_the_transport_refuses_a_gather_request_with_an_invalid_configuration(configuration):
-    options = {"schedule": {"initial_rto": 0.5, "max_sends": 5, "final_wait": 4}, "local_addresses": [],
-               "verify_tls": True}
+    options = {
+        "schedule": {"initial_rto": 0.5, "max_sends": 5, "final_wait": 4},
+        "local_addresses": [],
+        "verify_tls": True,
+    }
     with pytest.raises(ProtocolError):
         decode_to_transport(raw(type="gather", seq=0, pc_id=1, configuration=configuration, options=options))
 
 
 def test_a_refused_credential_never_appears_in_the_protocol_error():
     bad = {"iceServers": [{"urls": "turn:alice:hunter2@t.example", "username": "alice", "credential": "hunter2"}]}
-    options = {"schedule": {"initial_rto": 0.5, "max_sends": 5, "final_wait": 4}, "local_addresses": [],
-               "verify_tls": True}
+    options = {
+        "schedule": {"initial_rto": 0.5, "max_sends": 5, "final_wait": 4},
+        "local_addresses": [],
+        "verify_tls": True,
+    }
     with pytest.raises(ProtocolError) as caught:
         decode_to_transport(raw(type="gather", seq=0, pc_id=1, configuration=bad, options=options))
     assert "hunter2" not in str(caught.value)
@@ -142,8 +155,13 @@ def test_sequence_checker_refuses_replays_and_reports_each_gap_once():
         except ProtocolError as exc:
             outcomes.append(str(exc))
     assert outcomes == [
-        "ok", "ok", "sequence number 1 was already used", "sequence number 0 was already used",
-        "2 message(s) lost before sequence number 4", "ok", "sequence number 3 was already used",
+        "ok",
+        "ok",
+        "sequence number 1 was already used",
+        "sequence number 0 was already used",
+        "2 message(s) lost before sequence number 4",
+        "ok",
+        "sequence number 3 was already used",
     ]
     assert checker.lost == 2  # 2 and 3 never arrived in order
 
@@ -152,27 +170,50 @@ def test_sequence_checker_refuses_replays_and_reports_each_gap_once():
 @given(st.binary(max_size=512))
 def test_random_bytes_never_escape_the_decoder_as_anything_but_protocol_error(data):
     for decode in (decode_to_main, decode_to_transport):
-        try:
+        with contextlib.suppress(ProtocolError):
             decode(data)
-        except ProtocolError:
-            pass
 
 
 json_like = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=40) | st.binary(max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=40),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=15), children, max_size=5),
     max_leaves=20,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(messages.TO_MAIN) + sorted(messages.TO_TRANSPORT)), st.dictionaries(
-    st.sampled_from(["pc_id", "info", "state", "reason", "pid", "protocol_version", "configuration", "options",
-                     "address", "port", "url", "error_code", "error_text", "candidate"]), json_like, max_size=6))
+@given(
+    st.sampled_from(sorted(messages.TO_MAIN) + sorted(messages.TO_TRANSPORT)),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "pc_id",
+                "info",
+                "state",
+                "reason",
+                "pid",
+                "protocol_version",
+                "configuration",
+                "options",
+                "address",
+                "port",
+                "url",
+                "error_code",
+                "error_text",
+                "candidate",
+            ]
+        ),
+        json_like,
+        max_size=6,
+    ),
+)
 def test_well_framed_messages_with_random_fields_are_decoded_or_refused_cleanly(kind, fields):
     data = msgpack.packb({"type": kind, "seq": 0, **fields})
     for decode in (decode_to_main, decode_to_transport):
-        try:
+        with contextlib.suppress(ProtocolError):
             decode(data)
-        except ProtocolError:
-            pass

@@ -35,7 +35,9 @@ STUN_INVALID = ["-s", "stun:stun1.invalid:3478", "--json", "--local-address", "1
 
 @contextlib.contextmanager
 def running_service(*args: str, ready: Path | None = None) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen([sys.executable, "-I", "-m", "icegather.transport_proc", *args], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-m", "icegather.transport_proc", *args], stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 10
         while ready is not None and not ready.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -135,20 +137,31 @@ def test_a_tcp_service_without_curve_keys_refuses_to_start():
 def curve_service(tmp_path) -> Iterator[tuple[str, Path]]:
     keys = tmp_path / "keys"
     for directory, name in ((keys, "service"), (keys / "clients", "client"), (keys / "strangers", "stranger")):
-        subprocess.run([sys.executable, "-I", "-m", "icegather.transport_proc", "keygen", str(directory), name], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-I", "-m", "icegather.transport_proc", "keygen", str(directory), name],
+            check=True,
+            capture_output=True,
+        )
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    with running_service("--bind", endpoint, "--curve-secret", str(keys / "service.key_secret"),
-                         "--curve-clients", str(keys / "clients")):
+    with running_service(
+        "--bind", endpoint, "--curve-secret", str(keys / "service.key_secret"), "--curve-clients", str(keys / "clients")
+    ):
         yield endpoint, keys
 
 
 def test_a_curve_client_with_an_accepted_key_uses_the_tcp_service(curve_service):
     endpoint, keys = curve_service
-    status, records, err = finish(icegather(
-        "--transport", endpoint, "--curve-secret", str(keys / "clients" / "client.key_secret"),
-        "--curve-server", str(keys / "service.key"), *STUN_INVALID,
-    ))
+    status, records, err = finish(
+        icegather(
+            "--transport",
+            endpoint,
+            "--curve-secret",
+            str(keys / "clients" / "client.key_secret"),
+            "--curve-server",
+            str(keys / "service.key"),
+            *STUN_INVALID,
+        )
+    )
 
     assert status == 1, err
     assert [r["errorCode"] for r in records if r["type"] == "icecandidateerror"] == [701]

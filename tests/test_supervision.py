@@ -24,7 +24,9 @@ GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 7
 QUICK = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.5)
 
 
-async def peer_connection_on_a_fake(supervision: Supervision) -> tuple[HostileTransport, TransportClient, RTCPeerConnection]:
+async def peer_connection_on_a_fake(
+    supervision: Supervision,
+) -> tuple[HostileTransport, TransportClient, RTCPeerConnection]:
     fake = HostileTransport()
     connecting = asyncio.ensure_future(TransportClient.connect(fake.endpoint, supervision=supervision))
     await fake.accept_client()
@@ -38,9 +40,14 @@ def bad_messages(fake: HostileTransport, pc_id: int) -> dict[str, bytes]:
     seq = fake.seq
     return {
         "not msgpack": b"\xc1\xc1 not msgpack",
-        "invalid field": msgpack.packb({"type": "candidate_error", "seq": seq, "pc_id": pc_id,
-                                        "info": {"address": "x", "port": 1, "url": "stun:s", "error_code": 701,
-                                                 "error_text": "t"}}),
+        "invalid field": msgpack.packb(
+            {
+                "type": "candidate_error",
+                "seq": seq,
+                "pc_id": pc_id,
+                "info": {"address": "x", "port": 1, "url": "stun:s", "error_code": 701, "error_text": "t"},
+            }
+        ),
         "replayed": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq - 1),
         "skipped": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq + 1),
         "unknown pc_id": protocol.encode(protocol.CandidateError(pc_id + 100, GOOD_ERROR), seq),
@@ -106,8 +113,9 @@ def test_a_real_transport_keeps_beating_through_a_long_quiet_gathering(silent_ud
         supervisor = TransportSupervisor(supervision=QUICK)
         try:
             slow = GatherOptions(RetransmissionSchedule(0.3, 2, 2), local_addresses=("127.0.0.1",))
-            pc = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=supervisor,
-                                   options=slow)
+            pc = RTCPeerConnection(
+                {"iceServers": [{"urls": silent_udp_server.url()}]}, transport=supervisor, options=slow
+            )
             await asyncio.wait_for(pc.gather(), 10)  # 1.2 s of silence from the server, > the 0.5 s timeout
             pc.close()
             return supervisor.started
@@ -124,8 +132,9 @@ def test_a_crashed_or_hung_transport_fails_its_gatherings_and_the_next_one_gets_
     async def scenario():
         supervisor = TransportSupervisor(supervision=QUICK)
         try:
-            pc = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=supervisor,
-                                   options=LOOPBACK)
+            pc = RTCPeerConnection(
+                {"iceServers": [{"urls": silent_udp_server.url()}]}, transport=supervisor, options=LOOPBACK
+            )
             gathering = asyncio.ensure_future(pc.gather())
             while pc.iceGatheringState != "gathering":
                 await asyncio.sleep(0.01)

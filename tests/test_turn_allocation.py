@@ -112,7 +112,9 @@ def test_try_alternate_is_followed_once_from_scratch():
     assert caught.value.code == 300
 
 
-@pytest.mark.parametrize("code, reason", [(486, "Allocation Quota Reached"), (403, "Forbidden"), (508, "Insufficient Capacity")])
+@pytest.mark.parametrize(
+    "code, reason", [(486, "Allocation Quota Reached"), (403, "Forbidden"), (508, "Insufficient Capacity")]
+)
 def test_other_error_responses_end_the_attempt_with_their_code_and_reason(code, reason):
     session, request = authenticated_session()
     with pytest.raises(AttemptFailed) as caught:

@@ -33,19 +33,31 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
     parser = argparse.ArgumentParser(
-        prog="python -m icegather.transport_proc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m icegather.transport_proc",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--bind", required=True, help="ipc://PATH or tcp://HOST:PORT (tcp needs CURVE)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin is closed")
-    parser.add_argument("--remove-runtime-dir", action="store_true",
-                        help="on exit, remove the ipc:// socket and its directory (if nothing else is in it)")
+    parser.add_argument(
+        "--remove-runtime-dir",
+        action="store_true",
+        help="on exit, remove the ipc:// socket and its directory (if nothing else is in it)",
+    )
     parser.add_argument("--curve-secret", metavar="FILE", help="the service's NAME.key_secret (tcp:// only)")
     parser.add_argument("--curve-clients", metavar="DIR", help="directory of the accepted clients' NAME.key files")
-    parser.add_argument("--max-gatherings", type=int, default=MAX_GATHERINGS, metavar="N",
-                        help=f"peer connections served at once; more are refused (default {MAX_GATHERINGS})")
+    parser.add_argument(
+        "--max-gatherings",
+        type=int,
+        default=MAX_GATHERINGS,
+        metavar="N",
+        help=f"peer connections served at once; more are refused (default {MAX_GATHERINGS})",
+    )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s"
+    )
     raise_open_file_limit()
     try:
         curve = CurveKeys.load(args.curve_secret) if args.curve_secret else None
@@ -68,8 +80,10 @@ def raise_open_file_limit() -> None:
 
 
 def keygen(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m icegather.transport_proc keygen",
-                                     description="write a CURVE key pair: DIR/NAME.key and DIR/NAME.key_secret")
+    parser = argparse.ArgumentParser(
+        prog="python -m icegather.transport_proc keygen",
+        description="write a CURVE key pair: DIR/NAME.key and DIR/NAME.key_secret",
+    )
     parser.add_argument("directory")
     parser.add_argument("name")
     args = parser.parse_args(argv)

@@ -25,7 +25,8 @@ def interface_addresses() -> list[str]:
 def choose_local_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
     """The addresses to gather from: no link-local, multicast or unspecified addresses, and
     loopback only when nothing else exists (as browsers do). Order is kept, duplicates go."""
-    usable, loopback = [], []
+    usable: list[str] = []
+    loopback: list[str] = []
     for text in addresses:
         ip = ipaddress.ip_address(text)
         if ip.is_link_local or ip.is_multicast or ip.is_unspecified:

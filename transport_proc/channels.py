@@ -21,6 +21,7 @@ import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aioice import stun
 
@@ -142,7 +143,7 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self.deliver(data, addr[:2])
 
     def error_received(self, exc: Exception) -> None:
@@ -151,7 +152,7 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
             self.fail_all(failures.port_unreachable, destination)
 
     def _drain_error_queue(self) -> list[Address]:
-        destinations = []
+        destinations: list[Address] = []
         while True:
             try:
                 _, _, _, destination = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -56,7 +57,5 @@ def remove_private_ipc_directory(endpoint: str) -> None:
     started for one main process leaves behind, also when that process was killed."""
     path = Path(endpoint.partition("://")[2])
     path.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # not empty, or already gone: someone else's files stay
         path.parent.rmdir()
-    except OSError:  # not empty, or already gone: someone else's files stay
-        pass

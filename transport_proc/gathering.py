@@ -152,7 +152,7 @@ class Gathering:
                 return failure
 
         opened = await asyncio.gather(*(open_one(ip) for ip in self.local_addresses))
-        self._host_channels = dict(zip(self.local_addresses, opened))
+        self._host_channels = dict(zip(self.local_addresses, opened, strict=True))
         if self.configuration.ice_transport_policy == "relay":
             return
         for index, channel in enumerate(opened):

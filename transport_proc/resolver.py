@@ -51,7 +51,7 @@ async def resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
         raise failures.host_lookup_failed(host, f"no answer in {timeout:g} s") from None
     except OSError as exc:
         raise failures.host_lookup_failed(host, failures.describe_os_error(exc)) from None
-    addresses = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    addresses = [str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
     if not addresses:
         raise failures.host_lookup_failed(host, "no IPv4 or IPv6 address")
     return tuple(dict.fromkeys(addresses))

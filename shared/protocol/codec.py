@@ -20,7 +20,8 @@ _PACKER = msgpack.Packer()  # reused: building one per message costs more than p
 def encode(message: Message, seq: int) -> bytes:
     """Serialise one message with its sequence number."""
     body = _encode_value(message)
-    return _PACKER.pack({"type": TYPE_NAMES[type(message)], "seq": seq, **body})
+    packed: bytes = _PACKER.pack({"type": TYPE_NAMES[type(message)], "seq": seq, **body})
+    return packed
 
 
 def decode_to_transport(data: bytes) -> tuple[int, Message]:
