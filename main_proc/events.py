@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from icegather.main_proc.ice_candidate import RTCIceCandidate
 from icegather.shared.dom_exception import invalid_state_error
@@ -29,6 +29,7 @@ _TIME_ORIGIN = time.monotonic()
 
 Listener = Callable[["Event"], Any]
 T = TypeVar("T")
+E = TypeVar("E", bound="Event")
 
 
 _NO_INIT: Mapping[str, Any] = {}
@@ -137,7 +138,7 @@ class _Registration:
 class EventTarget:
     def __init__(self) -> None:
         self._listeners: dict[str, list[_Registration]] = {}
-        self._event_handlers: dict[str, Listener] = {}
+        self._event_handlers: dict[str, Callable[[Any], Any]] = {}
         # One stable listener per handler type, so that replacing a handler keeps its position.
         self._handler_listeners: dict[str, Listener] = {}
 
@@ -204,7 +205,7 @@ class EventTarget:
             # DOM "report the exception": the dispatch goes on with the next listener.
             logger.exception("uncaught exception in a %r listener", event.type)
 
-    def _set_event_handler(self, type: str, handler: Listener | None) -> None:  # noqa: A002
+    def _set_event_handler(self, type: str, handler: Callable[[Any], Any] | None) -> None:  # noqa: A002
         if handler is not None and not callable(handler):
             raise TypeError(f"on{type} must be callable or None")
         had = type in self._event_handlers
@@ -223,18 +224,28 @@ class EventTarget:
         return self._handler_listeners[type]
 
 
-class EventHandler:
-    """The ``on<type>`` attribute of an ``EventTarget`` subclass (HTML "event handler IDL attribute")."""
+class EventHandler(Generic[E]):
+    """The ``on<type>`` attribute of an ``EventTarget`` subclass (HTML "event handler IDL
+    attribute"), typed by the event it receives: ``EventHandler[RTCPeerConnectionIceErrorEvent]``
+    takes a callable of that event, so a type checker sees ``event.errorCode`` as an int."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.type = name.removeprefix("on")
 
-    def __get__(self, target: EventTarget | None, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, target: None, owner: type | None = None) -> EventHandler[E]: ...
+
+    @overload
+    def __get__(self, target: EventTarget, owner: type | None = None) -> Callable[[E], Any] | None: ...
+
+    def __get__(
+        self, target: EventTarget | None, owner: type | None = None
+    ) -> EventHandler[E] | Callable[[E], Any] | None:
         if target is None:
             return self
         return target._event_handlers.get(self.type)
 
-    def __set__(self, target: EventTarget, handler: Listener | None) -> None:
+    def __set__(self, target: EventTarget, handler: Callable[[E], Any] | None) -> None:
         target._set_event_handler(self.type, handler)
 
 

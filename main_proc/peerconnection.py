@@ -101,10 +101,10 @@ class PeerConnectionObserver:
 
 
 class RTCPeerConnection(EventTarget):
-    onicecandidate = EventHandler()
-    onicecandidateerror = EventHandler()
-    onicegatheringstatechange = EventHandler()
-    oniceserveranswer = EventHandler()  # icegather's own: see IceServerAnswerEvent
+    onicecandidate: EventHandler[RTCPeerConnectionIceEvent] = EventHandler()
+    onicecandidateerror: EventHandler[RTCPeerConnectionIceErrorEvent] = EventHandler()
+    onicegatheringstatechange: EventHandler[Event] = EventHandler()
+    oniceserveranswer: EventHandler[IceServerAnswerEvent] = EventHandler()  # icegather's own
 
     def __init__(
         self,

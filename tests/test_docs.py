@@ -20,21 +20,29 @@ def code_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
 
 
-def readme_test_command() -> str:
-    section = README.split("Run the tests", 1)[1]
-    return code_blocks_in(section)[0].strip()
+def first_command_after(heading: str) -> str:
+    return code_blocks_in(README.split(heading, 1)[1])[0].strip()
+
+
+def ci_command(name: str) -> str:
+    """A command .ci/run names in a line ``name='...'``."""
+    ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    [command] = re.findall(rf"^{name}='(.*)'$", ci_script, flags=re.MULTILINE)
+    return command
 
 
 def code_blocks_in(text: str) -> list[str]:
     return re.findall(r"```\n(.*?)```", text, flags=re.DOTALL)
 
 
-def test_ci_runs_exactly_the_readme_test_command() -> None:
+def test_ci_runs_exactly_the_readme_commands_with_debians_own_python() -> None:
+    assert ci_command("readme_install") == first_command_after("Install, and run icegather")
+    assert ci_command("readme_tests") == first_command_after("Run the tests")
+    assert "pytest" in ci_command("readme_tests")
     ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    command = readme_test_command()
-    assert "pytest" in command
-    ci_lines = [line.strip() for line in ci_script.splitlines()]
-    assert command in ci_lines
+    # Both run with nothing but the system's PATH, where python3 is Debian's /usr/bin/python3.
+    assert 'stock "$readme_install"' in ci_script and 'stock "$readme_tests"' in ci_script
+    assert "env -i HOME=\"$HOME\" PATH=/usr/sbin:/usr/bin:/sbin:/bin" in ci_script
 
 
 def test_readme_python_example_prints_what_the_readme_shows() -> None:

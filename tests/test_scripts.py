@@ -9,6 +9,8 @@ import bench_scale
 import fuzz_protocol
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
     outcomes, bugs = fuzz_protocol.fuzz(400)

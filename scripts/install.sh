@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install icegather on Debian/Ubuntu into the virtual environment .venv of this checkout, with
+# what it needs from apt: coturn (the tests and the demo run a local one) and python3-venv
+# (Debian's Python refuses `pip install` outside a virtual environment, PEP 668, and may come
+# without venv's pip). apt runs only for what is missing, as root or through sudo.
+#
+#   bash scripts/install.sh          # icegather
+#   bash scripts/install.sh test     # icegather and what its tests need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=${1:-}
+python=${PYTHON:-python3}
+
+missing=()
+command -v turnserver >/dev/null || missing+=(coturn)
+# Debian ships venv without ensurepip unless python3-venv is installed.
+"$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+# Editable: the checkout is the code that runs, so a change needs no reinstall.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
