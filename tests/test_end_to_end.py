@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -178,3 +181,43 @@ def test_no_event_fires_after_close(coturn, silent_udp_server):
     assert fired_after_close == []
     assert state == "gathering"
     assert rejected == 0
+
+
+MAIN_PROCESS_THAT_GETS_KILLED = """
+import asyncio, sys
+from icegather import TransportClient
+
+async def main():
+    client = await TransportClient.start()
+    print(client.process.runtime_dir, client.transport_pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_transport_whose_main_process_was_killed_exits_and_removes_its_runtime_directory(tmp_path):
+    main = subprocess.Popen([sys.executable, "-c", MAIN_PROCESS_THAT_GETS_KILLED], stdout=subprocess.PIPE, text=True)
+    try:
+        runtime_dir, transport_pid = main.stdout.readline().split()
+        assert Path(runtime_dir, "transport").exists()  # the transport's socket, while both run
+        main.kill()  # SIGKILL: the main process cleans nothing up
+        main.wait()
+        transport = wait_for_exit(int(transport_pid), timeout=10)
+        assert transport, f"the transport (pid {transport_pid}) outlived its main process"
+        assert not Path(runtime_dir).exists()
+    finally:
+        main.kill()
+        main.wait()
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child to exit (a pidfd says when); True if it did."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
