@@ -3,9 +3,9 @@
 Pure functions and two tables. ``server_outcomes`` folds the records of one gathering into one
 ``ServerOutcome`` per configured URL. ``diagnose`` then reads two tables, first match wins:
 
-* ``CAUSES`` explains one failing URL from its error code, the start of its error text (the
-  701 texts name their cause), its kind of server and transport, and what happened to the
-  other URLs of the same host;
+* ``CAUSES`` explains one failing URL from its error code, its machine-readable cause (what
+  the transport saw happen: ``shared.failure_causes``; never the English error text), its
+  kind of server and transport, and what happened to the other URLs of the same host;
 * ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
 
 To teach the tool a new diagnosis, add a row; no code changes.
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from icegather.shared.failure_causes import FailureCause
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.stun_codes import describe
 
@@ -38,6 +39,7 @@ class ServerOutcome:
     gained: tuple[str, ...]  # candidate types it produced: "srflx", "relay"
     error_code: int | None  # of its first error event
     error_text: str | None
+    error_cause: str | None  # of that event
     tried: bool = True  # False: not contacted (iceTransportPolicy "relay" skips STUN)
 
     @property
@@ -59,7 +61,7 @@ def server_outcomes(
     (the dicts of ``icegather.main_proc.report``)."""
     answers: dict[str, float] = {}
     gained: dict[str, list[str]] = {}
-    errors: dict[str, tuple[int, str]] = {}
+    errors: dict[str, tuple[int, str, str]] = {}
     for record in records:
         url = record.get("url")
         if url is None:  # host candidates, state changes: no server's
@@ -71,14 +73,14 @@ def server_outcomes(
             if record["candidateType"] not in kinds:
                 kinds.append(record["candidateType"])
         elif record["type"] == "icecandidateerror":
-            errors.setdefault(url, (record["errorCode"], record["errorText"]))
+            errors.setdefault(url, (record["errorCode"], record["errorText"], record["errorCause"]))
     first_of_each: dict[str, IceUrl] = {}
     for parsed in urls:
         first_of_each.setdefault(parsed.url, parsed)
     outcomes = []
     for url, parsed in first_of_each.items():
         kind = "turn" if parsed.is_turn else "stun"
-        code, text = errors.get(url, (None, None))
+        code, text, cause = errors.get(url, (None, None, None))
         outcomes.append(
             ServerOutcome(
                 url=url,
@@ -90,6 +92,7 @@ def server_outcomes(
                 gained=tuple(gained.get(url, ())),
                 error_code=code,
                 error_text=text,
+                error_cause=cause,
                 tried=not (relay_only and kind == "stun"),
             )
         )
@@ -107,7 +110,7 @@ class Cause:
     finding: str  # what is wrong, in a few words
     next_check: str  # what to look at first
     codes: frozenset[int] = SERVER_CODES
-    text_starts: str = ""  # for 701: the start of the error text, which names the cause
+    causes: frozenset[str] = frozenset({"server_error"})  # the error's machine-readable cause
     kinds: frozenset[str] = ANY_KIND
     transports: frozenset[str] = ANY_TRANSPORT
     # True: only when another URL of the same host worked over TCP or TLS.
@@ -116,7 +119,7 @@ class Cause:
     def explains(self, outcome: ServerOutcome, same_host_works_over_stream: bool) -> bool:
         return (
             outcome.error_code in self.codes
-            and (outcome.error_text or "").startswith(self.text_starts)
+            and outcome.error_cause in self.causes
             and outcome.kind in self.kinds
             and outcome.transport in self.transports
             and (not self.same_host_works_over_stream or same_host_works_over_stream)
@@ -125,6 +128,10 @@ class Cause:
 
 def _code(*codes: int) -> frozenset[int]:
     return frozenset(codes)
+
+
+def _cause(*causes: FailureCause) -> frozenset[str]:
+    return frozenset(causes)
 
 
 UNREACHABLE = _code(701)
@@ -188,21 +195,63 @@ CAUSES: tuple[Cause, ...] = (
         "the host name does not resolve",
         "the spelling of the name and its DNS A/AAAA records",
         codes=UNREACHABLE,
-        text_starts="host lookup failed",
+        causes=_cause("dns"),
     ),
     Cause(
         "udp port closed",
         "nothing listens on that UDP port (the host answered ICMP port unreachable)",
         "the port in the URL and that the server runs and listens on it",
         codes=UNREACHABLE,
-        text_starts="port unreachable",
+        causes=_cause("port_unreachable"),
+    ),
+    Cause(
+        "host unreachable",
+        "a router on the way says the server's host cannot be reached (ICMP host unreachable)",
+        "that the server's address is right and the host is up, and the routing to it",
+        codes=UNREACHABLE,
+        causes=_cause("host_unreachable"),
+    ),
+    Cause(
+        "network unreachable",
+        "a router on the way has no route to the server's network (ICMP network unreachable)",
+        "the routing between here and the server",
+        codes=UNREACHABLE,
+        causes=_cause("network_unreachable"),
+    ),
+    Cause(
+        "firewall rejects",
+        "a firewall on the way rejects UDP to the server (ICMP administratively prohibited)",
+        "the firewall rules between here and the server, for UDP to this port",
+        codes=UNREACHABLE,
+        causes=_cause("prohibited"),
+    ),
+    Cause(
+        "packet too big",
+        "the path to the server carries smaller packets than were sent (ICMP packet too big)",
+        "the MTU on the path: tunnels and VPNs lower it",
+        codes=UNREACHABLE,
+        causes=_cause("fragmentation_needed"),
+    ),
+    Cause(
+        "icmp",
+        "an ICMP error came back for the packets to the server",
+        "the ICMP type and code in the error text, and the path to the server",
+        codes=UNREACHABLE,
+        causes=_cause("icmp_other"),
+    ),
+    Cause(
+        "cannot send",
+        "this machine refused to send to the server (no route, or not permitted): nothing was sent",
+        "this machine's routes and local firewall, and the local address gathered from",
+        codes=UNREACHABLE,
+        causes=_cause("send_failed"),
     ),
     Cause(
         "tcp port closed",
         "nothing listens on that TCP port (connection refused)",
         "the port in the URL, and that the server listens on TCP (and TLS) there",
         codes=UNREACHABLE,
-        text_starts="connection refused",
+        causes=_cause("connection_refused"),
     ),
     Cause(
         "tls",
@@ -210,14 +259,14 @@ CAUSES: tuple[Cause, ...] = (
         "the server certificate: the URL's name must be on it, the chain "
         "complete and trusted, the dates valid (for a test server, --insecure-tls)",
         codes=UNREACHABLE,
-        text_starts="TLS handshake",
+        causes=_cause("tls_failed", "tls_timeout"),
     ),
     Cause(
         "udp blocked",
         "UDP to the server is dropped on the way, while TCP to the same host works",
         "firewalls between here and the server: they drop UDP to this port",
         codes=UNREACHABLE,
-        text_starts="no response",
+        causes=_cause("no_response"),
         transports=UDP,
         same_host_works_over_stream=True,
     ),
@@ -226,42 +275,56 @@ CAUSES: tuple[Cause, ...] = (
         "the server never answered: packets are dropped on the way, or it is down",
         "that the server runs, and firewalls on the path (UDP and TCP to the port)",
         codes=UNREACHABLE,
-        text_starts="no response",
+        causes=_cause("no_response"),
     ),
     Cause(
         "tcp dropped",
         "the TCP connection could not be set up in time: packets are dropped on the way",
         "firewalls on the path, and that the server runs",
         codes=UNREACHABLE,
-        text_starts="TCP connection to",
+        causes=_cause("connect_timeout"),
     ),
     Cause(
         "hang-up",
         "the server ended the connection without answering",
         "that the port speaks STUN/TURN (not, say, TLS on a turn: URL or plain TCP on a turns: URL)",
         codes=UNREACHABLE,
-        text_starts="connection ",
+        causes=_cause("connection_reset", "connection_closed", "connection_lost"),
     ),
     Cause(
         "not stun",
         "something answered that is not a STUN/TURN server",
         "that the URL's port is the STUN/TURN port",
         codes=UNREACHABLE,
-        text_starts="unusable response",
+        causes=_cause("malformed_response"),
     ),
     Cause(
         "address family",
         "no local address of the server's address family",
         "this machine's IPv4/IPv6 connectivity, or use a server address of the other family",
         codes=UNREACHABLE,
-        text_starts="no local",
+        causes=_cause("no_local_address"),
+    ),
+    Cause(
+        "redirect unreachable",
+        "the server redirected (300 Try Alternate) to an address this machine cannot reach",
+        "the server's alternate-server setting: the alternate must be reachable in the same address family",
+        codes=UNREACHABLE,
+        causes=_cause("redirect_unreachable"),
+    ),
+    Cause(
+        "internal error",
+        "icegather failed on this URL: a bug, logged with its traceback",
+        "the traceback the transport wrote to stderr; please report it",
+        codes=UNREACHABLE,
+        causes=_cause("internal_error"),
     ),
     Cause(
         "local socket",
         "a local socket could not be opened",
         "the local address given to gather from",
         codes=UNREACHABLE,
-        text_starts="socket could not be created",
+        causes=_cause("socket_failed"),
     ),
 )
 
@@ -302,6 +365,12 @@ class Verdict:
 
 VERDICTS: tuple[Verdict, ...] = (
     Verdict(
+        "transport failed",
+        {"finished": False},
+        "gathering did not finish: the transport failed (see failure), so URLs marked NOT FINISHED say nothing",
+        "the failure line; run again (a fresh transport is started)",
+    ),
+    Verdict(
         "no server answered",
         {"any_answered": False},
         "no STUN or TURN server answered: only host candidates, so peers outside this network cannot reach you",
@@ -337,9 +406,10 @@ class Diagnosis:
     findings: tuple[Finding, ...]
 
 
-def facts(outcomes: Sequence[ServerOutcome]) -> dict[str, bool]:
+def facts(outcomes: Sequence[ServerOutcome], finished: bool) -> dict[str, bool]:
     tried = [o for o in outcomes if o.tried]
     return {
+        "finished": finished,
         "any_answered": any(o.answered for o in tried),
         "any_failed": any(o.failed for o in tried),
         "turn_configured": any(o.kind == "turn" for o in tried),
@@ -347,8 +417,10 @@ def facts(outcomes: Sequence[ServerOutcome]) -> dict[str, bool]:
     }
 
 
-def diagnose(outcomes: Sequence[ServerOutcome]) -> Diagnosis:
-    known = facts(outcomes)
+def diagnose(outcomes: Sequence[ServerOutcome], finished: bool) -> Diagnosis:
+    """The verdict and a finding per failed URL; ``finished`` is False when gathering did not
+    complete (the transport failed)."""
+    known = facts(outcomes, finished)
     verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
     findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
     return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

@@ -278,7 +278,9 @@ class RTCPeerConnectionIceErrorEvent(Event):
     """``icecandidateerror``: one STUN/TURN server URL failed (W3C webrtc-pc section 4.8.3).
 
     ``errorCode`` is required, as in browsers; ``address`` and ``port`` default to None,
-    ``url`` and ``errorText`` to "". ``port`` is None whenever ``address`` is.
+    ``url`` and ``errorText`` to "". ``port`` is None whenever ``address`` is. ``errorCause``
+    is icegather's own: why the URL failed, as data (``shared.failure_causes``; None when not
+    known, as for an event built by user code).
     """
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
@@ -291,6 +293,7 @@ class RTCPeerConnectionIceErrorEvent(Event):
         self._url = _required(init.get("url", ""), str, "url")
         self._error_code = _required(init["errorCode"], int, "errorCode")
         self._error_text = _required(init.get("errorText", ""), str, "errorText")
+        self._error_cause = _optional(init.get("errorCause"), str, "errorCause")
         if self._port is not None and not 0 <= self._port <= 65535:
             raise TypeError("port must be an unsigned short (0-65535) or None")
         if not 0 <= self._error_code <= 65535:
@@ -315,6 +318,10 @@ class RTCPeerConnectionIceErrorEvent(Event):
     @property
     def errorText(self) -> str:
         return self._error_text
+
+    @property
+    def errorCause(self) -> str | None:
+        return self._error_cause
 
 
     def __repr__(self) -> str:

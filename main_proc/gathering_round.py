@@ -84,7 +84,8 @@ async def gather_round(
     status = exit_status(tally.complete, tally.errors, failure)
     outcomes = server_outcomes(urls, tally.records, relay_only)
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    reporter.write(summary_record(round_number, at, tally, outcomes, diagnose(outcomes), status, failure, finished_ms))
+    diagnosis = diagnose(outcomes, finished=tally.complete and failure is None)
+    reporter.write(summary_record(round_number, at, tally, outcomes, diagnosis, status, failure, finished_ms))
     return status
 
 

@@ -51,6 +51,7 @@ def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
         "url": info.url,
         "errorCode": info.error_code,
         "errorText": info.error_text,
+        "errorCause": info.cause,
     }
 
 

@@ -27,14 +27,14 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "address", "port", "relatedAddress", "relatedPort", "relayProtocol", "url", "time_ms",
     ),
     "endofcandidates": ("type", "candidate", "time_ms"),
-    "icecandidateerror": ("type", "url", "errorCode", "errorText", "address", "port", "time_ms"),
+    "icecandidateerror": ("type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"),
     "iceserveranswer": ("type", "url", "address", "port", "rttMs", "time_ms"),
     "summary": (
         "type", "round", "at", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
         "exitStatus", "time_ms",
     ),
 }
-SERVER_FIELDS = ("url", "reachable", "rttMs", "gained", "errorCode", "errorText")
+SERVER_FIELDS = ("url", "reachable", "finished", "rttMs", "gained", "errorCode", "errorText", "errorCause")
 DIAGNOSIS_FIELDS = ("verdict", "summary", "nextCheck", "findings")
 FINDING_FIELDS = ("url", "cause", "finding", "nextCheck")
 
@@ -76,6 +76,7 @@ def error_record(event: RTCPeerConnectionIceErrorEvent, elapsed_ms: float) -> di
         "url": event.url,
         "errorCode": event.errorCode,
         "errorText": event.errorText,
+        "errorCause": event.errorCause,
         "address": event.address,
         "port": event.port,
         "time_ms": ms(elapsed_ms),
@@ -123,10 +124,12 @@ def server_row(outcome: ServerOutcome) -> dict[str, Any]:
     return {
         "url": outcome.url,
         "reachable": outcome.answered if outcome.tried else None,
+        "finished": outcome.settled,
         "rttMs": outcome.rtt_ms,
         "gained": list(outcome.gained),
         "errorCode": outcome.error_code,
         "errorText": outcome.error_text,
+        "errorCause": outcome.error_cause,
     }
 
 
@@ -244,6 +247,8 @@ def server_result(row: dict[str, Any]) -> str:
     rtt = f"answered in {row['rttMs']:.1f} ms" if row["rttMs"] is not None else "no answer"
     if row["errorCode"] is not None:
         return f"FAILED {row['errorCode']} {printable(row['errorText'])} ({rtt})"
+    if not row["finished"]:
+        return f"NOT FINISHED ({rtt} before gathering ended)"
     gained = ", ".join(row["gained"])
     return f"ok, {rtt}" + (f", gave {gained}" if gained else "")
 

@@ -46,7 +46,7 @@ PACE = 0.0005  # seconds between events in the latency runs
 def payload(index: int) -> IceCandidateErrorInfo:
     """The event both paths carry; its text is the send time in ns (for the latency runs)."""
     return IceCandidateErrorInfo("192.0.2.2", 50000 + index % 1000, "turn:turn.example.org:3478?transport=udp",
-                                 401, str(time.monotonic_ns()))
+                                 401, str(time.monotonic_ns()), "server_error")
 
 
 # --- the sender: a separate process --------------------------------------------------------

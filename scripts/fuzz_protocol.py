@@ -46,9 +46,11 @@ VALID = [
                 ),
             ),
             protocol.CandidateError(
-                1, IceCandidateErrorInfo("192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized")
+                1, IceCandidateErrorInfo("192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized", "server_error")
             ),
-            protocol.CandidateError(1, IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed")),
+            protocol.CandidateError(
+                1, IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed", "dns")
+            ),
             protocol.ServerAnswer(1, ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5)),
             protocol.GatheringState(1, "complete"),
             protocol.GatherRejected(1, "internal error"),
@@ -59,10 +61,42 @@ VALID = [
 # Field values: edge cases of every check in shared.protocol, and arbitrary ones. Flat on
 # purpose: deep random structures cost generation time and the decoder refuses them at the top.
 PLAUSIBLE = [
-    "", "192.0.2.2", "::1", "fe80::1%eth0", "999.1.1.1", 0, 1, 65535, 65536, -1, 299, 300, 699, 700, 799, 800,
-    "x" * 600, "stun:stun.example.org", "turn:t.example?transport=tcp", "gathering", "complete", "new", "udp",
-    "tcp", "tls", "candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host", "candidate:garbage", 0.5, -1.0,
-    float("nan"), float("inf"), True, False, None, 2**53, 2**53 + 1,
+    "",
+    "192.0.2.2",
+    "::1",
+    "fe80::1%eth0",
+    "999.1.1.1",
+    0,
+    1,
+    65535,
+    65536,
+    -1,
+    299,
+    300,
+    699,
+    700,
+    799,
+    800,
+    "x" * 600,
+    "stun:stun.example.org",
+    "turn:t.example?transport=tcp",
+    "gathering",
+    "complete",
+    "new",
+    "udp",
+    "tcp",
+    "tls",
+    "candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host",
+    "candidate:garbage",
+    0.5,
+    -1.0,
+    float("nan"),
+    float("inf"),
+    True,
+    False,
+    None,
+    2**53,
+    2**53 + 1,
 ]
 leaves = (
     st.none()

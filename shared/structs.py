@@ -1,13 +1,16 @@
 """The data both processes agree on, as frozen dataclasses.
 
 ``IceCandidateErrorInfo`` has the five fields of Firefox's struct of the same name
-(``CandidateInfo.h``). Like there, ``""`` and ``0`` mean "none" on this side of the process
-boundary; the main process turns them into ``None`` when it builds the DOM event.
+(``CandidateInfo.h``), and one of icegather's own: the machine-readable ``cause``. Like there,
+``""`` and ``0`` mean "none" on this side of the process boundary; the main process turns them
+into ``None`` when it builds the DOM event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from icegather.shared.failure_causes import FailureCause
 
 # Error codes 700-799 are produced by the ICE agent, not by a server (W3C webrtc-pc).
 SERVER_NOT_REACHABLE = 701
@@ -29,6 +32,8 @@ class IceCandidateErrorInfo:
     error_code: int
     # The server's reason phrase, or for 7xx a text naming the cause. Never empty.
     error_text: str
+    # What happened, as data ("server_error" exactly for codes 300-699): see failure_causes.
+    cause: FailureCause
 
 
 @dataclass(frozen=True)

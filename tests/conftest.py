@@ -6,12 +6,14 @@ Every test talks only to loopback addresses (127.0.0.0/8, ::1) and to names unde
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
 import pytest
 import trustme
 from local_coturn import Coturn, local_coturn
+from network_namespaces import RoutedNamespaces, routed_namespaces
 from stun_servers import ScriptedStunServer, never_answer
 
 
@@ -34,6 +36,15 @@ def tls_coturn(certificate_authority, tmp_path_factory) -> Iterator[Coturn]:
     certificate.private_key_pem.write_to_path(str(directory / "key.pem"))
     with local_coturn(tls_certificate=(str(directory / "cert.pem"), str(directory / "key.pem"))) as turn:
         yield turn
+
+
+@pytest.fixture(scope="session")
+def routed() -> Iterator[RoutedNamespaces]:
+    """A client network namespace behind a router that answers with ICMP errors (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("making network namespaces needs root")
+    with routed_namespaces() as namespaces:
+        yield namespaces
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ over the network exactly as it would to any server.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 import threading
@@ -108,7 +109,7 @@ def mapped_to(address: Address) -> Script:
 
 
 def try_alternate(alternate: Address) -> Script:
-    """Answers every request with 300 Try Alternate pointing at ``alternate`` (IPv4)."""
+    """Answers every request with 300 Try Alternate pointing at ``alternate``."""
     def script(request: stun.Message, source: Address) -> bytes:
         answer = bytes(response(request, stun.Class.ERROR, **{"ERROR-CODE": (300, "Try Alternate")}))
         return with_alternate_server(answer, alternate)
@@ -117,8 +118,9 @@ def try_alternate(alternate: Address) -> Script:
 
 def with_alternate_server(message: bytes, alternate: Address) -> bytes:
     """``message`` with an ALTERNATE-SERVER attribute (0x8023) appended: aioice cannot encode it."""
-    host = socket.inet_aton(alternate[0])
-    attribute = struct.pack("!HHBBH4s", 0x8023, 8, 0, 1, alternate[1], host)
+    ip = ipaddress.ip_address(alternate[0])
+    value = struct.pack("!BBH", 0, 1 if ip.version == 4 else 2, alternate[1]) + ip.packed
+    attribute = struct.pack("!HH", 0x8023, len(value)) + value
     length = len(message) - 20 + len(attribute)
     return message[:2] + struct.pack("!H", length) + message[4:] + attribute
 

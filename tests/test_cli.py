@@ -48,7 +48,8 @@ def test_refused_credentials_exit_1_with_the_dom_shaped_error_record(coturn):
 
     assert result.returncode == 1, result.stderr
     [error] = [r for r in records(result) if r["type"] == "icecandidateerror"]
-    assert set(error) == {"type", "url", "errorCode", "errorText", "address", "port", "time_ms"}
+    assert set(error) == {"type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"}
+    assert error["errorCause"] == "server_error"
     assert (error["url"], error["errorCode"], error["errorText"]) == (coturn.url(), 401, "Unauthorized")
     assert error["address"] == "127.0.0.1" and isinstance(error["port"], int)
 

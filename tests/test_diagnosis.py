@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from aioice import stun
+from commands import ICEGATHER
 from local_coturn import Coturn, free_port, local_coturn
+from network_namespaces import RoutedNamespaces
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
@@ -29,6 +32,7 @@ from stun_servers import (
 
 from icegather.main_proc.cli import run
 from icegather.main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
+from icegather.main_proc.report import format_line
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]
@@ -39,13 +43,22 @@ TURN_USER = {"username": "u", "credential": "p"}
 class Scenario:
     servers: list[dict]
     flags: list[str] = field(default_factory=lambda: list(LOOPBACK))
+    # Run inside these network namespaces' client (a separate icegather process) instead.
+    namespaces: RoutedNamespaces | None = None
 
 
 class Servers:
     """Starts what a scenario needs and stops it afterwards."""
 
-    def __init__(self, stack: ExitStack, coturn: Coturn, tls_coturn: Coturn) -> None:
+    def __init__(self, stack: ExitStack, coturn: Coturn, tls_coturn: Coturn, request: pytest.FixtureRequest) -> None:
         self.stack, self.coturn, self.tls_coturn = stack, coturn, tls_coturn
+        self._request = request
+
+    def behind_router(self, address: str) -> Scenario:
+        """A STUN server at ``address`` of the routed namespaces, from their client."""
+        routed: RoutedNamespaces = self._request.getfixturevalue("routed")
+        return Scenario([{"urls": f"stun:{getattr(routed, address)}:3478"}],
+                        ["--local-address", routed.client_address], routed)
 
     def coturn_with(self, *options: str) -> Coturn:
         return self.stack.enter_context(local_coturn(extra_args=list(options)))
@@ -59,6 +72,11 @@ class Servers:
 
 def scripted_turn(servers: Servers, script) -> Scenario:
     return Scenario([{"urls": servers.scripted(script).url("turn"), **TURN_USER}])
+
+
+def redirect_to_ipv6(servers: Servers) -> Scenario:
+    """A 300 to [::1], which the only local address, 127.0.0.1, cannot reach."""
+    return Scenario([{"urls": servers.scripted(try_alternate(("::1", free_port()))).url("turn"), **TURN_USER}])
 
 
 def redirect_to_itself(servers: Servers) -> Scenario:
@@ -76,8 +94,11 @@ def one_relay_port(servers: Servers) -> Scenario:
     return Scenario(servers.both_turn_transports(servers.coturn_with(f"--min-port={port}", f"--max-port={port}")))
 
 
-# Cause -> the scenario that triggers it. Only "tcp dropped" (SYNs silently dropped) has no
-# scenario: loopback cannot drop packets without root firewall rules; a unit test covers it.
+# Cause -> the scenario that triggers it. Four rows have unit tests instead: "tcp dropped"
+# (SYNs dropped silently need firewall rules), "packet too big" (a STUN request is far below
+# any MTU), "icmp" (other ICMP errors, such as a routing loop's time exceeded) and "internal
+# error" (a bug, injected in-process in tests/test_transport_rules.py).
+UNIT_TESTED_CAUSES = {"tcp dropped", "packet too big", "icmp", "internal error"}
 CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "credentials": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
     "quota": lambda s: Scenario(s.both_turn_transports(s.coturn_with("--user-quota=1"))),
@@ -92,6 +113,11 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "server error": lambda s: scripted_turn(s, error_to_every_request(500, "Server Error")),
     "dns": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
     "udp port closed": lambda s: Scenario([{"urls": f"stun:127.0.0.1:{free_port()}"}]),
+    "host unreachable": lambda s: s.behind_router("host_unreachable"),
+    "network unreachable": lambda s: s.behind_router("network_unreachable"),
+    "firewall rejects": lambda s: s.behind_router("prohibited"),
+    "cannot send": lambda s: s.behind_router("refused_locally"),
+    "redirect unreachable": redirect_to_ipv6,
     "tcp port closed": lambda s: Scenario([{"urls": f"turn:127.0.0.1:{free_port()}?transport=tcp", **TURN_USER}]),
     "tls": lambda s: Scenario([s.tls_coturn.ice_server("turns")]),
     "udp blocked": lambda s: Scenario(
@@ -120,18 +146,25 @@ VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
 def summary_of(scenario: Scenario, tmp_path) -> tuple[int, dict]:
     config = tmp_path / "ice.json"
     config.write_text(json.dumps({"iceServers": scenario.servers}))
-    out, err = io.StringIO(), io.StringIO()
-    status = run(["--json", "--config", str(config), *FAST, *scenario.flags], out, err)
-    assert err.getvalue() == ""
-    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    argv = ["--json", "--config", str(config), *FAST, *scenario.flags]
+    if scenario.namespaces is None:
+        out, err = io.StringIO(), io.StringIO()
+        status = run(argv, out, err)
+        stdout, stderr = out.getvalue(), err.getvalue()
+    else:
+        result = subprocess.run(scenario.namespaces.command(ICEGATHER, *argv), capture_output=True, text=True,
+                                timeout=60)
+        status, stdout, stderr = result.returncode, result.stdout, result.stderr
+    assert stderr == ""
+    records = [json.loads(line) for line in stdout.splitlines()]
     assert records[-1]["type"] == "summary"
     return status, records[-1]
 
 
 @pytest.mark.parametrize("cause", list(CAUSE_SCENARIOS))
-def test_each_cause_is_diagnosed_from_the_scenario_that_produces_it(cause, coturn, tls_coturn, tmp_path):
+def test_each_cause_is_diagnosed_from_the_scenario_that_produces_it(cause, coturn, tls_coturn, tmp_path, request):
     with ExitStack() as stack:
-        status, summary = summary_of(CAUSE_SCENARIOS[cause](Servers(stack, coturn, tls_coturn)), tmp_path)
+        status, summary = summary_of(CAUSE_SCENARIOS[cause](Servers(stack, coturn, tls_coturn, request)), tmp_path)
 
     findings = summary["diagnosis"]["findings"]
     assert findings, summary
@@ -142,44 +175,49 @@ def test_each_cause_is_diagnosed_from_the_scenario_that_produces_it(cause, cotur
 
 
 @pytest.mark.parametrize("verdict", list(VERDICT_SCENARIOS))
-def test_each_verdict_is_reached_from_the_scenario_that_produces_it(verdict, coturn, tls_coturn, tmp_path):
+def test_each_verdict_is_reached_from_the_scenario_that_produces_it(verdict, coturn, tls_coturn, tmp_path, request):
     with ExitStack() as stack:
-        status, summary = summary_of(VERDICT_SCENARIOS[verdict](Servers(stack, coturn, tls_coturn)), tmp_path)
+        status, summary = summary_of(VERDICT_SCENARIOS[verdict](Servers(stack, coturn, tls_coturn, request)), tmp_path)
 
     assert summary["diagnosis"]["verdict"] == verdict
     assert status == (1 if summary["errors"] else 0)
 
 
 def test_every_row_of_both_tables_has_a_scenario():
-    assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | {"tcp dropped"}
-    assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS)
+    assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | UNIT_TESTED_CAUSES
+    # "transport failed" comes from a killed transport: test_a_transport_that_dies_mid_gathering...
+    assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS) | {"transport failed"}
 
 
 def outcome(
-    url: str, code: int | None, text: str | None, transport: str = "udp", answered: bool = False
+    url: str, code: int | None, text: str | None, cause: str | None, transport: str = "udp", answered: bool = False
 ) -> ServerOutcome:
     return ServerOutcome(
-        url, "turn", transport, "turn.example.org", answered, 1.0 if answered else None, (), code, text
+        url, "turn", transport, "turn.example.org", answered, 1.0 if answered else None, (), code, text, cause
     )
 
 
 def test_a_tcp_connection_that_never_completes_is_diagnosed_as_dropped_packets():
     failed = outcome(
-        "turn:turn.example.org?transport=tcp", 701, "TCP connection to 192.0.2.9:3478 not established in 9.5 s", "tcp"
+        "turn:turn.example.org?transport=tcp", 701, "TCP connection to 192.0.2.9:3478 not established in 9.5 s",
+        "connect_timeout", "tcp",
     )
     assert explain_failure(failed, [failed]).cause == "tcp dropped"
 
 
 def test_a_udp_timeout_is_blamed_on_udp_only_when_the_same_host_answered_over_tcp():
-    silent = outcome("turn:turn.example.org", 701, "no response from 192.0.2.9:3478 after 5 attempts in 9.5 s")
-    tcp_ok = outcome("turn:turn.example.org?transport=tcp", None, None, "tcp", answered=True)
+    silent = outcome(
+        "turn:turn.example.org", 701, "no response from 192.0.2.9:3478 after 5 attempts in 9.5 s", "no_response"
+    )
+    tcp_ok = outcome("turn:turn.example.org?transport=tcp", None, None, None, "tcp", answered=True)
     other_host = ServerOutcome(
-        "turn:other.example.org?transport=tcp", "turn", "tcp", "other.example.org", True, 1.0, ("relay",), None, None
+        "turn:other.example.org?transport=tcp", "turn", "tcp", "other.example.org", True, 1.0, ("relay",), None, None,
+        None,
     )
 
     assert explain_failure(silent, [silent, tcp_ok]).cause == "udp blocked"
     assert explain_failure(silent, [silent, other_host]).cause == "silent"
-    assert diagnose([silent, tcp_ok]).verdict == "turn failed"
+    assert diagnose([silent, tcp_ok], finished=True).verdict == "turn failed"
 
 
 def transport_processes_of(pid: int) -> list[int]:
@@ -199,7 +237,7 @@ def transport_processes_of(pid: int) -> list[int]:
     return found
 
 
-def test_a_transport_that_dies_mid_gathering_exits_3_and_says_so(silent_udp_server):
+def test_a_transport_that_dies_mid_gathering_exits_3_and_its_summary_says_nothing_finished(silent_udp_server):
     def kill_the_transport() -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -219,3 +257,16 @@ def test_a_transport_that_dies_mid_gathering_exits_3_and_says_so(silent_udp_serv
     assert status == 3 == summary["exitStatus"]
     assert summary["complete"] is False
     assert "killed by SIGKILL" in summary["failure"]
+    [row] = summary["servers"]
+    assert row["finished"] is False and row["errorCode"] is None  # not "ok": it never finished
+    assert summary["diagnosis"]["verdict"] == "transport failed"
+    text = format_line(summary)
+    assert f"{silent_udp_server.url()}  NOT FINISHED (no answer before gathering ended)" in text
+    assert "diagnosis: gathering did not finish: the transport failed" in text
+
+
+def test_the_diagnosis_reads_the_cause_not_the_wording_of_the_error_text():
+    reworded = outcome("turn:turn.example.org", 701, "the name could not be found", "dns")
+    misleading = outcome("turn:turn.example.org", 701, "host lookup failed, or so it seems", "no_response")
+    assert explain_failure(reworded, [reworded]).cause == "dns"
+    assert explain_failure(misleading, [misleading]).cause == "silent"

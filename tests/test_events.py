@@ -63,17 +63,17 @@ def test_synthetic_error_event_rejects_values_of_the_wrong_type():
 @pytest.mark.parametrize(
     "info, address, port",
     [
-        (IceCandidateErrorInfo("192.0.2.2", 5000, "stun:s.example", 701, "timeout"), "192.0.2.2", 5000),
-        (IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed"), None, None),
-        (IceCandidateErrorInfo("::1", 443, "turns:[::1]", 701, "TLS"), "::1", 443),
+        (IceCandidateErrorInfo("192.0.2.2", 5000, "stun:s.example", 701, "timeout", "no_response"), "192.0.2.2", 5000),
+        (IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed", "dns"), None, None),
+        (IceCandidateErrorInfo("::1", 443, "turns:[::1]", 701, "TLS", "tls_failed"), "::1", 443),
     ],
 )
 def test_empty_address_and_zero_port_become_none_and_nothing_else_changes(info, address, port):
     init = error_event_init(info)
     assert init == {"address": address, "port": port, "url": info.url, "errorCode": info.error_code,
-                    "errorText": info.error_text}
+                    "errorText": info.error_text, "errorCause": info.cause}
     event = RTCPeerConnectionIceErrorEvent("icecandidateerror", init)
-    assert (event.address, event.port) == (address, port)
+    assert (event.address, event.port, event.errorCause) == (address, port, info.cause)
 
 
 def test_listeners_run_in_order_once_each_and_survive_an_exception_in_one(caplog):

@@ -27,7 +27,7 @@ from icegather.shared.structs import (
     ServerAnswerInfo,
 )
 
-ERROR = IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, "Unauthorized")
+ERROR = IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, "Unauthorized", "server_error")
 CANDIDATE = CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")
 CONFIGURATION = parse_configuration(
     {"iceServers": [{"urls": ["turn:turn.example.org?transport=tcp"], "username": "u", "credential": "p"}]}
@@ -37,11 +37,18 @@ TO_MAIN = [
     protocol.ServerHello(pid=1234),
     protocol.Heartbeat(),
     protocol.Candidate(7, CANDIDATE),
-    protocol.Candidate(7, CandidateInfo(
-        "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
-        "turn:turn.example.org", "tcp")),
+    protocol.Candidate(
+        7,
+        CandidateInfo(
+            "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
+            "turn:turn.example.org",
+            "tcp",
+        ),
+    ),
     protocol.CandidateError(7, ERROR),
-    protocol.CandidateError(7, IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed")),
+    protocol.CandidateError(
+        7, IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed", "dns")
+    ),
     protocol.ServerAnswer(7, ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412)),
     protocol.GatheringState(7, "complete"),
     protocol.GatherRejected(7, "internal error"),
@@ -69,8 +76,14 @@ def raw(**fields) -> bytes:
 
 
 def error_fields(**changes) -> dict:
-    fields = {"address": "192.0.2.2", "port": 50000, "url": "turn:t.example", "error_code": 401,
-              "error_text": "Unauthorized"}
+    fields = {
+        "address": "192.0.2.2",
+        "port": 50000,
+        "url": "turn:t.example",
+        "error_code": 401,
+        "error_text": "Unauthorized",
+        "cause": "server_error",
+    }
     fields.update(changes)
     return fields
 
@@ -96,6 +109,9 @@ def error_fields(**changes) -> dict:
         raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(address="not an address")),
         raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(address="", port=50000)),
         raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(port=0)),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(cause="the server is evil")),
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(cause="dns")),  # 401 is a server's
+        raw(type="candidate_error", seq=0, pc_id=1, info=error_fields(error_code=701)),  # 701 is not
         raw(type="candidate_error", seq=0, pc_id=1, info={k: v for k, v in error_fields().items() if k != "url"}),
         raw(type="candidate", seq=0, pc_id=1, info={"candidate": "candidate:garbage", "url": "", "relay_protocol": ""}),
         raw(type="gathering_state", seq=0, pc_id=1, state="new"),

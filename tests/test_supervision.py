@@ -20,7 +20,7 @@ from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
 from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
 
-GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response")
+GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response", "no_response")
 QUICK = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.5)
 
 
@@ -45,7 +45,8 @@ def bad_messages(fake: HostileTransport, pc_id: int) -> dict[str, bytes]:
                 "type": "candidate_error",
                 "seq": seq,
                 "pc_id": pc_id,
-                "info": {"address": "x", "port": 1, "url": "stun:s", "error_code": 701, "error_text": "t"},
+                "info": {"address": "x", "port": 1, "url": "stun:s", "error_code": 701, "error_text": "t",
+                         "cause": "no_response"},
             }
         ),
         "replayed": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq - 1),

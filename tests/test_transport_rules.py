@@ -102,8 +102,6 @@ def test_701_texts_name_the_cause_and_the_server():
     assert failures.no_response(("192.0.2.1", 3478), 5, 9.5, "udp").text == (
         "no response from 192.0.2.1:3478 after 5 attempts in 9.5 s"
     )
-    assert failures.port_unreachable(("::1", 3478)).text.startswith("port unreachable")
-    assert "[::1]:3478" in failures.port_unreachable(("::1", 3478)).text
     assert failures.connection_refused(("192.0.2.1", 3478)).text == "connection refused by 192.0.2.1:3478 (TCP)"
     assert failures.connection_lost(("192.0.2.1", 1), ConnectionResetError()).text == "connection reset by 192.0.2.1:1"
 

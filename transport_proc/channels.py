@@ -7,8 +7,10 @@ server cannot be reached:
 
 * ``UdpChannel``: one UDP socket may serve many servers (a host candidate's socket serves
   every STUN server). ``IP_RECVERR`` makes Linux queue the ICMP errors that come back, with
-  the destination that caused them, so a "port unreachable" is attributed to the right server
-  within a round trip instead of after the whole retransmission schedule.
+  the destination that caused them and what the ICMP message said (``icmp``), so a "port
+  unreachable" or a router's "host unreachable" is attributed to the right server within a
+  round trip instead of after the whole retransmission schedule. A send the kernel refuses
+  (no route, not permitted) fails that server at once: nothing went out, so nothing is waited for.
 * ``StreamChannel``: one TCP (or TLS) connection to one server. STUN messages are framed by
   their own length field (RFC 8489 section 6.2.2); nothing is retransmitted.
 """
@@ -16,6 +18,7 @@ server cannot be reached:
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import struct
@@ -25,13 +28,10 @@ from typing import Any
 
 from aioice import stun
 
-from icegather.transport_proc import failures
+from icegather.transport_proc import failures, icmp
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.stun_parser import parse_stun
 
-# Linux socket options, absent from Python's socket module (values from <linux/in.h>, <linux/in6.h>).
-IP_RECVERR = 11
-IPV6_RECVERR = 25
 # A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
 MAX_STREAM_MESSAGE = 64 * 1024
 STUN_HEADER = 20
@@ -123,6 +123,8 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
         self.sock = sock
         self.transport: asyncio.DatagramTransport | None = None
         self.local_address = sock.getsockname()[:2]
+        # Set by error_received during a send: the error, and whether queued ICMP explained it.
+        self._send_error: tuple[Exception, bool] | None = None
 
     @classmethod
     async def open(cls, local_ip: str) -> UdpChannel:
@@ -130,9 +132,9 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
         sock = bind_socket(local_ip, socket.SOCK_DGRAM)
         try:
             if sock.family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, icmp.IPV6_RECVERR, 1)
             else:
-                sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+                sock.setsockopt(socket.IPPROTO_IP, icmp.IP_RECVERR, 1)
             channel = cls(sock)
             await asyncio.get_running_loop().create_datagram_endpoint(lambda: channel, sock=sock)
         except OSError as exc:
@@ -147,23 +149,41 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
         self.deliver(data, addr[:2])
 
     def error_received(self, exc: Exception) -> None:
-        # The kernel queued ICMP errors; each names the destination that caused it.
-        for destination in self._drain_error_queue():
-            self.fail_all(failures.port_unreachable, destination)
+        """A socket error: ICMP errors the kernel queued, or (called from inside ``sendto``) a
+        send it refused."""
+        queued = self._drain_error_queue()
+        for error, destination in queued:
+            self.fail_all(functools.partial(icmp.failure, error), destination)
+        self._send_error = (exc, bool(queued))
 
-    def _drain_error_queue(self) -> list[Address]:
-        destinations: list[Address] = []
+    def _drain_error_queue(self) -> list[tuple[icmp.ExtendedError, Address]]:
+        """Every queued error with the destination of the datagram that caused it."""
+        errors: list[tuple[icmp.ExtendedError, Address]] = []
         while True:
             try:
-                _, _, _, destination = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError, OSError):
-                return destinations
-            if destination:
-                destinations.append(destination[:2])
+                _, ancillary, _, destination = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except OSError:  # the queue is empty (EAGAIN), or the socket is gone
+                return errors
+            for level, kind, data in ancillary:
+                error = icmp.parse_extended_error(level, kind, data)
+                if error is not None and destination:
+                    errors.append((error, destination[:2]))
 
     def send(self, data: bytes, server: Address) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(data, server)
+        # An ICMP error still pending for an earlier datagram (to any server) makes the kernel
+        # refuse the next send, whatever its destination, and drop it: then send once more.
+        for _ in range(2):
+            if self.transport is None or self.transport.is_closing():
+                return
+            self._send_error = None
+            self.transport.sendto(data, server)  # asyncio reports a refusal to error_received
+            if self._send_error is None:
+                return
+            error, was_pending_icmp = self._send_error
+            if not was_pending_icmp:
+                if isinstance(error, OSError):
+                    self.fail_all(functools.partial(failures.send_failed, error=error), server)
+                return
 
     def close(self) -> None:
         if self.transport is not None:
@@ -221,9 +241,7 @@ class StreamChannel(Channel, asyncio.Protocol):
                     timeout,
                 )
             except asyncio.TimeoutError:
-                raise failures.unreachable(
-                    f"TLS handshake with {failures.endpoint(server)} did not finish in {timeout:g} s"
-                ) from None
+                raise failures.tls_timeout(server, timeout) from None
             except ssl.SSLError as exc:
                 raise failures.tls_failed(server, exc) from None
             except OSError as exc:

@@ -2,8 +2,9 @@
 
 A server that answers with an error response fails the attempt with that response's code and
 reason phrase. Every other failure is 701 (W3C: the server could not be reached), and its text
-names the cause, so that a person reading the event knows what to check. The texts are built
-here, in one place, by pure functions.
+names the cause, so that a person reading the event knows what to check. Each failure also
+carries its cause as data (``shared.failure_causes``), which is what programs match on. The
+texts and causes are made here, in one place, by pure functions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import unicodedata
 
 from aioice import stun
 
+from icegather.shared.failure_causes import FailureCause
 from icegather.shared.structs import SERVER_NOT_REACHABLE
 
 # RFC 8489 section 14.8: the reason phrase is fewer than 128 characters.
@@ -20,25 +22,26 @@ MAX_REASON_LENGTH = 127
 
 
 class AttemptFailed(Exception):
-    """An attempt ended without a candidate; ``code`` and ``text`` go into the event."""
+    """An attempt ended without a candidate; ``code``, ``text`` and ``cause`` go into the event."""
 
-    def __init__(self, code: int, text: str) -> None:
+    def __init__(self, code: int, text: str, cause: FailureCause) -> None:
         super().__init__(f"{code} {text}")
         self.code = code
         self.text = text
+        self.cause = cause
         # The local socket that failed, when it is gone before the failure is reported.
         self.local_address: tuple[str, int] | None = None
 
 
-def unreachable(text: str) -> AttemptFailed:
-    return AttemptFailed(SERVER_NOT_REACHABLE, text)
+def unreachable(cause: FailureCause, text: str) -> AttemptFailed:
+    return AttemptFailed(SERVER_NOT_REACHABLE, text, cause)
 
 
 def server_error(code: int, reason: str) -> AttemptFailed:
     """A server's error response. Its reason phrase is untrusted text: shown, never interpreted."""
     if not 300 <= code <= 699:
-        return unreachable(f"the server sent an invalid error code {code}")
-    return AttemptFailed(code, sanitize_reason(reason) or f"error {code} (no reason phrase)")
+        return unreachable("malformed_response", f"the server sent an invalid error code {code}")
+    return AttemptFailed(code, sanitize_reason(reason) or f"error {code} (no reason phrase)", "server_error")
 
 
 def error_response(response: stun.Message, server: tuple[str, int]) -> AttemptFailed:
@@ -68,29 +71,30 @@ def endpoint(address: tuple[str, int]) -> str:
 def no_response(server: tuple[str, int], sends: int, seconds: float, transport: str) -> AttemptFailed:
     if transport == "udp":
         return unreachable(
-            f"no response from {endpoint(server)} after {sends} attempts in {seconds:g} s"
+            "no_response", f"no response from {endpoint(server)} after {sends} attempts in {seconds:g} s"
         )
-    return unreachable(f"no response from {endpoint(server)} over {transport.upper()} in {seconds:g} s")
+    return unreachable("no_response", f"no response from {endpoint(server)} over {transport.upper()} in {seconds:g} s")
 
 
-def port_unreachable(server: tuple[str, int]) -> AttemptFailed:
-    return unreachable(f"port unreachable: ICMP says nothing listens on UDP {endpoint(server)}")
+def send_failed(server: tuple[str, int], error: OSError) -> AttemptFailed:
+    """This machine refused to send to the server: nothing went out, so no silence is claimed."""
+    return unreachable("send_failed", f"cannot send to {endpoint(server)}: {describe_os_error(error)}")
 
 
 def connection_refused(server: tuple[str, int]) -> AttemptFailed:
-    return unreachable(f"connection refused by {endpoint(server)} (TCP)")
+    return unreachable("connection_refused", f"connection refused by {endpoint(server)} (TCP)")
 
 
 def connect_timeout(server: tuple[str, int], seconds: float) -> AttemptFailed:
-    return unreachable(f"TCP connection to {endpoint(server)} not established in {seconds:g} s")
+    return unreachable("connect_timeout", f"TCP connection to {endpoint(server)} not established in {seconds:g} s")
 
 
 def connection_lost(server: tuple[str, int], error: BaseException | None) -> AttemptFailed:
     if isinstance(error, ConnectionResetError):
-        return unreachable(f"connection reset by {endpoint(server)}")
+        return unreachable("connection_reset", f"connection reset by {endpoint(server)}")
     if error is None:
-        return unreachable(f"connection closed by {endpoint(server)} before it answered")
-    return unreachable(f"connection to {endpoint(server)} lost: {describe_os_error(error)}")
+        return unreachable("connection_closed", f"connection closed by {endpoint(server)} before it answered")
+    return unreachable("connection_lost", f"connection to {endpoint(server)} lost: {describe_os_error(error)}")
 
 
 def tls_failed(server: tuple[str, int], error: BaseException) -> AttemptFailed:
@@ -98,23 +102,38 @@ def tls_failed(server: tuple[str, int], error: BaseException) -> AttemptFailed:
     verify = getattr(error, "verify_message", None)
     if verify:
         reason = f"{reason}: {verify}"
-    return unreachable(f"TLS handshake with {endpoint(server)} failed: {reason}")
+    return unreachable("tls_failed", f"TLS handshake with {endpoint(server)} failed: {reason}")
+
+
+def tls_timeout(server: tuple[str, int], seconds: float) -> AttemptFailed:
+    return unreachable("tls_timeout", f"TLS handshake with {endpoint(server)} did not finish in {seconds:g} s")
 
 
 def host_lookup_failed(host: str, reason: str) -> AttemptFailed:
-    return unreachable(f"host lookup failed for {host}: {reason}")
+    return unreachable("dns", f"host lookup failed for {host}: {reason}")
 
 
 def socket_failed(local_address: str, error: BaseException) -> AttemptFailed:
-    return unreachable(f"socket could not be created on {local_address}: {describe_os_error(error)}")
+    return unreachable("socket_failed", f"socket could not be created on {local_address}: {describe_os_error(error)}")
 
 
 def no_local_address(family: str, host: str) -> AttemptFailed:
-    return unreachable(f"no local {family} address to reach {host} from")
+    return unreachable("no_local_address", f"no local {family} address to reach {host} from")
+
+
+def redirect_unreachable(alternate: tuple[str, int], local_ip: str) -> AttemptFailed:
+    return unreachable(
+        "redirect_unreachable", f"300 Try Alternate to {endpoint(alternate)}, which {local_ip} cannot reach"
+    )
 
 
 def malformed_response(server: tuple[str, int], what: str) -> AttemptFailed:
-    return unreachable(f"unusable response from {endpoint(server)}: {what}")
+    return unreachable("malformed_response", f"unusable response from {endpoint(server)}: {what}")
+
+
+def internal_error(error: BaseException) -> AttemptFailed:
+    """A bug in icegather ended this URL's attempt (the others go on); the log has the traceback."""
+    return unreachable("internal_error", f"internal error in icegather: {type(error).__name__}")
 
 
 def describe_os_error(error: BaseException) -> str:

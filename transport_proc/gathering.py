@@ -128,7 +128,7 @@ class Gathering:
             self.sink.on_candidate_error(
                 IceCandidateErrorInfo(
                     address=address, port=port, url=url.url, error_code=failure.code,
-                    error_text=failure.text,
+                    error_text=failure.text, cause=failure.cause,
                 )
             )
 
@@ -167,6 +167,10 @@ class Gathering:
         except AttemptFailed as failure:
             self._failure(url, failure, None)
             return
+        except Exception as error:  # a bug: this URL fails, and says so; the others go on
+            logger.exception("%s: internal error while resolving %s", url.url, url.host)
+            self._failure(url, failures.internal_error(error), None)
+            return
         pairs = pair_addresses(self.local_addresses, server_ips)
         if not pairs:
             self._failure(url, failures.no_local_address(family_name(server_ips[0]), url.host), None)
@@ -183,8 +187,10 @@ class Gathering:
             else:
                 await self._bind(attempt)
         except AttemptFailed as failure:
-            local = attempt.channel.local_address if attempt.channel is not None else None
-            self._failure(url, failure, local)
+            self._failure(url, failure, attempt.local_address)
+        except Exception as error:  # a bug: this URL fails, and says so; the others go on
+            logger.exception("%s from %s: internal error", url.url, local_ip)
+            self._failure(url, failures.internal_error(error), attempt.local_address)
         finally:
             if attempt.channel is not None and not attempt.keep_channel:
                 attempt.channel.close()
@@ -312,12 +318,14 @@ class Attempt:
     keep_channel: bool = False
     answered: bool = False
 
+    @property
+    def local_address(self) -> Address | None:
+        return self.channel.local_address if self.channel is not None else None
+
 
 def redirect_target(step: Redirect, attempt: Attempt) -> Address:
     alternate = step.alternate
     if family_name(alternate[0]) != family_name(attempt.local_ip):
-        raise failures.unreachable(
-            f"300 Try Alternate to {failures.endpoint(alternate)}, which {attempt.local_ip} cannot reach"
-        )
+        raise failures.redirect_unreachable(alternate, attempt.local_ip)
     logger.info("%s redirected to %s", attempt.url.url, failures.endpoint(alternate))
     return alternate

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from icegather.shared.failure_causes import FAILURE_CAUSES
 from icegather.shared.ice_url import MAX_URL_LENGTH
 from icegather.shared.protocol.checks import (
     MAX_TEXT,
@@ -63,6 +64,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "url": text(MAX_URL_LENGTH, empty=False),
         "error_code": integer(300, 799),
         "error_text": text(MAX_TEXT, empty=False),
+        "cause": one_of(*FAILURE_CAUSES),
     },
     CandidateInfo: {
         "candidate": candidate_line,
@@ -101,6 +103,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
 INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     IceCandidateErrorInfo: (
         (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
+        (lambda e: (e.cause == "server_error") == (e.error_code < 700), "cause server_error goes with codes 300-699"),
     ),
 }
 

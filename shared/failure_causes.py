@@ -1,0 +1,41 @@
+"""Why a STUN/TURN server URL failed, as data.
+
+Every ``IceCandidateErrorInfo`` carries one of these beside Firefox's five fields, set where the
+failure happens in the transport; it reaches the DOM event (``errorCause``), the NDJSON record
+and the diagnosis, which match on it instead of on the English ``errorText`` (rewording a text
+changes no verdict). It says *what happened*, not what to do about it: the diagnosis adds the
+context (the error code, the server's kind, the other URLs of the same host).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+FailureCause = Literal[
+    # The server answered with an error response; the error code says which.
+    "server_error",
+    # 701, the server could not be reached or gave no usable answer:
+    "dns",  # the host name did not resolve
+    "port_unreachable",  # ICMP: nothing listens on that UDP port
+    "host_unreachable",  # ICMP: a router says the host cannot be reached
+    "network_unreachable",  # ICMP: a router has no route to the network
+    "prohibited",  # ICMP: a firewall rejects the packets (administratively prohibited)
+    "fragmentation_needed",  # ICMP: the packet is too big for the path
+    "icmp_other",  # another ICMP error (time exceeded, ...)
+    "send_failed",  # this machine refused to send (no route, not permitted, ...)
+    "no_response",  # nothing came back within the retransmission schedule
+    "connection_refused",  # TCP: nothing listens on that port
+    "connect_timeout",  # TCP: the connection was not set up in time
+    "connection_reset",  # TCP: the server reset the connection
+    "connection_closed",  # TCP: the server closed the connection before it answered
+    "connection_lost",  # TCP: the connection failed in another way
+    "tls_failed",  # the TLS handshake failed (certificate, protocol)
+    "tls_timeout",  # the TLS handshake did not finish in time
+    "malformed_response",  # something answered that is not a usable STUN/TURN response
+    "redirect_unreachable",  # 300 Try Alternate to an address this machine cannot reach
+    "no_local_address",  # no local address of the server's address family
+    "socket_failed",  # a local socket could not be opened
+    "internal_error",  # a bug in icegather; logged with its traceback
+]
+
+FAILURE_CAUSES: tuple[FailureCause, ...] = get_args(FailureCause)
