@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -126,9 +127,11 @@ def with_alternate_server(message: bytes, alternate: Address) -> bytes:
 
 
 class ScriptedTcpServer:
-    """A TCP server on loopback that hands each accepted connection to ``handle``."""
+    """A TCP server on loopback that hands each accepted connection to ``handle``; with
+    ``tls``, after a TLS handshake as the server."""
 
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+    def __init__(self, handle: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self._handle = handle
@@ -141,8 +144,13 @@ class ScriptedTcpServer:
                 connection, _ = self.sock.accept()
             except OSError:
                 return
-            with connection:
-                self._handle(connection)
+            try:
+                if self._tls is not None:
+                    connection = self._tls.wrap_socket(connection, server_side=True)
+                with connection:
+                    self._handle(connection)
+            except OSError:  # the client went away mid-handshake or mid-message
+                continue
 
     def close(self) -> None:
         self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread from accept()
@@ -165,6 +173,26 @@ def hang_up(reset: bool) -> Callable[[socket.socket], None]:
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         else:
             connection.recv(4096)
+    return handle
+
+
+def answer_binding_over_stream(mapped: Address) -> Callable[[socket.socket], None]:
+    """Read one framed STUN request and answer it with a Binding success that maps to ``mapped``."""
+    def read_exactly(connection: socket.socket, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = connection.recv(size - len(data))  # no MSG_WAITALL: TLS sockets refuse flags
+            if not chunk:
+                raise ConnectionError("the client closed mid-message")
+            data += chunk
+        return data
+
+    def handle(connection: socket.socket) -> None:
+        header = read_exactly(connection, 20)
+        (length,) = struct.unpack_from("!H", header, 2)
+        request = stun.parse_message(header + read_exactly(connection, length))
+        connection.sendall(bytes(response(request, stun.Class.RESPONSE, **{"XOR-MAPPED-ADDRESS": mapped})))
+        connection.recv(1)  # until the client closes
     return handle
 
 

@@ -5,6 +5,7 @@ real transport processes; see the scenario table in the README."""
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 
@@ -14,6 +15,7 @@ from local_coturn import Coturn, local_coturn
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
+    answer_binding_over_stream,
     error_to_every_request,
     hang_up,
     mapped_to,
@@ -261,6 +263,21 @@ def test_turns_and_stuns_work_against_a_self_signed_server_when_told_to_accept_i
     assert recording.errors == []
     [relay] = recording.of_type("relay")
     assert (relay.url, relay.relayProtocol) == (tls_coturn.url("turns"), "tls")
+
+
+def test_a_stuns_answer_is_reported_but_makes_no_udp_srflx_candidate(certificate_authority):
+    # RFC 7064: STUN over TLS learns the mapped address of that TLS connection, which closes
+    # right after; it says nothing about a UDP socket, so it is not a UDP srflx candidate.
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(tls)
+    with ScriptedTcpServer(answer_binding_over_stream(("203.0.113.7", 40000)), tls=tls) as server:
+        url = f"stuns:127.0.0.1:{server.port}"
+        recording = gather({"iceServers": [{"urls": url}]}, INSECURE_TLS)
+
+    assert recording.errors == []
+    assert recording.of_type("srflx") == []
+    [answer] = [event for event in recording.events if event.type == "iceserveranswer"]
+    assert answer.url == url
 
 
 def test_turns_verifies_the_certificate_against_the_trusted_cas_and_the_host_name(

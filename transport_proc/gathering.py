@@ -233,6 +233,10 @@ class Gathering:
         mapped = response.attributes.get("XOR-MAPPED-ADDRESS") or response.attributes.get("MAPPED-ADDRESS")
         if mapped is None:
             raise failures.malformed_response(attempt.server_address, "Binding success without a mapped address")
+        if channel.reliable:
+            # stuns: (RFC 7064) maps the TLS connection, which closes right after; it says
+            # nothing about a UDP socket, so the answer is reported and no candidate made.
+            return
         self._add_srflx(mapped, channel.local_address, attempt)
 
     def _add_srflx(self, mapped: Address, base: Address, attempt: Attempt) -> None:
