@@ -22,6 +22,7 @@ class Recording:
     """Every event a peer connection fired, in order, with what we need to check it."""
 
     events: list[Event] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)  # iceserveranswer events, kept apart
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each event
     states_seen: list[str] = field(default_factory=list)
     transport_pid: int | None = None
@@ -58,6 +59,7 @@ async def record_gathering(
     for kind in ("icecandidate", "icecandidateerror", "icegatheringstatechange"):
         pc.addEventListener(kind, recording.record)
     pc.addEventListener("icegatheringstatechange", lambda e: recording.states_seen.append(pc.iceGatheringState))
+    pc.addEventListener("iceserveranswer", recording.answers.append)
     try:
         await asyncio.wait_for(pc.gather(), 30)
         recording.transport_pid = pc.transport.transport_pid if pc.transport else None

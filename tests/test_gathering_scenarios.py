@@ -276,7 +276,7 @@ def test_a_stuns_answer_is_reported_but_makes_no_udp_srflx_candidate(certificate
 
     assert recording.errors == []
     assert recording.of_type("srflx") == []
-    [answer] = [event for event in recording.events if event.type == "iceserveranswer"]
+    [answer] = recording.answers
     assert answer.url == url
 
 
