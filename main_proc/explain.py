@@ -12,7 +12,8 @@ def explain(argv: list[str], out: TextIO, err: TextIO) -> int:
     """``icegather explain [CODE ...]``: each code's name, origin and advice; all without CODE."""
     codes: list[int] = []
     for text in argv:
-        if not text.isdigit() or describe(int(text)) is None:
+        # isascii: str.isdigit also accepts digits such as "²" that int() refuses.
+        if not (text.isascii() and text.isdigit()) or describe(int(text)) is None:
             known = ", ".join(str(code) for code in REGISTRY)
             err.write(f"icegather: {text!r} is not a STUN/TURN error code icegather knows; known: {known}\n")
             return EXIT_BAD_INPUT

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from icegather.main_proc.diagnosis import Diagnosis, ServerOutcome
 from icegather.main_proc.events import IceServerAnswerEvent, RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+from icegather.shared.endpoints import endpoint
 
 CANDIDATE_TYPES = ("host", "srflx", "relay")
 
@@ -178,11 +179,9 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
-def endpoint(address: str | None, port: int | None) -> str:
-    if address is None:
-        return "-"
-    host = f"[{address}]" if ":" in address else address
-    return f"{host}:{port}" if port is not None else host
+def local_endpoint(address: str | None, port: int | None) -> str:
+    """The local socket of a record: ``-`` when none talked to the server."""
+    return "-" if address is None or port is None else endpoint((address, port))
 
 
 def format_line(record: dict[str, Any]) -> str:
@@ -196,10 +195,10 @@ def format_line(record: dict[str, Any]) -> str:
     if kind == "icecandidate":
         line = (
             f"{time}  {record['candidateType']:<6} {record['protocol']} "
-            f"{endpoint(record['address'], record['port'])}"
+            f"{local_endpoint(record['address'], record['port'])}"
         )
         if record["relatedAddress"] is not None:
-            line += f" (from {endpoint(record['relatedAddress'], record['relatedPort'])})"
+            line += f" (from {local_endpoint(record['relatedAddress'], record['relatedPort'])})"
         line += f"  {record['component']} foundation {record['foundation']} priority {record['priority']}"
         if record["url"]:
             via = f" over {record['relayProtocol']}" if record["relayProtocol"] else ""
@@ -208,12 +207,12 @@ def format_line(record: dict[str, Any]) -> str:
     if kind == "icecandidateerror":
         return (
             f"{time}  error  {record['errorCode']} {printable(record['errorText'])}  {printable(record['url'])}"
-            f"  (local {endpoint(record['address'], record['port'])})"
+            f"  (local {local_endpoint(record['address'], record['port'])})"
         )
     if kind == "iceserveranswer":
         return (
             f"{time}  answer {printable(record['url'])} in {record['rttMs']:.1f} ms"
-            f"  (local {endpoint(record['address'], record['port'])})"
+            f"  (local {local_endpoint(record['address'], record['port'])})"
         )
     if kind == "summary":
         return format_summary(record)

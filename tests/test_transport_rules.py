@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import time
 
 import pytest
 from aioice import stun
-from stun_servers import with_alternate_server
+from gathering_helpers import FAST_SCHEDULE, gather
+from stun_servers import ScriptedStunServer, never_answer, with_alternate_server
 
+from icegather.main_proc.cli import run
 from icegather.shared.candidate import CandidateFields, format_candidate, parse_candidate
-from icegather.shared.structs import RetransmissionSchedule
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 from icegather.transport_proc import candidates, failures
-from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses
+from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses, rfc8421_order
+from icegather.transport_proc.channels import UdpChannel
 from icegather.transport_proc.resolver import is_localhost, resolve, special_use_answer
 from icegather.transport_proc.stun_parser import parse_stun
+from icegather.transport_proc.transaction import transact
 
 
 def test_default_schedule_gives_up_on_a_silent_server_within_ten_seconds():
@@ -124,3 +130,44 @@ def test_the_response_parser_reads_alternate_server_and_refuses_broken_framing()
         parse_stun(data[:-2])  # length no longer matches
     with pytest.raises(ValueError):
         parse_stun(b"\x80" + data[1:])  # not STUN (ChannelData / RTP-like first bits)
+
+
+def test_local_addresses_are_preferred_ipv6_first_then_alternating_families_as_rfc_8421_says():
+    order = rfc8421_order(["192.0.2.2", "192.0.2.3", "fd00::2", "fd00::3", "192.0.2.4"])
+    assert order == ("fd00::2", "192.0.2.2", "fd00::3", "192.0.2.3", "192.0.2.4")
+
+
+def test_an_ipv6_host_candidate_outranks_an_ipv4_one(tmp_path):
+    recording = gather({"iceServers": []}, GatherOptions(FAST_SCHEDULE, ("127.0.0.1", "::1")))
+    priorities = {candidate.address: candidate.priority for candidate in recording.of_type("host")}
+    assert priorities["::1"] > priorities["127.0.0.1"]
+
+
+def test_retransmissions_keep_to_the_schedule_when_the_event_loop_was_late_once():
+    # Sends are due at 0, 0.2 and 0.6 s. The loop is blocked for 0.5 s after the first send,
+    # so the second goes out late (~0.5 s); the third must still go at 0.6 s, not 0.4 s after
+    # the late one (0.9 s).
+    schedule = RetransmissionSchedule(initial_rto=0.2, max_sends=3, final_wait=1)
+
+    async def run(server_address) -> None:
+        channel = await UdpChannel.open("127.0.0.1")
+        asyncio.get_running_loop().call_later(0.01, time.sleep, 0.5)
+        request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+        try:
+            with pytest.raises(failures.AttemptFailed):
+                await transact(channel, request, server_address, schedule)
+        finally:
+            channel.close()
+
+    with ScriptedStunServer(never_answer) as silent:
+        asyncio.run(run(("127.0.0.1", silent.port)))
+        sent = [received.at for received in silent.received]
+    assert len(sent) == 3
+    assert sent[1] - sent[0] >= 0.5  # the blocked loop did delay the second send
+    assert sent[2] - sent[0] < 0.75  # the third kept its time on the schedule (0.6 s)
+
+
+def test_explain_refuses_digits_that_are_not_ascii_with_a_clear_error():
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["explain", "²"], out, err) == 2
+    assert err.getvalue().startswith("icegather: '²' is not a STUN/TURN error code icegather knows")

@@ -1,13 +1,14 @@
 """Which local addresses gather, and which server address each of them talks to.
 
 Browsers gather from every usable interface address and try each server from every local
-address of the server's address family. ``choose_local_addresses`` and ``pair_addresses`` are
-that policy as pure functions; ``interface_addresses`` reads the machine's interfaces.
+address of the server's address family. ``choose_local_addresses``, ``rfc8421_order`` and
+``pair_addresses`` are that policy as pure functions; ``interface_addresses`` reads the machine's interfaces.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Iterable
 
 import ifaddr
@@ -33,6 +34,16 @@ def choose_local_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
             continue
         (loopback if ip.is_loopback else usable).append(str(ip))
     return tuple(dict.fromkeys(usable or loopback))
+
+
+def rfc8421_order(addresses: Iterable[str]) -> tuple[str, ...]:
+    """The order of preference among local addresses (RFC 8421 section 4): IPv6 first, then
+    the two families alternate, each keeping its own order. A candidate's local preference
+    follows this order."""
+    ips = [ipaddress.ip_address(address) for address in addresses]
+    v6 = [str(ip) for ip in ips if ip.version == 6]
+    v4 = [str(ip) for ip in ips if ip.version == 4]
+    return tuple(address for pair in itertools.zip_longest(v6, v4) for address in pair if address is not None)
 
 
 def family_name(address: str) -> str:

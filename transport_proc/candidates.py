@@ -8,14 +8,14 @@ from __future__ import annotations
 import zlib
 
 from icegather.shared.candidate import CandidateFields, format_candidate
+from icegather.shared.endpoints import Address
 from icegather.shared.structs import CandidateInfo
 
 COMPONENT_RTP = 1
 TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}
-# RFC 8421-style: a relay reached over UDP is preferred to TCP, TCP to TLS.
+# A relay reached over UDP is preferred to TCP, TCP to TLS, as browsers rank them (Chromium:
+# RELAY_UDP > RELAY_TCP > RELAY_TLS).
 RELAY_PROTOCOL_RANK = {"udp": 2, "tcp": 1, "tls": 0}
-
-Address = tuple[str, int]
 
 
 def priority(kind: str, local_preference: int, component: int = COMPONENT_RTP) -> int:
@@ -24,7 +24,8 @@ def priority(kind: str, local_preference: int, component: int = COMPONENT_RTP) -
 
 
 def local_preference(local_index: int, relay_protocol: str = "") -> int:
-    """Earlier local addresses are preferred; for relays, the protocol to the server first."""
+    """Earlier local addresses (``rfc8421_order``) are preferred; for relays, the protocol to
+    the server comes first."""
     rank = RELAY_PROTOCOL_RANK.get(relay_protocol, 3)
     return (rank << 12) + max(0, 4095 - local_index)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from aioice import stun
 
+from icegather.shared.endpoints import Address, is_ipv6
 from icegather.transport_proc import failures, icmp
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.stun_parser import parse_stun
@@ -35,8 +36,6 @@ from icegather.transport_proc.stun_parser import parse_stun
 # A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
 MAX_STREAM_MESSAGE = 64 * 1024
 STUN_HEADER = 20
-
-Address = tuple[str, int]
 
 
 @dataclass
@@ -101,7 +100,7 @@ def same_address(a: Address, b: Address) -> bool:
 
 def bind_socket(local_ip: str, kind: socket.SocketKind) -> socket.socket:
     """A non-blocking socket bound to ``local_ip`` on a port the kernel picks."""
-    family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
+    family = socket.AF_INET6 if is_ipv6(local_ip) else socket.AF_INET
     try:
         sock = socket.socket(family, kind)
     except OSError as exc:

@@ -9,11 +9,11 @@ texts and causes are made here, in one place, by pure functions.
 
 from __future__ import annotations
 
-import ipaddress
 import unicodedata
 
 from aioice import stun
 
+from icegather.shared.endpoints import endpoint
 from icegather.shared.failure_causes import FailureCause
 from icegather.shared.structs import SERVER_NOT_REACHABLE
 
@@ -58,14 +58,6 @@ def sanitize_reason(reason: str) -> str:
         ch if unicodedata.category(ch)[0] != "C" else " " for ch in reason
     )
     return " ".join(printable.split())[:MAX_REASON_LENGTH]
-
-
-def endpoint(address: tuple[str, int]) -> str:
-    """``1.2.3.4:3478`` or ``[::1]:3478``."""
-    host, port = address[0], address[1]
-    if ipaddress.ip_address(host).version == 6:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
 
 
 def no_response(server: tuple[str, int], sends: int, seconds: float, transport: str) -> AttemptFailed:

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from aioice import stun
 
+from icegather.shared.endpoints import Address, endpoint
 from icegather.shared.ice_config import IceConfiguration, IceServer
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import (
@@ -43,8 +44,9 @@ from icegather.transport_proc.addresses import (
     family_name,
     interface_addresses,
     pair_addresses,
+    rfc8421_order,
 )
-from icegather.transport_proc.channels import Address, Channel, StreamChannel, UdpChannel, bind_socket
+from icegather.transport_proc.channels import Channel, StreamChannel, UdpChannel, bind_socket
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.resolver import resolve
 from icegather.transport_proc.transaction import transact
@@ -89,9 +91,9 @@ class Gathering:
     async def run(self) -> None:
         self._reporting = True
         self.sink.on_gathering_state("gathering")
-        self.local_addresses = self.options.local_addresses or choose_local_addresses(
+        self.local_addresses = rfc8421_order(self.options.local_addresses or choose_local_addresses(
             interface_addresses()
-        )
+        ))
         await self._open_host_sockets()
         relay_only = self.configuration.ice_transport_policy == "relay"
         await asyncio.gather(
@@ -331,5 +333,5 @@ def redirect_target(step: Redirect, attempt: Attempt) -> Address:
     alternate = step.alternate
     if family_name(alternate[0]) != family_name(attempt.local_ip):
         raise failures.redirect_unreachable(alternate, attempt.local_ip)
-    logger.info("%s redirected to %s", attempt.url.url, failures.endpoint(alternate))
+    logger.info("%s redirected to %s", attempt.url.url, endpoint(alternate))
     return alternate

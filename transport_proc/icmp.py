@@ -16,6 +16,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from icegather.shared.endpoints import endpoint
 from icegather.shared.failure_causes import FailureCause
 from icegather.transport_proc import failures
 from icegather.transport_proc.failures import AttemptFailed
@@ -101,7 +102,7 @@ def cause_of(error: ExtendedError) -> FailureCause:
 def failure(error: ExtendedError, server: tuple[str, int]) -> AttemptFailed:
     """The failure of an attempt on ``server`` that this error reports."""
     cause = cause_of(error)
-    target = failures.endpoint(server)
+    target = endpoint(server)
     sender = f"ICMP from {error.offender}" if error.offender else "ICMP"
     texts: dict[FailureCause, str] = {
         "port_unreachable": f"port unreachable: ICMP says nothing listens on UDP {target}",

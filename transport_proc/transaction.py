@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 from aioice import stun
 
+from icegather.shared.endpoints import Address
 from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc import failures
-from icegather.transport_proc.channels import Address, Channel, Waiter
+from icegather.transport_proc.channels import Channel, Waiter
 from icegather.transport_proc.failures import AttemptFailed
 
 
@@ -46,11 +47,15 @@ async def transact(
     data = bytes(request)
     waits = (schedule.give_up_after,) if channel.reliable else schedule.waits()
     channel.register(request.transaction_id, Waiter(server, on_message, on_failure))
+    # Each send is due at its time on the schedule, counted from the first send, not from the
+    # previous wake-up: a loop that is late once must not push every later send back.
+    due = loop.time()
     try:
         for wait in waits:
             last_send = time.monotonic()
             channel.send(data, server)
-            done, _ = await asyncio.wait({outcome}, timeout=wait)
+            due += wait
+            done, _ = await asyncio.wait({outcome}, timeout=max(0.0, due - loop.time()))
             if done:
                 # The RTT of the send that was answered (RFC 8489 section 6.2.1 Karn's rule
                 # would drop it; for a report, the latest send is the best estimate).

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from aioice import stun
 
+from icegather.shared.endpoints import Address
 from icegather.transport_proc import failures
-from icegather.transport_proc.channels import Address
 
 REQUESTED_TRANSPORT_UDP = 0x11000000
 DEFAULT_LIFETIME = 600
