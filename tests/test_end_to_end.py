@@ -147,7 +147,6 @@ def test_one_transport_serves_several_peer_connections_and_keeps_their_events_ap
 
 
 def test_no_event_fires_after_close(coturn, silent_udp_server):
-    port = silent_udp_server.port
     fired_after_close = []
 
     async def scenario():
@@ -155,7 +154,7 @@ def test_no_event_fires_after_close(coturn, silent_udp_server):
         # it still sent for it would reach the main process.
         transport = await TransportClient.start()
         pc = RTCPeerConnection(
-            {"iceServers": [{"urls": f"stun:127.0.0.1:{port}"}, coturn.ice_server("turn", password="x")]},
+            {"iceServers": [{"urls": silent_udp_server.url()}, coturn.ice_server("turn", password="x")]},
             transport=transport,
             options=LOOPBACK,
         )
@@ -168,16 +167,25 @@ def test_no_event_fires_after_close(coturn, silent_udp_server):
         for kind in ("icecandidate", "icecandidateerror", "icegatheringstatechange"):
             pc.addEventListener(kind, listener)
         gathering = asyncio.ensure_future(pc.gather())
-        await asyncio.sleep(0.05)
+        # Close while the transport is demonstrably gathering: the silent server has our request.
+        deadline = time.monotonic() + 10
+        while not silent_udp_server.received and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert silent_udp_server.received
         pc.close()
         closed = True
         await gathering  # returns: closing ends the wait
-        await asyncio.sleep(FAST_SCHEDULE.give_up_after + 0.2)  # the silent server's 701 would be due
+        # A barrier, not a sleep: a second peer connection on the same transport asks the same
+        # silent server. Its 701 comes when the schedule ends, later than the first one's would
+        # have, and the transport's messages arrive in order: anything still due for the
+        # closed peer connection would have arrived before it.
+        later = await record_gathering({"iceServers": [{"urls": silent_udp_server.url()}]}, LOOPBACK, transport)
         rejected = transport.rejected
         transport.close()
-        return pc.iceGatheringState, rejected
+        return pc.iceGatheringState, later, rejected
 
-    state, rejected = asyncio.run(scenario())
+    state, later, rejected = asyncio.run(scenario())
+    assert [error.errorCode for error in later.errors] == [701]
     assert fired_after_close == []
     assert state == "gathering"
     assert rejected == 0

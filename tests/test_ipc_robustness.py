@@ -11,32 +11,53 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
-from gathering_helpers import LOOPBACK, record_gathering
+from gathering_helpers import LOOPBACK, Recording, record_gathering
+from test_service import running_service
 
 from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.main_proc.supervision import TransportError
 from icegather.main_proc.transport_client import TransportClient
+from icegather.shared import protocol
+
+GARBAGE = (
+    b"",  # not msgpack
+    b"\xc1",  # a byte msgpack never uses
+    msgpack.packb({"type": "gather", "seq": 0}),  # fields missing
+    msgpack.packb([1, 2]),  # not a map
+    msgpack.packb({"type": "close", "seq": 1, "pc_id": 1}),  # skips seq 0 (and comes before hello)
+)
 
 
-def test_the_transport_survives_garbage_and_still_serves_a_well_behaved_client():
-    async def scenario():
-        transport = await TransportClient.start()
+def test_the_transport_rejects_and_counts_garbage_and_still_serves_a_well_behaved_client(tmp_path):
+    endpoint = f"ipc://{tmp_path}/run/transport"
+
+    async def scenario() -> tuple[protocol.Message, Recording]:
         context = zmq.asyncio.Context()
         rogue = context.socket(zmq.DEALER)
-        rogue.connect(transport.process.endpoint)
-        for frame in (b"", b"\xc1", msgpack.packb({"type": "gather", "seq": 0}), msgpack.packb([1, 2]),
-                      msgpack.packb({"type": "close", "seq": 1, "pc_id": 1})):  # close before hello
+        rogue.connect(endpoint)
+        for frame in GARBAGE:
             await rogue.send(frame)
         await rogue.send_multipart([b"two", b"frames"])
+        # A hello on the same connection, after the garbage: its answer proves that the
+        # transport read every frame before it. Refused messages leave no client state
+        # behind, so the hello starts at seq 0.
+        await rogue.send(protocol.encode(protocol.ClientHello(), 0))
+        hello = protocol.decode_to_main(await asyncio.wait_for(rogue.recv(), 10))[1]
         rogue.close(linger=0)
         context.term()
+        transport = await TransportClient.connect(endpoint)
         try:
             recording = await record_gathering({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=transport)
         finally:
             transport.close()
-        return recording
+        return hello, recording
 
-    recording = asyncio.run(scenario())
+    with running_service("--bind", endpoint, ready=tmp_path / "run" / "transport") as process:
+        hello, recording = asyncio.run(scenario())
+    log = process.stderr.read()
+
+    assert isinstance(hello, protocol.ServerHello)
+    assert "rejected a message (6 so far)" in log and "rejected a message (7 so far)" not in log
     assert [e.errorCode for e in recording.errors] == [701]
 
 
