@@ -115,4 +115,4 @@ async def session(
             )
         return status
     finally:
-        supervisor.close()
+        await supervisor.aclose()

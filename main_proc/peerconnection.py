@@ -170,7 +170,9 @@ class RTCPeerConnection(EventTarget):
         await self._finished
 
     def close(self) -> None:
-        """Stop gathering, release TURN allocations; no event fires after this."""
+        """Stop gathering and release TURN allocations; no event fires after this. It does not
+        wait: a transport process of the connection's own exits in the background once its
+        allocations are released (``aclose`` waits for that)."""
         if self._closed:
             return
         self._closed = True
@@ -182,11 +184,19 @@ class RTCPeerConnection(EventTarget):
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(None)
 
+    async def aclose(self) -> None:
+        """``close()``, then wait until a transport process of the connection's own has
+        released its allocations and exited."""
+        owned = self._transport if self._owns_transport else None
+        self.close()
+        if owned is not None:
+            await owned.aclose()
+
     async def __aenter__(self) -> RTCPeerConnection:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
+        await self.aclose()
 
     # --- called by PeerConnectionObserver -------------------------------------------------
 

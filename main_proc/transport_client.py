@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 10.0
 RECEIVE_BATCH = 256
 
+# Transports of our own that close() asked to exit, waited for in the background: held here so
+# that the tasks are not collected before they finish.
+_stopping: set[asyncio.Future[None]] = set()
+
 
 class TransportClient:
     def __init__(
@@ -61,6 +65,7 @@ class TransportClient:
         self.supervision = supervision
         self._last_heard = time.monotonic()
         self._closed = False
+        self._stopping: asyncio.Future[None] | None = None
         self.transport_pid: int | None = None
         self.rejected = 0
         self.failure: str | None = None
@@ -78,7 +83,7 @@ class TransportClient:
         try:
             return await cls._connect(process.endpoint, process, timeout, supervision)
         except BaseException:
-            process.stop()
+            process.kill()  # it never served: there is nothing to release
             raise
 
     @classmethod
@@ -168,9 +173,29 @@ class TransportClient:
             self._send(protocol.Close(pc_id))
 
     def close(self) -> None:
-        """Disconnect; a transport process of our own is stopped (allocations released)."""
-        if self._closed:
-            return
+        """Disconnect without waiting. A transport process of our own is asked to exit: it
+        releases its TURN allocations first, and is waited for in the background (``aclose``
+        waits for it)."""
+        self._begin_closing()
+
+    async def aclose(self) -> None:
+        """Disconnect, and wait until a transport process of our own has released its
+        allocations and exited (without blocking the event loop)."""
+        stopping = self._begin_closing()
+        if stopping is not None:
+            await stopping
+
+    def _begin_closing(self) -> asyncio.Future[None] | None:
+        """Disconnect (once) and start stopping our own process; the stopping, if any."""
+        if not self._closed:
+            self._disconnect()
+            if self.process is not None:
+                self._stopping = asyncio.ensure_future(self.process.stop())
+                _stopping.add(self._stopping)
+                self._stopping.add_done_callback(_stopping.discard)
+        return self._stopping
+
+    def _disconnect(self) -> None:
         self._closed = True
         if self.failure is None:
             self.failure = "the transport client is closed"
@@ -178,7 +203,7 @@ class TransportClient:
             task.cancel()
         self._close_socket()
         if self.process is not None:
-            self.process.stop()
+            self.process.ask_to_exit()
 
     def _close_socket(self) -> None:
         if not self._context.closed:

@@ -11,6 +11,7 @@ Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -20,6 +21,9 @@ import tempfile
 
 from icegather.main_proc.supervision import TransportError
 from icegather.shared.platform_support import unsupported_platform
+
+# How long a transport may take to release its allocations and exit once asked to.
+STOP_TIMEOUT = 5.0
 
 
 class TransportProcess:
@@ -76,16 +80,18 @@ class TransportProcess:
             self.popen.wait()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Ask the process to exit (close its stdin), wait up to ``timeout``, then kill it."""
+    def ask_to_exit(self) -> None:
+        """Close its stdin: it releases its TURN allocations, then exits by itself."""
         if self.popen.stdin is not None and not self.popen.stdin.closed:
             self.popen.stdin.close()
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Ask the process to exit and wait for it without blocking the event loop; kill it if
+        it has not exited after ``timeout`` (releasing allocations takes well under a second)."""
+        self.ask_to_exit()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.wait_exit(), timeout)
+        self.kill()  # a no-op for a process that exited, but for the runtime directory
 
 
 def describe_exit(returncode: int) -> str:

@@ -41,7 +41,8 @@ class TransportSupervisor:
                 self.started += 1
             return self._current
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close the current transport and wait until it is gone (allocations released)."""
         if self._current is not None:
-            self._current.close()
-            self._current = None
+            current, self._current = self._current, None
+            await current.aclose()

@@ -64,7 +64,7 @@ async def record_gathering(
         await asyncio.wait_for(pc.gather(), 30)
         recording.transport_pid = pc.transport.transport_pid if pc.transport else None
     finally:
-        pc.close()
+        await pc.aclose()
     return recording
 
 

@@ -4,13 +4,14 @@ real transport processes; see the scenario table in the README."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from gathering_helpers import FAST_SCHEDULE, Recording, gather
+from gathering_helpers import FAST_SCHEDULE, LOOPBACK, Recording, gather
 from local_coturn import Coturn, local_coturn
 from stun_servers import (
     ScriptedStunServer,
@@ -23,6 +24,7 @@ from stun_servers import (
     try_alternate,
 )
 
+from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.shared.structs import GatherOptions
 
 DUAL_STACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1", "::1"))
@@ -382,6 +384,38 @@ def test_closing_releases_every_turn_allocation_with_a_refresh_of_lifetime_zero(
         released = wait_for(lambda: turn.log.count(f"username=<{turn.username}>, lifetime=0"), 2, 5.0)
 
     assert released == 2
+
+
+def test_closing_returns_at_once_and_the_transport_releases_its_allocation_then_exits_by_itself():
+    with local_coturn(extra_args=["--verbose"]) as turn:
+
+        async def scenario() -> tuple[bool, int, int | None]:
+            pc = RTCPeerConnection({"iceServers": [turn.ice_server("turn")]}, options=LOOPBACK)
+            await pc.gather()
+            assert pc.transport is not None and pc.transport.process is not None
+            popen = pc.transport.process.popen
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
+            pc.close()
+            returned_while_running = popen.poll() is None  # close() did not wait for the process
+            await pc.aclose()  # this does, without blocking the loop
+            ticker.cancel()
+            return returned_while_running, ticks, popen.returncode
+
+        returned_while_running, ticks, returncode = asyncio.run(scenario())
+        released = wait_for(lambda: turn.log.count(f"username=<{turn.username}>, lifetime=0"), 1, 5.0)
+
+    assert returned_while_running
+    assert ticks > 0  # the event loop ran while the transport released and exited
+    assert returncode == 0  # it exited by itself, after the release: not killed
+    assert released == 1
 
 
 def wait_for(count: Callable[[], int], expected: int, seconds: float) -> int:

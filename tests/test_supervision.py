@@ -121,7 +121,7 @@ def test_a_real_transport_keeps_beating_through_a_long_quiet_gathering(silent_ud
             pc.close()
             return supervisor.started
         finally:
-            supervisor.close()
+            await supervisor.aclose()
 
     assert asyncio.run(scenario()) == 1
 
@@ -149,7 +149,7 @@ def test_a_crashed_or_hung_transport_fails_its_gatherings_and_the_next_one_gets_
             recording = await record_gathering({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=second)
             return str(caught.value), gone, first.transport_pid != second.transport_pid, recording, supervisor.started
         finally:
-            supervisor.close()
+            await supervisor.aclose()
 
     message, gone, fresh, recording, started = asyncio.run(scenario())
     expected = "killed by SIGKILL" if fault == "SIGKILL" else "stopped answering"

@@ -132,3 +132,18 @@ def test_refresh_to_zero_releases_with_the_session_credentials():
 def test_the_password_is_not_in_the_session_repr():
     session, _ = authenticated_session()
     assert "secret" not in repr(session)
+
+
+def test_a_release_answered_438_is_sent_once_more_with_the_new_nonce_and_then_given_up():
+    session, _ = authenticated_session()
+    refresh = session.refresh_to_zero()
+    stale = reply(refresh, stun.Class.ERROR, **{"ERROR-CODE": (438, "Stale Nonce"), "NONCE": b"nonce-2"})
+
+    again = session.after_release(stale)
+
+    assert again is not None and again.attributes["NONCE"] == b"nonce-2"
+    assert again.transaction_id != refresh.transaction_id
+    assert parse_stun(bytes(again)).check_message_integrity(KEY)
+    assert session.after_release(reply(again, stun.Class.ERROR, **{"ERROR-CODE": (438, "Stale Nonce"),
+                                                                      "NONCE": b"nonce-3"})) is None
+    assert session.after_release(reply(again, stun.Class.RESPONSE, KEY, LIFETIME=0)) is None

@@ -303,8 +303,11 @@ class Gathering:
                 return
 
     async def _release(self, channel: Channel, session: AllocateSession, server_address: Address) -> None:
+        request: stun.Message | None = session.refresh_to_zero()
         try:
-            await transact(channel, session.refresh_to_zero(), server_address, RELEASE_SCHEDULE)
+            while request is not None:
+                response, _ = await transact(channel, request, server_address, RELEASE_SCHEDULE)
+                request = session.after_release(response)  # a 438 is answered with the new nonce
         except AttemptFailed:
             pass  # The server frees it when its lifetime ends.
         finally:

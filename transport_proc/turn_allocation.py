@@ -64,6 +64,7 @@ class AllocateSession:
         self._nonce: bytes | None = None
         self._key: bytes | None = None
         self._stale_nonce_retries = 0
+        self._release_retried = False
         self._redirected = False
 
     def __repr__(self) -> str:
@@ -109,6 +110,18 @@ class AllocateSession:
         request.attributes["LIFETIME"] = 0
         self._sign(request)
         return request
+
+    def after_release(self, response: stun.Message) -> stun.Message | None:
+        """What to send after the answer to a release: a new one when the server said 438 Stale
+        Nonce with a fresh NONCE (RFC 8489 section 9.2.4; once), else nothing."""
+        if response.message_class != stun.Class.ERROR or response.error_code != 438:
+            return None
+        nonce = response.attributes.get("NONCE")
+        if not nonce or self._release_retried:
+            return None
+        self._release_retried = True
+        self._nonce = nonce
+        return self.refresh_to_zero()
 
     def _authenticate(self, response: stun.Message, server: Address) -> Step:
         realm = response.attributes.get("REALM")
