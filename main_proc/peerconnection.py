@@ -149,8 +149,9 @@ class RTCPeerConnection(EventTarget):
     async def gather(self) -> None:
         """Gather candidates; return when gathering is complete or the connection closed.
 
-        Raises ``TransportError`` if the transport dies or refuses the request, and
-        ``DOMException`` ``InvalidStateError`` if the connection is closed or already gathered.
+        Raises ``TransportError`` if the transport dies, refuses the request or does not finish
+        within ``GatherOptions.schedule.gathering_deadline``, and ``DOMException``
+        ``InvalidStateError`` if the connection is closed or already gathered.
         """
         if self._closed:
             raise invalid_state_error("the peer connection is closed")
@@ -167,7 +168,12 @@ class RTCPeerConnection(EventTarget):
                     self._transport.close()
                 return
         self._pc_id = self._transport.gather(self._configuration, self._options, PeerConnectionObserver(self))
-        await self._finished
+        deadline = self._options.schedule.gathering_deadline
+        try:
+            await asyncio.wait_for(asyncio.shield(self._finished), deadline)
+        except asyncio.TimeoutError:
+            self._transport.stop(self._pc_id)
+            raise TransportError(f"gathering did not complete within {deadline:g} s, the most it can take") from None
 
     def close(self) -> None:
         """Stop gathering and release TURN allocations; no event fires after this. It does not

@@ -9,8 +9,11 @@ What the transport sends is untrusted, and the client supervises it. The transpo
 *failed* when
 
 * its process exits (``start()`` spawned it; noticed through a pidfd, at once: ``watchdogs.py``);
+* the connection to it ends (a socket monitor says so, at once: a service restarted or gone,
+  or libzmq's own heartbeats found the other end dead);
 * it stops answering: no message, not even a heartbeat, for ``heartbeat_timeout`` seconds
-  (it is stopped, deadlocked, or the service is gone);
+  (it is stopped or deadlocked);
+* it does not read what we send: its queue (``shared.link_settings.QUEUE_LIMIT``) is full;
 * it sends a bad message: one that fails validation, repeats or skips a sequence number, or
   makes no sense for its peer connection. The message is dropped and counted in
   ``rejected`` and never reaches a peer connection. Like a browser that kills a child process
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -35,8 +38,8 @@ import zmq.asyncio
 from icegather.main_proc.routing import Router, TransportObserver
 from icegather.main_proc.supervision import Supervision, TransportError
 from icegather.main_proc.transport_process import TransportProcess
-from icegather.main_proc.watchdogs import watch_heartbeats, watch_process
-from icegather.shared import protocol
+from icegather.main_proc.watchdogs import watch_connection, watch_heartbeats, watch_process
+from icegather.shared import link_settings, protocol
 from icegather.shared.curve_keys import CurveKeys
 from icegather.shared.ice_config import IceConfiguration
 from icegather.shared.structs import GatherOptions
@@ -65,6 +68,7 @@ class TransportClient:
         self.supervision = supervision
         self._last_heard = time.monotonic()
         self._closed = False
+        self._monitor: zmq.asyncio.Socket | None = None
         self._stopping: asyncio.Future[None] | None = None
         self.transport_pid: int | None = None
         self.rejected = 0
@@ -109,24 +113,25 @@ class TransportClient:
     ) -> TransportClient:
         context = zmq.asyncio.Context()
         sock = context.socket(zmq.DEALER)
-        # As on the transport side: no message may be dropped for want of a queue slot.
-        sock.setsockopt(zmq.SNDHWM, 0)
-        sock.setsockopt(zmq.RCVHWM, 0)
+        link_settings.configure(sock)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, 20)
         if curve is not None:
             curve.apply_to_client(sock)
+        # Watched from the first connection on: after the handshake, its end is a failure.
+        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         sock.connect(endpoint)
         client = cls(context, sock, process, supervision)
+        client._monitor = monitor
         try:
             await client._handshake(timeout)
         except BaseException:
             client._close_socket()
             raise
         client._tasks.append(asyncio.ensure_future(client._receive_loop()))
+        client._tasks.append(asyncio.ensure_future(watch_connection(monitor, endpoint, process, client._fail)))
         if supervision.heartbeat_interval > 0:
-            heartbeat = client._send_heartbeat
-            watch = watch_heartbeats(supervision, client._last_heard_at, heartbeat, client._fail)
+            watch = watch_heartbeats(supervision, client._last_heard_at, client._has_unread, client._fail)
             client._tasks.append(asyncio.ensure_future(watch))
         if process is not None:
             client._tasks.append(asyncio.ensure_future(watch_process(process, client._fail)))
@@ -155,6 +160,12 @@ class TransportClient:
         if hello.protocol_version != protocol.PROTOCOL_VERSION:
             raise TransportError(
                 f"the transport speaks protocol {hello.protocol_version}, we speak {protocol.PROTOCOL_VERSION}"
+            )
+        timeout = self.supervision.heartbeat_timeout
+        if self.supervision.heartbeat_interval > 0 and hello.heartbeat_interval * 2 > timeout:
+            raise TransportError(
+                f"the transport beats every {hello.heartbeat_interval:g} s, too seldom for a heartbeat "
+                f"timeout of {self.supervision.heartbeat_timeout:g} s"
             )
         self.transport_pid = hello.pid
         self._last_heard = time.monotonic()
@@ -207,12 +218,22 @@ class TransportClient:
 
     def _close_socket(self) -> None:
         if not self._context.closed:
+            if self._monitor is not None:
+                self._sock.disable_monitor()
+                self._monitor.close(linger=0)
             self._sock.close(linger=0)
             self._context.term()
 
     def _send(self, message: protocol.Message) -> None:
-        self._sock.send(protocol.encode(message, self._next_seq))
+        # Never waits: a transport that cannot take a message now does not read its queue.
+        sent = cast("asyncio.Future[None]", self._sock.send(protocol.encode(message, self._next_seq), zmq.NOBLOCK))
         self._next_seq += 1
+        if sent.done() and isinstance(sent.exception(), zmq.ZMQError):
+            self._fail(f"the transport does not read its messages: {sent.exception()}")
+
+    def _has_unread(self) -> bool:
+        """Whether messages wait in our queue: the transport spoke, even if we did not listen."""
+        return not self._context.closed and bool(cast(int, self._sock.get(zmq.EVENTS)) & zmq.POLLIN)
 
     async def _receive_loop(self) -> None:
         # What is already queued is read without a trip through the event loop per message
@@ -265,6 +286,3 @@ class TransportClient:
 
     def _last_heard_at(self) -> float:
         return self._last_heard
-
-    def _send_heartbeat(self) -> None:
-        self._send(protocol.Heartbeat())

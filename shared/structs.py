@@ -17,6 +17,11 @@ SERVER_NOT_REACHABLE = 701
 
 GATHERING_STATES = ("new", "gathering", "complete")
 
+# An upper bound of the schedules one URL's attempt can take in turn (tests/test_transport_rules
+# checks it against the transport's own retry limits), and a margin for the two processes.
+GATHERING_DEADLINE_SCHEDULES = 64
+GATHERING_DEADLINE_MARGIN = 2.0
+
 
 @dataclass(frozen=True)
 class IceCandidateErrorInfo:
@@ -85,6 +90,14 @@ class RetransmissionSchedule:
     @property
     def give_up_after(self) -> float:
         return sum(self.waits())
+
+    @property
+    def gathering_deadline(self) -> float:
+        """How long a gathering may take at the most with this schedule: every step of the
+        slowest attempt (name lookup, TCP connect, TLS handshake, the Allocate transactions with
+        their stale-nonce retries, once more after a redirect, and again from new ports after
+        437) gives up after one schedule; past this, something is wrong with the transport."""
+        return GATHERING_DEADLINE_SCHEDULES * self.give_up_after + GATHERING_DEADLINE_MARGIN
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from icegather.main_proc.supervision import Supervision, TransportError
 from icegather.main_proc.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.curve_keys import CurveKeys
-from icegather.shared.ice_config import parse_configuration
+from icegather.shared.link_settings import MIN_HEARTBEAT_INTERVAL
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 NOBODY = 65534
@@ -209,37 +209,100 @@ def test_a_service_at_its_gathering_limit_refuses_more_with_a_clear_error(tmp_pa
     assert results.count(None) == 2  # the other two completed
 
 
-def test_a_client_that_goes_silent_is_dropped_and_its_gatherings_freed(tmp_path, silent_udp_server):
+VANISHING_CLIENT = """
+import asyncio, sys
+from icegather import GatherOptions, RetransmissionSchedule, RTCPeerConnection, Supervision, TransportClient
+
+async def main():
+    # No heartbeats asked for: the service must notice the end of the connection all the same.
+    transport = await TransportClient.connect(sys.argv[1], supervision=Supervision(0, 0))
+    slow = GatherOptions(RetransmissionSchedule(5.0, 2, 2), ("127.0.0.1",))  # gathers for 15 s
+    pc = RTCPeerConnection({"iceServers": [{"urls": sys.argv[2]}]}, transport=transport, options=slow)
+    pc.onicegatheringstatechange = lambda event: print(pc.iceGatheringState, flush=True)
+    await pc.gather()
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_client_is_dropped_and_its_gatherings_freed_even_without_heartbeats(tmp_path, silent_udp_server):
     socket_path = tmp_path / "service" / "transport"
     endpoint = f"ipc://{socket_path}"
-    slow = GatherOptions(RetransmissionSchedule(5.0, 2, 2), local_addresses=("127.0.0.1",))  # gathers for 15 s
-    configuration = parse_configuration({"iceServers": [{"urls": silent_udp_server.url()}]})
 
-    async def scenario():
-        # A client that asks for heartbeats, starts a long gathering, then dies without a word
-        # (its socket stays open, as a hung or killed process's would until the kernel cleans up).
-        context = zmq.asyncio.Context()
-        vanishing = context.socket(zmq.DEALER)
-        vanishing.connect(endpoint)
-        await vanishing.send(protocol.encode(protocol.ClientHello(heartbeat_interval=0.05), 0))
-        await vanishing.send(protocol.encode(protocol.Gather(1, configuration, slow), 1))
-        await vanishing.recv()  # server_hello
-        while len(silent_udp_server.received) == 0:  # its gathering runs
-            await asyncio.sleep(0.01)
-        survivor = await TransportClient.connect(endpoint)
-        refused = await gather_once(survivor)
-        await asyncio.sleep(0.5)  # 5 missed heartbeats are 0.25 s
-        accepted = await gather_once(survivor)
-        survivor.close()
-        vanishing.close(linger=0)
-        context.term()
-        return refused, accepted
+    async def gather_until_accepted(transport: TransportClient) -> str:
+        """Ask until the freed slot is given (each refusal is one quick round trip)."""
+        deadline = time.monotonic() + 10
+        outcome = "never asked"
+        while outcome != "complete" and time.monotonic() < deadline:
+            outcome = await gather_once(transport)
+        return outcome
 
-    with running_service("--bind", endpoint, "--max-gatherings", "1", ready=socket_path):
+    with running_service("--bind", endpoint, "--max-gatherings", "1", ready=socket_path) as service:
+        client = subprocess.Popen([sys.executable, "-c", VANISHING_CLIENT, endpoint, silent_udp_server.url()],
+                                  stdout=subprocess.PIPE, text=True)
+        assert client.stdout.readline() == "gathering\n"  # it holds the service's only slot
+
+        async def scenario() -> tuple[str, str]:
+            survivor = await TransportClient.connect(endpoint)
+            refused = await gather_once(survivor)
+            client.kill()  # SIGKILL: no goodbye; the kernel closes its socket
+            client.wait()
+            accepted = await gather_until_accepted(survivor)
+            await survivor.aclose()
+            return refused, accepted
+
         refused, accepted = asyncio.run(scenario())
+    log = service.stderr.read()
 
     assert "already runs 1 gatherings" in refused
     assert accepted == "complete"
+    assert "dropped a client (it is no longer connected); closing its 1 gatherings" in log
+
+
+def test_the_service_beats_no_faster_than_its_minimum_whatever_a_client_asks(tmp_path):
+    socket_path = tmp_path / "service" / "transport"
+    endpoint = f"ipc://{socket_path}"
+
+    async def scenario() -> protocol.Message:
+        context = zmq.asyncio.Context()
+        greedy = context.socket(zmq.DEALER)
+        greedy.connect(endpoint)
+        await greedy.send(protocol.encode(protocol.ClientHello(heartbeat_interval=0.001), 0))
+        hello = protocol.decode_to_main(await asyncio.wait_for(greedy.recv(), 10))[1]
+        greedy.close(linger=0)
+        context.term()
+        return hello
+
+    with running_service("--bind", endpoint, ready=socket_path):
+        hello = asyncio.run(scenario())
+
+    assert isinstance(hello, protocol.ServerHello)
+    assert hello.heartbeat_interval == MIN_HEARTBEAT_INTERVAL
+
+
+def test_a_service_restarted_mid_gathering_fails_the_gathering_at_once_even_without_heartbeats(
+    tmp_path, silent_udp_server
+):
+    socket_path = tmp_path / "service" / "transport"
+    endpoint = f"ipc://{socket_path}"
+    slow = GatherOptions(RetransmissionSchedule(5.0, 2, 2), local_addresses=("127.0.0.1",))
+
+    async def scenario() -> str:
+        with running_service("--bind", endpoint, ready=socket_path) as first:
+            transport = await TransportClient.connect(endpoint, supervision=Supervision(0, 0))
+            pc = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=transport,
+                                   options=slow)
+            gathering = asyncio.ensure_future(pc.gather())
+            while not silent_udp_server.received:
+                await asyncio.sleep(0.01)
+        assert first.returncode is not None  # the service is gone; a new one takes its place
+        with running_service("--bind", endpoint, ready=socket_path):
+            with pytest.raises(TransportError) as caught:
+                await asyncio.wait_for(gathering, 10)  # not after the 15 s schedule, nor never
+            await transport.aclose()
+        return str(caught.value)
+
+    assert asyncio.run(scenario()) == f"the connection to the transport at {endpoint} was lost"
 
 
 async def gather_once(transport: TransportClient) -> str:

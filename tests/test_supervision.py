@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 import msgpack
 import pytest
@@ -18,7 +19,14 @@ from icegather.main_proc.supervision import Supervision, TransportError
 from icegather.main_proc.transport_client import TransportClient
 from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
-from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+from icegather.shared.structs import (
+    GATHERING_DEADLINE_SCHEDULES,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RetransmissionSchedule,
+)
+from icegather.transport_proc.gathering import ALLOCATION_MISMATCH_RETRIES
+from icegather.transport_proc.turn_allocation import MAX_STALE_NONCE_RETRIES
 
 GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response", "no_response")
 QUICK = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.5)
@@ -174,3 +182,60 @@ def test_a_transport_refusing_a_gather_ends_it_with_its_reason():
     message, rejected = asyncio.run(scenario())
     assert message == "the transport refused to gather: the transport already runs 16384 gatherings"
     assert rejected == 0
+
+
+def test_a_listener_that_blocks_the_event_loop_for_many_heartbeats_raises_no_false_alarm(coturn):
+    # Heartbeats every 0.05 s, a hang after 0.25 s of silence; the first candidate's listener
+    # blocks the loop for 1 s. The transport must neither drop us nor be declared hung.
+    quick = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.25)
+
+    async def scenario():
+        transport = await TransportClient.start(supervision=quick)
+        pc = RTCPeerConnection({"iceServers": [coturn.ice_server("turn")]}, transport=transport, options=LOOPBACK)
+        blocked = []
+
+        def block(event) -> None:
+            if not blocked:
+                blocked.append(event)
+                time.sleep(1.0)
+
+        pc.addEventListener("icecandidate", block)
+        await pc.gather()
+        afterwards = await record_gathering({"iceServers": [coturn.ice_server("turn")]}, LOOPBACK, transport)
+        failure = transport.failure
+        await transport.aclose()
+        return pc.iceGatheringState, failure, afterwards
+
+    state, failure, afterwards = asyncio.run(scenario())
+    assert state == "complete"
+    assert failure is None
+    assert len(afterwards.of_type("relay")) == 1  # and it still serves us
+
+
+def test_a_transport_that_never_finishes_ends_gather_at_the_deadline_even_without_heartbeats():
+    tiny = GatherOptions(RetransmissionSchedule(0.01, max_sends=1, final_wait=1))  # gives up after 0.01 s
+
+    async def scenario():
+        fake, client, pc = await peer_connection_on_a_fake(Supervision(0, 0))
+        pc = RTCPeerConnection({"iceServers": [{"urls": "stun:stun.example.org"}]}, transport=client, options=tiny)
+        gathering = asyncio.ensure_future(pc.gather())
+        request = await fake.next_request()
+        await fake.send(protocol.GatheringState(request.pc_id, "gathering"))  # and then nothing
+        with pytest.raises(TransportError) as caught:
+            await asyncio.wait_for(gathering, 30)
+        closed = await fake.next_request()  # it also told the transport to stop
+        client.close()
+        fake.close()
+        return str(caught.value), closed
+
+    message, closed = asyncio.run(scenario())
+    assert message == f"gathering did not complete within {tiny.schedule.gathering_deadline:g} s, the most it can take"
+    assert isinstance(closed, protocol.Close)
+
+
+def test_the_gathering_deadline_covers_the_slowest_attempt_the_transport_can_make():
+    # name lookup; then from each of 1 + 3 local ports (437), twice (a redirect): TCP connect,
+    # TLS handshake, the Allocate without and with credentials, and the stale-nonce retries.
+    per_server = 2 + 2 + MAX_STALE_NONCE_RETRIES
+    slowest = 1 + (1 + ALLOCATION_MISMATCH_RETRIES) * 2 * per_server
+    assert slowest <= GATHERING_DEADLINE_SCHEDULES

@@ -7,10 +7,14 @@ validated by ``icegather.shared.protocol``; one that fails is counted in ``rejec
 the loop goes on: one bad client must not take the others down.
 
 A client that asks for heartbeats in its ``client_hello`` gets one every ``heartbeat_interval``
-seconds, so that it can tell a hung transport (stopped, deadlocked) from a quiet one, and
-sends them at the same rate: a client silent for ``CLIENT_SILENCE_LIMIT`` intervals is gone
-(crashed, killed, disconnected), and its gatherings are closed and their allocations released,
-so that a long-running service does not collect the leftovers of dead clients.
+seconds (at least ``MIN_HEARTBEAT_INTERVAL``), so that it can tell a hung transport (stopped,
+deadlocked) from a quiet one.
+
+A client is gone when its connection is (``shared.link_settings``: libzmq's own heartbeats end
+the connection of a process that is killed, stopped or unreachable, whatever its event loop
+does), or when a message to it cannot be delivered (``ROUTER_MANDATORY``: unknown, or its
+queue full). Its gatherings are then closed and their allocations released, so that a
+long-running service does not collect the leftovers of dead clients.
 """
 
 from __future__ import annotations
@@ -18,23 +22,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import zmq
 import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
+from zmq.utils.monitor import recv_monitor_message
 
-from icegather.shared import protocol
+from icegather.shared import link_settings, protocol
 from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.link_settings import MIN_HEARTBEAT_INTERVAL
 from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.gathering import Gathering
 
 logger = logging.getLogger(__name__)
 
-# Heartbeat intervals a client may stay silent before it counts as gone.
-CLIENT_SILENCE_LIMIT = 5
 # Gatherings one transport runs at once, by default (a gathering lasts until its peer
 # connection closes): each holds sockets, and the process has a limit on open files.
 MAX_GATHERINGS = 16_384
@@ -50,7 +54,8 @@ class Client:
     greeted: bool = False
     gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
-    last_heard: float = field(default_factory=time.monotonic)
+    # The file descriptor of its connection, which the socket monitor names when it ends.
+    connection: int = -1
 
 
 class PeerConnectionSink:
@@ -79,33 +84,68 @@ class TransportService:
         self.clients: dict[bytes, Client] = {}
         self.gatherings = 0  # in all clients
         self.rejected = 0
+        self.dropped = 0  # clients found gone
         # Closings run in the background; holding them keeps them from being collected.
         self._closings: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
         while True:
-            frames = await self.sock.recv_multipart()
+            # Frames, not bytes: a hello's frame names the connection it came on (SRCFD).
+            frames = await self.sock.recv_multipart(copy=False)
             if len(frames) != 2:
                 self._reject(f"expected 2 frames, got {len(frames)}")
                 continue
-            identity, data = frames
+            identity, data = frames[0].bytes, frames[1].bytes
             client = self.clients.get(identity) or Client(identity)
             try:
                 message = client.inbox.read(data)
             except protocol.ProtocolError as exc:
                 self._reject(str(exc))
                 continue
-            client.last_heard = time.monotonic()
+            if isinstance(message, protocol.ClientHello):
+                client.connection = frames[1].get(zmq.SRCFD)
             self.clients[identity] = client
             self._handle(client, message)
 
+    async def watch_connections(self, monitor: zmq.asyncio.Socket) -> None:
+        """Drop the client whose connection ended (the monitor names its file descriptor)."""
+        while True:
+            event = await recv_monitor_message(monitor)
+            if event["event"] != zmq.EVENT_DISCONNECTED:
+                continue
+            for client in [c for c in self.clients.values() if c.connection == event["value"]]:
+                # The descriptor may already serve a newer connection: a heartbeat probes.
+                # Undeliverable (ROUTER_MANDATORY), it drops the client; delivered, no harm.
+                self.send(client, protocol.Heartbeat())
+
     def send(self, client: Client, message: protocol.Message) -> None:
+        if self.clients.get(client.identity) is not client:
+            return  # dropped meanwhile: its gatherings are closing
         data = protocol.encode(message, client.next_seq)
         client.next_seq += 1
-        # Never waits (no high-water mark). It goes through the asyncio socket on purpose: a
-        # send on a plain shadow socket can consume the readiness edge the asyncio socket
-        # waits on for incoming messages, which then sit unread.
-        self.sock.send_multipart([client.identity, data])
+        # Never waits: a client that cannot take a message now is gone (disconnected) or stuck
+        # (its queue full). It goes through the asyncio socket on purpose: a send on a plain
+        # shadow socket can consume the readiness edge the asyncio socket waits on for
+        # incoming messages, which then sit unread.
+        # With NOBLOCK, pyzmq's asyncio socket tries once and returns a future already done.
+        sent = cast("asyncio.Future[None]", self.sock.send_multipart([client.identity, data], flags=zmq.NOBLOCK))
+        error = sent.exception() if sent.done() else None
+        if isinstance(error, zmq.ZMQError):
+            why = "its queue is full" if error.errno == zmq.EAGAIN else "it is no longer connected"
+            self._drop(client, why)
+
+    def _drop(self, client: Client, why: str) -> None:
+        """Forget a client that is gone: stop its heartbeats, close its gatherings."""
+        if self.clients.pop(client.identity, None) is None:
+            return
+        self.dropped += 1
+        # Leaving with nothing open is how a client says goodbye; leaving gatherings open is not.
+        level = logging.WARNING if client.gatherings else logging.INFO
+        logger.log(level, "dropped a client (%s); closing its %d gatherings", why, len(client.gatherings))
+        if client.heartbeat is not None:
+            client.heartbeat.cancel()
+        for pc_id in list(client.gatherings):
+            self._close_in_background(client, pc_id)
 
     async def shutdown(self) -> None:
         """Close every gathering (releasing TURN allocations) before the process exits."""
@@ -121,28 +161,25 @@ class TransportService:
     def _handle(self, client: Client, message: protocol.Message) -> None:
         if isinstance(message, protocol.ClientHello):
             client.greeted = True
-            self.send(client, protocol.ServerHello(pid=os.getpid()))
-            if client.heartbeat is None and message.heartbeat_interval > 0:
-                client.heartbeat = asyncio.ensure_future(self._beat(client, message.heartbeat_interval))
+            interval = message.heartbeat_interval and max(message.heartbeat_interval, MIN_HEARTBEAT_INTERVAL)
+            self.send(client, protocol.ServerHello(pid=os.getpid(), heartbeat_interval=interval))
+            if client.heartbeat is None and interval > 0:
+                client.heartbeat = asyncio.ensure_future(self._beat(client, interval))
         elif not client.greeted:
             self._reject(f"{type(message).__name__} before client_hello")
         elif isinstance(message, protocol.Gather):
             self._start(client, message)
         elif isinstance(message, protocol.Close):
-            closing = asyncio.ensure_future(self._close(client, message.pc_id))
-            self._closings.add(closing)
-            closing.add_done_callback(self._closings.discard)
+            self._close_in_background(client, message.pc_id)
+
+    def _close_in_background(self, client: Client, pc_id: int) -> None:
+        closing = asyncio.ensure_future(self._close(client, pc_id))
+        self._closings.add(closing)
+        closing.add_done_callback(self._closings.discard)
 
     async def _beat(self, client: Client, interval: float) -> None:
-        while True:
+        while self.clients.get(client.identity) is client:
             await asyncio.sleep(interval)
-            silence = time.monotonic() - client.last_heard
-            if silence > CLIENT_SILENCE_LIMIT * interval:
-                logger.warning("a client went silent for %.1f s; closing its %d gatherings", silence,
-                               len(client.gatherings))
-                self.clients.pop(client.identity, None)
-                await asyncio.gather(*(self._close(client, pc_id) for pc_id in list(client.gatherings)))
-                return
             self.send(client, protocol.Heartbeat())
 
     def _start(self, client: Client, message: protocol.Gather) -> None:
@@ -208,15 +245,15 @@ async def run_service(
     sock = context.socket(zmq.ROUTER)
     if curve is not None:
         curve.apply_to_server(sock)
-    # No high-water mark: a dropped event would be a lost event. Volume is bounded by the
-    # number of configured URLs, not by the network.
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
+    link_settings.configure(sock)
+    # A message to a client that is gone raises instead of vanishing: the client is dropped.
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     sock.setsockopt(zmq.LINGER, 1000)
+    monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
     sock.bind(endpoint)
     service = TransportService(sock, max_gatherings)
     serving = asyncio.ensure_future(service.serve())
-    waiters = [serving]
+    waiters = [serving, asyncio.ensure_future(service.watch_connections(monitor))]
     if watch_stdin:
         waiters.append(asyncio.ensure_future(_stdin_closed()))
     try:
@@ -225,6 +262,8 @@ async def run_service(
         for waiter in waiters:
             waiter.cancel()
         await service.shutdown()
+        sock.disable_monitor()
+        monitor.close()
         sock.close()
         if authenticator is not None:
             authenticator.stop()

@@ -14,7 +14,6 @@ Messages, main -> transport:
 
 ===================  =========================================================================
 ``client_hello``     protocol_version, heartbeat_interval (seconds; 0: no heartbeats)
-``heartbeat``        (nothing: the client is alive, every heartbeat_interval)
 ``gather``           pc_id, configuration (browser-shaped, with credentials), options
 ``close``            pc_id: stop gathering, release the peer connection's allocations
 ===================  =========================================================================
@@ -22,7 +21,7 @@ Messages, main -> transport:
 Messages, transport -> main:
 
 ===================  =========================================================================
-``server_hello``     protocol_version, pid
+``server_hello``     protocol_version, pid, heartbeat_interval (the one it uses)
 ``heartbeat``        (nothing: it says the transport is alive, every heartbeat_interval)
 ``candidate``        pc_id, info: CandidateInfo
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from icegather.shared.ice_config import IceConfiguration
 from icegather.shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class Heartbeat:
 class ServerHello:
     pid: int
     protocol_version: int = PROTOCOL_VERSION
+    # The heartbeat interval the transport uses for this client: what it asked for, or the
+    # transport's minimum (0: none).
+    heartbeat_interval: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,6 @@ Message = (
 
 TO_TRANSPORT: dict[str, type[Message]] = {
     "client_hello": ClientHello,
-    "heartbeat": Heartbeat,
     "gather": Gather,
     "close": Close,
 }

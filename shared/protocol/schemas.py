@@ -89,7 +89,11 @@ SCHEMAS: dict[type, dict[str, Check]] = {
     },
     ClientHello: {"protocol_version": integer(0, 2**16), "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL)},
     Heartbeat: {},
-    ServerHello: {"pid": integer(0, 2**31), "protocol_version": integer(0, 2**16)},
+    ServerHello: {
+        "pid": integer(0, 2**31),
+        "protocol_version": integer(0, 2**16),
+        "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL),
+    },
     Gather: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
     Close: {"pc_id": PC_ID},
     Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
