@@ -237,7 +237,9 @@ def test_a_killed_client_is_dropped_and_its_gatherings_freed_even_without_heartb
             outcome = await gather_once(transport)
         return outcome
 
-    with running_service("--bind", endpoint, "--max-gatherings", "1", ready=socket_path) as service:
+    with running_service(
+        "--bind", endpoint, "--max-gatherings", "1", "--log-level", "INFO", ready=socket_path
+    ) as service:
         client = subprocess.Popen([sys.executable, "-c", VANISHING_CLIENT, endpoint, silent_udp_server.url()],
                                   stdout=subprocess.PIPE, text=True)
         assert client.stdout.readline() == "gathering\n"  # it holds the service's only slot

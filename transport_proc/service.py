@@ -56,6 +56,7 @@ class Client:
     heartbeat: asyncio.Task[None] | None = None
     # The file descriptor of its connection, which the socket monitor names when it ends.
     connection: int = -1
+    dropped: bool = False
 
 
 class PeerConnectionSink:
@@ -119,8 +120,8 @@ class TransportService:
                 self.send(client, protocol.Heartbeat())
 
     def send(self, client: Client, message: protocol.Message) -> None:
-        if self.clients.get(client.identity) is not client:
-            return  # dropped meanwhile: its gatherings are closing
+        if client.dropped:
+            return  # its gatherings are closing
         data = protocol.encode(message, client.next_seq)
         client.next_seq += 1
         # Never waits: a client that cannot take a message now is gone (disconnected) or stuck
@@ -136,12 +137,13 @@ class TransportService:
 
     def _drop(self, client: Client, why: str) -> None:
         """Forget a client that is gone: stop its heartbeats, close its gatherings."""
-        if self.clients.pop(client.identity, None) is None:
+        if client.dropped:
             return
+        client.dropped = True
+        self.clients.pop(client.identity, None)
         self.dropped += 1
-        # Leaving with nothing open is how a client says goodbye; leaving gatherings open is not.
-        level = logging.WARNING if client.gatherings else logging.INFO
-        logger.log(level, "dropped a client (%s); closing its %d gatherings", why, len(client.gatherings))
+        # Routine: a client that closes its socket right after its last close() is dropped too.
+        logger.info("dropped a client (%s); closing its %d gatherings", why, len(client.gatherings))
         if client.heartbeat is not None:
             client.heartbeat.cancel()
         for pc_id in list(client.gatherings):
@@ -178,7 +180,7 @@ class TransportService:
         closing.add_done_callback(self._closings.discard)
 
     async def _beat(self, client: Client, interval: float) -> None:
-        while self.clients.get(client.identity) is client:
+        while not client.dropped:
             await asyncio.sleep(interval)
             self.send(client, protocol.Heartbeat())
 
