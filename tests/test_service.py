@@ -258,7 +258,7 @@ def test_a_killed_client_is_dropped_and_its_gatherings_freed_even_without_heartb
 
     assert "already runs 1 gatherings" in refused
     assert accepted == "complete"
-    assert "dropped a client (it is no longer connected); closing its 1 gatherings" in log
+    assert "dropped a client (its connection ended); closing its 1 gatherings" in log
 
 
 def test_the_service_beats_no_faster_than_its_minimum_whatever_a_client_asks(tmp_path):

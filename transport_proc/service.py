@@ -22,23 +22,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import cast
 
 import zmq
 import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
-from zmq.utils.monitor import recv_monitor_message
 
 from icegather.shared import link_settings, protocol
 from icegather.shared.curve_keys import CurveKeys
 from icegather.shared.link_settings import MIN_HEARTBEAT_INTERVAL
 from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.transport_proc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.gathering import Gathering
 
 logger = logging.getLogger(__name__)
 
+# How many dropped clients are remembered, to ignore what they sent just before they went.
+REMEMBERED_DROPS = 4096
 # Gatherings one transport runs at once, by default (a gathering lasts until its peer
 # connection closes): each holds sockets, and the process has a limit on open files.
 MAX_GATHERINGS = 16_384
@@ -54,8 +57,8 @@ class Client:
     greeted: bool = False
     gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
-    # The file descriptor of its connection, which the socket monitor names when it ends.
-    connection: int = -1
+    # The connection it came on, which the socket monitor names when it ends.
+    connection: Connection | None = None
     dropped: bool = False
 
 
@@ -86,6 +89,10 @@ class TransportService:
         self.gatherings = 0  # in all clients
         self.rejected = 0
         self.dropped = 0  # clients found gone
+        # Clients dropped lately: messages they sent just before their connection ended may
+        # still be queued, and are ignored rather than taken for a new client's.
+        self._gone: OrderedDict[bytes, None] = OrderedDict()
+        self.connections = ConnectionMonitor(sock, self._connection_ended)
         # Closings run in the background; holding them keeps them from being collected.
         self._closings: set[asyncio.Task[None]] = set()
 
@@ -97,6 +104,9 @@ class TransportService:
                 self._reject(f"expected 2 frames, got {len(frames)}")
                 continue
             identity, data = frames[0].bytes, frames[1].bytes
+            if identity in self._gone:
+                logger.debug("ignored a message a dropped client sent before it went")
+                continue
             client = self.clients.get(identity) or Client(identity)
             try:
                 message = client.inbox.read(data)
@@ -104,20 +114,13 @@ class TransportService:
                 self._reject(str(exc))
                 continue
             if isinstance(message, protocol.ClientHello):
-                client.connection = frames[1].get(zmq.SRCFD)
+                client.connection = self.connections.connection_of(frames[1].get(zmq.SRCFD))
             self.clients[identity] = client
             self._handle(client, message)
 
-    async def watch_connections(self, monitor: zmq.asyncio.Socket) -> None:
-        """Drop the client whose connection ended (the monitor names its file descriptor)."""
-        while True:
-            event = await recv_monitor_message(monitor)
-            if event["event"] != zmq.EVENT_DISCONNECTED:
-                continue
-            for client in [c for c in self.clients.values() if c.connection == event["value"]]:
-                # The descriptor may already serve a newer connection: a heartbeat probes.
-                # Undeliverable (ROUTER_MANDATORY), it drops the client; delivered, no harm.
-                self.send(client, protocol.Heartbeat())
+    def _connection_ended(self, connection: Connection) -> None:
+        for client in [c for c in self.clients.values() if c.connection == connection]:
+            self._drop(client, "its connection ended")
 
     def send(self, client: Client, message: protocol.Message) -> None:
         if client.dropped:
@@ -141,6 +144,9 @@ class TransportService:
             return
         client.dropped = True
         self.clients.pop(client.identity, None)
+        self._gone[client.identity] = None
+        if len(self._gone) > REMEMBERED_DROPS:
+            self._gone.popitem(last=False)
         self.dropped += 1
         # Routine: a client that closes its socket right after its last close() is dropped too.
         logger.info("dropped a client (%s); closing its %d gatherings", why, len(client.gatherings))
@@ -251,11 +257,10 @@ async def run_service(
     # A message to a client that is gone raises instead of vanishing: the client is dropped.
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     sock.setsockopt(zmq.LINGER, 1000)
-    monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    service = TransportService(sock, max_gatherings)  # its connection monitor starts before bind
     sock.bind(endpoint)
-    service = TransportService(sock, max_gatherings)
     serving = asyncio.ensure_future(service.serve())
-    waiters = [serving, asyncio.ensure_future(service.watch_connections(monitor))]
+    waiters = [serving]
     if watch_stdin:
         waiters.append(asyncio.ensure_future(_stdin_closed()))
     try:
@@ -264,8 +269,7 @@ async def run_service(
         for waiter in waiters:
             waiter.cancel()
         await service.shutdown()
-        sock.disable_monitor()
-        monitor.close()
+        service.connections.close()
         sock.close()
         if authenticator is not None:
             authenticator.stop()
