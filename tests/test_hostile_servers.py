@@ -38,7 +38,8 @@ def huge_datagram(request: stun.Message, source) -> bytes:
 
 def non_utf8_reason(request: stun.Message, source) -> bytes:
     data = bytearray(bytes(response(request, stun.Class.ERROR, **{"ERROR-CODE": (401, "Unauth?rized")})))
-    data[data.index(b"?")] = 0xFF
+    # Found by the whole phrase: a lone "?" could be a byte of the random transaction ID.
+    data[data.index(b"Unauth?rized") + len("Unauth")] = 0xFF
     return bytes(data)
 
 
