@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import TextIO
 
 from icegather.main_proc.cli_options import (
@@ -22,6 +23,7 @@ from icegather.main_proc.cli_options import (
     check_watch,
     gather_options,
     load_configuration,
+    read_minting,
     transport_supervisor,
 )
 from icegather.main_proc.exit_status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TRANSPORT_FAILED
@@ -45,7 +47,8 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         return explain(argv[1:], out, err)
     args = build_parser().parse_args(argv)
     try:
-        configuration = load_configuration(args)
+        minting = read_minting(args)
+        configuration = load_configuration(args, minting, time.time())
         options = gather_options(args)
         validated = parse_configuration(configuration)
         check_watch(args)
@@ -54,7 +57,7 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         err.write(f"icegather: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
     try:
-        return asyncio.run(session(configuration, validated, options, args, supervisor, out))
+        return asyncio.run(session(configuration, validated, options, args, supervisor, out, minting))
     except KeyboardInterrupt:  # Ctrl-C, typically ending --watch
         return EXIT_INTERRUPTED
 

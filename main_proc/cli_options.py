@@ -7,15 +7,51 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from icegather import __version__
+from icegather.main_proc.rest_credentials import mint
 from icegather.main_proc.transport_client import TransportClient
 from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared.curve_keys import CurveKeys
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
+AUTH_SECRET_ENVIRONMENT = "ICEGATHER_AUTH_SECRET"
+
+
+@dataclass(frozen=True)
+class Minting:
+    """Mints the --server URLs' credentials from a shared secret, afresh for each round."""
+
+    secret: bytes = field(repr=False)
+    user: str
+    ttl: int
+
+    def credentials(self, now: float) -> tuple[str, str]:
+        return mint(self.secret, self.user, self.ttl, now)
+
+
+def read_minting(args: argparse.Namespace) -> Minting | None:
+    """The shared secret, from --auth-secret-file or the environment; None without one."""
+    if args.auth_secret_file is not None:
+        try:
+            with open(args.auth_secret_file, "rb") as file:
+                secret = file.read().rstrip(b"\r\n")
+        except OSError as exc:
+            raise BadInput(f"cannot read the shared secret file {args.auth_secret_file}: {exc.strerror}") from None
+    elif os.environ.get(AUTH_SECRET_ENVIRONMENT):
+        secret = os.environ[AUTH_SECRET_ENVIRONMENT].encode("utf-8")
+    else:
+        return None
+    if args.username is not None or args.credential is not None or args.credential_file is not None:
+        raise BadInput("a shared secret mints the username and credential: leave out --username and --credential")
+    if not 1 <= args.auth_ttl <= 365 * 86400:
+        raise BadInput("--auth-ttl must be between 1 second and a year")
+    if not secret:
+        raise BadInput("the shared secret is empty")
+    return Minting(secret, args.auth_user, args.auth_ttl)
 
 
 class BadInput(Exception):
@@ -42,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"TURN credential (visible to other users in ps: prefer --credential-file "
                              f"or ${CREDENTIAL_ENVIRONMENT})")
     secret.add_argument("--credential-file", metavar="FILE", help="read the TURN credential from FILE")
+    servers.add_argument("--auth-secret-file", metavar="FILE",
+                         help="mint time-limited TURN credentials (TURN REST API, coturn use-auth-secret) "
+                              f"for the --server URLs from the shared secret in FILE (or ${AUTH_SECRET_ENVIRONMENT})")
+    servers.add_argument("--auth-user", default="icegather", metavar="NAME",
+                         help="the user part of a minted username (default icegather)")
+    servers.add_argument("--auth-ttl", type=int, default=3600, metavar="SECONDS",
+                         help="how long a minted credential is valid (default 3600)")
     servers.add_argument("--config", metavar="FILE",
                          help='a JSON RTCConfiguration, {"iceServers": [...]}, as a browser takes it')
     service = parser.add_argument_group("transport")
@@ -97,7 +140,7 @@ def check_watch(args: argparse.Namespace) -> None:
         raise BadInput("--rounds needs --watch and a number of at least 1")
 
 
-def load_configuration(args: argparse.Namespace) -> dict[str, Any]:
+def load_configuration(args: argparse.Namespace, minting: Minting | None, now: float) -> dict[str, Any]:
     servers: list[Any] = []
     if args.config:
         try:
@@ -113,11 +156,16 @@ def load_configuration(args: argparse.Namespace) -> dict[str, Any]:
         servers = list(configuration.get("iceServers") or [])
     else:
         configuration = {}
-    credential = read_credential(args)
+    username: str | None
+    credential: str | None
+    if minting is not None:
+        username, credential = minting.credentials(now)
+    else:
+        username, credential = args.username, read_credential(args)
     for url in args.server:
         entry: dict[str, Any] = {"urls": url}
-        if args.username is not None:
-            entry["username"] = args.username
+        if username is not None:
+            entry["username"] = username
         if credential is not None:
             entry["credential"] = credential
         servers.append(entry)
@@ -127,6 +175,16 @@ def load_configuration(args: argparse.Namespace) -> dict[str, Any]:
     if args.relay_only:
         configuration["iceTransportPolicy"] = "relay"
     return configuration
+
+
+def reminted(configuration: dict[str, Any], minting: Minting, minted_entries: int, now: float) -> dict[str, Any]:
+    """The configuration with fresh credentials in its last ``minted_entries`` servers (those
+    of the --server URLs, which ``load_configuration`` appends), for the next round."""
+    username, credential = minting.credentials(now)
+    servers = list(configuration["iceServers"])
+    first = len(servers) - minted_entries
+    servers[first:] = [{**server, "username": username, "credential": credential} for server in servers[first:]]
+    return {**configuration, "iceServers": servers}
 
 
 def read_credential(args: argparse.Namespace) -> str | None:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
+from icegather.main_proc.rest_credentials import expiry_of
 from icegather.shared.failure_causes import FailureCause
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.stun_codes import describe
@@ -41,6 +43,11 @@ class ServerOutcome:
     error_text: str | None
     error_cause: str | None  # of that event
     tried: bool = True  # False: not contacted (iceTransportPolicy "relay" skips STUN)
+    # Its time-limited (REST API) credential: "expired", "minted" (just now, from the shared
+    # secret) or "" (none, or not of that form); and when it expired, how long ago.
+    credential: str = ""
+    expired_at: int | None = None
+    expired_seconds_ago: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -54,11 +61,32 @@ class ServerOutcome:
         return "relay" in self.gained if self.kind == "turn" else self.answered
 
 
+@dataclass(frozen=True)
+class CredentialFacts:
+    """What a URL's username says about its credential (see ``credential_facts``)."""
+
+    state: str  # "expired", "minted" or ""
+    expired_at: int | None = None
+    expired_seconds_ago: int | None = None
+
+
+def credential_facts(username: str | None, minted: bool, now: float) -> CredentialFacts:
+    """A REST-style username (``<expiry>:<user>``) whose time has passed is expired; one we
+    minted just now is fresh, so a 401 to it means the secret differs."""
+    expiry = expiry_of(username) if username is not None else None
+    if expiry is not None and expiry < now:
+        return CredentialFacts("expired", expiry, int(now - expiry))
+    return CredentialFacts("minted" if minted else "")
+
+
 def server_outcomes(
-    urls: Sequence[IceUrl], records: Iterable[Mapping[str, Any]], relay_only: bool = False
+    urls: Sequence[IceUrl],
+    records: Iterable[Mapping[str, Any]],
+    relay_only: bool = False,
+    credentials: Mapping[str, CredentialFacts] | None = None,
 ) -> tuple[ServerOutcome, ...]:
     """One outcome per configured URL, in configuration order, from the gathering's records
-    (the dicts of ``icegather.main_proc.report``)."""
+    (the dicts of ``icegather.main_proc.report``) and what is known of its credential."""
     answers: dict[str, float] = {}
     gained: dict[str, list[str]] = {}
     errors: dict[str, tuple[int, str, str]] = {}
@@ -81,6 +109,7 @@ def server_outcomes(
     for url, parsed in first_of_each.items():
         kind = "turn" if parsed.is_turn else "stun"
         code, text, cause = errors.get(url, (None, None, None))
+        credential = (credentials or {}).get(url, CredentialFacts(""))
         outcomes.append(
             ServerOutcome(
                 url=url,
@@ -94,6 +123,9 @@ def server_outcomes(
                 error_text=text,
                 error_cause=cause,
                 tried=not (relay_only and kind == "stun"),
+                credential=credential.state,
+                expired_at=credential.expired_at,
+                expired_seconds_ago=credential.expired_seconds_ago,
             )
         )
     return tuple(outcomes)
@@ -115,6 +147,8 @@ class Cause:
     transports: frozenset[str] = ANY_TRANSPORT
     # True: only when another URL of the same host worked over TCP or TLS.
     same_host_works_over_stream: bool = False
+    # Only for a credential in this state ("expired", "minted"); "" for any.
+    credential: str = ""
 
     def explains(self, outcome: ServerOutcome, same_host_works_over_stream: bool) -> bool:
         return (
@@ -123,6 +157,7 @@ class Cause:
             and outcome.kind in self.kinds
             and outcome.transport in self.transports
             and (not self.same_host_works_over_stream or same_host_works_over_stream)
+            and self.credential in ("", outcome.credential)
         )
 
 
@@ -139,6 +174,22 @@ TURN = frozenset({"turn"})
 UDP = frozenset({"udp"})
 
 CAUSES: tuple[Cause, ...] = (
+    Cause(
+        "credential expired",
+        "the time-limited credential expired at {expired_at}, {ago} s ago",
+        "the clock of the machine that minted it, and the time to live it was minted with",
+        codes=_code(401, 441),
+        kinds=TURN,
+        credential="expired",
+    ),
+    Cause(
+        "shared secret",
+        "the server refused a credential minted just now from the shared secret: the secrets differ",
+        "the shared secret given to icegather against the server's (coturn: static-auth-secret)",
+        codes=_code(401, 441),
+        kinds=TURN,
+        credential="minted",
+    ),
     Cause(
         "credentials",
         "the TURN server refused the username or credential",
@@ -344,10 +395,18 @@ def explain_failure(outcome: ServerOutcome, outcomes: Sequence[ServerOutcome]) -
     )
     for cause in CAUSES:
         if cause.explains(outcome, works_over_stream):
-            return Finding(outcome.url, cause.name, cause.finding, cause.next_check)
+            return Finding(outcome.url, cause.name, _filled(cause.finding, outcome), cause.next_check)
     known = describe(outcome.error_code) if outcome.error_code is not None else None
     finding = f"the server answered {outcome.error_code} {known.name if known else ''}".strip()
     return Finding(outcome.url, "other", finding, known.advice if known else "the server's log")
+
+
+def _filled(finding: str, outcome: ServerOutcome) -> str:
+    """A finding with the outcome's facts in its placeholders (only expiry ones exist)."""
+    if outcome.expired_at is None:
+        return finding
+    at = datetime.fromtimestamp(outcome.expired_at, timezone.utc).isoformat(timespec="seconds")
+    return finding.format(expired_at=at, ago=outcome.expired_seconds_ago)
 
 
 # --- the whole gathering --------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from commands import ICEGATHER
+from local_coturn import local_coturn
 
 from icegather.main_proc.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
 from icegather.shared.stun_codes import describe
@@ -291,3 +292,37 @@ def test_explain_gives_name_origin_and_advice_for_every_code():
 def test_explain_refuses_an_unknown_code_with_exit_2():
     result = icegather("explain", "999")
     assert result.returncode == 2 and "999" in result.stderr and result.stdout == ""
+
+
+def test_credentials_minted_from_a_shared_secret_work_and_the_secret_is_shown_nowhere(tmp_path):
+    secret = "a-shared-secret-Zq9"
+    (tmp_path / "secret").write_text(secret + "\n")
+    with local_coturn(extra_args=["--use-auth-secret", f"--static-auth-secret={secret}"]) as turn:
+        result = icegather("--json", "--auth-secret-file", str(tmp_path / "secret"), "--auth-user", "monitor",
+                           "-s", turn.url(), "-s", turn.url("turn", "tcp"), *FAST)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len([r for r in records(result) if r.get("candidateType") == "relay"]) == 2
+    assert secret not in result.stdout + result.stderr
+
+
+def test_watch_mints_fresh_credentials_every_round(tmp_path):
+    # Valid for 1 s; the second round comes 1.5 s later and must not send the first round's.
+    secret = "another-secret"
+    (tmp_path / "secret").write_text(secret)
+    with local_coturn(extra_args=["--use-auth-secret", f"--static-auth-secret={secret}"]) as turn:
+        result = icegather("--json", "--auth-secret-file", str(tmp_path / "secret"), "--auth-ttl", "1",
+                           "--watch", "1.5", "--rounds", "2", "-s", turn.url(), *FAST)
+
+    summaries = [r for r in records(result) if r["type"] == "summary"]
+    assert [s["candidates"]["relay"] for s in summaries] == [1, 1], result.stdout
+    assert result.returncode == 0
+
+
+def test_a_shared_secret_with_a_username_is_refused_as_bad_input(tmp_path):
+    (tmp_path / "secret").write_text("s")
+    result = icegather("--auth-secret-file", str(tmp_path / "secret"), "-u", "alice", "-s", "turn:127.0.0.1:9")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "icegather: a shared secret mints the username and credential: leave out --username and --credential\n"
+    )

@@ -8,11 +8,13 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aioice import stun
@@ -33,10 +35,12 @@ from stun_servers import (
 from icegather.main_proc.cli import run
 from icegather.main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
 from icegather.main_proc.report import format_line
+from icegather.main_proc.rest_credentials import mint
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]
 TURN_USER = {"username": "u", "credential": "p"}
+REST_SECRET = "the-shared-secret"
 
 
 @dataclass
@@ -53,6 +57,15 @@ class Servers:
     def __init__(self, stack: ExitStack, coturn: Coturn, tls_coturn: Coturn, request: pytest.FixtureRequest) -> None:
         self.stack, self.coturn, self.tls_coturn = stack, coturn, tls_coturn
         self._request = request
+
+    def secret_file(self, secret: str) -> str:
+        directory = Path(self.stack.enter_context(tempfile.TemporaryDirectory()))
+        (directory / "secret").write_text(secret)
+        return str(directory / "secret")
+
+    def rest_coturn(self) -> Coturn:
+        """A coturn that takes time-limited credentials minted from REST_SECRET."""
+        return self.coturn_with("--use-auth-secret", f"--static-auth-secret={REST_SECRET}")
 
     def behind_router(self, address: str) -> Scenario:
         """A STUN server at ``address`` of the routed namespaces, from their client."""
@@ -99,7 +112,20 @@ def one_relay_port(servers: Servers) -> Scenario:
 # any MTU), "icmp" (other ICMP errors, such as a routing loop's time exceeded) and "internal
 # error" (a bug, injected in-process in tests/test_transport_rules.py).
 UNIT_TESTED_CAUSES = {"tcp dropped", "packet too big", "icmp", "internal error"}
+def expired_credential(servers: Servers) -> Scenario:
+    """Right secret, right algorithm, but minted to expire an hour ago."""
+    username, credential = mint(REST_SECRET.encode(), "alice", -3600, time.time())
+    return Scenario([{"urls": servers.rest_coturn().url("turn"), "username": username, "credential": credential}])
+
+
+def wrong_secret(servers: Servers) -> Scenario:
+    flags = ["--auth-secret-file", servers.secret_file("not-the-servers-secret"), *LOOPBACK]
+    return Scenario([], [*flags, "--server", servers.rest_coturn().url("turn")])
+
+
 CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "credential expired": expired_credential,
+    "shared secret": wrong_secret,
     "credentials": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
     "quota": lambda s: Scenario(s.both_turn_transports(s.coturn_with("--user-quota=1"))),
     "capacity": one_relay_port,
@@ -144,9 +170,11 @@ VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
 
 
 def summary_of(scenario: Scenario, tmp_path) -> tuple[int, dict]:
-    config = tmp_path / "ice.json"
-    config.write_text(json.dumps({"iceServers": scenario.servers}))
-    argv = ["--json", "--config", str(config), *FAST, *scenario.flags]
+    argv = ["--json", *FAST, *scenario.flags]
+    if scenario.servers:
+        config = tmp_path / "ice.json"
+        config.write_text(json.dumps({"iceServers": scenario.servers}))
+        argv += ["--config", str(config)]
     if scenario.namespaces is None:
         out, err = io.StringIO(), io.StringIO()
         status = run(argv, out, err)
