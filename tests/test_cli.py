@@ -307,12 +307,13 @@ def test_credentials_minted_from_a_shared_secret_work_and_the_secret_is_shown_no
 
 
 def test_watch_mints_fresh_credentials_every_round(tmp_path):
-    # Valid for 1 s; the second round comes 1.5 s later and must not send the first round's.
+    # Valid for 2 s: round 1 has them in time even on a slow start; round 2 begins 2.5 s after
+    # round 1 ended, when round 1's have expired for sure, so it passes only with fresh ones.
     secret = "another-secret"
     (tmp_path / "secret").write_text(secret)
     with local_coturn(extra_args=["--use-auth-secret", f"--static-auth-secret={secret}"]) as turn:
-        result = icegather("--json", "--auth-secret-file", str(tmp_path / "secret"), "--auth-ttl", "1",
-                           "--watch", "1.5", "--rounds", "2", "-s", turn.url(), *FAST)
+        result = icegather("--json", "--auth-secret-file", str(tmp_path / "secret"), "--auth-ttl", "2",
+                           "--watch", "2.5", "--rounds", "2", "-s", turn.url(), *FAST)
 
     summaries = [r for r in records(result) if r["type"] == "summary"]
     assert [s["candidates"]["relay"] for s in summaries] == [1, 1], result.stdout
