@@ -21,6 +21,10 @@ CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
 AUTH_SECRET_ENVIRONMENT = "ICEGATHER_AUTH_SECRET"
 
 
+class BadInput(Exception):
+    """Input the user must fix; the message is printed as one line."""
+
+
 @dataclass(frozen=True)
 class Minting:
     """Mints the --server URLs' credentials from a shared secret, afresh for each round."""
@@ -36,11 +40,7 @@ class Minting:
 def read_minting(args: argparse.Namespace) -> Minting | None:
     """The shared secret, from --auth-secret-file or the environment; None without one."""
     if args.auth_secret_file is not None:
-        try:
-            with open(args.auth_secret_file, "rb") as file:
-                secret = file.read().rstrip(b"\r\n")
-        except OSError as exc:
-            raise BadInput(f"cannot read the shared secret file {args.auth_secret_file}: {exc.strerror}") from None
+        secret = read_secret_file(args.auth_secret_file, "shared secret").encode("utf-8")
     elif os.environ.get(AUTH_SECRET_ENVIRONMENT):
         secret = os.environ[AUTH_SECRET_ENVIRONMENT].encode("utf-8")
     else:
@@ -52,10 +52,6 @@ def read_minting(args: argparse.Namespace) -> Minting | None:
     if not secret:
         raise BadInput("the shared secret is empty")
     return Minting(secret, args.auth_user, args.auth_ttl)
-
-
-class BadInput(Exception):
-    """Input the user must fix; the message is printed as one line."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,12 +188,20 @@ def read_credential(args: argparse.Namespace) -> str | None:
     if credential is not None:
         return credential
     if args.credential_file is not None:
-        try:
-            with open(args.credential_file, encoding="utf-8") as file:
-                return file.read().rstrip("\r\n")
-        except OSError as exc:
-            raise BadInput(f"cannot read the credential file {args.credential_file}: {exc.strerror}") from None
+        return read_secret_file(args.credential_file, "credential")
     return os.environ.get(CREDENTIAL_ENVIRONMENT)
+
+
+def read_secret_file(path: str, what: str) -> str:
+    """A secret kept in a file (so that it is never a command-line argument), without the
+    line end an editor adds. The error names the file, never its content."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except OSError as exc:
+        raise BadInput(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"the {what} file {path} is not UTF-8 text") from None
 
 
 def gather_options(args: argparse.Namespace) -> GatherOptions:

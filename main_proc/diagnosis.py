@@ -102,6 +102,7 @@ def server_outcomes(
                 kinds.append(record["candidateType"])
         elif record["type"] == "icecandidateerror":
             errors.setdefault(url, (record["errorCode"], record["errorText"], record["errorCause"]))
+    credentials = credentials or {}
     first_of_each: dict[str, IceUrl] = {}
     for parsed in urls:
         first_of_each.setdefault(parsed.url, parsed)
@@ -109,7 +110,7 @@ def server_outcomes(
     for url, parsed in first_of_each.items():
         kind = "turn" if parsed.is_turn else "stun"
         code, text, cause = errors.get(url, (None, None, None))
-        credential = (credentials or {}).get(url, CredentialFacts(""))
+        credential = credentials.get(url, CredentialFacts(""))
         outcomes.append(
             ServerOutcome(
                 url=url,

@@ -119,7 +119,7 @@ class TransportClient:
         if curve is not None:
             curve.apply_to_client(sock)
         # Watched from the first connection on: after the handshake, its end is a failure.
-        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(endpoint)
         client = cls(context, sock, process, supervision)
         client._monitor = monitor
@@ -161,11 +161,11 @@ class TransportClient:
             raise TransportError(
                 f"the transport speaks protocol {hello.protocol_version}, we speak {protocol.PROTOCOL_VERSION}"
             )
-        timeout = self.supervision.heartbeat_timeout
-        if self.supervision.heartbeat_interval > 0 and hello.heartbeat_interval * 2 > timeout:
+        hang_after = self.supervision.heartbeat_timeout
+        if self.supervision.heartbeat_interval > 0 and hello.heartbeat_interval * 2 > hang_after:
             raise TransportError(
                 f"the transport beats every {hello.heartbeat_interval:g} s, too seldom for a heartbeat "
-                f"timeout of {self.supervision.heartbeat_timeout:g} s"
+                f"timeout of {hang_after:g} s"
             )
         self.transport_pid = hello.pid
         self._last_heard = time.monotonic()
@@ -228,8 +228,9 @@ class TransportClient:
         # Never waits: a transport that cannot take a message now does not read its queue.
         sent = cast("asyncio.Future[None]", self._sock.send(protocol.encode(message, self._next_seq), zmq.NOBLOCK))
         self._next_seq += 1
-        if sent.done() and isinstance(sent.exception(), zmq.ZMQError):
-            self._fail(f"the transport does not read its messages: {sent.exception()}")
+        error = sent.exception() if sent.done() else None
+        if isinstance(error, zmq.ZMQError):
+            self._fail(f"the transport does not read its messages: {error}")
 
     def _has_unread(self) -> bool:
         """Whether messages wait in our queue: the transport spoke, even if we did not listen."""

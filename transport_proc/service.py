@@ -7,7 +7,7 @@ validated by ``icegather.shared.protocol``; one that fails is counted in ``rejec
 the loop goes on: one bad client must not take the others down.
 
 A client that asks for heartbeats in its ``client_hello`` gets one every ``heartbeat_interval``
-seconds (at least ``MIN_HEARTBEAT_INTERVAL``), so that it can tell a hung transport (stopped,
+seconds (at least ``link_settings.MIN_HEARTBEAT_INTERVAL``), so that it can tell a hung transport (stopped,
 deadlocked) from a quiet one.
 
 A client is gone when its connection is (``shared.link_settings``: libzmq's own heartbeats end
@@ -32,7 +32,6 @@ from zmq.auth.asyncio import AsyncioAuthenticator
 
 from icegather.shared import link_settings, protocol
 from icegather.shared.curve_keys import CurveKeys
-from icegather.shared.link_settings import MIN_HEARTBEAT_INTERVAL
 from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
 from icegather.transport_proc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
@@ -169,7 +168,8 @@ class TransportService:
     def _handle(self, client: Client, message: protocol.Message) -> None:
         if isinstance(message, protocol.ClientHello):
             client.greeted = True
-            interval = message.heartbeat_interval and max(message.heartbeat_interval, MIN_HEARTBEAT_INTERVAL)
+            asked = message.heartbeat_interval
+            interval = asked and max(asked, link_settings.MIN_HEARTBEAT_INTERVAL)
             self.send(client, protocol.ServerHello(pid=os.getpid(), heartbeat_interval=interval))
             if client.heartbeat is None and interval > 0:
                 client.heartbeat = asyncio.ensure_future(self._beat(client, interval))
