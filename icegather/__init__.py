@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from icegather.main_proc.events import (
         Event,
         EventTarget,
+        IceRelayCheckEvent,
         IceServerAnswerEvent,
         RTCPeerConnectionIceErrorEvent,
         RTCPeerConnectionIceEvent,
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from icegather.main_proc.transport_client import TransportClient
     from icegather.main_proc.transport_supervisor import TransportSupervisor
     from icegather.shared.dom_exception import DOMException
-    from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+    from icegather.shared.relay_outcomes import relay_outcome
+    from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RelayCheckInfo, RetransmissionSchedule
 
 # Each public name and the module that defines it (tests/test_packaging.py checks that this
 # and __all__ agree).
@@ -42,16 +44,19 @@ _EXPORTS = {
     "EventTarget": "icegather.main_proc.events",
     "GatherOptions": "icegather.shared.structs",
     "IceCandidateErrorInfo": "icegather.shared.structs",
+    "IceRelayCheckEvent": "icegather.main_proc.events",
     "IceServerAnswerEvent": "icegather.main_proc.events",
     "RTCIceCandidate": "icegather.main_proc.ice_candidate",
     "RTCPeerConnection": "icegather.main_proc.peerconnection",
     "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.events",
     "RTCPeerConnectionIceEvent": "icegather.main_proc.events",
+    "RelayCheckInfo": "icegather.shared.structs",
     "RetransmissionSchedule": "icegather.shared.structs",
     "Supervision": "icegather.main_proc.supervision",
     "TransportClient": "icegather.main_proc.transport_client",
     "TransportError": "icegather.main_proc.supervision",
     "TransportSupervisor": "icegather.main_proc.transport_supervisor",
+    "relay_outcome": "icegather.shared.relay_outcomes",
 }
 
 __all__ = [
@@ -60,17 +65,20 @@ __all__ = [
     "EventTarget",
     "GatherOptions",
     "IceCandidateErrorInfo",
+    "IceRelayCheckEvent",
     "IceServerAnswerEvent",
     "RTCIceCandidate",
     "RTCPeerConnection",
     "RTCPeerConnectionIceErrorEvent",
     "RTCPeerConnectionIceEvent",
+    "RelayCheckInfo",
     "RetransmissionSchedule",
     "Supervision",
     "TransportClient",
     "TransportError",
     "TransportSupervisor",
     "__version__",
+    "relay_outcome",
 ]
 
 

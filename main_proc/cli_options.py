@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"requests sent before giving up on a silent server (default {defaults.max_sends})")
     gathering.add_argument("--final-wait", type=int, default=defaults.final_wait, metavar="RTOS",
                            help=f"wait after the last request, in initial RTOs (default {defaults.final_wait})")
+    gathering.add_argument("--no-relay-check", dest="relay_check", action="store_false",
+                           help="do not send data through each TURN relay and back (a browser does not)")
     gathering.add_argument("--insecure-tls", action="store_true",
                            help="accept any certificate from stuns:/turns: servers (your own test servers)")
     return parser
@@ -215,4 +217,5 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
         schedule=RetransmissionSchedule(args.rto, args.max_sends, args.final_wait),
         local_addresses=tuple(args.local_address),
         verify_tls=not args.insecure_tls,
+        relay_check=args.relay_check,
     )

@@ -1,11 +1,13 @@
 """From what a gathering reported to a verdict a person can act on.
 
-Pure functions and two tables. ``server_outcomes`` folds the records of one gathering into one
-``ServerOutcome`` per configured URL. ``diagnose`` then reads two tables, first match wins:
+Pure functions and three tables. ``server_outcomes`` folds the records of one gathering into one
+``ServerOutcome`` per configured URL. ``diagnose`` then reads the tables, first match wins:
 
 * ``CAUSES`` explains one failing URL from its error code, its machine-readable cause (what
   the transport saw happen: ``shared.failure_causes``; never the English error text), its
   kind of server and transport, and what happened to the other URLs of the same host;
+* ``RELAY_CAUSES`` explains a relay check that found the relay does not carry data, from its
+  outcome (``shared.relay_outcomes``) and, for a refused request, the server's code;
 * ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
 
 To teach the tool a new diagnosis, add a row; no code changes.
@@ -19,8 +21,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from icegather.main_proc.rest_credentials import expiry_of
+from icegather.shared.endpoints import endpoint
 from icegather.shared.failure_causes import FailureCause
 from icegather.shared.ice_url import IceUrl
+from icegather.shared.relay_outcomes import BROKEN, RelayOutcome
 from icegather.shared.stun_codes import describe
 
 SERVER_CODES = frozenset(range(300, 700))
@@ -48,17 +52,28 @@ class ServerOutcome:
     credential: str = ""
     expired_at: int | None = None
     expired_seconds_ago: int | None = None
+    # The record of its relay check (``icerelaycheck``; a working one if several local
+    # addresses checked), or None; ``checks_relay``: the gathering checks relays.
+    relay_check: Mapping[str, Any] | None = None
+    checks_relay: bool = False
 
     @property
     def failed(self) -> bool:
         return self.error_code is not None
 
     @property
+    def relay_broken(self) -> bool:
+        return self.relay_check is not None and self.relay_check["outcome"] in BROKEN
+
+    @property
     def settled(self) -> bool:
-        """Its attempt is over: it failed, or gave what its kind of server gives."""
+        """Its attempt is over: it failed, or gave what its kind of server gives (a TURN server:
+        a relay candidate, and the relay check's result when relays are checked)."""
         if not self.tried or self.failed:
             return True
-        return "relay" in self.gained if self.kind == "turn" else self.answered
+        if self.kind == "turn":
+            return "relay" in self.gained and (not self.checks_relay or self.relay_check is not None)
+        return self.answered
 
 
 @dataclass(frozen=True)
@@ -84,10 +99,12 @@ def server_outcomes(
     records: Iterable[Mapping[str, Any]],
     relay_only: bool = False,
     credentials: Mapping[str, CredentialFacts] | None = None,
+    checks_relay: bool = False,
 ) -> tuple[ServerOutcome, ...]:
     """One outcome per configured URL, in configuration order, from the gathering's records
     (the dicts of ``icegather.main_proc.report``) and what is known of its credential."""
     answers: dict[str, float] = {}
+    relay_checks: dict[str, Mapping[str, Any]] = {}
     gained: dict[str, list[str]] = {}
     errors: dict[str, tuple[int, str, str]] = {}
     for record in records:
@@ -102,6 +119,8 @@ def server_outcomes(
                 kinds.append(record["candidateType"])
         elif record["type"] == "icecandidateerror":
             errors.setdefault(url, (record["errorCode"], record["errorText"], record["errorCause"]))
+        elif record["type"] == "icerelaycheck" and relay_checks.get(url, {}).get("outcome") != "works":
+            relay_checks[url] = record
     credentials = credentials or {}
     first_of_each: dict[str, IceUrl] = {}
     for parsed in urls:
@@ -127,6 +146,8 @@ def server_outcomes(
                 credential=credential.state,
                 expired_at=credential.expired_at,
                 expired_seconds_ago=credential.expired_seconds_ago,
+                relay_check=relay_checks.get(url),
+                checks_relay=checks_relay,
             )
         )
     return tuple(outcomes)
@@ -410,6 +431,100 @@ def _filled(finding: str, outcome: ServerOutcome) -> str:
     return finding.format(expired_at=at, ago=outcome.expired_seconds_ago)
 
 
+# --- a relay that does not carry data --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayCause:
+    """A row of the relay cause table: the relay check outcomes (and, for a refused request, the
+    server's codes) it explains, and what it says. Placeholders: {relayed}, {source},
+    {request}, {code}, {text}, {icmp}, {back} and {probes}, from the check's record."""
+
+    name: str
+    outcomes: frozenset[RelayOutcome]
+    finding: str
+    next_check: str
+    codes: frozenset[int] | None = None  # None: any
+
+    def explains(self, check: Mapping[str, Any]) -> bool:
+        return check["outcome"] in self.outcomes and (self.codes is None or check["errorCode"] in self.codes)
+
+
+def _outcome(*outcomes: RelayOutcome) -> frozenset[RelayOutcome]:
+    return frozenset(outcomes)
+
+
+EXTERNAL_IP = "coturn's external-ip (the public address, as public/private, when the relay-ip is behind a NAT)"
+RELAY_PORTS = "firewalls for UDP to and from the relay port range (coturn min-port..max-port)"
+
+RELAY_CAUSES: tuple[RelayCause, ...] = (
+    RelayCause(
+        "relay wrong address",
+        _outcome("wrong_source"),
+        "the relay sends from {source}, not from the relayed address {relayed} it advertises, where "
+        "{back} of {probes} probes from the peer arrived{icmp}",
+        EXTERNAL_IP,
+    ),
+    RelayCause(
+        "relay not back",
+        _outcome("out_only"),
+        "data went out through the relay, but data sent to the relayed address {relayed} never came back{icmp}",
+        f"that {{relayed}} is this server's public address ({EXTERNAL_IP}), and {RELAY_PORTS}",
+    ),
+    RelayCause(
+        "relay not out",
+        _outcome("back_only"),
+        "data sent to the relayed address {relayed} came back, but the relay never delivered data to the peer",
+        f"the server's outbound filtering of relayed data, and {RELAY_PORTS}",
+    ),
+    RelayCause(
+        "relay carries nothing",
+        _outcome("no_data"),
+        "the allocation works, but no data went through the relay {relayed} either way{icmp}",
+        f"that {{relayed}} is reachable ({EXTERNAL_IP}; coturn relay-ip), and {RELAY_PORTS}",
+    ),
+    RelayCause(
+        "peer forbidden",
+        _outcome("refused"),
+        "the server refused {request} for the peer: {code} {text}",
+        "the server's peer address rules (coturn denied-peer-ip / allowed-peer-ip; no-loopback-peers, "
+        "which coturn sets by default, for a peer on this machine's loopback)",
+        codes=_code(403),
+    ),
+    RelayCause(
+        "relay request refused",
+        _outcome("refused"),
+        "the server answered {request} with {code} {text}",
+        "the server's log",
+    ),
+    RelayCause(
+        "relay request unanswered",
+        _outcome("request_failed"),
+        "{request} on the allocation got no usable answer: {text}",
+        "the server's log: it allocated, then stopped answering",
+    ),
+)
+
+
+def explain_relay(outcome: ServerOutcome) -> Finding:
+    """The first row of ``RELAY_CAUSES`` that explains a broken relay."""
+    check = outcome.relay_check
+    assert check is not None
+    cause = next(row for row in RELAY_CAUSES if row.explains(check))
+    back_cause = check["backCause"]
+    values = {
+        "relayed": endpoint((check["relayedAddress"], check["relayedPort"])),
+        "source": endpoint((check["outSourceAddress"], check["outSourcePort"])) if check["outSourceAddress"] else "",
+        "request": check["failedRequest"],
+        "code": check["errorCode"],
+        "text": check["errorText"],
+        "icmp": f" (ICMP: {back_cause.replace('_', ' ')})" if back_cause else "",
+        "back": check["backReceived"],
+        "probes": check["probes"],
+    }
+    return Finding(outcome.url, cause.name, cause.finding.format(**values), cause.next_check.format(**values))
+
+
 # --- the whole gathering --------------------------------------------------------------------
 
 
@@ -443,6 +558,12 @@ VERDICTS: tuple[Verdict, ...] = (
         "the TURN URLs below",
     ),
     Verdict(
+        "relay broken",
+        {"relay_broken": True},
+        "a TURN server allocates, but its relay does not carry data both ways: calls relayed through it fail",
+        "the relay findings below",
+    ),
+    Verdict(
         "partly working",
         {"any_failed": True},
         "partly working: some URLs failed; browsers keep trying them on every call",
@@ -474,6 +595,7 @@ def facts(outcomes: Sequence[ServerOutcome], finished: bool) -> dict[str, bool]:
         "any_failed": any(o.failed for o in tried),
         "turn_configured": any(o.kind == "turn" for o in tried),
         "relay": any("relay" in o.gained for o in tried),
+        "relay_broken": any(o.relay_broken for o in tried),
     }
 
 
@@ -483,4 +605,5 @@ def diagnose(outcomes: Sequence[ServerOutcome], finished: bool) -> Diagnosis:
     known = facts(outcomes, finished)
     verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
     findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
+    findings += tuple(explain_relay(o) for o in outcomes if o.relay_broken)
     return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

@@ -1,4 +1,4 @@
-"""A DOM-like event model: ``Event``, ``EventTarget`` and the two WebRTC ICE events.
+"""A DOM-like event model: ``Event``, ``EventTarget``, the two WebRTC ICE events and icegather's own.
 
 The names are the DOM's own (``addEventListener``, ``errorCode``, ...), so that code and
 knowledge move between a browser and this package unchanged. What the DOM defines behaves as
@@ -342,6 +342,7 @@ class IceServerAnswerEvent(Event):
         self._port = _optional(init.get("port"), int, "port")
         self._url = _required(init.get("url", ""), str, "url")
         self._rtt_ms = _number(init.get("rttMs", 0.0), "rttMs")
+        self._server_address = _optional(init.get("serverAddress"), str, "serverAddress")
 
     @property
     def address(self) -> str | None:
@@ -358,6 +359,101 @@ class IceServerAnswerEvent(Event):
     @property
     def rttMs(self) -> float:
         return self._rtt_ms
+
+    @property
+    def serverAddress(self) -> str | None:
+        return self._server_address
+
+
+class IceRelayCheckEvent(Event):
+    """``icerelaycheck``: what the relay check found for one allocation. Not W3C: icegather's
+    own. ``outcome`` names the result (``shared.relay_outcomes``); the other attributes are the
+    facts behind it (``shared.structs.RelayCheckInfo``, in DOM-style names)."""
+
+    def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
+        super().__init__(type, eventInitDict)
+        init = _mapping(eventInitDict)
+        self._address = _optional(init.get("address"), str, "address")
+        self._port = _optional(init.get("port"), int, "port")
+        self._url = _required(init.get("url", ""), str, "url")
+        self._outcome = _required(init.get("outcome", ""), str, "outcome")
+        self._relayed_address = _optional(init.get("relayedAddress"), str, "relayedAddress")
+        self._relayed_port = _optional(init.get("relayedPort"), int, "relayedPort")
+        self._probes = _required(init.get("probes", 0), int, "probes")
+        self._out_received = _required(init.get("outReceived", 0), int, "outReceived")
+        self._back_received = _required(init.get("backReceived", 0), int, "backReceived")
+        self._out_source_address = _optional(init.get("outSourceAddress"), str, "outSourceAddress")
+        self._out_source_port = _optional(init.get("outSourcePort"), int, "outSourcePort")
+        rtt = init.get("rttMs")
+        self._rtt_ms = None if rtt is None else _number(rtt, "rttMs")
+        self._back_cause = _optional(init.get("backCause"), str, "backCause")
+        self._failed_request = _optional(init.get("failedRequest"), str, "failedRequest")
+        self._error_code = _optional(init.get("errorCode"), int, "errorCode")
+        self._error_text = _optional(init.get("errorText"), str, "errorText")
+
+    @property
+    def address(self) -> str | None:
+        return self._address
+
+    @property
+    def port(self) -> int | None:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def outcome(self) -> str:
+        return self._outcome
+
+    @property
+    def relayedAddress(self) -> str | None:
+        return self._relayed_address
+
+    @property
+    def relayedPort(self) -> int | None:
+        return self._relayed_port
+
+    @property
+    def probes(self) -> int:
+        return self._probes
+
+    @property
+    def outReceived(self) -> int:
+        return self._out_received
+
+    @property
+    def backReceived(self) -> int:
+        return self._back_received
+
+    @property
+    def outSourceAddress(self) -> str | None:
+        return self._out_source_address
+
+    @property
+    def outSourcePort(self) -> int | None:
+        return self._out_source_port
+
+    @property
+    def rttMs(self) -> float | None:
+        return self._rtt_ms
+
+    @property
+    def backCause(self) -> str | None:
+        return self._back_cause
+
+    @property
+    def failedRequest(self) -> str | None:
+        return self._failed_request
+
+    @property
+    def errorCode(self) -> int | None:
+        return self._error_code
+
+    @property
+    def errorText(self) -> str | None:
+        return self._error_text
 
 
 

@@ -21,6 +21,7 @@ from icegather.main_proc.report import (
     answer_record,
     candidate_record,
     error_record,
+    relay_check_record,
     state_record,
     summary_record,
 )
@@ -67,7 +68,7 @@ async def gather_round(
         return listener
 
     def waiting_for() -> str:
-        outcomes = server_outcomes(urls, reporter.tally.records, relay_only, credentials)
+        outcomes = server_outcomes(urls, reporter.tally.records, relay_only, credentials, options.relay_check)
         pending = sum(1 for outcome in outcomes if not outcome.settled)
         return f"waiting for {pending} of {len(outcomes)} server URLs"
 
@@ -75,6 +76,7 @@ async def gather_round(
     pc.onicecandidate = record(candidate_record)
     pc.onicecandidateerror = record(error_record)
     pc.oniceserveranswer = record(answer_record)
+    pc.onicerelaycheck = record(relay_check_record)
     line = progress(reporter.out, waiting_for) if progress is not None else None
     if line is not None:
         reporter.before_write = line.clear
@@ -90,8 +92,8 @@ async def gather_round(
         if line is not None:
             line.stop()
     tally = reporter.tally
-    status = exit_status(tally.complete, tally.errors, failure)
-    outcomes = server_outcomes(urls, tally.records, relay_only, credentials)
+    status = exit_status(tally.complete, tally.errors + tally.relays_broken, failure)
+    outcomes = server_outcomes(urls, tally.records, relay_only, credentials, options.relay_check)
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     diagnosis = diagnose(outcomes, finished=tally.complete and failure is None)
     reporter.write(summary_record(round_number, at, tally, outcomes, diagnosis, status, failure, finished_ms))

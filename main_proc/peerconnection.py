@@ -22,6 +22,7 @@ from icegather.main_proc.events import (
     Event,
     EventHandler,
     EventTarget,
+    IceRelayCheckEvent,
     IceServerAnswerEvent,
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
@@ -32,7 +33,14 @@ from icegather.main_proc.transport_client import TransportClient
 from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared.dom_exception import invalid_state_error
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
-from icegather.shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.shared.relay_outcomes import relay_outcome
+from icegather.shared.structs import (
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+)
 
 # Candidates belong to one media section; the model has exactly one.
 SDP_MID = "0"
@@ -52,6 +60,31 @@ def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
         "errorCode": info.error_code,
         "errorText": info.error_text,
         "errorCause": info.cause,
+    }
+
+
+def relay_check_event_init(info: RelayCheckInfo) -> dict[str, Any]:
+    """The ``icerelaycheck`` event's init: the facts in DOM-style names, ``""`` and ``0`` as
+    ``None``, and the outcome they mean."""
+    received = info.out_source_address != ""
+    failed = info.failed_request != ""
+    return {
+        "address": info.address,
+        "port": info.port,
+        "url": info.url,
+        "outcome": relay_outcome(info),
+        "relayedAddress": info.relayed_address,
+        "relayedPort": info.relayed_port,
+        "probes": info.probes,
+        "outReceived": info.out_received,
+        "backReceived": info.back_received,
+        "outSourceAddress": info.out_source_address if received else None,
+        "outSourcePort": info.out_source_port if received else None,
+        "rttMs": info.rtt_ms,
+        "backCause": info.back_cause or None,
+        "failedRequest": info.failed_request if failed else None,
+        "errorCode": info.error_code if failed else None,
+        "errorText": info.error_text or None,
     }
 
 
@@ -86,8 +119,17 @@ class PeerConnectionObserver:
     def on_server_answer(self, info: ServerAnswerInfo) -> bool:
         if not self._pc._is_gathering():
             return False
-        init = {"address": info.address, "port": info.port, "url": info.url, "rttMs": info.rtt_ms}
+        init = {
+            "address": info.address, "port": info.port, "url": info.url, "rttMs": info.rtt_ms,
+            "serverAddress": info.server_address,
+        }
         self._pc._fire(IceServerAnswerEvent("iceserveranswer", init))
+        return True
+
+    def on_relay_check(self, info: RelayCheckInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        self._pc._fire(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
         return True
 
     def on_gathering_state(self, state: str) -> bool:
@@ -106,6 +148,7 @@ class RTCPeerConnection(EventTarget):
     onicecandidateerror: EventHandler[RTCPeerConnectionIceErrorEvent] = EventHandler()
     onicegatheringstatechange: EventHandler[Event] = EventHandler()
     oniceserveranswer: EventHandler[IceServerAnswerEvent] = EventHandler()  # icegather's own
+    onicerelaycheck: EventHandler[IceRelayCheckEvent] = EventHandler()  # icegather's own
 
     def __init__(
         self,

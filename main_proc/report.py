@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from icegather.main_proc.diagnosis import Diagnosis, ServerOutcome
-from icegather.main_proc.events import IceServerAnswerEvent, RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+from icegather.main_proc.events import (
+    IceRelayCheckEvent,
+    IceServerAnswerEvent,
+    RTCPeerConnectionIceErrorEvent,
+    RTCPeerConnectionIceEvent,
+)
 from icegather.shared.endpoints import endpoint
+from icegather.shared.relay_outcomes import BROKEN
 
 CANDIDATE_TYPES = ("host", "srflx", "relay")
 
@@ -29,13 +35,23 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "endofcandidates": ("type", "candidate", "time_ms"),
     "icecandidateerror": ("type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"),
-    "iceserveranswer": ("type", "url", "address", "port", "rttMs", "time_ms"),
+    "iceserveranswer": ("type", "url", "address", "port", "rttMs", "serverAddress", "time_ms"),
+    "icerelaycheck": (
+        "type", "url", "outcome", "relayedAddress", "relayedPort", "probes", "outReceived", "backReceived",
+        "outSourceAddress", "outSourcePort", "rttMs", "backCause", "failedRequest", "errorCode", "errorText",
+        "address", "port", "time_ms",
+    ),
     "summary": (
         "type", "round", "at", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
         "exitStatus", "time_ms",
     ),
 }
-SERVER_FIELDS = ("url", "reachable", "finished", "rttMs", "gained", "errorCode", "errorText", "errorCause")
+SERVER_FIELDS = ("url", "reachable", "finished", "rttMs", "gained", "errorCode", "errorText", "errorCause", "relay")
+# A server row's "relay": the relay check of its allocation, or null when none was checked.
+RELAY_FIELDS = (
+    "outcome", "relayedAddress", "relayedPort", "rttMs", "probes", "outReceived", "backReceived", "failedRequest",
+    "errorCode", "errorText",
+)
 DIAGNOSIS_FIELDS = ("verdict", "summary", "nextCheck", "findings")
 FINDING_FIELDS = ("url", "cause", "finding", "nextCheck")
 
@@ -91,6 +107,30 @@ def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, A
         "address": event.address,
         "port": event.port,
         "rttMs": round(event.rttMs, 3),
+        "serverAddress": event.serverAddress,
+        "time_ms": ms(elapsed_ms),
+    }
+
+
+def relay_check_record(event: IceRelayCheckEvent, elapsed_ms: float) -> dict[str, Any]:
+    return {
+        "type": "icerelaycheck",
+        "url": event.url,
+        "outcome": event.outcome,
+        "relayedAddress": event.relayedAddress,
+        "relayedPort": event.relayedPort,
+        "probes": event.probes,
+        "outReceived": event.outReceived,
+        "backReceived": event.backReceived,
+        "outSourceAddress": event.outSourceAddress,
+        "outSourcePort": event.outSourcePort,
+        "rttMs": event.rttMs,
+        "backCause": event.backCause,
+        "failedRequest": event.failedRequest,
+        "errorCode": event.errorCode,
+        "errorText": event.errorText,
+        "address": event.address,
+        "port": event.port,
         "time_ms": ms(elapsed_ms),
     }
 
@@ -109,6 +149,7 @@ class Tally:
     records: list[dict[str, Any]] = field(default_factory=list)
     candidates: Counter[str] = field(default_factory=Counter)
     errors: int = 0
+    relays_broken: int = 0
     complete: bool = False
 
     def add(self, record: dict[str, Any]) -> None:
@@ -117,6 +158,8 @@ class Tally:
             self.candidates[record["candidateType"]] += 1
         elif record["type"] == "icecandidateerror":
             self.errors += 1
+        elif record["type"] == "icerelaycheck" and record["outcome"] in BROKEN:
+            self.relays_broken += 1
         elif record["type"] == "icegatheringstatechange" and record["state"] == "complete":
             self.complete = True
 
@@ -131,6 +174,7 @@ def server_row(outcome: ServerOutcome) -> dict[str, Any]:
         "errorCode": outcome.error_code,
         "errorText": outcome.error_text,
         "errorCause": outcome.error_cause,
+        "relay": {name: outcome.relay_check[name] for name in RELAY_FIELDS} if outcome.relay_check else None,
     }
 
 
@@ -214,6 +258,10 @@ def format_line(record: dict[str, Any]) -> str:
             f"{time}  answer {printable(record['url'])} in {record['rttMs']:.1f} ms"
             f"  (local {local_endpoint(record['address'], record['port'])})"
         )
+    if kind == "icerelaycheck":
+        return f"{time}  relay check: {relay_result(record)}  {printable(record['url'])}" + (
+            f"  (local {local_endpoint(record['address'], record['port'])})"
+        )
     if kind == "summary":
         return format_summary(record)
     raise ValueError(f"unknown record type {kind!r}")
@@ -249,7 +297,35 @@ def server_result(row: dict[str, Any]) -> str:
     if not row["finished"]:
         return f"NOT FINISHED ({rtt} before gathering ended)"
     gained = ", ".join(row["gained"])
-    return f"ok, {rtt}" + (f", gave {gained}" if gained else "")
+    relay = f"; relay {relay_result(row['relay'])}" if row["relay"] else ""
+    return f"ok, {rtt}" + (f", gave {gained}" if gained else "") + relay
+
+
+RELAY_WORDS = {
+    "works": "works",
+    "wrong_source": "WRONG SOURCE: data arrives from another address than the relayed one",
+    "out_only": "ONE WAY: data out to the peer, nothing back",
+    "back_only": "ONE WAY: data back from the peer, nothing out",
+    "no_data": "CARRIES NO DATA either way",
+    "refused": "REFUSED",
+    "request_failed": "NOT CHECKED, no answer",
+    "not_checked": "not checked",
+}
+
+
+def relay_result(relay: dict[str, Any]) -> str:
+    """A relay check in a few words: its outcome, the relayed address and what got through."""
+    words = RELAY_WORDS.get(relay["outcome"], relay["outcome"])
+    relayed = local_endpoint(relay["relayedAddress"], relay["relayedPort"])
+    if relay["failedRequest"]:
+        words += f" {relay['failedRequest']} {relay['errorCode']} {printable(relay['errorText'])}"
+    elif not relay["probes"]:
+        words += f": {printable(relay['errorText'] or '')}"
+    if not relay["probes"]:
+        return f"{words} ({relayed})"
+    traffic = f"{relay['outReceived']}/{relay['probes']} out, {relay['backReceived']}/{relay['probes']} back"
+    rtt = f", RTT {relay['rttMs']:.1f} ms" if relay["rttMs"] is not None else ""
+    return f"{words} ({relayed}: {traffic}{rtt})"
 
 
 class Reporter:

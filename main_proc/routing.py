@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from icegather.shared import protocol
-from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, RelayCheckInfo, ServerAnswerInfo
 
 
 class TransportObserver(Protocol):
@@ -22,6 +22,8 @@ class TransportObserver(Protocol):
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool: ...
 
     def on_server_answer(self, info: ServerAnswerInfo) -> bool: ...
+
+    def on_relay_check(self, info: RelayCheckInfo) -> bool: ...
 
     def on_gathering_state(self, state: str) -> bool: ...
 
@@ -67,6 +69,8 @@ class Router:
             accepted = observer.on_candidate_error(message.info)
         elif isinstance(message, protocol.ServerAnswer):
             accepted = observer.on_server_answer(message.info)
+        elif isinstance(message, protocol.RelayCheck):
+            accepted = observer.on_relay_check(message.info)
         elif isinstance(message, protocol.GatheringState):
             accepted = observer.on_gathering_state(message.state)
         elif isinstance(message, protocol.GatherRejected):

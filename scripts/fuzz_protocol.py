@@ -15,6 +15,7 @@ two ways: a ``ProtocolError`` from the decoder, or a message the observer turns 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import traceback
@@ -25,10 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from icegather.main_proc.peerconnection import PeerConnectionObserver, RTCPeerConnection
+from icegather.main_proc.routing import Router
 from icegather.shared import protocol
 from icegather.shared.protocol.messages import TO_MAIN
 from icegather.shared.protocol.schemas import SCHEMAS
-from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, RelayCheckInfo, ServerAnswerInfo
 
 VALID = [
     protocol.encode(message, seq)
@@ -51,7 +53,14 @@ VALID = [
             protocol.CandidateError(
                 1, IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed", "dns")
             ),
-            protocol.ServerAnswer(1, ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5)),
+            protocol.ServerAnswer(1, ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5, "::1")),
+            protocol.RelayCheck(
+                1,
+                RelayCheckInfo(
+                    "127.0.0.1", 4000, "turn:t.example", "127.0.0.1", 5000, 6, 6, 6, "127.0.0.1", 5000, 0.4, "", "",
+                    0, "",
+                ),
+            ),
             protocol.GatheringState(1, "complete"),
             protocol.GatherRejected(1, "internal error"),
         ]
@@ -129,6 +138,23 @@ LIKELY = {
     "rtt_ms": st.floats(0, 1000),
     "state": st.sampled_from(["gathering", "complete"]),
     "reason": st.text(min_size=1, max_size=40),
+    "server_address": addresses,
+    "relayed_address": addresses,
+    "relayed_port": st.integers(0, 65535),
+    "probes": st.integers(0, 6),
+    "out_received": st.integers(0, 6),
+    "back_received": st.integers(0, 6),
+    "out_source_address": addresses,
+    "out_source_port": st.integers(0, 65535),
+    "back_cause": st.sampled_from(["", "port_unreachable"]),
+    "failed_request": st.sampled_from(["", "CreatePermission", "ChannelBind"]),
+}
+# The struct each message to the main process carries as its "info".
+INFO_STRUCTS = {
+    protocol.Candidate: CandidateInfo,
+    protocol.CandidateError: IceCandidateErrorInfo,
+    protocol.ServerAnswer: ServerAnswerInfo,
+    protocol.RelayCheck: RelayCheckInfo,
 }
 FIELDS = sorted({name for schema in SCHEMAS.values() for name in schema})
 
@@ -164,10 +190,7 @@ def fields_of(draw: st.DrawFn, cls: type) -> dict:
         if draw(st.integers(1, 20)) == 1:
             continue
         if name == "info":
-            struct = {"candidate": CandidateInfo, "candidate_error": IceCandidateErrorInfo}.get(
-                draw(st.sampled_from(["candidate", "candidate_error", "server_answer"])), ServerAnswerInfo
-            )
-            body[name] = draw(usually(fields_of(struct)))
+            body[name] = draw(usually(fields_of(INFO_STRUCTS[cls])))
         else:
             body[name] = draw(usually(LIKELY.get(name, st.integers(0, 3))))
     if draw(st.integers(1, 20)) == 1:
@@ -194,18 +217,13 @@ def deliver(message: protocol.Message) -> str:
     """Hand a decoded message to a gathering peer connection's observer, as the client does."""
     pc = RTCPeerConnection({"iceServers": [{"urls": "stun:stun.example.org"}]})
     fired: list[object] = []
-    for kind in ("icecandidate", "icecandidateerror", "iceserveranswer", "icegatheringstatechange"):
+    for kind in ("icecandidate", "icecandidateerror", "iceserveranswer", "icerelaycheck", "icegatheringstatechange"):
         pc.addEventListener(kind, fired.append)
-    observer = PeerConnectionObserver(pc)
+    router = Router()
+    pc_id = router.add(PeerConnectionObserver(pc))
     pc._gathering_state_changed("gathering")
-    if isinstance(message, protocol.Candidate):
-        observer.on_candidate(message.info)
-    elif isinstance(message, protocol.CandidateError):
-        observer.on_candidate_error(message.info)
-    elif isinstance(message, protocol.ServerAnswer):
-        observer.on_server_answer(message.info)
-    elif isinstance(message, protocol.GatheringState):
-        observer.on_gathering_state(message.state)
+    if hasattr(message, "pc_id"):
+        router.route(dataclasses.replace(message, pc_id=pc_id))
     return "event" if len(fired) > 1 else "no event"
 
 

@@ -94,10 +94,13 @@ def start_coturn(
     relay_ips: Sequence[str] = (),
     extra_args: Sequence[str] = (),
     timeout: float = 10.0,
+    loopback_peers: bool = True,
 ) -> Coturn:
     """Start coturn and wait until it answers a STUN Binding request. ``tls_certificate`` is
     (certificate file, key file) and turns on TLS on a second port. Relayed addresses come
-    from ``relay_ips`` (default: ``host``)."""
+    from ``relay_ips`` (default: ``host``). ``loopback_peers``: relay to peers on loopback,
+    which coturn refuses by default; the relay check's peer socket is on loopback here, as
+    every address of this server is."""
     turnserver = shutil.which("turnserver")
     if turnserver is None:
         raise RuntimeError("turnserver (coturn) is not installed: apt-get install coturn")
@@ -109,6 +112,7 @@ def start_coturn(
         f"--listening-ip={host}", f"--listening-port={port}",
         *(f"--relay-ip={ip}" for ip in relay_ips or (host,)),
         "--lt-cred-mech", f"--user={username}:{password}", f"--realm={realm}",
+        *(["--allow-loopback-peers"] if loopback_peers else []),
         "--fingerprint", "--no-cli", "--no-dtls",
         f"--userdb={workdir}/turndb", f"--pidfile={workdir}/turnserver.pid",
         f"--log-file={workdir}/turnserver.log", "--simple-log", "--no-stdout-log",

@@ -65,6 +65,45 @@ class ServerAnswerInfo:
     url: str
     # From sending the request that was answered to the answer.
     rtt_ms: float
+    # The server's IP address that answered (the URL's host, looked up).
+    server_address: str
+
+
+@dataclass(frozen=True)
+class RelayCheckInfo:
+    """What the relay check found for one allocation: whether data went through the relay to a
+    peer socket of icegather's on this machine ("out") and from that socket through the relayed
+    address back to the TURN client ("back"). Not in the W3C API. Facts only: what they mean is
+    ``shared.relay_outcomes.relay_outcome``."""
+
+    # Local IP and port of the TURN client's socket (as in ServerAnswerInfo).
+    address: str
+    port: int
+    # The server URL exactly as configured.
+    url: str
+    # The relayed transport address the server advertised (the relay candidate's address).
+    relayed_address: str
+    relayed_port: int
+    # Probes sent in each direction; 0 when none could be sent (see error_text).
+    probes: int
+    # Of those, how many the peer socket received (out) and the TURN client received (back).
+    out_received: int
+    back_received: int
+    # Where the relay's data came from as the peer saw it ("" and 0 when none arrived): the
+    # advertised relayed address, unless the server advertises one it does not send from.
+    out_source_address: str
+    out_source_port: int
+    # Median one-way delay out plus median one-way delay back; None unless both arrived.
+    rtt_ms: float | None
+    # The ICMP error the peer's probes to the relayed address met (a FailureCause), or "".
+    back_cause: str
+    # The request the server refused or did not answer ("CreatePermission", "ChannelBind"),
+    # with its error code (7xx: no usable answer) and text; "", 0, "" when none failed.
+    failed_request: str
+    error_code: int
+    # The server's reason phrase or the cause, for a failed request; why nothing was probed,
+    # when probes is 0 and no request failed; else "".
+    error_text: str
 
 
 @dataclass(frozen=True)
@@ -109,3 +148,6 @@ class GatherOptions:
     local_addresses: tuple[str, ...] = ()
     # Verify TLS certificates of stuns:/turns: servers. Off only for servers the user trusts.
     verify_tls: bool = True
+    # After each allocation, send data through the relay and back (RelayCheckInfo). Off by
+    # default, as browsers do not; the command line turns it on.
+    relay_check: bool = False

@@ -8,6 +8,7 @@ over the network exactly as it would to any server.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import socket
 import ssl
@@ -202,3 +203,85 @@ def send_then_close(data: bytes) -> Callable[[socket.socket], None]:
         connection.recv(4096)
         connection.sendall(data)
     return handle
+
+
+class ScriptedTurnServer:
+    """A small TURN server over UDP on loopback, for relays coturn cannot be made to break: it
+    allocates for any user (after the usual 401), relays data out to peers (Send indications,
+    not ChannelData) only if ``relay_out``, relays data from peers back only if ``relay_back``,
+    and answers CreatePermission and ChannelBind with ``permission``: None grants it, a (code,
+    reason) refuses it, "silent" never answers. Its relayed address is a real socket of its own,
+    so the data it does relay comes from the address it advertises."""
+
+    REALM = "scripted"
+    NONCE = b"scripted-nonce"
+
+    def __init__(
+        self,
+        password: str,
+        relay_out: bool = True,
+        relay_back: bool = True,
+        permission: tuple[int, str] | str | None = None,
+    ) -> None:
+        self.password = password
+        self.relay_out, self.relay_back, self.permission = relay_out, relay_back, permission
+        self.relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.relay.bind(("127.0.0.1", 0))
+        self.relayed: Address = self.relay.getsockname()[:2]
+        self.client: Address | None = None
+        self.server = ScriptedStunServer(self._answer)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._relay_back, daemon=True)
+        self.relay.settimeout(0.5)
+        self._thread.start()
+
+    def url(self) -> str:
+        return self.server.url("turn")
+
+    def _answer(self, request: stun.Message, source: Address) -> bytes | None:
+        method = request.message_method
+        if request.message_class == stun.Class.INDICATION:
+            if method == stun.Method.SEND and self.relay_out:
+                self.relay.sendto(request.attributes["DATA"], request.attributes["XOR-PEER-ADDRESS"])
+            return None
+        if "USERNAME" not in request.attributes:
+            return bytes(response(request, stun.Class.ERROR, **{
+                "ERROR-CODE": (401, "Unauthorized"), "REALM": self.REALM, "NONCE": self.NONCE,
+            }))
+        if method in (stun.Method.CREATE_PERMISSION, stun.Method.CHANNEL_BIND) and self.permission is not None:
+            if self.permission == "silent":
+                return None
+            answer = response(request, stun.Class.ERROR, **{"ERROR-CODE": self.permission})
+        elif method == stun.Method.ALLOCATE:
+            self.client = source
+            answer = response(request, stun.Class.RESPONSE, **{
+                "XOR-RELAYED-ADDRESS": self.relayed, "XOR-MAPPED-ADDRESS": source, "LIFETIME": 600,
+            })
+        else:
+            answer = response(request, stun.Class.RESPONSE)
+        key = hashlib.md5(f"{request.attributes['USERNAME']}:{self.REALM}:{self.password}".encode()).digest()
+        answer.add_message_integrity(key)
+        return bytes(answer)
+
+    def _relay_back(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                data, peer = self.relay.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            if self.relay_back and self.client is not None:
+                indication = stun.Message(stun.Method.DATA, stun.Class.INDICATION)
+                indication.attributes.update({"XOR-PEER-ADDRESS": peer[:2], "DATA": data})
+                self.server.sock.sendto(bytes(indication), self.client)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.server.close()
+        self._thread.join()
+        self.relay.close()
+
+    def __enter__(self) -> ScriptedTurnServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

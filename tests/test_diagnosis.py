@@ -24,6 +24,7 @@ from network_namespaces import RoutedNamespaces
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
+    ScriptedTurnServer,
     error_to_every_request,
     hang_up,
     mapped_to,
@@ -33,9 +34,10 @@ from stun_servers import (
 )
 
 from icegather.main_proc.cli import run
-from icegather.main_proc.diagnosis import CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
+from icegather.main_proc.diagnosis import CAUSES, RELAY_CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
 from icegather.main_proc.report import format_line
 from icegather.main_proc.rest_credentials import mint
+from icegather.shared.relay_outcomes import BROKEN
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]
@@ -160,7 +162,25 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "other": lambda s: scripted_turn(s, error_to_every_request(437, "Allocation Mismatch")),
 }
 
+def scripted_relay(servers: Servers, **behaviour) -> Scenario:
+    turn = servers.stack.enter_context(ScriptedTurnServer(TURN_USER["credential"], **behaviour))
+    return Scenario([{"urls": turn.url(), **TURN_USER}])
+
+
+# Relay cause -> the scenario that triggers it: coturn told the wrong relayed address or
+# denying the peer, and the scripted TURN server for relays coturn cannot be made to break.
+RELAY_CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "relay wrong address": lambda s: Scenario([s.coturn_with("--external-ip=127.0.0.77/127.0.0.1").ice_server()]),
+    "relay not back": lambda s: scripted_relay(s, relay_back=False),
+    "relay not out": lambda s: scripted_relay(s, relay_out=False),
+    "relay carries nothing": lambda s: scripted_relay(s, relay_out=False, relay_back=False),
+    "peer forbidden": lambda s: Scenario([s.coturn_with("--denied-peer-ip=127.0.0.1").ice_server()]),
+    "relay request refused": lambda s: scripted_relay(s, permission=(500, "Server Error")),
+    "relay request unanswered": lambda s: scripted_relay(s, permission="silent"),
+}
+
 VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "relay broken": RELAY_CAUSE_SCENARIOS["relay carries nothing"],
     "no server answered": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
     "turn failed": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
     "partly working": lambda s: Scenario([s.coturn.ice_server("turn"), {"urls": "stun:stun1.invalid:3478"}]),
@@ -208,11 +228,27 @@ def test_each_verdict_is_reached_from_the_scenario_that_produces_it(verdict, cot
         status, summary = summary_of(VERDICT_SCENARIOS[verdict](Servers(stack, coturn, tls_coturn, request)), tmp_path)
 
     assert summary["diagnosis"]["verdict"] == verdict
-    assert status == (1 if summary["errors"] else 0)
+    assert status == (1 if summary["errors"] or verdict == "relay broken" else 0)
+
+
+@pytest.mark.parametrize("cause", list(RELAY_CAUSE_SCENARIOS))
+def test_each_relay_cause_is_diagnosed_from_the_scenario_that_produces_it(cause, coturn, tls_coturn, tmp_path,
+                                                                           request):
+    with ExitStack() as stack:
+        scenario = RELAY_CAUSE_SCENARIOS[cause](Servers(stack, coturn, tls_coturn, request))
+        status, summary = summary_of(scenario, tmp_path)
+
+    [row] = summary["servers"]
+    assert row["errorCode"] is None and row["gained"] == ["relay"]  # the allocation itself worked
+    assert row["relay"]["outcome"] in BROKEN
+    assert [finding["cause"] for finding in summary["diagnosis"]["findings"]] == [cause]
+    assert summary["diagnosis"]["verdict"] == "relay broken"
+    assert status == 1
 
 
 def test_every_row_of_both_tables_has_a_scenario():
     assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | UNIT_TESTED_CAUSES
+    assert {cause.name for cause in RELAY_CAUSES} == set(RELAY_CAUSE_SCENARIOS)
     # "transport failed" comes from a killed transport: test_a_transport_that_dies_mid_gathering...
     assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS) | {"transport failed"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import msgpack
 import pytest
@@ -23,6 +24,7 @@ from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
+    RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
 )
@@ -31,6 +33,11 @@ ERROR = IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, 
 CANDIDATE = CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")
 CONFIGURATION = parse_configuration(
     {"iceServers": [{"urls": ["turn:turn.example.org?transport=tcp"], "username": "u", "credential": "p"}]}
+)
+
+RELAY_CHECK = RelayCheckInfo(
+    "192.0.2.2", 50000, "turn:turn.example.org", "203.0.113.9", 61000, 6, 6, 0, "10.0.0.9", 61000, None,
+    "port_unreachable", "", 0, "",
 )
 
 TO_MAIN = [
@@ -49,7 +56,15 @@ TO_MAIN = [
     protocol.CandidateError(
         7, IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed", "dns")
     ),
-    protocol.ServerAnswer(7, ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412)),
+    protocol.ServerAnswer(7, ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412, "::1")),
+    protocol.RelayCheck(7, RELAY_CHECK),
+    protocol.RelayCheck(
+        7,
+        RelayCheckInfo(
+            "192.0.2.2", 50000, "turn:turn.example.org", "203.0.113.9", 61000, 0, 0, 0, "", 0, None, "",
+            "CreatePermission", 403, "Forbidden",
+        ),
+    ),
     protocol.GatheringState(7, "complete"),
     protocol.GatherRejected(7, "internal error"),
 ]
@@ -88,6 +103,12 @@ def error_fields(**changes) -> dict:
     return fields
 
 
+def relay_fields(**changes) -> dict:
+    fields = dataclasses.asdict(RELAY_CHECK)
+    fields.update(changes)
+    return fields
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -122,6 +143,15 @@ def error_fields(**changes) -> dict:
             info={"address": "::1", "port": 1, "url": "stun:x", "rtt_ms": float("nan")},
         ),
         raw(type="server_answer", seq=0, pc_id=1, info={"address": "", "port": 0, "url": "stun:x", "rtt_ms": 1.0}),
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(out_received=7)),  # more than sent
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(out_source_address="")),  # received from nowhere
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(rtt_ms=0.5)),  # nothing came back to time
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(error_code=403)),  # refused which request?
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(failed_request="Allocate", error_code=403)),
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(back_cause="the relay is evil")),
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(probes=0, out_received=0, out_source_address="",
+                                                                  out_source_port=0)),  # no probe, no reason
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(relayed_address="")),
         b"\x82" + b"\x00" * 100,  # a map whose keys are integers
         msgpack.packb({"type": "gathering_state", "seq": 0, "pc_id": 1, "state": "complete", "pad": b"x" * 300_000}),
     ],

@@ -8,6 +8,7 @@ from aioice import stun
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.stun_parser import parse_stun
 from icegather.transport_proc.turn_allocation import (
+    MAX_NONCE_RENEWALS,
     MAX_STALE_NONCE_RETRIES,
     Allocated,
     AllocateSession,
@@ -134,16 +135,26 @@ def test_the_password_is_not_in_the_session_repr():
     assert "secret" not in repr(session)
 
 
-def test_a_release_answered_438_is_sent_once_more_with_the_new_nonce_and_then_given_up():
+def test_a_438_on_a_later_request_renews_the_nonce_a_bounded_number_of_times():
     session, _ = authenticated_session()
     refresh = session.refresh_to_zero()
-    stale = reply(refresh, stun.Class.ERROR, **{"ERROR-CODE": (438, "Stale Nonce"), "NONCE": b"nonce-2"})
+    nonces = [f"nonce-{n}".encode() for n in range(2, 2 + MAX_NONCE_RENEWALS + 1)]
 
-    again = session.after_release(stale)
+    renewed = [
+        session.took_new_nonce(reply(refresh, stun.Class.ERROR, **{"ERROR-CODE": (438, "Stale Nonce"), "NONCE": nonce}))
+        for nonce in nonces
+    ]
 
-    assert again is not None and again.attributes["NONCE"] == b"nonce-2"
-    assert again.transaction_id != refresh.transaction_id
+    assert renewed == [True] * MAX_NONCE_RENEWALS + [False]
+    again = session.request(stun.Method.CREATE_PERMISSION, {"XOR-PEER-ADDRESS": ("127.0.0.1", 0)})
+    assert again.attributes["NONCE"] == nonces[MAX_NONCE_RENEWALS - 1]
     assert parse_stun(bytes(again)).check_message_integrity(KEY)
-    assert session.after_release(reply(again, stun.Class.ERROR, **{"ERROR-CODE": (438, "Stale Nonce"),
-                                                                      "NONCE": b"nonce-3"})) is None
-    assert session.after_release(reply(again, stun.Class.RESPONSE, KEY, LIFETIME=0)) is None
+
+
+def test_only_a_438_with_a_nonce_renews_it():
+    session, _ = authenticated_session()
+    refresh = session.refresh_to_zero()
+    assert not session.took_new_nonce(reply(refresh, stun.Class.ERROR, **{"ERROR-CODE": (438, "Stale Nonce")}))
+    assert not session.took_new_nonce(reply(refresh, stun.Class.ERROR, **{"ERROR-CODE": (403, "Forbidden"),
+                                                                            "NONCE": b"n"}))
+    assert not session.took_new_nonce(reply(refresh, stun.Class.RESPONSE, KEY, LIFETIME=0))

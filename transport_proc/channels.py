@@ -12,7 +12,11 @@ server cannot be reached:
   round trip instead of after the whole retransmission schedule. A send the kernel refuses
   (no route, not permitted) fails that server at once: nothing went out, so nothing is waited for.
 * ``StreamChannel``: one TCP (or TLS) connection to one server. STUN messages are framed by
-  their own length field (RFC 8489 section 6.2.2); nothing is retransmitted.
+  their own length field (RFC 8489 section 6.2.2), ChannelData by theirs, padded to four bytes
+  (RFC 8656 section 12.5); nothing is retransmitted.
+
+Data a TURN server relays from a peer (Data indications and ChannelData) goes to ``on_relayed``
+when someone listens for it (the relay check), with the address it came from.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aioice import stun
 
@@ -36,6 +40,9 @@ from icegather.transport_proc.stun_parser import parse_stun
 # A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
 MAX_STREAM_MESSAGE = 64 * 1024
 STUN_HEADER = 20
+CHANNEL_DATA_HEADER = 4
+CHANNEL_DATA_BITS = 0x40
+DATA_INDICATION_TYPE = b"\x00\x17"
 
 
 @dataclass
@@ -57,6 +64,9 @@ class Channel:
         # Set once the whole channel is unusable (a connection lost): later transactions on it
         # fail at once instead of waiting out their schedule.
         self.broken: Callable[[Address], AttemptFailed] | None = None
+        # Who takes relayed data (a Data indication or ChannelData) and its source; if nobody,
+        # it is dropped.
+        self.on_relayed: Callable[[bytes, Address], None] | None = None
 
     def register(self, transaction_id: bytes, waiter: Waiter) -> None:
         if self.broken is not None:
@@ -75,6 +85,9 @@ class Channel:
 
     def deliver(self, data: bytes, source: Address) -> None:
         """Route one received datagram or framed message to its transaction, if any."""
+        if self.on_relayed is not None and is_relayed_data(data):
+            self.on_relayed(data, source)
+            return
         try:
             message = parse_stun(data)
         except ValueError:
@@ -92,6 +105,11 @@ class Channel:
         for waiter in list(self.waiters.values()):
             if server is None or same_address(waiter.server, server):
                 waiter.on_failure(failure(waiter.server))
+
+
+def is_relayed_data(data: bytes) -> bool:
+    """ChannelData (its first two bits are 01: RFC 8656 section 12.4) or a Data indication."""
+    return len(data) >= 4 and (data[0] & 0xC0 == CHANNEL_DATA_BITS or data[:2] == DATA_INDICATION_TYPE)
 
 
 def same_address(a: Address, b: Address) -> bool:
@@ -114,6 +132,9 @@ def bind_socket(local_ip: str, kind: socket.SocketKind) -> socket.socket:
     return sock
 
 
+U = TypeVar("U", bound="UdpChannel")
+
+
 class UdpChannel(Channel, asyncio.DatagramProtocol):
     """An unconnected UDP socket bound to one local address."""
 
@@ -126,7 +147,7 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
         self._send_error: tuple[Exception, bool] | None = None
 
     @classmethod
-    async def open(cls, local_ip: str) -> UdpChannel:
+    async def open(cls: type[U], local_ip: str) -> U:
         """Bind a UDP socket on ``local_ip`` (any port). Raises ``AttemptFailed`` (701)."""
         sock = bind_socket(local_ip, socket.SOCK_DGRAM)
         try:
@@ -189,6 +210,19 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
             self.transport.close()
         else:
             self.sock.close()
+
+
+def stream_frame_length(buffer: bytes, channel_data: bool) -> int | None:
+    """How many bytes the message at the start of a stream takes: a STUN message (header and
+    attributes) or, when ``channel_data`` may come (a relay check listens), ChannelData (header,
+    data and padding to four bytes); None if it is neither. Without a channel, a first byte
+    of 0x40-0x4F is not STUN (it is "H", as in "HTTP")."""
+    length: int = struct.unpack_from("!H", buffer, 2)[0]
+    if channel_data and buffer[0] & 0xC0 == CHANNEL_DATA_BITS:
+        return CHANNEL_DATA_HEADER + length + (-length % 4)
+    if buffer[0] & 0xC0 or STUN_HEADER + length > MAX_STREAM_MESSAGE:
+        return None
+    return STUN_HEADER + length
 
 
 class StreamChannel(Channel, asyncio.Protocol):
@@ -259,11 +293,10 @@ class StreamChannel(Channel, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while len(self.buffer) >= STUN_HEADER:
-            (length,) = struct.unpack_from("!H", self.buffer, 2)
-            total = STUN_HEADER + length
-            if total > MAX_STREAM_MESSAGE or self.buffer[0] & 0xC0:
-                # Not a STUN message: the stream cannot be resynchronised.
+        while len(self.buffer) >= CHANNEL_DATA_HEADER:
+            total = stream_frame_length(self.buffer, channel_data=self.on_relayed is not None)
+            if total is None:
+                # Neither STUN nor ChannelData: the stream cannot be resynchronised.
                 self.fail_all(lambda server: failures.malformed_response(server, "not a STUN stream"))
                 self.close()
                 return

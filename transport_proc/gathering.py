@@ -35,6 +35,7 @@ from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
+    RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
 )
@@ -48,9 +49,11 @@ from icegather.transport_proc.addresses import (
 )
 from icegather.transport_proc.channels import Channel, StreamChannel, UdpChannel, bind_socket
 from icegather.transport_proc.failures import AttemptFailed
+from icegather.transport_proc.relay_check import RelayCheck, plan_peer
+from icegather.transport_proc.relay_probes import CheckedAllocation
 from icegather.transport_proc.resolver import resolve
-from icegather.transport_proc.transaction import transact
-from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
+from icegather.transport_proc.transaction import transact, transact_signed
+from icegather.transport_proc.turn_allocation import Allocated, AllocateSession, Redirect, SendRequest
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ class GatheringSink(Protocol):
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> None: ...
 
     def on_server_answer(self, info: ServerAnswerInfo) -> None: ...
+
+    def on_relay_check(self, info: RelayCheckInfo) -> None: ...
 
     def on_gathering_state(self, state: str) -> None: ...
 
@@ -141,7 +146,9 @@ class Gathering:
         attempt.answered = True
         address, port = attempt.channel.local_address
         if self._reporting:
-            self.sink.on_server_answer(ServerAnswerInfo(address, port, attempt.url.url, round(rtt * 1000, 3)))
+            self.sink.on_server_answer(
+                ServerAnswerInfo(address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0])
+            )
 
     # --- host candidates ----------------------------------------------------------------
 
@@ -300,14 +307,30 @@ class Gathering:
                         attempt.index, attempt.url.url, attempt.url.relay_protocol,
                     )
                 )
+                if self.options.relay_check:
+                    await self._check_relay(attempt, session, step)
                 return
 
+    async def _check_relay(self, attempt: Attempt, session: AllocateSession, allocated: Allocated) -> None:
+        """Send data through the new allocation and back (``relay_check``), and report what came
+        of it."""
+        assert attempt.channel is not None
+        checked = CheckedAllocation(attempt.channel.local_address, attempt.url.url, allocated.relayed)
+        mapped_ip = allocated.mapped[0] if allocated.mapped is not None else None
+        plan = plan_peer(
+            allocated.relayed[0], attempt.local_ip, mapped_ip, attempt.server_address[0], self.local_addresses
+        )
+        if plan is None:
+            info = checked.info(error_text=f"no local {family_name(allocated.relayed[0])} address for a peer socket")
+        else:
+            check = RelayCheck(attempt.channel, session, attempt.server_address, checked, plan, self.schedule)
+            info = await check.run()
+        if self._reporting:
+            self.sink.on_relay_check(info)
+
     async def _release(self, channel: Channel, session: AllocateSession, server_address: Address) -> None:
-        request: stun.Message | None = session.refresh_to_zero()
         try:
-            while request is not None:
-                response, _ = await transact(channel, request, server_address, RELEASE_SCHEDULE)
-                request = session.after_release(response)  # a 438 is answered with the new nonce
+            await transact_signed(channel, session.refresh_to_zero, session, server_address, RELEASE_SCHEDULE)
         except AttemptFailed:
             pass  # The server frees it when its lifetime ends.
         finally:

@@ -32,7 +32,7 @@ from zmq.auth.asyncio import AsyncioAuthenticator
 
 from icegather.shared import link_settings, protocol
 from icegather.shared.curve_keys import CurveKeys
-from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, RelayCheckInfo, ServerAnswerInfo
 from icegather.transport_proc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.gathering import Gathering
@@ -75,6 +75,9 @@ class PeerConnectionSink:
 
     def on_server_answer(self, info: ServerAnswerInfo) -> None:
         self.service.send(self.client, protocol.ServerAnswer(self.pc_id, info))
+
+    def on_relay_check(self, info: RelayCheckInfo) -> None:
+        self.service.send(self.client, protocol.RelayCheck(self.pc_id, info))
 
     def on_gathering_state(self, state: str) -> None:
         self.service.send(self.client, protocol.GatheringState(self.pc_id, state))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from aioice import stun
 
@@ -66,3 +67,26 @@ async def transact(
         if outcome.done() and not outcome.cancelled():
             # When we are cancelled just as a failure arrives, nobody reads it: say it was seen.
             outcome.exception()
+
+
+class SignedSession(Protocol):
+    """What ``transact_signed`` needs of a TURN session (``AllocateSession``)."""
+
+    def accepts(self, response: stun.Message) -> bool: ...
+
+    def took_new_nonce(self, response: stun.Message) -> bool: ...
+
+
+async def transact_signed(
+    channel: Channel,
+    build: Callable[[], stun.Message],
+    session: SignedSession,
+    server: Address,
+    schedule: RetransmissionSchedule,
+) -> tuple[stun.Message, float]:
+    """A request on a TURN allocation: built by ``build`` (signed with the session's nonce) and
+    built and sent again while the server answers 438 Stale Nonce with a new one."""
+    while True:
+        response, rtt = await transact(channel, build(), server, schedule, accept=session.accepts)
+        if not session.took_new_nonce(response):
+            return response, rtt

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from aioice import stun
 
@@ -26,6 +27,8 @@ from icegather.transport_proc import failures
 REQUESTED_TRANSPORT_UDP = 0x11000000
 DEFAULT_LIFETIME = 600
 MAX_STALE_NONCE_RETRIES = 2
+# After the allocation: 438s answered on its later requests (nonces expire during a long check).
+MAX_NONCE_RENEWALS = 4
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class AllocateSession:
         self._nonce: bytes | None = None
         self._key: bytes | None = None
         self._stale_nonce_retries = 0
-        self._release_retried = False
+        self._nonce_renewals = 0
         self._redirected = False
 
     def __repr__(self) -> str:
@@ -104,24 +107,30 @@ class AllocateSession:
                 return Redirect(alternate)
         raise failure
 
-    def refresh_to_zero(self) -> stun.Message:
-        """The Refresh request with LIFETIME 0 that releases the allocation (RFC 8656 section 7.3)."""
-        request = stun.Message(message_method=stun.Method.REFRESH, message_class=stun.Class.REQUEST)
-        request.attributes["LIFETIME"] = 0
+    def request(self, method: stun.Method, attributes: dict[str, Any]) -> stun.Message:
+        """A request on the allocation (Refresh, CreatePermission, ChannelBind), signed with the
+        session's credential and latest nonce."""
+        request = stun.Message(message_method=method, message_class=stun.Class.REQUEST)
+        request.attributes.update(attributes)
         self._sign(request)
         return request
 
-    def after_release(self, response: stun.Message) -> stun.Message | None:
-        """What to send after the answer to a release: a new one when the server said 438 Stale
-        Nonce with a fresh NONCE (RFC 8489 section 9.2.4; once), else nothing."""
+    def refresh_to_zero(self) -> stun.Message:
+        """The Refresh request with LIFETIME 0 that releases the allocation (RFC 8656 section 7.3)."""
+        return self.request(stun.Method.REFRESH, {"LIFETIME": 0})
+
+    def took_new_nonce(self, response: stun.Message) -> bool:
+        """Whether ``response`` is a 438 Stale Nonce with a fresh NONCE that the session now uses,
+        so the request is to be built and sent again (RFC 8489 section 9.2.4). Bounded: a server
+        that says it every time does not keep the caller going."""
         if response.message_class != stun.Class.ERROR or response.error_code != 438:
-            return None
+            return False
         nonce = response.attributes.get("NONCE")
-        if not nonce or self._release_retried:
-            return None
-        self._release_retried = True
+        if not nonce or self._nonce_renewals >= MAX_NONCE_RENEWALS:
+            return False
+        self._nonce_renewals += 1
         self._nonce = nonce
-        return self.refresh_to_zero()
+        return True
 
     def _authenticate(self, response: stun.Message, server: Address) -> Step:
         realm = response.attributes.get("REALM")

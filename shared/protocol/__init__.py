@@ -26,6 +26,7 @@ Messages, transport -> main:
 ``candidate``        pc_id, info: CandidateInfo
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
+``relay_check``      pc_id, info: RelayCheckInfo (data through a relay and back; icegather's own)
 ``gathering_state``  pc_id, state: "gathering" | "complete"
 ``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
 ===================  =========================================================================
@@ -45,6 +46,7 @@ from icegather.shared.protocol.messages import (
     GatherRejected,
     Heartbeat,
     Message,
+    RelayCheck,
     ServerAnswer,
     ServerHello,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "Inbox",
     "Message",
     "ProtocolError",
+    "RelayCheck",
     "SequenceChecker",
     "ServerAnswer",
     "ServerHello",

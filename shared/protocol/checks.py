@@ -102,6 +102,15 @@ def number(low: float, high: float) -> Check:
     return check
 
 
+def optional(check: Check) -> Check:
+    """``check``, or None (msgpack's nil)."""
+
+    def optional_check(value: Any) -> Any:
+        return None if value is None else check(value)
+
+    return optional_check
+
+
 def list_of(item: Check, max_items: int) -> Check:
     def check(value: Any) -> tuple[Any, ...]:
         if not isinstance(value, list):

@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from icegather.shared.ice_config import IceConfiguration
-from icegather.shared.structs import CandidateInfo, GatherOptions, IceCandidateErrorInfo, ServerAnswerInfo
+from icegather.shared.structs import (
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+)
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,12 @@ class ServerAnswer:
 
 
 @dataclass(frozen=True)
+class RelayCheck:
+    pc_id: int
+    info: RelayCheckInfo
+
+
+@dataclass(frozen=True)
 class GatheringState:
     pc_id: int
     state: str
@@ -74,7 +86,7 @@ class GatherRejected:
 
 Message = (
     ClientHello | ServerHello | Heartbeat | Gather | Close | Candidate | CandidateError
-    | ServerAnswer | GatheringState | GatherRejected
+    | ServerAnswer | RelayCheck | GatheringState | GatherRejected
 )
 
 
@@ -89,6 +101,7 @@ TO_MAIN: dict[str, type[Message]] = {
     "candidate": Candidate,
     "candidate_error": CandidateError,
     "server_answer": ServerAnswer,
+    "relay_check": RelayCheck,
     "gathering_state": GatheringState,
     "gather_rejected": GatherRejected,
 }

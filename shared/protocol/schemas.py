@@ -21,6 +21,7 @@ from icegather.shared.protocol.checks import (
     list_of,
     number,
     one_of,
+    optional,
     text,
 )
 from icegather.shared.protocol.messages import (
@@ -32,6 +33,7 @@ from icegather.shared.protocol.messages import (
     GatheringState,
     GatherRejected,
     Heartbeat,
+    RelayCheck,
     ServerAnswer,
     ServerHello,
 )
@@ -39,6 +41,7 @@ from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
+    RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
 )
@@ -47,6 +50,7 @@ MAX_LOCAL_ADDRESSES = 64
 MAX_PC_ID = 2**53
 MAX_RTT_MS = 600_000.0
 MAX_HEARTBEAT_INTERVAL = 3600.0
+MAX_PROBES = 64
 
 
 def struct(cls: type) -> Check:
@@ -76,6 +80,24 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "port": integer(1, 65535),
         "url": text(MAX_URL_LENGTH, empty=False),
         "rtt_ms": number(0.0, MAX_RTT_MS),
+        "server_address": ip_address(empty=False),
+    },
+    RelayCheckInfo: {
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "relayed_address": ip_address(empty=False),
+        "relayed_port": integer(0, 65535),
+        "probes": integer(0, MAX_PROBES),
+        "out_received": integer(0, MAX_PROBES),
+        "back_received": integer(0, MAX_PROBES),
+        "out_source_address": ip_address(empty=True),
+        "out_source_port": integer(0, 65535),
+        "rtt_ms": optional(number(0.0, MAX_RTT_MS)),
+        "back_cause": one_of("", *FAILURE_CAUSES),
+        "failed_request": one_of("", "CreatePermission", "ChannelBind"),
+        "error_code": integer(0, 799),
+        "error_text": text(MAX_TEXT),
     },
     RetransmissionSchedule: {
         "initial_rto": number(0.001, 60.0),
@@ -86,6 +108,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "schedule": struct(RetransmissionSchedule),
         "local_addresses": list_of(ip_address(empty=False), MAX_LOCAL_ADDRESSES),
         "verify_tls": boolean,
+        "relay_check": boolean,
     },
     ClientHello: {"protocol_version": integer(0, 2**16), "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL)},
     Heartbeat: {},
@@ -99,6 +122,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
     Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
     CandidateError: {"pc_id": PC_ID, "info": struct(IceCandidateErrorInfo)},
     ServerAnswer: {"pc_id": PC_ID, "info": struct(ServerAnswerInfo)},
+    RelayCheck: {"pc_id": PC_ID, "info": struct(RelayCheckInfo)},
     GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
     GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
 }
@@ -109,25 +133,16 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
         (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
         (lambda e: (e.cause == "server_error") == (e.error_code < 700), "cause server_error goes with codes 300-699"),
     ),
+    RelayCheckInfo: (
+        (lambda r: r.out_received <= r.probes and r.back_received <= r.probes, "more probes received than sent"),
+        (lambda r: (r.out_source_address == "") == (r.out_received == 0), "a source goes with out probes received"),
+        (lambda r: (r.out_source_address == "") == (r.out_source_port == 0), "source address and port go together"),
+        (lambda r: (r.rtt_ms is None) == (r.out_received == 0 or r.back_received == 0), "an RTT needs both ways"),
+        (lambda r: (r.failed_request == "") == (r.error_code == 0), "a failed request goes with its error code"),
+        (lambda r: r.error_code == 0 or r.error_code >= 300, "error codes are 300-799"),
+        (lambda r: r.probes > 0 or r.error_text != "", "a check without probes says why"),
+    ),
 }
-
-TO_TRANSPORT: dict[str, type] = {
-    "client_hello": ClientHello,
-    "heartbeat": Heartbeat,
-    "gather": Gather,
-    "close": Close,
-}
-TO_MAIN: dict[str, type] = {
-    "server_hello": ServerHello,
-    "heartbeat": Heartbeat,
-    "candidate": Candidate,
-    "candidate_error": CandidateError,
-    "server_answer": ServerAnswer,
-    "gathering_state": GatheringState,
-    "gather_rejected": GatherRejected,
-}
-TYPE_NAMES: dict[type, str] = {cls: name for name, cls in (TO_TRANSPORT | TO_MAIN).items()}
-
 
 @functools.cache
 def decoder_for(cls: type) -> Callable[[Any], Any]:
