@@ -1,6 +1,6 @@
 """From what a gathering reported to a verdict a person can act on.
 
-Pure functions and three tables. ``server_outcomes`` folds the records of one gathering into one
+Pure functions and four tables. ``server_outcomes`` folds the records of one gathering into one
 ``ServerOutcome`` per configured URL. ``diagnose`` then reads the tables, first match wins:
 
 * ``CAUSES`` explains one failing URL from its error code, its machine-readable cause (what
@@ -8,6 +8,8 @@ Pure functions and three tables. ``server_outcomes`` folds the records of one ga
   kind of server and transport, and what happened to the other URLs of the same host;
 * ``RELAY_CAUSES`` explains a relay check that found the relay does not carry data, from its
   outcome (``shared.relay_outcomes``) and, for a refused request, the server's code;
+* ``ADDRESS_RULES`` finds addresses peers elsewhere cannot use (a public server's relayed
+  address in private space, say), with no traffic needed;
 * ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
 
 To teach the tool a new diagnosis, add a row; no code changes.
@@ -15,13 +17,14 @@ To teach the tool a new diagnosis, add a row; no code changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from icegather.main_proc.rest_credentials import expiry_of
-from icegather.shared.endpoints import endpoint
+from icegather.shared.address_scopes import scope_of
+from icegather.shared.endpoints import endpoint, is_ipv6
 from icegather.shared.failure_causes import FailureCause
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.relay_outcomes import BROKEN, RelayOutcome
@@ -52,18 +55,24 @@ class ServerOutcome:
     credential: str = ""
     expired_at: int | None = None
     expired_seconds_ago: int | None = None
-    # The record of its relay check (``icerelaycheck``; a working one if several local
-    # addresses checked), or None; ``checks_relay``: the gathering checks relays.
-    relay_check: Mapping[str, Any] | None = None
+    # The records of its relay checks (``icerelaycheck``: one per relayed address, so two for a
+    # dual allocation, and per local address that allocated); ``checks_relay``: the gathering
+    # checks relays.
+    relay_checks: tuple[Mapping[str, Any], ...] = ()
     checks_relay: bool = False
+    # The server's IP address that answered first; the addresses of its relay and srflx
+    # candidates.
+    server_address: str | None = None
+    relayed: tuple[str, ...] = ()
+    mapped: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.error_code is not None
 
     @property
-    def relay_broken(self) -> bool:
-        return self.relay_check is not None and self.relay_check["outcome"] in BROKEN
+    def broken_relays(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(check for check in self.relay_checks if check["outcome"] in BROKEN)
 
     @property
     def settled(self) -> bool:
@@ -72,7 +81,7 @@ class ServerOutcome:
         if not self.tried or self.failed:
             return True
         if self.kind == "turn":
-            return "relay" in self.gained and (not self.checks_relay or self.relay_check is not None)
+            return "relay" in self.gained and (not self.checks_relay or bool(self.relay_checks))
         return self.answered
 
 
@@ -104,7 +113,9 @@ def server_outcomes(
     """One outcome per configured URL, in configuration order, from the gathering's records
     (the dicts of ``icegather.main_proc.report``) and what is known of its credential."""
     answers: dict[str, float] = {}
-    relay_checks: dict[str, Mapping[str, Any]] = {}
+    server_addresses: dict[str, str] = {}
+    addresses: dict[tuple[str, str], list[str]] = {}  # (url, candidate type) -> addresses
+    relay_checks: dict[str, list[Mapping[str, Any]]] = {}
     gained: dict[str, list[str]] = {}
     errors: dict[str, tuple[int, str, str]] = {}
     for record in records:
@@ -113,14 +124,16 @@ def server_outcomes(
             continue
         if record["type"] == "iceserveranswer":
             answers.setdefault(url, record["rttMs"])
+            server_addresses.setdefault(url, record["serverAddress"])
         elif record["type"] == "icecandidate" and record.get("candidate"):
             kinds = gained.setdefault(url, [])
             if record["candidateType"] not in kinds:
                 kinds.append(record["candidateType"])
+            addresses.setdefault((url, record["candidateType"]), []).append(record["address"])
         elif record["type"] == "icecandidateerror":
             errors.setdefault(url, (record["errorCode"], record["errorText"], record["errorCause"]))
-        elif record["type"] == "icerelaycheck" and relay_checks.get(url, {}).get("outcome") != "works":
-            relay_checks[url] = record
+        elif record["type"] == "icerelaycheck":
+            relay_checks.setdefault(url, []).append(record)
     credentials = credentials or {}
     first_of_each: dict[str, IceUrl] = {}
     for parsed in urls:
@@ -146,8 +159,11 @@ def server_outcomes(
                 credential=credential.state,
                 expired_at=credential.expired_at,
                 expired_seconds_ago=credential.expired_seconds_ago,
-                relay_check=relay_checks.get(url),
+                relay_checks=tuple(relay_checks.get(url, ())),
                 checks_relay=checks_relay,
+                server_address=server_addresses.get(url),
+                relayed=tuple(addresses.get((url, "relay"), ())),
+                mapped=tuple(addresses.get((url, "srflx"), ())),
             )
         )
     return tuple(outcomes)
@@ -240,8 +256,8 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         "relay address family",
-        "the TURN server cannot relay in the address family asked for",
-        "the server's relay-ip addresses: an IPv4 one is needed for the default allocation",
+        "the TURN server has no relay in any address family asked for (IPv4 and IPv6, together and alone)",
+        "the server's relay-ip addresses",
         codes=_code(440),
     ),
     Cause(
@@ -506,10 +522,8 @@ RELAY_CAUSES: tuple[RelayCause, ...] = (
 )
 
 
-def explain_relay(outcome: ServerOutcome) -> Finding:
-    """The first row of ``RELAY_CAUSES`` that explains a broken relay."""
-    check = outcome.relay_check
-    assert check is not None
+def explain_relay(url: str, check: Mapping[str, Any]) -> Finding:
+    """The first row of ``RELAY_CAUSES`` that explains a broken relay (its check's record)."""
     cause = next(row for row in RELAY_CAUSES if row.explains(check))
     back_cause = check["backCause"]
     values = {
@@ -522,7 +536,85 @@ def explain_relay(outcome: ServerOutcome) -> Finding:
         "back": check["backReceived"],
         "probes": check["probes"],
     }
-    return Finding(outcome.url, cause.name, cause.finding.format(**values), cause.next_check.format(**values))
+    return Finding(url, cause.name, cause.finding.format(**values), cause.next_check.format(**values))
+
+
+# --- addresses peers cannot use --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressRule:
+    """A row of the address table: which address of an outcome it is about (``pick`` returns
+    it, or None when the rule does not apply) and what it says. Placeholders: {address},
+    {scope}, {server}, {family} and {server_family}."""
+
+    name: str
+    pick: Callable[[ServerOutcome], str | None]
+    finding: str
+    next_check: str
+
+
+def _family(address: str) -> str:
+    return "IPv6" if is_ipv6(address) else "IPv4"
+
+
+def _private_relay(outcome: ServerOutcome) -> str | None:
+    if outcome.server_address is None or scope_of(outcome.server_address) != "public":
+        return None
+    return next((a for a in outcome.relayed if scope_of(a) != "public"), None)
+
+
+def _private_srflx(outcome: ServerOutcome) -> str | None:
+    return next((a for a in outcome.mapped if scope_of(a) != "public"), None)
+
+
+def _relay_of_other_family(outcome: ServerOutcome) -> str | None:
+    server = outcome.server_address
+    if server is None or not outcome.relayed or any(_family(a) == _family(server) for a in outcome.relayed):
+        return None
+    return outcome.relayed[0]
+
+
+ADDRESS_RULES: tuple[AddressRule, ...] = (
+    AddressRule(
+        "relay address private",
+        _private_relay,
+        "the server is public ({server}) but its relayed address {address} is in {scope} address space: "
+        "peers elsewhere cannot reach it",
+        "coturn's external-ip (the public address, as public/private, behind a NAT) and relay-ip",
+    ),
+    AddressRule(
+        "srflx address private",
+        _private_srflx,
+        "the STUN server sees this machine at {address}, in {scope} address space: it stands inside the same "
+        "network (or carrier-grade NAT), so its srflx candidate is of no use to peers outside",
+        "use a STUN server on the public internet",
+    ),
+    AddressRule(
+        "relay family",
+        _relay_of_other_family,
+        "the relay is {family} ({address}) while the server is reached over {server_family}: "
+        "peers with only {server_family} cannot use it",
+        "coturn relay-ip: give it an address of each family peers use",
+    ),
+)
+
+
+def address_findings(outcome: ServerOutcome) -> tuple[Finding, ...]:
+    found = []
+    for rule in ADDRESS_RULES:
+        address = rule.pick(outcome)
+        if address is not None:
+            server = outcome.server_address or ""
+            values = {
+                "address": address,
+                "scope": scope_of(address),
+                "server": server,
+                "family": _family(address),
+                "server_family": _family(server) if server else "",
+            }
+            found.append(Finding(outcome.url, rule.name, rule.finding.format(**values), rule.next_check))
+    return tuple(found)
 
 
 # --- the whole gathering --------------------------------------------------------------------
@@ -564,6 +656,12 @@ VERDICTS: tuple[Verdict, ...] = (
         "the relay findings below",
     ),
     Verdict(
+        "unusable address",
+        {"unusable_address": True},
+        "a server hands out an address that peers elsewhere cannot use",
+        "the address findings below",
+    ),
+    Verdict(
         "partly working",
         {"any_failed": True},
         "partly working: some URLs failed; browsers keep trying them on every call",
@@ -595,7 +693,8 @@ def facts(outcomes: Sequence[ServerOutcome], finished: bool) -> dict[str, bool]:
         "any_failed": any(o.failed for o in tried),
         "turn_configured": any(o.kind == "turn" for o in tried),
         "relay": any("relay" in o.gained for o in tried),
-        "relay_broken": any(o.relay_broken for o in tried),
+        "relay_broken": any(o.broken_relays for o in tried),
+        "unusable_address": any(address_findings(o) for o in tried),
     }
 
 
@@ -605,5 +704,6 @@ def diagnose(outcomes: Sequence[ServerOutcome], finished: bool) -> Diagnosis:
     known = facts(outcomes, finished)
     verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
     findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
-    findings += tuple(explain_relay(o) for o in outcomes if o.relay_broken)
+    findings += tuple(explain_relay(o.url, check) for o in outcomes for check in o.broken_relays)
+    findings += tuple(finding for o in outcomes for finding in address_findings(o))
     return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

@@ -92,10 +92,10 @@ async def gather_round(
         if line is not None:
             line.stop()
     tally = reporter.tally
-    status = exit_status(tally.complete, tally.errors + tally.relays_broken, failure)
     outcomes = server_outcomes(urls, tally.records, relay_only, credentials, options.relay_check)
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     diagnosis = diagnose(outcomes, finished=tally.complete and failure is None)
+    status = exit_status(tally.complete, len(diagnosis.findings), failure)
     reporter.write(summary_record(round_number, at, tally, outcomes, diagnosis, status, failure, finished_ms))
     return status
 

@@ -22,7 +22,6 @@ from icegather.main_proc.events import (
     RTCPeerConnectionIceEvent,
 )
 from icegather.shared.endpoints import endpoint
-from icegather.shared.relay_outcomes import BROKEN
 
 CANDIDATE_TYPES = ("host", "srflx", "relay")
 
@@ -46,8 +45,8 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "exitStatus", "time_ms",
     ),
 }
-SERVER_FIELDS = ("url", "reachable", "finished", "rttMs", "gained", "errorCode", "errorText", "errorCause", "relay")
-# A server row's "relay": the relay check of its allocation, or null when none was checked.
+SERVER_FIELDS = ("url", "reachable", "finished", "rttMs", "gained", "errorCode", "errorText", "errorCause", "relays")
+# A server row's "relays": the relay check of each relayed address it gave (empty: none checked).
 RELAY_FIELDS = (
     "outcome", "relayedAddress", "relayedPort", "rttMs", "probes", "outReceived", "backReceived", "failedRequest",
     "errorCode", "errorText",
@@ -149,7 +148,6 @@ class Tally:
     records: list[dict[str, Any]] = field(default_factory=list)
     candidates: Counter[str] = field(default_factory=Counter)
     errors: int = 0
-    relays_broken: int = 0
     complete: bool = False
 
     def add(self, record: dict[str, Any]) -> None:
@@ -158,8 +156,6 @@ class Tally:
             self.candidates[record["candidateType"]] += 1
         elif record["type"] == "icecandidateerror":
             self.errors += 1
-        elif record["type"] == "icerelaycheck" and record["outcome"] in BROKEN:
-            self.relays_broken += 1
         elif record["type"] == "icegatheringstatechange" and record["state"] == "complete":
             self.complete = True
 
@@ -174,7 +170,7 @@ def server_row(outcome: ServerOutcome) -> dict[str, Any]:
         "errorCode": outcome.error_code,
         "errorText": outcome.error_text,
         "errorCause": outcome.error_cause,
-        "relay": {name: outcome.relay_check[name] for name in RELAY_FIELDS} if outcome.relay_check else None,
+        "relays": [{name: check[name] for name in RELAY_FIELDS} for check in outcome.relay_checks],
     }
 
 
@@ -297,8 +293,8 @@ def server_result(row: dict[str, Any]) -> str:
     if not row["finished"]:
         return f"NOT FINISHED ({rtt} before gathering ended)"
     gained = ", ".join(row["gained"])
-    relay = f"; relay {relay_result(row['relay'])}" if row["relay"] else ""
-    return f"ok, {rtt}" + (f", gave {gained}" if gained else "") + relay
+    relays = "".join(f"; relay {relay_result(relay)}" for relay in row["relays"])
+    return f"ok, {rtt}" + (f", gave {gained}" if gained else "") + relays
 
 
 RELAY_WORDS = {

@@ -3,6 +3,7 @@ summary record: real coturn instances, real STUN servers, a real transport proce
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -34,9 +35,19 @@ from stun_servers import (
 )
 
 from icegather.main_proc.cli import run
-from icegather.main_proc.diagnosis import CAUSES, RELAY_CAUSES, VERDICTS, ServerOutcome, diagnose, explain_failure
+from icegather.main_proc.diagnosis import (
+    ADDRESS_RULES,
+    CAUSES,
+    RELAY_CAUSES,
+    VERDICTS,
+    ServerOutcome,
+    address_findings,
+    diagnose,
+    explain_failure,
+)
 from icegather.main_proc.report import format_line
 from icegather.main_proc.rest_credentials import mint
+from icegather.shared.address_scopes import scope_of
 from icegather.shared.relay_outcomes import BROKEN
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
@@ -77,6 +88,9 @@ class Servers:
 
     def coturn_with(self, *options: str) -> Coturn:
         return self.stack.enter_context(local_coturn(extra_args=list(options)))
+
+    def coturn_relaying_on(self, *relay_ips: str) -> Coturn:
+        return self.stack.enter_context(local_coturn(relay_ips=relay_ips))
 
     def scripted(self, script) -> ScriptedStunServer:
         return self.stack.enter_context(ScriptedStunServer(script))
@@ -132,9 +146,7 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "quota": lambda s: Scenario(s.both_turn_transports(s.coturn_with("--user-quota=1"))),
     "capacity": one_relay_port,
     "relay transport": lambda s: Scenario(s.both_turn_transports(s.coturn_with("--no-udp-relay"))),
-    "relay address family": lambda s: Scenario(
-        s.both_turn_transports(s.coturn_with("--allocation-default-address-family=ipv6"))
-    ),
+    "relay address family": lambda s: scripted_turn(s, error_to_every_request(440, "Address Family not Supported")),
     "forbidden": lambda s: scripted_turn(s, error_to_every_request(403, "Forbidden")),
     "redirect": redirect_to_itself,
     "protocol": lambda s: scripted_turn(s, error_to_every_request(400, "Bad Request")),
@@ -179,7 +191,19 @@ RELAY_CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "relay request unanswered": lambda s: scripted_relay(s, permission="silent"),
 }
 
+# Address rule -> the scenario that triggers it. "relay address private" needs a server with a
+# public address, which loopback is not: a unit test below has it.
+ADDRESS_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "srflx address private": lambda s: Scenario([{"urls": s.scripted(mapped_to(("10.0.0.7", 40000))).url()}]),
+    # Reached at 127.0.0.1, relaying on ::1 only; the check's peer socket needs a local ::1.
+    "relay family": lambda s: Scenario(
+        [s.coturn_relaying_on("::1").ice_server()], [*LOOPBACK, "--local-address", "::1"]
+    ),
+}
+UNIT_TESTED_ADDRESS_RULES = {"relay address private"}
+
 VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
+    "unusable address": ADDRESS_SCENARIOS["srflx address private"],
     "relay broken": RELAY_CAUSE_SCENARIOS["relay carries nothing"],
     "no server answered": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
     "turn failed": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
@@ -228,7 +252,7 @@ def test_each_verdict_is_reached_from_the_scenario_that_produces_it(verdict, cot
         status, summary = summary_of(VERDICT_SCENARIOS[verdict](Servers(stack, coturn, tls_coturn, request)), tmp_path)
 
     assert summary["diagnosis"]["verdict"] == verdict
-    assert status == (1 if summary["errors"] or verdict == "relay broken" else 0)
+    assert status == (1 if summary["diagnosis"]["findings"] else 0)
 
 
 @pytest.mark.parametrize("cause", list(RELAY_CAUSE_SCENARIOS))
@@ -240,13 +264,62 @@ def test_each_relay_cause_is_diagnosed_from_the_scenario_that_produces_it(cause,
 
     [row] = summary["servers"]
     assert row["errorCode"] is None and row["gained"] == ["relay"]  # the allocation itself worked
-    assert row["relay"]["outcome"] in BROKEN
+    assert [relay["outcome"] in BROKEN for relay in row["relays"]] == [True]
     assert [finding["cause"] for finding in summary["diagnosis"]["findings"]] == [cause]
     assert summary["diagnosis"]["verdict"] == "relay broken"
     assert status == 1
 
 
+@pytest.mark.parametrize("rule", list(ADDRESS_SCENARIOS))
+def test_each_address_rule_is_found_from_the_scenario_that_produces_it(rule, coturn, tls_coturn, tmp_path, request):
+    with ExitStack() as stack:
+        status, summary = summary_of(ADDRESS_SCENARIOS[rule](Servers(stack, coturn, tls_coturn, request)), tmp_path)
+
+    assert [finding["cause"] for finding in summary["diagnosis"]["findings"]] == [rule]
+    assert summary["errors"] == 0
+    assert summary["diagnosis"]["verdict"] == "unusable address"
+    assert status == 1
+
+
+def test_a_public_servers_relayed_address_in_private_space_means_external_ip_is_missing():
+    outcome = dataclasses.replace(
+        healthy_turn("turn:turn.example.org"), server_address="198.51.100.10", relayed=("10.0.0.5",)
+    )
+    [finding] = address_findings(outcome)
+    assert finding.cause == "relay address private"
+    assert "10.0.0.5 is in private address space" in finding.finding and "external-ip" in finding.next_check
+
+
+@pytest.mark.parametrize(
+    ("server", "relayed"),
+    [
+        ("127.0.0.1", "127.0.0.1"),  # a test server on this machine
+        ("10.0.0.1", "10.0.0.5"),  # a server inside the private network
+        ("198.51.100.10", "198.51.100.10"),  # configured right
+    ],
+)
+def test_no_address_finding_where_peers_can_reach_the_relay(server, relayed):
+    outcome = dataclasses.replace(healthy_turn("turn:t.example"), server_address=server, relayed=(relayed,))
+    assert address_findings(outcome) == ()
+
+
+@pytest.mark.parametrize(
+    ("address", "scope"),
+    [
+        ("100.64.1.1", "shared"), ("169.254.169.254", "link-local"), ("fd00::1", "private"),
+        ("::ffff:10.1.2.3", "private"), ("192.0.2.1", "public"), ("::1", "loopback"),
+    ],
+)
+def test_address_scopes_follow_the_reachability_of_each_range(address, scope):
+    assert scope_of(address) == scope
+
+
+def healthy_turn(url: str) -> ServerOutcome:
+    return ServerOutcome(url, "turn", "udp", "t.example", True, 1.0, ("relay",), None, None, None)
+
+
 def test_every_row_of_both_tables_has_a_scenario():
+    assert {rule.name for rule in ADDRESS_RULES} == set(ADDRESS_SCENARIOS) | UNIT_TESTED_ADDRESS_RULES
     assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | UNIT_TESTED_CAUSES
     assert {cause.name for cause in RELAY_CAUSES} == set(RELAY_CAUSE_SCENARIOS)
     # "transport failed" comes from a killed transport: test_a_transport_that_dies_mid_gathering...

@@ -185,7 +185,6 @@ def test_coturn_over_its_allocation_quota_answers_486(coturn_with_quota_of_one):
         # The relay coturn would hand out is refused by its configuration. (coturn 4.6.1 sends
         # 403 only to CreatePermission and ChannelBind, which gathering never sends.)
         ("--no-udp-relay", 442, "UDP Transport is not allowed by the TURN Server configuration"),
-        ("--allocation-default-address-family=ipv6", 440, "Unsupported address family"),
     ],
 )
 def test_coturn_refusing_the_relay_fires_its_code_and_reason_for_every_turn_url(coturn_option, code, reason):
@@ -195,6 +194,17 @@ def test_coturn_refusing_the_relay_fires_its_code_and_reason_for_every_turn_url(
 
     assert sorted(error.url for error in recording.errors) == sorted(urls)
     assert {(error.errorCode, error.errorText) for error in recording.errors} == {(code, reason)}
+
+
+def test_a_server_whose_default_family_has_no_relay_gives_the_other_familys_relay():
+    # coturn answers 440 to the default (IPv6 here) and to IPv6 alone; IPv4 alone works.
+    with local_coturn(extra_args=["--allocation-default-address-family=ipv6"]) as turn:
+        recording = gather({"iceServers": [turn.ice_server("turn"), turn.ice_server("turn", transport="tcp")]})
+
+    assert recording.errors == []
+    assert sorted((relay.url, relay.address) for relay in recording.of_type("relay")) == sorted(
+        [(turn.url("turn"), "127.0.0.1"), (turn.url("turn", "tcp"), "127.0.0.1")]
+    )
 
 
 def test_try_alternate_is_followed_to_the_server_it_names(coturn):
@@ -311,7 +321,7 @@ def ipv6_coturn() -> Iterator[Coturn]:
         yield turn
 
 
-def test_turn_over_ipv6_loopback_gives_relays_over_udp_and_tcp(ipv6_coturn):
+def test_turn_over_ipv6_loopback_gives_a_relay_of_each_family_over_udp_and_tcp(ipv6_coturn):
     recording = gather(
         {"iceServers": [ipv6_coturn.ice_server("turn"), ipv6_coturn.ice_server("turn", transport="tcp")]},
         IPV6_ONLY,
@@ -319,8 +329,22 @@ def test_turn_over_ipv6_loopback_gives_relays_over_udp_and_tcp(ipv6_coturn):
 
     assert recording.errors == []
     relays = recording.of_type("relay")
-    assert sorted(relay.url for relay in relays) == sorted([ipv6_coturn.url("turn"), ipv6_coturn.url("turn", "tcp")])
+    # A dual allocation (RFC 8656 section 7.2): one IPv4 and one IPv6 relayed address per URL.
+    assert sorted((relay.url, relay.address) for relay in relays) == sorted(
+        (url, address) for url in (ipv6_coturn.url("turn"), ipv6_coturn.url("turn", "tcp"))
+        for address in ("127.0.0.1", "::1")
+    )
     assert all(relay.relatedAddress == "::1" for relay in relays)  # the mapped address of our socket
+
+
+def test_an_ipv6_only_relay_gives_a_relay_candidate_instead_of_440():
+    with local_coturn(relay_ips=("::1",)) as turn:
+        recording = gather({"iceServers": [turn.ice_server("turn"), turn.ice_server("turn", transport="tcp")]})
+
+    assert recording.errors == []
+    assert sorted((relay.url, relay.address) for relay in recording.of_type("relay")) == sorted(
+        [(turn.url("turn"), "::1"), (turn.url("turn", "tcp"), "::1")]
+    )
 
 
 def test_an_ip_literal_server_is_tried_only_from_local_addresses_of_its_family():

@@ -53,6 +53,13 @@ def test_a_healthy_relay_carries_every_probe_both_ways_and_gives_its_rtt(coturn,
     assert check.errorCode is None and check.failedRequest is None and check.backCause is None
 
 
+def test_a_relay_reached_over_tls_is_checked_through_the_tls_connection(tls_coturn):
+    options = dataclasses.replace(CHECKING, verify_tls=False)  # the test's own certificate authority
+    [check] = asyncio.run(relay_checks({"iceServers": [tls_coturn.ice_server("turns")]}, options))
+
+    assert (check.outcome, check.outReceived, check.backReceived) == ("works", PROBES, PROBES)
+
+
 def test_the_check_is_off_unless_asked_for_as_browsers_do_not_make_one(coturn):
     assert asyncio.run(relay_checks({"iceServers": [coturn.ice_server()]}, LOOPBACK)) == []
 
@@ -84,6 +91,34 @@ def test_coturn_by_default_refuses_loopback_peers_as_coturn_4_6_does():
         check = check_of(turn)
 
     assert (check.outcome, check.failedRequest, check.errorCode) == ("refused", "CreatePermission", 403)
+
+
+def test_an_ipv6_relay_is_checked_with_a_peer_socket_on_ipv6():
+    dual_stack = dataclasses.replace(CHECKING, local_addresses=("127.0.0.1", "::1"))
+    with local_coturn(relay_ips=("::1",)) as turn:  # reached over IPv4, relaying over IPv6 only
+        check = check_of(turn, options=dual_stack)
+
+    assert (check.relayedAddress, check.outSourceAddress) == ("::1", "::1")
+    assert (check.outcome, check.outReceived, check.backReceived) == ("works", PROBES, PROBES)
+
+
+def test_each_relay_of_a_dual_allocation_is_checked():
+    dual_stack = dataclasses.replace(CHECKING, local_addresses=("127.0.0.1", "::1"))
+    with local_coturn(relay_ips=("127.0.0.1", "::1")) as turn:
+        checks = asyncio.run(relay_checks({"iceServers": [turn.ice_server()]}, dual_stack))
+
+    assert sorted((check.relayedAddress, check.outcome) for check in checks) == [
+        ("127.0.0.1", "works"),
+        ("::1", "works"),
+    ]
+
+
+def test_without_a_local_address_of_the_relays_family_the_relay_is_not_checked():
+    with local_coturn(relay_ips=("::1",)) as turn:
+        check = check_of(turn)  # gathering from 127.0.0.1 only
+
+    assert (check.outcome, check.probes) == ("not_checked", 0)
+    assert check.errorText == "no local IPv6 address for a peer socket"
 
 
 def test_each_allocation_of_a_gathering_is_checked_on_its_own(coturn):
@@ -170,10 +205,14 @@ def facts(**changes: object) -> RelayCheckInfo:
 @pytest.mark.parametrize(
     ("changes", "outcome"),
     [
-        ({"out_received": 6, "back_received": 6, "out_source_address": RELAYED[0], "out_source_port": RELAYED[1]},
-         "works"),
-        ({"out_received": 6, "back_received": 6, "out_source_address": "10.0.0.5", "out_source_port": RELAYED[1]},
-         "wrong_source"),
+        (
+            {"out_received": 6, "back_received": 6, "out_source_address": RELAYED[0], "out_source_port": RELAYED[1]},
+            "works",
+        ),
+        (
+            {"out_received": 6, "back_received": 6, "out_source_address": "10.0.0.5", "out_source_port": RELAYED[1]},
+            "wrong_source",
+        ),
         ({"out_received": 2, "out_source_address": RELAYED[0], "out_source_port": RELAYED[1]}, "out_only"),
         ({"back_received": 1}, "back_only"),
         ({}, "no_data"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from aioice import stun
 
@@ -84,7 +86,7 @@ def test_success_needs_a_relayed_address_and_gives_relayed_and_mapped_addresses(
         "LIFETIME": 600,
     })
     assert session.accepts(success)
-    assert session.on_response(success, SERVER) == Allocated(("203.0.113.9", 61000), ("198.51.100.7", 50000), 600)
+    assert session.on_response(success, SERVER) == Allocated((("203.0.113.9", 61000),), ("198.51.100.7", 50000), 600)
 
     empty = reply(request, stun.Class.RESPONSE, KEY, LIFETIME=600)
     with pytest.raises(AttemptFailed) as caught:
@@ -158,3 +160,70 @@ def test_only_a_438_with_a_nonce_renews_it():
     assert not session.took_new_nonce(reply(refresh, stun.Class.ERROR, **{"ERROR-CODE": (403, "Forbidden"),
                                                                             "NONCE": b"n"}))
     assert not session.took_new_nonce(reply(refresh, stun.Class.RESPONSE, KEY, LIFETIME=0))
+
+
+def family_asked(request: stun.Message) -> dict[int, bytes]:
+    """The address-family attributes of an encoded request: type -> value."""
+    data, found, position = bytes(request), {}, stun.HEADER_LENGTH
+    while position < len(data):
+        kind, size = struct.unpack_from("!HH", data, position)
+        if kind in (0x0017, 0x8000, 0x8032):
+            found[kind] = data[position + 4 : position + 4 + size]
+        position += 4 + size + stun.padding_length(size)
+    return found
+
+
+def test_the_allocate_asks_for_a_dual_allocation_by_both_numbers_of_additional_address_family():
+    _, request = authenticated_session()
+    # RFC 8656's 0x8000, and 0x8032 of the drafts that coturn before 4.10 knows; IPv6 (0x02).
+    assert family_asked(request) == {0x8000: b"\x02\x00\x00\x00", 0x8032: b"\x02\x00\x00\x00"}
+    assert parse_stun(bytes(request)).check_message_integrity(KEY)  # the integrity covers them
+
+
+def test_440_moves_on_to_ipv6_alone_then_ipv4_alone_then_gives_up():
+    session, request = authenticated_session()
+    asked = []
+    for _ in range(2):
+        step = session.on_response(reply(request, stun.Class.ERROR, KEY, **{"ERROR-CODE": (440, "Unsupported")}),
+                                   SERVER)
+        assert isinstance(step, SendRequest)
+        request = step.request
+        asked.append(family_asked(request))
+        assert parse_stun(bytes(request)).check_message_integrity(KEY)
+
+    assert asked == [{0x0017: b"\x02\x00\x00\x00"}, {0x0017: b"\x01\x00\x00\x00"}]
+    with pytest.raises(AttemptFailed) as caught:
+        session.on_response(reply(request, stun.Class.ERROR, KEY, **{"ERROR-CODE": (440, "Unsupported")}), SERVER)
+    assert caught.value.code == 440
+
+
+def attribute(kind: int, value: bytes) -> bytes:
+    return struct.pack("!HH", kind, len(value)) + value + bytes(stun.padding_length(len(value)))
+
+
+def dual_success(request: stun.Message, *relayed: tuple[str, int], address_error: bytes = b"") -> stun.Message:
+    """A signed success with several XOR-RELAYED-ADDRESS (aioice encodes one) and, if given, an
+    ADDRESS-ERROR-CODE (by coturn 4.6's number, 0x8033)."""
+    body = b"".join(attribute(0x0016, stun.pack_xor_address(a, request.transaction_id)) for a in relayed)
+    if address_error:
+        body += attribute(0x8033, address_error)
+    header = struct.pack("!HHI12s", stun.Method.ALLOCATE | stun.Class.RESPONSE, len(body), stun.COOKIE,
+                         request.transaction_id)
+    message = header + body
+    return parse_stun(
+        stun.set_body_length(message, len(body) + 24) + attribute(0x0008, stun.message_integrity(message, KEY))
+    )
+
+
+def test_a_dual_allocation_gives_one_relay_per_family_and_no_relay_for_an_unspecified_address():
+    session, request = authenticated_session()
+    both = session.on_response(dual_success(request, ("203.0.113.9", 61000), ("2001:db8::9", 61001)), SERVER)
+    assert isinstance(both, Allocated) and both.relayed == (("203.0.113.9", 61000), ("2001:db8::9", 61001))
+
+    session, request = authenticated_session()
+    # coturn 4.6, relaying on IPv6 only: 0.0.0.0:0 for IPv4, with the ADDRESS-ERROR-CODE saying why.
+    error = b"\x01\x00\x04\x28Address Family not Supported"
+    one = session.on_response(dual_success(request, ("0.0.0.0", 0), ("2001:db8::9", 61001), address_error=error),
+                              SERVER)
+    assert isinstance(one, Allocated) and one.relayed == (("2001:db8::9", 61001),)
+    assert one.address_error == ("IPv4", 440, "Address Family not Supported")

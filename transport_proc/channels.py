@@ -35,7 +35,7 @@ from aioice import stun
 from icegather.shared.endpoints import Address, is_ipv6
 from icegather.transport_proc import failures, icmp
 from icegather.transport_proc.failures import AttemptFailed
-from icegather.transport_proc.stun_parser import parse_stun
+from icegather.transport_proc.stun_parser import ServerMessage, parse_stun
 
 # A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
 MAX_STREAM_MESSAGE = 64 * 1024
@@ -48,7 +48,7 @@ DATA_INDICATION_TYPE = b"\x00\x17"
 @dataclass
 class Waiter:
     server: Address
-    on_message: Callable[[stun.Message], None]
+    on_message: Callable[[ServerMessage], None]
     on_failure: Callable[[AttemptFailed], None]
 
 

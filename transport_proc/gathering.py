@@ -50,10 +50,11 @@ from icegather.transport_proc.addresses import (
 from icegather.transport_proc.channels import Channel, StreamChannel, UdpChannel, bind_socket
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.relay_check import RelayCheck, plan_peer
+from icegather.transport_proc.relay_messages import FIRST_CHANNEL
 from icegather.transport_proc.relay_probes import CheckedAllocation
 from icegather.transport_proc.resolver import resolve
 from icegather.transport_proc.transaction import transact, transact_signed
-from icegather.transport_proc.turn_allocation import Allocated, AllocateSession, Redirect, SendRequest
+from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
 
 logger = logging.getLogger(__name__)
 
@@ -301,29 +302,37 @@ class Gathering:
             else:
                 attempt.keep_channel = True
                 self._allocations.append((attempt.channel, session, attempt.server_address))
-                self._candidate(
-                    candidates.relay_candidate(
-                        step.relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
-                        attempt.index, attempt.url.url, attempt.url.relay_protocol,
+                if step.address_error is not None:
+                    logger.info("%s: no additional relay: %s", attempt.url.url, step.address_error)
+                for relayed in step.relayed:
+                    self._candidate(
+                        candidates.relay_candidate(
+                            relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
+                            attempt.index, attempt.url.url, attempt.url.relay_protocol,
+                        )
                     )
-                )
                 if self.options.relay_check:
-                    await self._check_relay(attempt, session, step)
+                    # One at a time, as they share the client's socket, each on a channel of its own.
+                    for channel_number, relayed in enumerate(step.relayed, FIRST_CHANNEL):
+                        await self._check_relay(attempt, session, relayed, step.mapped, channel_number)
                 return
 
-    async def _check_relay(self, attempt: Attempt, session: AllocateSession, allocated: Allocated) -> None:
-        """Send data through the new allocation and back (``relay_check``), and report what came
-        of it."""
+    async def _check_relay(
+        self, attempt: Attempt, session: AllocateSession, relayed: Address, mapped: Address | None,
+        channel_number: int,
+    ) -> None:
+        """Send data through one relayed address of the new allocation and back
+        (``relay_check``), and report what came of it."""
         assert attempt.channel is not None
-        checked = CheckedAllocation(attempt.channel.local_address, attempt.url.url, allocated.relayed)
-        mapped_ip = allocated.mapped[0] if allocated.mapped is not None else None
-        plan = plan_peer(
-            allocated.relayed[0], attempt.local_ip, mapped_ip, attempt.server_address[0], self.local_addresses
-        )
+        checked = CheckedAllocation(attempt.channel.local_address, attempt.url.url, relayed)
+        mapped_ip = mapped[0] if mapped is not None else None
+        plan = plan_peer(relayed[0], attempt.local_ip, mapped_ip, attempt.server_address[0], self.local_addresses)
         if plan is None:
-            info = checked.info(error_text=f"no local {family_name(allocated.relayed[0])} address for a peer socket")
+            info = checked.info(error_text=f"no local {family_name(relayed[0])} address for a peer socket")
         else:
-            check = RelayCheck(attempt.channel, session, attempt.server_address, checked, plan, self.schedule)
+            check = RelayCheck(
+                attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number
+            )
             info = await check.run()
         if self._reporting:
             self.sink.on_relay_check(info)

@@ -120,8 +120,11 @@ class RelayCheck:
         allocation: CheckedAllocation,
         plan: PeerPlan,
         schedule: RetransmissionSchedule,
+        channel_number: int = FIRST_CHANNEL,
     ) -> None:
         self.channel = channel
+        # Each relayed address of an allocation has a channel of its own to bind.
+        self.channel_number = channel_number
         self.session = session
         self.server = server
         self.allocation = allocation
@@ -163,11 +166,11 @@ class RelayCheck:
         if self.target is None:  # behind a NAT, and no probe came back to tell where the peer is
             return self._report()
         refused = await self._request(
-            "ChannelBind", stun.Method.CHANNEL_BIND, channel_attributes(FIRST_CHANNEL, self.target)
+            "ChannelBind", stun.Method.CHANNEL_BIND, channel_attributes(self.channel_number, self.target)
         )
         if refused is not None:
             return refused
-        await self._probe(channel=FIRST_CHANNEL)
+        await self._probe(channel=self.channel_number)
         return self._report()
 
     def _report(self) -> RelayCheckInfo:

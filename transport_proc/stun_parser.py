@@ -5,7 +5,8 @@ code). Responses are parsed here instead of with ``stun.parse_message``, for two
 
 * a server's bytes are untrusted, and one bad attribute must not hide the rest: aioice drops
   the whole message when a reason phrase is not UTF-8, so a 401 would look like a timeout;
-* gathering needs ALTERNATE-SERVER (300 Try Alternate), which aioice does not know.
+* gathering needs ALTERNATE-SERVER (300 Try Alternate) and ADDRESS-ERROR-CODE, which aioice
+  does not know, and every XOR-RELAYED-ADDRESS of a dual allocation (aioice keeps one).
 
 The result is a ``ServerMessage``: an aioice ``stun.Message`` that keeps the bytes its
 MESSAGE-INTEGRITY covers and checks them itself, with aioice's public ``message_integrity``,
@@ -22,6 +23,8 @@ from typing import Any
 
 from aioice import stun
 
+from icegather.transport_proc.address_families import ADDRESS_ERROR_CODES, parse_address_error
+
 ALTERNATE_SERVER = 0x8023
 ERROR_CODE = 0x0009
 MESSAGE_INTEGRITY = 0x0008
@@ -31,9 +34,11 @@ FINGERPRINT = 0x8028
 class ServerMessage(stun.Message):
     """A STUN message from a server, with the bytes its MESSAGE-INTEGRITY authenticates."""
 
-    def __init__(self, *, integrity_data: bytes | None, **fields: Any) -> None:
+    def __init__(self, *, integrity_data: bytes | None, relayed: tuple[Any, ...] = (), **fields: Any) -> None:
         super().__init__(**fields)
         self.integrity_data = integrity_data
+        # Every XOR-RELAYED-ADDRESS, in order (a dual allocation has one per address family).
+        self.relayed_addresses = relayed
 
     def check_message_integrity(self, key: bytes) -> bool:
         """Whether MESSAGE-INTEGRITY is present and right for ``key`` (RFC 8489 section 14.5)."""
@@ -55,18 +60,20 @@ def parse_stun(data: bytes) -> ServerMessage:
         method = stun.Method(message_type & 0x3EEF)
     except ValueError:
         raise ValueError("unknown STUN method") from None
-    attributes, integrity_data = _attributes(data, transaction_id)
+    attributes, integrity_data, relayed = _attributes(data, transaction_id)
     return ServerMessage(
         message_method=method,
         message_class=stun.Class(message_type & 0x0110),
         transaction_id=transaction_id,
         attributes=attributes,
         integrity_data=integrity_data,
+        relayed=tuple(relayed),
     )
 
 
-def _attributes(data: bytes, transaction_id: bytes) -> tuple[dict[str, Any], bytes | None]:
+def _attributes(data: bytes, transaction_id: bytes) -> tuple[dict[str, Any], bytes | None, list[Any]]:
     attributes: dict[str, Any] = {}
+    relayed: list[Any] = []
     integrity_data = None
     position = stun.HEADER_LENGTH
     while position < len(data):
@@ -81,12 +88,14 @@ def _attributes(data: bytes, transaction_id: bytes) -> tuple[dict[str, Any], byt
             name, decoded = _decode_attribute(kind, value, transaction_id)
             if name is not None and name not in attributes:
                 attributes[name] = decoded
+            if name == "XOR-RELAYED-ADDRESS" and decoded is not None:
+                relayed.append(decoded)
             if kind == FINGERPRINT and decoded != stun.message_fingerprint(data[:position]):
                 raise ValueError("STUN fingerprint does not match")
             if kind == MESSAGE_INTEGRITY:
                 integrity_data = data[:position]
         position += 4 + size + stun.padding_length(size)
-    return attributes, integrity_data
+    return attributes, integrity_data, relayed
 
 
 def _decode_attribute(kind: int, value: bytes, transaction_id: bytes) -> tuple[str | None, object]:
@@ -94,6 +103,8 @@ def _decode_attribute(kind: int, value: bytes, transaction_id: bytes) -> tuple[s
         return "ERROR-CODE", _error_code(value)
     if kind == ALTERNATE_SERVER:
         return "ALTERNATE-SERVER", _or_none(stun.unpack_address, value)
+    if kind in ADDRESS_ERROR_CODES:
+        return "ADDRESS-ERROR-CODE", parse_address_error(value)
     entry = stun.ATTRIBUTES_BY_TYPE.get(kind)
     if entry is None:
         return None, None

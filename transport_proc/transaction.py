@@ -19,6 +19,7 @@ from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc import failures
 from icegather.transport_proc.channels import Channel, Waiter
 from icegather.transport_proc.failures import AttemptFailed
+from icegather.transport_proc.stun_parser import ServerMessage
 
 
 async def transact(
@@ -26,8 +27,8 @@ async def transact(
     request: stun.Message,
     server: Address,
     schedule: RetransmissionSchedule,
-    accept: Callable[[stun.Message], bool] = lambda response: True,
-) -> tuple[stun.Message, float]:
+    accept: Callable[[ServerMessage], bool] = lambda response: True,
+) -> tuple[ServerMessage, float]:
     """Run one transaction; return the response and the round-trip time in seconds.
 
     ``accept`` lets the caller ignore responses it must not trust (for example a success
@@ -35,9 +36,9 @@ async def transact(
     nothing had arrived. Raises ``AttemptFailed`` (701) when no usable response comes.
     """
     loop = asyncio.get_running_loop()
-    outcome: asyncio.Future[stun.Message] = loop.create_future()
+    outcome: asyncio.Future[ServerMessage] = loop.create_future()
 
-    def on_message(response: stun.Message) -> None:
+    def on_message(response: ServerMessage) -> None:
         if not outcome.done() and accept(response):
             outcome.set_result(response)
 
@@ -72,9 +73,9 @@ async def transact(
 class SignedSession(Protocol):
     """What ``transact_signed`` needs of a TURN session (``AllocateSession``)."""
 
-    def accepts(self, response: stun.Message) -> bool: ...
+    def accepts(self, response: ServerMessage) -> bool: ...
 
-    def took_new_nonce(self, response: stun.Message) -> bool: ...
+    def took_new_nonce(self, response: ServerMessage) -> bool: ...
 
 
 async def transact_signed(
@@ -83,7 +84,7 @@ async def transact_signed(
     session: SignedSession,
     server: Address,
     schedule: RetransmissionSchedule,
-) -> tuple[stun.Message, float]:
+) -> tuple[ServerMessage, float]:
     """A request on a TURN allocation: built by ``build`` (signed with the session's nonce) and
     built and sent again while the server answers 438 Stale Nonce with a new one."""
     while True:

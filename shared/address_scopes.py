@@ -1,0 +1,39 @@
+"""Which part of the address space an IP address is in, as far as reaching it goes.
+
+A relayed or server-reflexive address is only of use to peers that can reach it. Addresses in
+the ranges below are reachable only from the same host, link or private network (or carrier's
+network): a TURN server with a public address that hands out one of them as its relayed address
+has not been told its public one (coturn's ``external-ip``). Every other address counts as
+public here. Python's ``is_private`` is not used: it also counts the documentation ranges
+(192.0.2.0/24, ...) as private, which are neither, and leaves out 100.64.0.0/10.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import Literal
+
+Scope = Literal["loopback", "link-local", "private", "shared", "public"]
+
+NOT_PUBLIC: tuple[tuple[Scope, str], ...] = (
+    ("loopback", "127.0.0.0/8"),
+    ("loopback", "::1/128"),
+    ("link-local", "169.254.0.0/16"),
+    ("link-local", "fe80::/10"),
+    ("private", "10.0.0.0/8"),
+    ("private", "172.16.0.0/12"),
+    ("private", "192.168.0.0/16"),
+    ("private", "fc00::/7"),  # unique local addresses (RFC 4193)
+    ("shared", "100.64.0.0/10"),  # carrier-grade NAT (RFC 6598)
+)
+RANGES = tuple((scope, ipaddress.ip_network(network)) for scope, network in NOT_PUBLIC)
+
+
+@functools.lru_cache(maxsize=1024)
+def scope_of(address: str) -> Scope:
+    """The scope of an IP address (an IPv4-mapped IPv6 address has its IPv4 address's)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return next((scope for scope, network in RANGES if ip in network), "public")
