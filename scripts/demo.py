@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Run icegather against a local coturn: two healthy TURN URLs and three broken servers.
+"""Run icegather against local coturns: two healthy TURN URLs, a TURN server that advertises a
+relayed address it does not use (a wrong ``external-ip``), and three broken servers.
 
 Started by scripts/demo.sh, which installs what it needs first. The coturn user's password is
 generated for this run and shown nowhere: icegather's output never contains it.
@@ -19,12 +20,18 @@ from local_coturn import free_port, local_coturn
 
 
 def main() -> int:
-    with local_coturn(password=secrets.token_urlsafe(12)) as turn, tempfile.TemporaryDirectory() as workdir:
+    password = secrets.token_urlsafe(12)
+    with (
+        local_coturn(password=password) as turn,
+        local_coturn(password=password, extra_args=["--external-ip=127.0.0.77/127.0.0.1"]) as misconfigured,
+        tempfile.TemporaryDirectory() as workdir,
+    ):
         configuration = {
             "iceServers": [
                 turn.ice_server("turn"),
                 turn.ice_server("turn", transport="tcp"),
                 {**turn.ice_server("turn"), "urls": turn.url("turn") + "?transport=udp", "credential": "wrong"},
+                misconfigured.ice_server("turn"),
                 {"urls": f"stun:127.0.0.1:{free_port()}"},
                 {"urls": "stun:stun1.invalid:3478"},
             ]
@@ -33,13 +40,14 @@ def main() -> int:
         with open(config_path, "w", encoding="utf-8") as file:
             json.dump(configuration, file)
         servers = ",\n".join(f"  {json.dumps(server)}" for server in configuration["iceServers"])
-        shown = f'{{"iceServers": [\n{servers}\n]}}'.replace(turn.password, "<password>")
-        print(f"# coturn runs at {turn.url()}; icegather gets this configuration:\n{shown}\n", flush=True)
+        shown = f'{{"iceServers": [\n{servers}\n]}}'.replace(password, "<password>")
+        print(f"# coturn runs at {turn.url()}, and at {misconfigured.url()} told external-ip=127.0.0.77/127.0.0.1;\n"
+              f"# icegather gets this configuration:\n{shown}\n", flush=True)
         arguments = ["--config", config_path]
         print(f"$ {shlex.join(['icegather', *arguments])}", flush=True)
         # The console script installed beside this interpreter, which need not be on PATH.
         status = subprocess.call([str(Path(sys.executable).with_name("icegather")), *arguments])
-        print(f"# exit status {status}: 1 means at least one icecandidateerror fired")
+        print(f"# exit status {status}: 1 means the diagnosis found something")
         return 0 if status == 1 else 1
 
 

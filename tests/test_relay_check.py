@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import struct
 
 import pytest
@@ -16,7 +17,7 @@ from icegather.main_proc.events import IceRelayCheckEvent
 from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.shared.relay_outcomes import RELAY_OUTCOMES, relay_outcome
 from icegather.shared.structs import GatherOptions, RelayCheckInfo
-from icegather.transport_proc.channels import stream_frame_length
+from icegather.transport_proc.channels import StreamChannel, bind_socket, stream_frame_length
 from icegather.transport_proc.relay_check import PROBES_PER_KIND, PeerPlan, plan_peer
 from icegather.transport_proc.relay_messages import Relayed, channel_data, relayed, send_indication
 from icegather.transport_proc.relay_probes import CheckedAllocation, ProbeLog
@@ -128,6 +129,19 @@ def test_each_allocation_of_a_gathering_is_checked_on_its_own(coturn):
     assert sorted(check.url for check in checks) == sorted([coturn.url("turn"), coturn.url("turn", "tcp")])
     assert {check.outcome for check in checks} == {"works"}
     assert len({check.relayedPort for check in checks}) == 2
+
+
+def test_a_tcp_connection_to_a_server_sends_small_messages_at_once(coturn):
+    async def connect() -> int:
+        sock = bind_socket("127.0.0.1", socket.SOCK_STREAM)
+        channel = await StreamChannel.connect(sock, ("127.0.0.1", coturn.port), 5.0)
+        try:
+            return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            channel.close()
+
+    # Without TCP_NODELAY a ChannelBind after relayed data waited 40 ms for a delayed ACK.
+    assert asyncio.run(connect()) != 0
 
 
 # --- the peer socket and where the relay sees it ---------------------------------------------

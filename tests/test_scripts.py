@@ -5,6 +5,7 @@ from __future__ import annotations
 import bench_first_error
 import bench_ipc
 import bench_many_servers
+import bench_relay_check
 import bench_scale
 import fuzz_protocol
 import pytest
@@ -31,6 +32,7 @@ def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
         (bench_first_error, ["TURN/UDP 401: icegather", "TURN/TCP 401: icegather", "cold start", "heaviest imports"]),
         (bench_scale, ["STUN + TURN N=    50", "STUN only   N=    50"]),
         (bench_many_servers, ["1 dead URL", "10 URLs, 5 dead", "ratio"]),
+        (bench_relay_check, ["TURN/UDP: without the check", "TURN/TCP: without the check", "relay works in 3 of 3"]),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
 )

@@ -49,7 +49,7 @@ from icegather.transport_proc.turn_allocation import AllocateSession
 logger = logging.getLogger(__name__)
 
 PROBES_PER_KIND = 3  # with indications, then as many with ChannelData
-PROBE_INTERVAL = 0.01  # between probes, so that one burst loss does not take them all
+PROBE_INTERVAL = 0.002  # between probes, so that one burst loss does not take them all
 # After the last probe of a kind, how long to wait for the missing ones, in initial RTOs of the
 # retransmission schedule (1 s with the default).
 PROBE_WAIT_RTOS = 2
