@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from icegather.main_proc.diagnosis import Diagnosis, ServerOutcome
 from icegather.main_proc.events import (
+    Event,
     IceRelayCheckEvent,
     IceServerAnswerEvent,
     RTCPeerConnectionIceErrorEvent,
@@ -86,17 +87,14 @@ def candidate_record(event: RTCPeerConnectionIceEvent, elapsed_ms: float) -> dic
     }
 
 
+def attribute_record(kind: str, event: Event, elapsed_ms: float) -> dict[str, Any]:
+    """A record whose keys between ``type`` and ``time_ms`` are the event's attribute names."""
+    keys = RECORD_FIELDS[kind][1:-1]
+    return {"type": kind, **{key: getattr(event, key) for key in keys}, "time_ms": ms(elapsed_ms)}
+
+
 def error_record(event: RTCPeerConnectionIceErrorEvent, elapsed_ms: float) -> dict[str, Any]:
-    return {
-        "type": "icecandidateerror",
-        "url": event.url,
-        "errorCode": event.errorCode,
-        "errorText": event.errorText,
-        "errorCause": event.errorCause,
-        "address": event.address,
-        "port": event.port,
-        "time_ms": ms(elapsed_ms),
-    }
+    return attribute_record("icecandidateerror", event, elapsed_ms)
 
 
 def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, Any]:
@@ -112,26 +110,7 @@ def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, A
 
 
 def relay_check_record(event: IceRelayCheckEvent, elapsed_ms: float) -> dict[str, Any]:
-    return {
-        "type": "icerelaycheck",
-        "url": event.url,
-        "outcome": event.outcome,
-        "relayedAddress": event.relayedAddress,
-        "relayedPort": event.relayedPort,
-        "probes": event.probes,
-        "outReceived": event.outReceived,
-        "backReceived": event.backReceived,
-        "outSourceAddress": event.outSourceAddress,
-        "outSourcePort": event.outSourcePort,
-        "rttMs": event.rttMs,
-        "backCause": event.backCause,
-        "failedRequest": event.failedRequest,
-        "errorCode": event.errorCode,
-        "errorText": event.errorText,
-        "address": event.address,
-        "port": event.port,
-        "time_ms": ms(elapsed_ms),
-    }
+    return attribute_record("icerelaycheck", event, elapsed_ms)
 
 
 def schema_name(record: dict[str, Any]) -> str:
