@@ -2,10 +2,12 @@
 
 ``icegather --server URL ...`` / ``--config FILE`` gathers once, prints each event as it
 arrives and a summary with a diagnosis; ``--watch SECONDS`` repeats that and prints one summary
-per round; ``icegather explain CODE`` explains an error code.
+per round; ``icegather explain CODE`` explains an error code; ``icegather exporter`` serves
+probes to Prometheus (``exporter_command``).
 
-Exit status: 0 when gathering completed without any ``icecandidateerror``; 1 when at least
-one fired; 2 for bad input (a malformed URL, missing TURN credentials, an unreadable
+Exit status: 0 when gathering completed and the diagnosis found nothing; 1 when it found
+something (an ``icecandidateerror``, a relay that carries no data, an address peers cannot
+use); 2 for bad input (a malformed URL, missing TURN credentials, an unreadable
 configuration), with a one-line message on stderr; 3 when gathering could not complete
 because the transport process failed. With ``--watch``, the status of the last round.
 """
@@ -18,7 +20,6 @@ import time
 from typing import TextIO
 
 from icegather.main_proc.cli_options import (
-    BadInput,
     build_parser,
     check_watch,
     gather_options,
@@ -29,6 +30,7 @@ from icegather.main_proc.cli_options import (
 from icegather.main_proc.exit_status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TRANSPORT_FAILED
 from icegather.main_proc.explain import explain
 from icegather.main_proc.gathering_round import session
+from icegather.main_proc.secrets_input import BadInput
 from icegather.shared.dom_exception import DOMException
 from icegather.shared.ice_config import parse_configuration
 from icegather.shared.platform_support import unsupported_platform
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     if argv[:1] == ["explain"]:
         return explain(argv[1:], out, err)
+    if argv[:1] == ["exporter"]:
+        from icegather.main_proc.exporter_command import run_exporter  # only this path needs HTTP and Prometheus
+
+        return run_exporter(argv[1:], out, err)
     args = build_parser().parse_args(argv)
     try:
         minting = read_minting(args)

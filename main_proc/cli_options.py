@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from icegather import __version__
-from icegather.main_proc.rest_credentials import mint
+from icegather.main_proc.secrets_input import BadInput, Minting, read_secret_file
 from icegather.main_proc.transport_client import TransportClient
 from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared.curve_keys import CurveKeys
@@ -19,22 +18,6 @@ from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
 AUTH_SECRET_ENVIRONMENT = "ICEGATHER_AUTH_SECRET"
-
-
-class BadInput(Exception):
-    """Input the user must fix; the message is printed as one line."""
-
-
-@dataclass(frozen=True)
-class Minting:
-    """Mints the --server URLs' credentials from a shared secret, afresh for each round."""
-
-    secret: bytes = field(repr=False)
-    user: str
-    ttl: int
-
-    def credentials(self, now: float) -> tuple[str, str]:
-        return mint(self.secret, self.user, self.ttl, now)
 
 
 def read_minting(args: argparse.Namespace) -> Minting | None:
@@ -61,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gather ICE candidates from STUN/TURN servers and report every failure "
         "as a browser's icecandidateerror event would, with its cause.",
         epilog="icegather explain CODE: what an error code means and what to check. "
-        "exit status: 0 complete without errors, 1 at least one error event, "
-        "2 bad input, 3 transport failure",
+        "icegather exporter --help: probes for Prometheus. "
+        "exit status: 0 complete and nothing found, 1 the diagnosis found something (an error event, "
+        "a relay that carries no data, an address peers cannot use), 2 bad input, 3 transport failure",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     servers = parser.add_argument_group("servers")
@@ -192,18 +176,6 @@ def read_credential(args: argparse.Namespace) -> str | None:
     if args.credential_file is not None:
         return read_secret_file(args.credential_file, "credential")
     return os.environ.get(CREDENTIAL_ENVIRONMENT)
-
-
-def read_secret_file(path: str, what: str) -> str:
-    """A secret kept in a file (so that it is never a command-line argument), without the
-    line end an editor adds. The error names the file, never its content."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            return file.read().rstrip("\r\n")
-    except OSError as exc:
-        raise BadInput(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"the {what} file {path} is not UTF-8 text") from None
 
 
 def gather_options(args: argparse.Namespace) -> GatherOptions:

@@ -632,6 +632,12 @@ class Verdict:
 
 VERDICTS: tuple[Verdict, ...] = (
     Verdict(
+        "timed out",
+        {"timed_out": True},
+        "gathering was stopped when the probe's time ran out, so URLs marked NOT FINISHED say nothing",
+        "the scrape timeout and the module's timeout against the retransmission schedule",
+    ),
+    Verdict(
         "transport failed",
         {"finished": False},
         "gathering did not finish: the transport failed (see failure), so URLs marked NOT FINISHED say nothing",
@@ -685,9 +691,10 @@ class Diagnosis:
     findings: tuple[Finding, ...]
 
 
-def facts(outcomes: Sequence[ServerOutcome], finished: bool) -> dict[str, bool]:
+def facts(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = False) -> dict[str, bool]:
     tried = [o for o in outcomes if o.tried]
     return {
+        "timed_out": timed_out,
         "finished": finished,
         "any_answered": any(o.answered for o in tried),
         "any_failed": any(o.failed for o in tried),
@@ -698,10 +705,10 @@ def facts(outcomes: Sequence[ServerOutcome], finished: bool) -> dict[str, bool]:
     }
 
 
-def diagnose(outcomes: Sequence[ServerOutcome], finished: bool) -> Diagnosis:
-    """The verdict and a finding per failed URL; ``finished`` is False when gathering did not
-    complete (the transport failed)."""
-    known = facts(outcomes, finished)
+def diagnose(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = False) -> Diagnosis:
+    """The verdict and the findings; ``finished`` is False when gathering did not complete (the
+    transport failed, or ``timed_out``: it was stopped when a probe's time ran out)."""
+    known = facts(outcomes, finished, timed_out)
     verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
     findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
     findings += tuple(explain_relay(o.url, check) for o in outcomes for check in o.broken_relays)

@@ -255,23 +255,42 @@ def _flags(options: bool | Mapping[str, Any] | None) -> tuple[bool, bool]:
     return bool(options), False
 
 
+class ReadOnly(Generic[T]):
+    """A read-only attribute of an event (a DOM ``readonly attribute``): the constructor sets it
+    once from the init dictionary, in ``_<name>``; assigning to it raises, as in strict-mode
+    JavaScript. ``errorCode: ReadOnly[int] = ReadOnly()`` reads as an ``int`` to a type checker."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.slot = f"_{name}"
+
+    @overload
+    def __get__(self, event: None, owner: type | None = None) -> ReadOnly[T]: ...
+
+    @overload
+    def __get__(self, event: Event, owner: type | None = None) -> T: ...
+
+    def __get__(self, event: Event | None, owner: type | None = None) -> ReadOnly[T] | T:
+        if event is None:
+            return self
+        value: T = getattr(event, self.slot)
+        return value
+
+    def __set__(self, event: Event, value: T) -> None:
+        raise AttributeError(f"{type(event).__name__}.{self.name} is read-only")
+
+
 class RTCPeerConnectionIceEvent(Event):
     """``icecandidate``: a gathered candidate, or ``candidate`` None when gathering is over."""
+
+    candidate: ReadOnly[RTCIceCandidate | None] = ReadOnly()
+    url: ReadOnly[str | None] = ReadOnly()
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = _mapping(eventInitDict)
         self._candidate: RTCIceCandidate | None = init.get("candidate")
         self._url: str | None = init.get("url")
-
-    @property
-    def candidate(self) -> RTCIceCandidate | None:
-        return self._candidate
-
-    @property
-    def url(self) -> str | None:
-        return self._url
-
 
 
 class RTCPeerConnectionIceErrorEvent(Event):
@@ -283,6 +302,13 @@ class RTCPeerConnectionIceErrorEvent(Event):
     known, as for an event built by user code).
     """
 
+    address: ReadOnly[str | None] = ReadOnly()
+    port: ReadOnly[int | None] = ReadOnly()
+    url: ReadOnly[str] = ReadOnly()
+    errorCode: ReadOnly[int] = ReadOnly()
+    errorText: ReadOnly[str] = ReadOnly()
+    errorCause: ReadOnly[str | None] = ReadOnly()
+
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         init = _mapping(eventInitDict)
         if "errorCode" not in init:
@@ -291,42 +317,17 @@ class RTCPeerConnectionIceErrorEvent(Event):
         self._address = _optional(init.get("address"), str, "address")
         self._port = _optional(init.get("port"), int, "port")
         self._url = _required(init.get("url", ""), str, "url")
-        self._error_code = _required(init["errorCode"], int, "errorCode")
-        self._error_text = _required(init.get("errorText", ""), str, "errorText")
-        self._error_cause = _optional(init.get("errorCause"), str, "errorCause")
+        self._errorCode = _required(init["errorCode"], int, "errorCode")
+        self._errorText = _required(init.get("errorText", ""), str, "errorText")
+        self._errorCause = _optional(init.get("errorCause"), str, "errorCause")
         if self._port is not None and not 0 <= self._port <= 65535:
             raise TypeError("port must be an unsigned short (0-65535) or None")
-        if not 0 <= self._error_code <= 65535:
+        if not 0 <= self._errorCode <= 65535:
             raise TypeError("errorCode must be an unsigned short (0-65535)")
-
-    @property
-    def address(self) -> str | None:
-        return self._address
-
-    @property
-    def port(self) -> int | None:
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def errorCode(self) -> int:
-        return self._error_code
-
-    @property
-    def errorText(self) -> str:
-        return self._error_text
-
-    @property
-    def errorCause(self) -> str | None:
-        return self._error_cause
-
 
     def __repr__(self) -> str:
         return (
-            f"<RTCPeerConnectionIceErrorEvent {self._error_code} {self._error_text!r} url={self._url!r}"
+            f"<RTCPeerConnectionIceErrorEvent {self._errorCode} {self._errorText!r} url={self._url!r}"
             f" address={self._address!r} port={self._port!r}>"
         )
 
@@ -335,40 +336,43 @@ class IceServerAnswerEvent(Event):
     """``iceserveranswer``: a STUN/TURN server URL answered a request. Not W3C: icegather's own,
     for diagnosis (which servers are reachable, and their round-trip time ``rttMs``)."""
 
+    address: ReadOnly[str | None] = ReadOnly()
+    port: ReadOnly[int | None] = ReadOnly()
+    url: ReadOnly[str] = ReadOnly()
+    rttMs: ReadOnly[float] = ReadOnly()
+    serverAddress: ReadOnly[str | None] = ReadOnly()
+
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = _mapping(eventInitDict)
         self._address = _optional(init.get("address"), str, "address")
         self._port = _optional(init.get("port"), int, "port")
         self._url = _required(init.get("url", ""), str, "url")
-        self._rtt_ms = _number(init.get("rttMs", 0.0), "rttMs")
-        self._server_address = _optional(init.get("serverAddress"), str, "serverAddress")
-
-    @property
-    def address(self) -> str | None:
-        return self._address
-
-    @property
-    def port(self) -> int | None:
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def rttMs(self) -> float:
-        return self._rtt_ms
-
-    @property
-    def serverAddress(self) -> str | None:
-        return self._server_address
+        self._rttMs = _number(init.get("rttMs", 0.0), "rttMs")
+        self._serverAddress = _optional(init.get("serverAddress"), str, "serverAddress")
 
 
 class IceRelayCheckEvent(Event):
-    """``icerelaycheck``: what the relay check found for one allocation. Not W3C: icegather's
-    own. ``outcome`` names the result (``shared.relay_outcomes``); the other attributes are the
-    facts behind it (``shared.structs.RelayCheckInfo``, in DOM-style names)."""
+    """``icerelaycheck``: what the relay check found for one relayed address. Not W3C:
+    icegather's own. ``outcome`` names the result (``shared.relay_outcomes``); the other
+    attributes are the facts behind it (``shared.structs.RelayCheckInfo``, in DOM-style names)."""
+
+    address: ReadOnly[str | None] = ReadOnly()
+    port: ReadOnly[int | None] = ReadOnly()
+    url: ReadOnly[str] = ReadOnly()
+    outcome: ReadOnly[str] = ReadOnly()
+    relayedAddress: ReadOnly[str | None] = ReadOnly()
+    relayedPort: ReadOnly[int | None] = ReadOnly()
+    probes: ReadOnly[int] = ReadOnly()
+    outReceived: ReadOnly[int] = ReadOnly()
+    backReceived: ReadOnly[int] = ReadOnly()
+    outSourceAddress: ReadOnly[str | None] = ReadOnly()
+    outSourcePort: ReadOnly[int | None] = ReadOnly()
+    rttMs: ReadOnly[float | None] = ReadOnly()
+    backCause: ReadOnly[str | None] = ReadOnly()
+    failedRequest: ReadOnly[str | None] = ReadOnly()
+    errorCode: ReadOnly[int | None] = ReadOnly()
+    errorText: ReadOnly[str | None] = ReadOnly()
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
@@ -377,84 +381,19 @@ class IceRelayCheckEvent(Event):
         self._port = _optional(init.get("port"), int, "port")
         self._url = _required(init.get("url", ""), str, "url")
         self._outcome = _required(init.get("outcome", ""), str, "outcome")
-        self._relayed_address = _optional(init.get("relayedAddress"), str, "relayedAddress")
-        self._relayed_port = _optional(init.get("relayedPort"), int, "relayedPort")
+        self._relayedAddress = _optional(init.get("relayedAddress"), str, "relayedAddress")
+        self._relayedPort = _optional(init.get("relayedPort"), int, "relayedPort")
         self._probes = _required(init.get("probes", 0), int, "probes")
-        self._out_received = _required(init.get("outReceived", 0), int, "outReceived")
-        self._back_received = _required(init.get("backReceived", 0), int, "backReceived")
-        self._out_source_address = _optional(init.get("outSourceAddress"), str, "outSourceAddress")
-        self._out_source_port = _optional(init.get("outSourcePort"), int, "outSourcePort")
+        self._outReceived = _required(init.get("outReceived", 0), int, "outReceived")
+        self._backReceived = _required(init.get("backReceived", 0), int, "backReceived")
+        self._outSourceAddress = _optional(init.get("outSourceAddress"), str, "outSourceAddress")
+        self._outSourcePort = _optional(init.get("outSourcePort"), int, "outSourcePort")
         rtt = init.get("rttMs")
-        self._rtt_ms = None if rtt is None else _number(rtt, "rttMs")
-        self._back_cause = _optional(init.get("backCause"), str, "backCause")
-        self._failed_request = _optional(init.get("failedRequest"), str, "failedRequest")
-        self._error_code = _optional(init.get("errorCode"), int, "errorCode")
-        self._error_text = _optional(init.get("errorText"), str, "errorText")
-
-    @property
-    def address(self) -> str | None:
-        return self._address
-
-    @property
-    def port(self) -> int | None:
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def outcome(self) -> str:
-        return self._outcome
-
-    @property
-    def relayedAddress(self) -> str | None:
-        return self._relayed_address
-
-    @property
-    def relayedPort(self) -> int | None:
-        return self._relayed_port
-
-    @property
-    def probes(self) -> int:
-        return self._probes
-
-    @property
-    def outReceived(self) -> int:
-        return self._out_received
-
-    @property
-    def backReceived(self) -> int:
-        return self._back_received
-
-    @property
-    def outSourceAddress(self) -> str | None:
-        return self._out_source_address
-
-    @property
-    def outSourcePort(self) -> int | None:
-        return self._out_source_port
-
-    @property
-    def rttMs(self) -> float | None:
-        return self._rtt_ms
-
-    @property
-    def backCause(self) -> str | None:
-        return self._back_cause
-
-    @property
-    def failedRequest(self) -> str | None:
-        return self._failed_request
-
-    @property
-    def errorCode(self) -> int | None:
-        return self._error_code
-
-    @property
-    def errorText(self) -> str | None:
-        return self._error_text
-
+        self._rttMs = None if rtt is None else _number(rtt, "rttMs")
+        self._backCause = _optional(init.get("backCause"), str, "backCause")
+        self._failedRequest = _optional(init.get("failedRequest"), str, "failedRequest")
+        self._errorCode = _optional(init.get("errorCode"), int, "errorCode")
+        self._errorText = _optional(init.get("errorText"), str, "errorText")
 
 
 def _required(value: object, kind: type[T], name: str) -> T:

@@ -313,9 +313,8 @@ class Reporter:
         self.before_write = before_write
         self.tally = Tally()
 
-    def write(self, record: dict[str, Any]) -> None:
-        if record["type"] != "summary":
-            self.tally.add(record)
+    def show(self, record: dict[str, Any]) -> None:
+        """Write one record (the round's ``observe_round`` keeps the tally)."""
         text = json.dumps(record, ensure_ascii=False) if self.as_json else format_line(record)
         self.before_write()
         self.out.write(text + "\n")

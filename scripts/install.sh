@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install icegather on Debian/Ubuntu into the virtual environment .venv of this checkout, with
-# what it needs from apt: coturn (the tests and the demo run a local one) and python3-venv
+# what it needs from apt: coturn (the tests and the demo run a local one), python3-venv
 # (Debian's Python refuses `pip install` outside a virtual environment, PEP 668, and may come
-# without venv's pip). apt runs only for what is missing, as root or through sudo.
+# without venv's pip) and, for the tests, prometheus (a real Prometheus scrapes the exporter;
+# promtool checks the shipped rules). apt runs only for what is missing, as root or through sudo.
 #
 #   bash scripts/install.sh          # icegather
 #   bash scripts/install.sh test     # icegather and what its tests need
@@ -15,11 +16,14 @@ missing=()
 command -v turnserver >/dev/null || missing+=(coturn)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ "$extras" = test ]; then
+  command -v promtool >/dev/null || missing+=(prometheus)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv

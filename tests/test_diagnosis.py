@@ -22,6 +22,7 @@ from aioice import stun
 from commands import ICEGATHER
 from local_coturn import Coturn, free_port, local_coturn
 from network_namespaces import RoutedNamespaces
+from processes import transport_processes_of
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
@@ -322,8 +323,9 @@ def test_every_row_of_both_tables_has_a_scenario():
     assert {rule.name for rule in ADDRESS_RULES} == set(ADDRESS_SCENARIOS) | UNIT_TESTED_ADDRESS_RULES
     assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | UNIT_TESTED_CAUSES
     assert {cause.name for cause in RELAY_CAUSES} == set(RELAY_CAUSE_SCENARIOS)
-    # "transport failed" comes from a killed transport: test_a_transport_that_dies_mid_gathering...
-    assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS) | {"transport failed"}
+    # "transport failed" comes from a killed transport: test_a_transport_that_dies_mid_gathering...;
+    # "timed out" from a probe out of time (tests/test_exporter.py).
+    assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS) | {"transport failed", "timed out"}
 
 
 def outcome(
@@ -355,23 +357,6 @@ def test_a_udp_timeout_is_blamed_on_udp_only_when_the_same_host_answered_over_tc
     assert explain_failure(silent, [silent, tcp_ok]).cause == "udp blocked"
     assert explain_failure(silent, [silent, other_host]).cause == "silent"
     assert diagnose([silent, tcp_ok], finished=True).verdict == "turn failed"
-
-
-def transport_processes_of(pid: int) -> list[int]:
-    """Our child processes that run the transport (not, say, the session's coturn)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    command = cmdline.read()
-            except OSError:
-                continue
-            if parent == pid and b"transport_proc" in command:
-                found.append(int(entry))
-    return found
 
 
 def test_a_transport_that_dies_mid_gathering_exits_3_and_its_summary_says_nothing_finished(silent_udp_server):

@@ -10,6 +10,8 @@ from icegather.main_proc.events import (
     Event,
     EventHandler,
     EventTarget,
+    IceRelayCheckEvent,
+    IceServerAnswerEvent,
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
 )
@@ -201,3 +203,19 @@ def test_peer_connection_exposes_handlers_state_and_a_configuration_that_bad_inp
     pc.close()
     with pytest.raises(DOMException):
         pc.setConfiguration({})
+
+
+@pytest.mark.parametrize(
+    ("event", "attribute"),
+    [
+        (RTCPeerConnectionIceErrorEvent("icecandidateerror", {"errorCode": 701}), "errorCode"),
+        (RTCPeerConnectionIceEvent("icecandidate", {}), "candidate"),
+        (IceServerAnswerEvent("iceserveranswer", {"url": "stun:s.example"}), "rttMs"),
+        (IceRelayCheckEvent("icerelaycheck", {"outcome": "works"}), "outcome"),
+    ],
+)
+def test_event_attributes_are_read_only_as_in_the_dom(event, attribute):
+    before = getattr(event, attribute)
+    with pytest.raises(AttributeError, match="read-only"):
+        setattr(event, attribute, 5)
+    assert getattr(event, attribute) == before

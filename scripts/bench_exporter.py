@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The exporter under a long run of probes: throughput and memory.
+
+A local coturn and an ``icegather exporter`` process; N probes of a TURN URL (allocation and
+relay check) from 8 clients at once over keep-alive connections, as a Prometheus scraping
+from many jobs would. Prints probes per second, how many failed (must be 0), and the resident
+memory of the exporter and of its transport process after a warm-up of 1,000 probes and at
+the end, as growth per 1,000 probes (target: flat, under 100 kB per 1,000 probes).
+
+    python scripts/bench_exporter.py [--quick] [--probes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from local_coturn import local_coturn
+from local_exporter import exporter_process
+from prometheus_client.parser import text_string_to_metric_families
+
+CLIENTS = 8
+WARM_UP = 1000
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1])
+
+
+def transport_pid(exporter_pid: int) -> int:
+    """The exporter's transport process (its child running the transport)."""
+    with open(f"/proc/{exporter_pid}/task/{exporter_pid}/children", encoding="ascii") as children:
+        for pid in map(int, children.read().split()):
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"transport_proc" in cmdline.read():
+                    return pid
+    raise RuntimeError("the exporter runs no transport process")
+
+
+def probe_many(port: int, path: str, count: int) -> int:
+    """``count`` probes on one keep-alive connection; how many did not succeed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    failed = 0
+    try:
+        for _ in range(count):
+            connection.request("GET", path)
+            body = connection.getresponse().read().decode()
+            success = next(
+                sample.value for family in text_string_to_metric_families(body) for sample in family.samples
+                if sample.name == "icegather_probe_success"
+            )
+            failed += success != 1
+    finally:
+        connection.close()
+    return failed
+
+
+def run(port: int, path: str, count: int) -> tuple[float, int]:
+    started = time.perf_counter()
+    shares = [count // CLIENTS + (i < count % CLIENTS) for i in range(CLIENTS)]
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        failed = sum(pool.map(lambda share: probe_many(port, path, share), shares))
+    return time.perf_counter() - started, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--probes", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    warm_up, probes = (40, 160) if args.quick else (WARM_UP, args.probes)
+    with local_coturn() as coturn, tempfile.TemporaryDirectory() as workdir:
+        directory = Path(workdir)
+        (directory / "credential").write_text(coturn.password)
+        config = {"modules": {"turn": {"username": coturn.username, "credential_file": str(directory / "credential"),
+                                       "local_addresses": ["127.0.0.1"]}}}
+        (directory / "icegather.yml").write_text(json.dumps(config))
+        with exporter_process(directory / "icegather.yml", directory / "exporter.log", log_level="warning") as exporter:
+            path = f"/probe?target={coturn.url('turn')}&module=turn"
+            _, failed = run(exporter.port, path, warm_up)
+            transport = transport_pid(exporter.process.pid)
+            before = rss_kb(exporter.process.pid), rss_kb(transport)
+            seconds, failed_after = run(exporter.port, path, probes)
+            after = rss_kb(exporter.process.pid), rss_kb(transport)
+    per_thousand = [(end - start) * 1000 / probes for start, end in zip(before, after, strict=True)]
+    print(f"bench_exporter: {probes} probes of a TURN URL (allocation and relay check) after {warm_up} to warm up, "
+          f"{CLIENTS} clients")
+    print(f"  {probes / seconds:,.0f} probes/s ({seconds:.1f} s); not successful: {failed + failed_after}")
+    print(f"  exporter RSS {before[0] / 1024:.1f} MB -> {after[0] / 1024:.1f} MB: {per_thousand[0]:+.1f} kB per "
+          f"1,000 probes; transport RSS {before[1] / 1024:.1f} MB -> {after[1] / 1024:.1f} MB: "
+          f"{per_thousand[1]:+.1f} kB per 1,000 probes (target under 100 kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
