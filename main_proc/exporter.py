@@ -136,11 +136,16 @@ class Exporter:
         started = time.monotonic()
         module = request.module
         context = RoundContext.of(request.validated, module.options, request.minted, time.time())
-        result: RoundResult
         self.waiting.inc()
         try:
             await asyncio.wait_for(self.slots.acquire(), request.timeout)
         except asyncio.TimeoutError:
+            waited_out = True
+        else:
+            waited_out = False
+        finally:
+            self.waiting.dec()
+        if waited_out:
             result = unstarted_round(
                 context, f"the probe waited {request.timeout:g} s for one of {self.config.max_concurrent_probes} "
                 "probes to finish (max_concurrent_probes)",
@@ -155,8 +160,6 @@ class Exporter:
             finally:
                 self.running.dec()
                 self.slots.release()
-        finally:
-            self.waiting.dec()
         self.count(module.name, result)
         registry = CollectorRegistry(auto_describe=True)
         registry.register(ProbeCollector(result, time.monotonic() - started))
