@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     if argv[:1] == ["explain"]:
         return explain(argv[1:], out, err)
+    if argv[:1] == ["audit"]:
+        from icegather.main_proc.audit_command import run_audit  # only this path needs the audit's tables
+
+        return run_audit(argv[1:], out, err)
     if argv[:1] == ["exporter"]:
         from icegather.main_proc.exporter_command import run_exporter  # only this path needs HTTP and Prometheus
 

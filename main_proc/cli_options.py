@@ -38,7 +38,6 @@ def read_minting(args: argparse.Namespace) -> Minting | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = RetransmissionSchedule()
     parser = argparse.ArgumentParser(
         prog="icegather",
         description="Gather ICE candidates from STUN/TURN servers and report every failure "
@@ -52,27 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     servers = parser.add_argument_group("servers")
     servers.add_argument("--server", "-s", action="append", default=[], metavar="URL",
                          help="a stun:, stuns:, turn: or turns: URL (repeatable)")
-    servers.add_argument("--username", "-u", help="TURN username for the --server URLs")
-    secret = servers.add_mutually_exclusive_group()
-    secret.add_argument("--credential", "-c",
-                        help=f"TURN credential (visible to other users in ps: prefer --credential-file "
-                             f"or ${CREDENTIAL_ENVIRONMENT})")
-    secret.add_argument("--credential-file", metavar="FILE", help="read the TURN credential from FILE")
-    servers.add_argument("--auth-secret-file", metavar="FILE",
-                         help="mint time-limited TURN credentials (TURN REST API, coturn use-auth-secret) "
-                              f"for the --server URLs from the shared secret in FILE (or ${AUTH_SECRET_ENVIRONMENT})")
-    servers.add_argument("--auth-user", default="icegather", metavar="NAME",
-                         help="the user part of a minted username (default icegather)")
-    servers.add_argument("--auth-ttl", type=int, default=3600, metavar="SECONDS",
-                         help="how long a minted credential is valid (default 3600)")
-    servers.add_argument("--config", metavar="FILE",
-                         help='a JSON RTCConfiguration, {"iceServers": [...]}, as a browser takes it')
-    service = parser.add_argument_group("transport")
-    service.add_argument("--transport", metavar="ENDPOINT",
-                         help="use a running transport service (ipc://PATH, or tcp://HOST:PORT with CURVE) "
-                              "instead of starting one")
-    service.add_argument("--curve-secret", metavar="FILE", help="this client's NAME.key_secret, for tcp://")
-    service.add_argument("--curve-server", metavar="FILE", help="the service's public NAME.key, for tcp://")
+    add_credential_options(servers)
+    add_transport_options(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON object per line (NDJSON)")
     output.add_argument("--watch", type=float, metavar="SECONDS",
@@ -80,19 +60,53 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--rounds", type=int, metavar="N", help="with --watch: stop after N rounds")
     gathering = parser.add_argument_group("gathering")
     gathering.add_argument("--relay-only", action="store_true", help='iceTransportPolicy "relay"')
-    gathering.add_argument("--local-address", action="append", default=[], metavar="IP",
-                           help="gather from this local address only (repeatable; default: all interfaces)")
-    gathering.add_argument("--rto", type=float, default=defaults.initial_rto, metavar="SECONDS",
-                           help=f"initial STUN retransmission timeout (default {defaults.initial_rto})")
-    gathering.add_argument("--max-sends", type=int, default=defaults.max_sends, metavar="N",
-                           help=f"requests sent before giving up on a silent server (default {defaults.max_sends})")
-    gathering.add_argument("--final-wait", type=int, default=defaults.final_wait, metavar="RTOS",
-                           help=f"wait after the last request, in initial RTOs (default {defaults.final_wait})")
+    add_schedule_options(gathering)
     gathering.add_argument("--no-relay-check", dest="relay_check", action="store_false",
                            help="do not send data through each TURN relay and back (a browser does not)")
     gathering.add_argument("--insecure-tls", action="store_true",
                            help="accept any certificate from stuns:/turns: servers (your own test servers)")
     return parser
+
+
+def add_credential_options(servers: argparse._ArgumentGroup) -> None:
+    """The TURN credentials of the URLs on the command line, and the --config file."""
+    servers.add_argument("--username", "-u", help="TURN username for the URLs")
+    secret = servers.add_mutually_exclusive_group()
+    secret.add_argument("--credential", "-c",
+                        help=f"TURN credential (visible to other users in ps: prefer --credential-file "
+                             f"or ${CREDENTIAL_ENVIRONMENT})")
+    secret.add_argument("--credential-file", metavar="FILE", help="read the TURN credential from FILE")
+    servers.add_argument("--auth-secret-file", metavar="FILE",
+                         help="mint time-limited TURN credentials (TURN REST API, coturn use-auth-secret) "
+                              f"for the URLs from the shared secret in FILE (or ${AUTH_SECRET_ENVIRONMENT})")
+    servers.add_argument("--auth-user", default="icegather", metavar="NAME",
+                         help="the user part of a minted username (default icegather)")
+    servers.add_argument("--auth-ttl", type=int, default=3600, metavar="SECONDS",
+                         help="how long a minted credential is valid (default 3600)")
+    servers.add_argument("--config", metavar="FILE",
+                         help='a JSON RTCConfiguration, {"iceServers": [...]}, as a browser takes it')
+
+
+def add_transport_options(parser: argparse.ArgumentParser) -> None:
+    service = parser.add_argument_group("transport")
+    service.add_argument("--transport", metavar="ENDPOINT",
+                         help="use a running transport service (ipc://PATH, or tcp://HOST:PORT with CURVE) "
+                              "instead of starting one")
+    service.add_argument("--curve-secret", metavar="FILE", help="this client's NAME.key_secret, for tcp://")
+    service.add_argument("--curve-server", metavar="FILE", help="the service's public NAME.key, for tcp://")
+
+
+def add_schedule_options(group: argparse._ArgumentGroup) -> None:
+    """Where from, and how patiently: local addresses and the retransmission schedule."""
+    defaults = RetransmissionSchedule()
+    group.add_argument("--local-address", action="append", default=[], metavar="IP",
+                       help="use this local address only (repeatable; default: all interfaces)")
+    group.add_argument("--rto", type=float, default=defaults.initial_rto, metavar="SECONDS",
+                       help=f"initial STUN retransmission timeout (default {defaults.initial_rto})")
+    group.add_argument("--max-sends", type=int, default=defaults.max_sends, metavar="N",
+                       help=f"requests sent before giving up on a silent server (default {defaults.max_sends})")
+    group.add_argument("--final-wait", type=int, default=defaults.final_wait, metavar="RTOS",
+                       help=f"wait after the last request, in initial RTOs (default {defaults.final_wait})")
 
 
 def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:

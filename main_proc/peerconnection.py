@@ -35,6 +35,7 @@ from icegather.shared.dom_exception import invalid_state_error
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.relay_outcomes import relay_outcome
 from icegather.shared.structs import (
+    AuditResultInfo,
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
@@ -131,6 +132,9 @@ class PeerConnectionObserver:
             return False
         self._pc._fire(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
         return True
+
+    def on_audit_result(self, info: AuditResultInfo) -> bool:
+        return False  # a peer connection gathers; audits are icegather audit's
 
     def on_gathering_state(self, state: str) -> bool:
         return self._pc._gathering_state_changed(state)

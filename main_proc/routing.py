@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from icegather.shared import protocol
-from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, RelayCheckInfo, ServerAnswerInfo
+from icegather.shared.structs import (
+    AuditResultInfo,
+    CandidateInfo,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+)
 
 
 class TransportObserver(Protocol):
@@ -24,6 +30,8 @@ class TransportObserver(Protocol):
     def on_server_answer(self, info: ServerAnswerInfo) -> bool: ...
 
     def on_relay_check(self, info: RelayCheckInfo) -> bool: ...
+
+    def on_audit_result(self, info: AuditResultInfo) -> bool: ...
 
     def on_gathering_state(self, state: str) -> bool: ...
 
@@ -71,6 +79,8 @@ class Router:
             accepted = observer.on_server_answer(message.info)
         elif isinstance(message, protocol.RelayCheck):
             accepted = observer.on_relay_check(message.info)
+        elif isinstance(message, protocol.AuditResult):
+            accepted = observer.on_audit_result(message.info)
         elif isinstance(message, protocol.GatheringState):
             accepted = observer.on_gathering_state(message.state)
         elif isinstance(message, protocol.GatherRejected):

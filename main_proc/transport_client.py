@@ -172,10 +172,24 @@ class TransportClient:
 
     def gather(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
         """Ask the transport to gather for a new peer connection; return its ``pc_id``."""
+        return self._start(protocol.Gather, configuration, options, observer)
+
+    def audit(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
+        """Ask the transport to audit the configuration's servers (``icegather audit``); return
+        the ``pc_id`` its results come with. ``stop`` ends it."""
+        return self._start(protocol.Audit, configuration, options, observer)
+
+    def _start(
+        self,
+        kind: type[protocol.Gather] | type[protocol.Audit],
+        configuration: IceConfiguration,
+        options: GatherOptions,
+        observer: TransportObserver,
+    ) -> int:
         if self.failure is not None:
             raise TransportError(self.failure)
         pc_id = self._router.add(observer)
-        self._send(protocol.Gather(pc_id, configuration, options))
+        self._send(kind(pc_id, configuration, options))
         return pc_id
 
     def stop(self, pc_id: int) -> None:

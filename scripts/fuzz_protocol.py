@@ -30,7 +30,13 @@ from icegather.main_proc.routing import Router
 from icegather.shared import protocol
 from icegather.shared.protocol.messages import TO_MAIN
 from icegather.shared.protocol.schemas import SCHEMAS
-from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, RelayCheckInfo, ServerAnswerInfo
+from icegather.shared.structs import (
+    AuditResultInfo,
+    CandidateInfo,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+)
 
 VALID = [
     protocol.encode(message, seq)
@@ -60,6 +66,9 @@ VALID = [
                     "127.0.0.1", 4000, "turn:t.example", "127.0.0.1", 5000, 6, 6, 6, "127.0.0.1", 5000, 0.4, "", "",
                     0, "",
                 ),
+            ),
+            protocol.AuditResult(
+                1, AuditResultInfo("turn:t.example", "peer_permission", "127.0.0.1", "refused", 403, "Forbidden", 0)
             ),
             protocol.GatheringState(1, "complete"),
             protocol.GatherRejected(1, "internal error"),
@@ -148,6 +157,10 @@ LIKELY = {
     "out_source_port": st.integers(0, 65535),
     "back_cause": st.sampled_from(["", "port_unreachable"]),
     "failed_request": st.sampled_from(["", "CreatePermission", "ChannelBind"]),
+    "check": st.sampled_from(["allocate_without_credentials", "peer_permission", "certificate", "software"]),
+    "subject": st.sampled_from(["", "127.0.0.1", "TLSv1"]),
+    "outcome": st.sampled_from(["accepted", "refused", "failed"]),
+    "expires": st.integers(0, 2**31),
 }
 # The struct each message to the main process carries as its "info".
 INFO_STRUCTS = {
@@ -155,6 +168,7 @@ INFO_STRUCTS = {
     protocol.CandidateError: IceCandidateErrorInfo,
     protocol.ServerAnswer: ServerAnswerInfo,
     protocol.RelayCheck: RelayCheckInfo,
+    protocol.AuditResult: AuditResultInfo,
 }
 FIELDS = sorted({name for schema in SCHEMAS.values() for name in schema})
 

@@ -95,12 +95,14 @@ def start_coturn(
     extra_args: Sequence[str] = (),
     timeout: float = 10.0,
     loopback_peers: bool = True,
+    authentication: bool = True,
 ) -> Coturn:
     """Start coturn and wait until it answers a STUN Binding request. ``tls_certificate`` is
     (certificate file, key file) and turns on TLS on a second port. Relayed addresses come
     from ``relay_ips`` (default: ``host``). ``loopback_peers``: relay to peers on loopback,
     which coturn refuses by default; the relay check's peer socket is on loopback here, as
-    every address of this server is."""
+    every address of this server is. Without ``authentication`` it is an open relay
+    (``--no-auth``): for the audit's tests only."""
     turnserver = shutil.which("turnserver")
     if turnserver is None:
         raise RuntimeError("turnserver (coturn) is not installed: apt-get install coturn")
@@ -111,7 +113,8 @@ def start_coturn(
         turnserver, "-n",
         f"--listening-ip={host}", f"--listening-port={port}",
         *(f"--relay-ip={ip}" for ip in relay_ips or (host,)),
-        "--lt-cred-mech", f"--user={username}:{password}", f"--realm={realm}",
+        *(["--lt-cred-mech", f"--user={username}:{password}"] if authentication else ["--no-auth"]),
+        f"--realm={realm}",
         *(["--allow-loopback-peers"] if loopback_peers else []),
         "--fingerprint", "--no-cli", "--no-dtls",
         f"--userdb={workdir}/turndb", f"--pidfile={workdir}/turnserver.pid",

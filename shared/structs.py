@@ -107,6 +107,28 @@ class RelayCheckInfo:
 
 
 @dataclass(frozen=True)
+class AuditResultInfo:
+    """What one check of ``icegather audit`` saw on one server URL: facts only; the main
+    process's audit table says what they mean (severity, fix). Not in the W3C API."""
+
+    # The server URL exactly as configured.
+    url: str
+    # Which check (``shared.audit_plan.AuditCheck``).
+    check: str
+    # What was tried: a peer address, a TLS version, the SOFTWARE text; "" otherwise.
+    subject: str
+    # "accepted", "refused" or "failed" (no usable answer).
+    outcome: str
+    # The server's error code, the OpenSSL verification code for a certificate, or 7xx when
+    # nothing usable came back; 0 when none.
+    error_code: int
+    # The reason phrase, verification message or cause; "" when none.
+    error_text: str
+    # For a certificate: the end of its validity, Unix time (0 when not known); else 0.
+    expires: int
+
+
+@dataclass(frozen=True)
 class RetransmissionSchedule:
     """When STUN requests are sent and when a silent server is given up (RFC 8489 section 6.2.1).
 

@@ -145,13 +145,17 @@ class ScriptedTcpServer:
                 connection, _ = self.sock.accept()
             except OSError:
                 return
-            try:
-                if self._tls is not None:
-                    connection = self._tls.wrap_socket(connection, server_side=True)
-                with connection:
-                    self._handle(connection)
-            except OSError:  # the client went away mid-handshake or mid-message
-                continue
+            # Each connection in a thread of its own: a client may hold one open while it opens more.
+            threading.Thread(target=self._serve_one, args=(connection,), daemon=True).start()
+
+    def _serve_one(self, connection: socket.socket) -> None:
+        try:
+            if self._tls is not None:
+                connection = self._tls.wrap_socket(connection, server_side=True)
+            with connection:
+                self._handle(connection)
+        except OSError:  # the client went away mid-handshake or mid-message
+            pass
 
     def close(self) -> None:
         self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread from accept()

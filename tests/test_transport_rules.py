@@ -171,4 +171,4 @@ def test_retransmissions_keep_to_the_schedule_when_the_event_loop_was_late_once(
 def test_explain_refuses_digits_that_are_not_ascii_with_a_clear_error():
     out, err = io.StringIO(), io.StringIO()
     assert run(["explain", "²"], out, err) == 2
-    assert err.getvalue().startswith("icegather: '²' is not a STUN/TURN error code icegather knows")
+    assert err.getvalue().startswith("icegather: '²' is neither a STUN/TURN error code icegather knows")

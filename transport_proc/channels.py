@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 from aioice import stun
 
 from icegather.shared.endpoints import Address, is_ipv6
+from icegather.shared.ice_url import IceUrl
+from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc import failures, icmp
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.stun_parser import ServerMessage, parse_stun
@@ -318,3 +320,27 @@ class StreamChannel(Channel, asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+async def open_channel(
+    url: IceUrl, local_ip: str, server: Address, schedule: RetransmissionSchedule, verify_tls: bool
+) -> Channel:
+    """A new socket from ``local_ip`` to the server of ``url``, over its transport: UDP, TCP, or
+    TLS (verified unless ``verify_tls`` is False). Raises ``AttemptFailed``."""
+    if url.transport == "udp":
+        return await UdpChannel.open(local_ip)
+    return await StreamChannel.connect(
+        bind_socket(local_ip, socket.SOCK_STREAM),
+        server,
+        schedule.give_up_after,
+        tls=tls_context(verify_tls) if url.uses_tls else None,
+        server_hostname=url.host,
+    )
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

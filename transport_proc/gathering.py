@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import ssl
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,22 +45,19 @@ from icegather.transport_proc.addresses import (
     pair_addresses,
     rfc8421_order,
 )
-from icegather.transport_proc.channels import Channel, StreamChannel, UdpChannel, bind_socket
+from icegather.transport_proc.channels import Channel, UdpChannel, open_channel
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.relay_check import RelayCheck, plan_peer
 from icegather.transport_proc.relay_messages import FIRST_CHANNEL
 from icegather.transport_proc.relay_probes import CheckedAllocation
 from icegather.transport_proc.resolver import resolve
-from icegather.transport_proc.transaction import transact, transact_signed
+from icegather.transport_proc.transaction import release_allocation, transact
 from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
 
 logger = logging.getLogger(__name__)
 
 ALLOCATION_MISMATCH = 437
 ALLOCATION_MISMATCH_RETRIES = 3  # new local ports to try (RFC 8656 section 7.3)
-
-# Releasing an allocation is a courtesy to the server (it expires anyway): try briefly.
-RELEASE_SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=2, final_wait=2)
 
 
 class GatheringSink(Protocol):
@@ -117,7 +112,7 @@ class Gathering:
         """Stop reporting, release allocations and close every socket."""
         self._reporting = False
         allocations, self._allocations = self._allocations, []
-        await asyncio.gather(*(self._release(*allocation) for allocation in allocations))
+        await asyncio.gather(*(release_allocation(*allocation) for allocation in allocations))
         for channel in self._host_channels.values():
             if isinstance(channel, Channel):
                 channel.close()
@@ -214,22 +209,7 @@ class Gathering:
                 raise host
             attempt.keep_channel = True  # It is the host candidate's socket.
             return host
-        if url.transport == "udp":
-            return await UdpChannel.open(attempt.local_ip)
-        return await StreamChannel.connect(
-            bind_socket(attempt.local_ip, socket.SOCK_STREAM),
-            attempt.server_address,
-            self.schedule.give_up_after,
-            tls=self._tls_context() if url.uses_tls else None,
-            server_hostname=url.host,
-        )
-
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if not self.options.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return await open_channel(url, attempt.local_ip, attempt.server_address, self.schedule, self.options.verify_tls)
 
     async def _bind(self, attempt: Attempt) -> None:
         """STUN Binding: learn the server-reflexive address of the local socket."""
@@ -336,15 +316,6 @@ class Gathering:
             info = await check.run()
         if self._reporting:
             self.sink.on_relay_check(info)
-
-    async def _release(self, channel: Channel, session: AllocateSession, server_address: Address) -> None:
-        try:
-            await transact_signed(channel, session.refresh_to_zero, session, server_address, RELEASE_SCHEDULE)
-        except AttemptFailed:
-            pass  # The server frees it when its lifetime ends.
-        finally:
-            channel.close()
-
 
 @dataclass
 class Attempt:

@@ -32,10 +32,17 @@ from zmq.auth.asyncio import AsyncioAuthenticator
 
 from icegather.shared import link_settings, protocol
 from icegather.shared.curve_keys import CurveKeys
-from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, RelayCheckInfo, ServerAnswerInfo
+from icegather.shared.structs import (
+    AuditResultInfo,
+    CandidateInfo,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+)
 from icegather.transport_proc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.gathering import Gathering
+from icegather.transport_proc.server_audit import ServerAudit
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +61,8 @@ class Client:
     inbox: protocol.Inbox = field(default_factory=lambda: protocol.Inbox(protocol.decode_to_transport))
     next_seq: int = 0
     greeted: bool = False
-    gatherings: dict[int, tuple[Gathering, asyncio.Task[None]]] = field(default_factory=dict)
+    # Its gatherings and audits, by pc_id.
+    gatherings: dict[int, tuple[Gathering | ServerAudit, asyncio.Task[None]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
     # The connection it came on, which the socket monitor names when it ends.
     connection: Connection | None = None
@@ -78,6 +86,9 @@ class PeerConnectionSink:
 
     def on_relay_check(self, info: RelayCheckInfo) -> None:
         self.service.send(self.client, protocol.RelayCheck(self.pc_id, info))
+
+    def on_audit_result(self, info: AuditResultInfo) -> None:
+        self.service.send(self.client, protocol.AuditResult(self.pc_id, info))
 
     def on_gathering_state(self, state: str) -> None:
         self.service.send(self.client, protocol.GatheringState(self.pc_id, state))
@@ -178,7 +189,7 @@ class TransportService:
                 client.heartbeat = asyncio.ensure_future(self._beat(client, interval))
         elif not client.greeted:
             self._reject(f"{type(message).__name__} before client_hello")
-        elif isinstance(message, protocol.Gather):
+        elif isinstance(message, (protocol.Gather, protocol.Audit)):
             self._start(client, message)
         elif isinstance(message, protocol.Close):
             self._close_in_background(client, message.pc_id)
@@ -193,7 +204,7 @@ class TransportService:
             await asyncio.sleep(interval)
             self.send(client, protocol.Heartbeat())
 
-    def _start(self, client: Client, message: protocol.Gather) -> None:
+    def _start(self, client: Client, message: protocol.Gather | protocol.Audit) -> None:
         if message.pc_id in client.gatherings:
             self.send(client, protocol.GatherRejected(message.pc_id, "this pc_id is already gathering"))
             return
@@ -202,10 +213,15 @@ class TransportService:
             self.send(client, protocol.GatherRejected(message.pc_id, reason))
             return
         self.gatherings += 1
-        gathering = Gathering(message.configuration, message.options, PeerConnectionSink(self, client, message.pc_id))
-        task = asyncio.ensure_future(gathering.run())
+        sink = PeerConnectionSink(self, client, message.pc_id)
+        job: Gathering | ServerAudit
+        if isinstance(message, protocol.Gather):
+            job = Gathering(message.configuration, message.options, sink)
+        else:
+            job = ServerAudit(message.configuration, message.options, sink)
+        task = asyncio.ensure_future(job.run())
         task.add_done_callback(lambda t: self._gathering_ended(client, message.pc_id, t))
-        client.gatherings[message.pc_id] = (gathering, task)
+        client.gatherings[message.pc_id] = (job, task)
 
     def _gathering_ended(self, client: Client, pc_id: int, task: asyncio.Task[None]) -> None:
         if task.cancelled():

@@ -15,6 +15,7 @@ Messages, main -> transport:
 ===================  =========================================================================
 ``client_hello``     protocol_version, heartbeat_interval (seconds; 0: no heartbeats)
 ``gather``           pc_id, configuration (browser-shaped, with credentials), options
+``audit``            pc_id, configuration, options: audit the TURN/STUN servers instead
 ``close``            pc_id: stop gathering, release the peer connection's allocations
 ===================  =========================================================================
 
@@ -27,7 +28,8 @@ Messages, transport -> main:
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
 ``relay_check``      pc_id, info: RelayCheckInfo (data through a relay and back; icegather's own)
-``gathering_state``  pc_id, state: "gathering" | "complete"
+``audit_result``     pc_id, info: AuditResultInfo (one check of an audit)
+``gathering_state``  pc_id, state: "gathering" | "complete" (of a gathering, or of an audit)
 ``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
 ===================  =========================================================================
 """
@@ -37,6 +39,8 @@ from icegather.shared.protocol.codec import MAX_MESSAGE_BYTES, decode_to_main, d
 from icegather.shared.protocol.inbox import Inbox, SequenceChecker
 from icegather.shared.protocol.messages import (
     PROTOCOL_VERSION,
+    Audit,
+    AuditResult,
     Candidate,
     CandidateError,
     ClientHello,
@@ -54,6 +58,8 @@ from icegather.shared.protocol.messages import (
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "PROTOCOL_VERSION",
+    "Audit",
+    "AuditResult",
     "Candidate",
     "CandidateError",
     "ClientHello",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from icegather.shared.ice_config import IceConfiguration
 from icegather.shared.structs import (
+    AuditResultInfo,
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
@@ -13,7 +14,7 @@ from icegather.shared.structs import (
     ServerAnswerInfo,
 )
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,13 @@ class ServerHello:
 
 @dataclass(frozen=True)
 class Gather:
+    pc_id: int
+    configuration: IceConfiguration
+    options: GatherOptions
+
+
+@dataclass(frozen=True)
+class Audit:
     pc_id: int
     configuration: IceConfiguration
     options: GatherOptions
@@ -73,6 +81,12 @@ class RelayCheck:
 
 
 @dataclass(frozen=True)
+class AuditResult:
+    pc_id: int
+    info: AuditResultInfo
+
+
+@dataclass(frozen=True)
 class GatheringState:
     pc_id: int
     state: str
@@ -85,14 +99,15 @@ class GatherRejected:
 
 
 Message = (
-    ClientHello | ServerHello | Heartbeat | Gather | Close | Candidate | CandidateError
-    | ServerAnswer | RelayCheck | GatheringState | GatherRejected
+    ClientHello | ServerHello | Heartbeat | Gather | Audit | Close | Candidate | CandidateError
+    | ServerAnswer | RelayCheck | AuditResult | GatheringState | GatherRejected
 )
 
 
 TO_TRANSPORT: dict[str, type[Message]] = {
     "client_hello": ClientHello,
     "gather": Gather,
+    "audit": Audit,
     "close": Close,
 }
 TO_MAIN: dict[str, type[Message]] = {
@@ -102,6 +117,7 @@ TO_MAIN: dict[str, type[Message]] = {
     "candidate_error": CandidateError,
     "server_answer": ServerAnswer,
     "relay_check": RelayCheck,
+    "audit_result": AuditResult,
     "gathering_state": GatheringState,
     "gather_rejected": GatherRejected,
 }

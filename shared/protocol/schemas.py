@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from icegather.shared.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES
 from icegather.shared.failure_causes import FAILURE_CAUSES
 from icegather.shared.ice_url import MAX_URL_LENGTH
 from icegather.shared.protocol.checks import (
@@ -25,6 +26,8 @@ from icegather.shared.protocol.checks import (
     text,
 )
 from icegather.shared.protocol.messages import (
+    Audit,
+    AuditResult,
     Candidate,
     CandidateError,
     ClientHello,
@@ -38,6 +41,7 @@ from icegather.shared.protocol.messages import (
     ServerHello,
 )
 from icegather.shared.structs import (
+    AuditResultInfo,
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
@@ -99,6 +103,15 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "error_code": integer(0, 799),
         "error_text": text(MAX_TEXT),
     },
+    AuditResultInfo: {
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "check": one_of(*AUDIT_CHECKS),
+        "subject": text(MAX_TEXT),
+        "outcome": one_of(*AUDIT_OUTCOMES),
+        "error_code": integer(0, 799),
+        "error_text": text(MAX_TEXT),
+        "expires": integer(0, 2**40),
+    },
     RetransmissionSchedule: {
         "initial_rto": number(0.001, 60.0),
         "max_sends": integer(1, 16),
@@ -118,11 +131,13 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL),
     },
     Gather: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
+    Audit: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
     Close: {"pc_id": PC_ID},
     Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
     CandidateError: {"pc_id": PC_ID, "info": struct(IceCandidateErrorInfo)},
     ServerAnswer: {"pc_id": PC_ID, "info": struct(ServerAnswerInfo)},
     RelayCheck: {"pc_id": PC_ID, "info": struct(RelayCheckInfo)},
+    AuditResult: {"pc_id": PC_ID, "info": struct(AuditResultInfo)},
     GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
     GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
 }
@@ -132,6 +147,10 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     IceCandidateErrorInfo: (
         (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
         (lambda e: (e.cause == "server_error") == (e.error_code < 700), "cause server_error goes with codes 300-699"),
+    ),
+    AuditResultInfo: (
+        (lambda a: a.check == "certificate" or a.expires == 0, "only a certificate expires"),
+        (lambda a: a.outcome != "failed" or a.error_code >= 700, "a failed check has its 7xx code"),
     ),
     RelayCheckInfo: (
         (lambda r: r.out_received <= r.probes and r.back_received <= r.probes, "more probes received than sent"),
