@@ -14,7 +14,6 @@ because the transport process failed. With ``--watch``, the status of the last r
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from typing import TextIO
@@ -28,8 +27,6 @@ from icegather.main_proc.cli_options import (
     transport_supervisor,
 )
 from icegather.main_proc.exit_status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TRANSPORT_FAILED
-from icegather.main_proc.explain import explain
-from icegather.main_proc.gathering_round import session
 from icegather.main_proc.secrets_input import BadInput
 from icegather.shared.dom_exception import DOMException
 from icegather.shared.ice_config import parse_configuration
@@ -45,7 +42,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    # Each path imports what it needs once it is taken: bad input is answered before asyncio,
+    # ZeroMQ and the gathering code are loaded.
     if argv[:1] == ["explain"]:
+        from icegather.main_proc.explain import explain
+
         return explain(argv[1:], out, err)
     if argv[:1] == ["audit"]:
         from icegather.main_proc.audit_command import run_audit  # only this path needs the audit's tables
@@ -66,6 +67,10 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     except (BadInput, DOMException, TypeError) as exc:
         err.write(f"icegather: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
+    import asyncio
+
+    from icegather.main_proc.gathering_round import session
+
     try:
         return asyncio.run(session(configuration, validated, options, args, supervisor, out, minting))
     except KeyboardInterrupt:  # Ctrl-C, typically ending --watch

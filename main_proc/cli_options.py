@@ -7,14 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from icegather import __version__
 from icegather.main_proc.secrets_input import BadInput, Minting, read_secret_file
-from icegather.main_proc.transport_client import TransportClient
-from icegather.main_proc.transport_supervisor import TransportSupervisor
-from icegather.shared.curve_keys import CurveKeys
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+
+if TYPE_CHECKING:
+    from icegather.main_proc.transport_supervisor import TransportSupervisor
 
 CREDENTIAL_ENVIRONMENT = "ICEGATHER_CREDENTIAL"
 AUTH_SECRET_ENVIRONMENT = "ICEGATHER_AUTH_SECRET"
@@ -110,11 +110,23 @@ def add_schedule_options(group: argparse._ArgumentGroup) -> None:
 
 
 def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
-    """Where transports come from: a process of our own, or the service given by --transport."""
+    """Where transports come from: a process of our own, or the service given by --transport.
+    Call it once the rest of the input is known to be good: it spawns our own process at
+    once, to start up while this one loads asyncio and ZeroMQ (imported only then, so that bad
+    input is answered without them)."""
     if args.transport is None:
         if args.curve_secret or args.curve_server:
             raise BadInput("--curve-secret and --curve-server go with --transport tcp://...")
-        return TransportSupervisor()
+        from icegather.main_proc.transport_process import TransportProcess
+
+        spawned = TransportProcess.start()
+        from icegather.main_proc.transport_supervisor import TransportSupervisor
+
+        return TransportSupervisor(spawned=spawned)
+    from icegather.main_proc.transport_client import TransportClient
+    from icegather.main_proc.transport_supervisor import TransportSupervisor
+    from icegather.shared.curve_keys import CurveKeys
+
     curve = None
     if args.curve_secret or args.curve_server:
         if not (args.curve_secret and args.curve_server):

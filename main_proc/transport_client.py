@@ -80,10 +80,15 @@ class TransportClient:
 
     @classmethod
     async def start(
-        cls, log_level: str = "WARNING", timeout: float = STARTUP_TIMEOUT, supervision: Supervision = Supervision()
+        cls,
+        log_level: str = "WARNING",
+        timeout: float = STARTUP_TIMEOUT,
+        supervision: Supervision = Supervision(),
+        process: TransportProcess | None = None,
     ) -> TransportClient:
-        """Start a transport process of our own and connect to it."""
-        process = TransportProcess.start(log_level)
+        """Start a transport process of our own (or take ``process``, one just spawned) and
+        connect to it."""
+        process = process or TransportProcess.start(log_level)
         try:
             return await cls._connect(process.endpoint, process, timeout, supervision)
         except BaseException:

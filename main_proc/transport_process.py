@@ -6,11 +6,14 @@ stdin: if this process dies, the kernel closes the pipe and the transport exits 
 removing that directory. It runs isolated (``python -I``): neither the current directory nor
 ``PYTHON*`` variables can put other modules in place of icegather's.
 Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
+
+The command line spawns it as soon as its input is known to be good, before it loads asyncio
+and ZeroMQ itself, so that both processes start up at the same time: this module imports
+asyncio only in the methods that wait.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -54,6 +57,8 @@ class TransportProcess:
 
     async def wait_exit(self) -> str:
         """Wait until the process exits; return a description of how it ended."""
+        import asyncio
+
         if self.popen.returncode is not None:
             return describe_exit(self.popen.returncode)
         loop = asyncio.get_running_loop()
@@ -88,6 +93,8 @@ class TransportProcess:
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Ask the process to exit and wait for it without blocking the event loop; kill it if
         it has not exited after ``timeout`` (releasing allocations takes well under a second)."""
+        import asyncio
+
         self.ask_to_exit()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.wait_exit(), timeout)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from icegather.main_proc.supervision import Supervision
 from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.transport_process import TransportProcess
 
 
 def _start_own_process(supervision: Supervision) -> Awaitable[TransportClient]:
@@ -18,16 +19,19 @@ class TransportSupervisor:
     last one failed. Peer connections given a supervisor share its transport.
 
     By default a fresh transport is a new process of our own; ``connect`` makes it a new
-    connection to a running service instead.
+    connection to a running service instead. ``spawned`` is a process started already, taken
+    for the first transport (the command line starts one before it loads the rest of itself).
     """
 
     def __init__(
         self,
         supervision: Supervision = Supervision(),
         connect: Callable[[Supervision], Awaitable[TransportClient]] = _start_own_process,
+        spawned: TransportProcess | None = None,
     ) -> None:
         self.supervision = supervision
         self._connect = connect
+        self._spawned = spawned
         self.started = 0  # transports started (or connected) so far
         self._current: TransportClient | None = None
         self._lock = asyncio.Lock()
@@ -37,12 +41,19 @@ class TransportSupervisor:
             if self._current is None or self._current.failure is not None:
                 if self._current is not None:
                     self._current.close()
-                self._current = await self._connect(self.supervision)
+                spawned, self._spawned = self._spawned, None
+                if spawned is not None:
+                    self._current = await TransportClient.start(supervision=self.supervision, process=spawned)
+                else:
+                    self._current = await self._connect(self.supervision)
                 self.started += 1
             return self._current
 
     async def aclose(self) -> None:
         """Close the current transport and wait until it is gone (allocations released)."""
+        if self._spawned is not None:  # never used: it served nobody
+            self._spawned.kill()
+            self._spawned = None
         if self._current is not None:
             current, self._current = self._current, None
             await current.aclose()

@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,18 @@ def test_a_shared_secret_with_a_username_is_refused_as_bad_input(tmp_path):
     assert result.stderr == (
         "icegather: a shared secret mints the username and credential: leave out --username and --credential\n"
     )
+
+
+def test_bad_input_is_answered_without_loading_asyncio_zeromq_or_the_gathering_code():
+    # The start-up budget of the command line (scripts/bench_cli.py): bad input must not pay for them.
+    probe = (
+        "import io, sys\n"
+        "from icegather.main_proc.cli import run\n"
+        "assert run(['-s', 'http://x'], io.StringIO(), io.StringIO()) == 2\n"
+        "heavy = ('asyncio', 'zmq', 'aioice', 'icegather.main_proc.gathering_round')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

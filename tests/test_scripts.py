@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bench_cli
 import bench_exporter
 import bench_first_error
 import bench_ipc
@@ -33,6 +34,7 @@ def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
         (bench_first_error, ["TURN/UDP 401: icegather", "TURN/TCP 401: icegather", "cold start", "heaviest imports"]),
         (bench_scale, ["STUN + TURN N=    50", "STUN only   N=    50"]),
         (bench_many_servers, ["1 dead URL", "10 URLs, 5 dead", "ratio"]),
+        (bench_cli, ["python -c pass", "bad input", "one STUN server"]),
         (bench_exporter, ["160 probes of a TURN URL", "not successful: 0", "exporter RSS", "transport RSS"]),
         (bench_relay_check, ["TURN/UDP: without the check", "TURN/TCP: without the check", "relay works in 3 of 3"]),
     ],

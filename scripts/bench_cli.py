@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""The command line as a user meets it: whole processes, start-up included.
+
+Three commands, run in turns so that each sees the same machine: bare ``python -c pass`` (the
+floor any Python tool stands on), ``icegather -s http://x`` (bad input: answered before
+asyncio and ZeroMQ are loaded) and a one-shot check of one healthy local STUN server (the
+transport process is spawned as soon as the input is valid, and starts while the main process
+loads the rest of itself). Medians of N runs, and each against the bare interpreter.
+
+    python scripts/bench_cli.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from local_coturn import local_coturn
+
+ICEGATHER = str(Path(sys.executable).with_name("icegather"))
+
+
+def wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=60)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    runs = 3 if args.quick else 15
+    with local_coturn() as coturn:
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "bad input": [ICEGATHER, "-s", "http://x"],
+            "one STUN server": [ICEGATHER, "-s", f"stun:127.0.0.1:{coturn.port}", "--local-address", "127.0.0.1"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs + 1):  # the first round warms the caches and is not counted
+            for name, command in commands.items():
+                times[name].append(wall(command))
+    medians = {name: statistics.median(values[1:]) * 1000 for name, values in times.items()}
+    floor = medians["python -c pass"]
+    print(f"bench_cli: whole processes, median of {runs}")
+    print(f"  python -c pass   : {floor:6.1f} ms")
+    print(f"  bad input        : {medians['bad input']:6.1f} ms, x{medians['bad input'] / floor:.1f} (target <= 60 ms)")
+    print(f"  one STUN server  : {medians['one STUN server']:6.1f} ms, x{medians['one STUN server'] / floor:.1f} "
+          "(target <= 200 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
