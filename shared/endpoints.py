@@ -9,9 +9,28 @@ import ipaddress
 Address = tuple[str, int]
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
+def parse_ip(text: str) -> tuple[str, int] | None:
+    """An IP address's canonical form and version (4 or 6), or None if ``text`` is not one.
+    Cached: the same few addresses are parsed for every gathering and message, and parsing is
+    costly next to the rest of a STUN transaction."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return str(ip), ip.version
+
+
+def ip_version(address: str) -> int:
+    """4 or 6; ``ValueError`` for anything that is not an IP address."""
+    parsed = parse_ip(address)
+    if parsed is None:
+        raise ValueError(f"{address!r} is not an IP address")
+    return parsed[1]
+
+
 def is_ipv6(address: str) -> bool:
-    return ipaddress.ip_address(address).version == 6
+    return ip_version(address) == 6
 
 
 def endpoint(address: Address) -> str:

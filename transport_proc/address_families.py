@@ -37,6 +37,7 @@ FamilyAsk = tuple[Literal["requested", "additional"], Family]
 DUAL: FamilyAsk = ("additional", "IPv6")
 FALLBACKS: tuple[FamilyAsk, ...] = (("requested", "IPv6"), ("requested", "IPv4"))
 TRAILER = ("MESSAGE-INTEGRITY", "FINGERPRINT")
+TRAILER_SIZES = {"MESSAGE-INTEGRITY": 4 + 20, "FINGERPRINT": 4 + 4}  # type, length and value
 
 
 def family_attributes(ask: FamilyAsk) -> tuple[tuple[int, bytes], ...]:
@@ -53,25 +54,19 @@ class FamilyRequest(stun.Message):
 
     def __init__(self, *args: Any, raw_attributes: tuple[tuple[int, bytes], ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.raw_attributes = raw_attributes
+        self.raw = b"".join(
+            struct.pack("!HH", kind, len(value)) + value + bytes(stun.padding_length(len(value)))
+            for kind, value in raw_attributes
+        )
 
     def __bytes__(self) -> bytes:
-        head = {name: value for name, value in self.attributes.items() if name not in TRAILER}
-        tail = {name: self.attributes[name] for name in TRAILER if name in self.attributes}
-        raw = b"".join(
-            struct.pack("!HH", kind, len(value)) + value + bytes(stun.padding_length(len(value)))
-            for kind, value in self.raw_attributes
-        )
-        body = self._encoded(head) + raw + self._encoded(tail)
-        header = struct.pack(
-            "!HHI12s", self.message_method | self.message_class, len(body), stun.COOKIE, self.transaction_id
-        )
-        return header + body
-
-    def _encoded(self, attributes: dict[str, Any]) -> bytes:
-        """aioice's encoding of ``attributes``, without the header."""
-        message = stun.Message(self.message_method, self.message_class, self.transaction_id, dict(attributes))
-        return bytes(message)[stun.HEADER_LENGTH :]
+        # aioice's encoding, with the raw attributes spliced in before MESSAGE-INTEGRITY and
+        # FINGERPRINT (which aioice always adds last), and the length in the header to match.
+        encoded = super().__bytes__()
+        trailer = sum(TRAILER_SIZES[name] for name in TRAILER if name in self.attributes)
+        split = len(encoded) - trailer
+        body_length = len(encoded) - stun.HEADER_LENGTH + len(self.raw)
+        return encoded[:2] + struct.pack("!H", body_length) + encoded[4:split] + self.raw + encoded[split:]
 
 
 def parse_address_error(value: bytes) -> tuple[Family | None, int, str] | None:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import ifaddr
 
+from icegather.shared.endpoints import ip_version, parse_ip
+
 
 def interface_addresses() -> list[str]:
     """Every IP address of every interface, as text (IPv6 without scope)."""
@@ -40,14 +42,14 @@ def rfc8421_order(addresses: Iterable[str]) -> tuple[str, ...]:
     """The order of preference among local addresses (RFC 8421 section 4): IPv6 first, then
     the two families alternate, each keeping its own order. A candidate's local preference
     follows this order."""
-    ips = [ipaddress.ip_address(address) for address in addresses]
-    v6 = [str(ip) for ip in ips if ip.version == 6]
-    v4 = [str(ip) for ip in ips if ip.version == 4]
+    parsed = [parse_ip(address) for address in addresses]
+    v6 = [ip[0] for ip in parsed if ip is not None and ip[1] == 6]
+    v4 = [ip[0] for ip in parsed if ip is not None and ip[1] == 4]
     return tuple(address for pair in itertools.zip_longest(v6, v4) for address in pair if address is not None)
 
 
 def family_name(address: str) -> str:
-    return f"IPv{ipaddress.ip_address(address).version}"
+    return f"IPv{ip_version(address)}"
 
 
 def pair_addresses(local_addresses: Iterable[str], server_addresses: Iterable[str]) -> list[tuple[str, str]]:
@@ -55,8 +57,8 @@ def pair_addresses(local_addresses: Iterable[str], server_addresses: Iterable[st
     servers = list(server_addresses)
     pairs = []
     for local in local_addresses:
-        version = ipaddress.ip_address(local).version
-        match = next((s for s in servers if ipaddress.ip_address(s).version == version), None)
+        version = ip_version(local)
+        match = next((s for s in servers if ip_version(s) == version), None)
         if match is not None:
             pairs.append((local, match))
     return pairs

@@ -10,9 +10,9 @@ sending DNS queries.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 
+from icegather.shared.endpoints import parse_ip
 from icegather.transport_proc import failures
 
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
@@ -33,10 +33,9 @@ def special_use_answer(host: str) -> str | None:
 
 async def resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
     """The IP addresses of ``host`` in resolver order; raises ``AttemptFailed`` (701)."""
-    try:
-        return (str(ipaddress.ip_address(host)),)
-    except ValueError:
-        pass
+    literal = parse_ip(host)
+    if literal is not None:
+        return (literal[0],)
     reason = special_use_answer(host)
     if reason is not None:
         raise failures.host_lookup_failed(host, reason)

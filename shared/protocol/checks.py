@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from icegather.shared.candidate import parse_candidate
 from icegather.shared.dom_exception import DOMException
+from icegather.shared.endpoints import parse_ip
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
 
 # The longest free text a message may carry (an error text, a reason).
@@ -67,22 +66,12 @@ def ip_address(*, empty: bool) -> Check:
         address: str = as_text(value)
         if address == "":
             return address
-        normal = _normal_ip(address)
-        if normal is None:
+        parsed = parse_ip(address)
+        if parsed is None:
             raise ProtocolError(f"{value!r} is not an IP address")
-        return normal
+        return parsed[0]
 
     return check
-
-
-@functools.lru_cache(maxsize=4096)
-def _normal_ip(text: str) -> str | None:
-    """The canonical form of an IP address, or None. Cached: a transport reports the same few
-    local addresses over and over, and parsing them is the costliest check."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
 
 
 def boolean(value: Any) -> bool:
