@@ -10,6 +10,7 @@ import bench_many_servers
 import bench_relay_check
 import bench_scale
 import bench_vs_aioice
+import bench_watch_soak
 import fuzz_protocol
 import pytest
 
@@ -38,6 +39,7 @@ def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
         (bench_cli, ["python -c pass", "bad input", "one STUN server"]),
         (bench_exporter, ["160 probes of a TURN URL", "not successful: 0", "exporter RSS", "transport RSS"]),
         (bench_vs_aioice, ["STUN + TURN N=    20: aioice", "(0 incomplete)", "STUN only   N=    20"]),
+        (bench_watch_soak, ["200 rounds of --watch 0", "200 healthy", "after 50 rounds and at the end"]),
         (bench_relay_check, ["TURN/UDP: without the check", "TURN/TCP: without the check", "relay works in 3 of 3"]),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
