@@ -45,6 +45,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 
 FINDING_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--cert-warn-days", type=int, default=DEFAULT_CERT_WARN_DAYS, metavar="DAYS",
                         help=f"a certificate that expires sooner is a warning (default {DEFAULT_CERT_WARN_DAYS})")
     add_schedule_options(parser.add_argument_group("checks"))
-    parser.set_defaults(relay_only=False, insecure_tls=False, relay_check=False)
+    parser.set_defaults(relay_only=False, insecure_tls=False, relay_check=False, trace=False)
     return parser
 
 
@@ -106,6 +107,9 @@ class AuditObserver:
         return False
 
     def on_relay_check(self, info: RelayCheckInfo) -> bool:
+        return False
+
+    def on_transaction(self, info: TransactionTraceInfo) -> bool:
         return False
 
 

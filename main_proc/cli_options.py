@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     gathering = parser.add_argument_group("gathering")
     gathering.add_argument("--relay-only", action="store_true", help='iceTransportPolicy "relay"')
     add_schedule_options(gathering)
+    gathering.add_argument("--trace", action="store_true",
+                           help="also report every STUN/TURN transaction: each send and how it ended")
     gathering.add_argument("--no-relay-check", dest="relay_check", action="store_false",
                            help="do not send data through each TURN relay and back (a browser does not)")
     gathering.add_argument("--insecure-tls", action="store_true",
@@ -216,4 +218,5 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
         local_addresses=tuple(args.local_address),
         verify_tls=not args.insecure_tls,
         relay_check=args.relay_check,
+        trace=args.trace,
     )

@@ -396,6 +396,43 @@ class IceRelayCheckEvent(Event):
         self._errorText = _optional(init.get("errorText"), str, "errorText")
 
 
+class IceTransactionEvent(Event):
+    """``icetransaction``: one STUN/TURN transaction of the gathering, with
+    ``GatherOptions(trace=True)``. Not W3C: icegather's own, what a timeline draws. Times are
+    milliseconds since the gathering started; ``sendsMs`` has one entry per send (attempt 1 is
+    the first)."""
+
+    address: ReadOnly[str | None] = ReadOnly()
+    port: ReadOnly[int | None] = ReadOnly()
+    url: ReadOnly[str] = ReadOnly()
+    serverAddress: ReadOnly[str | None] = ReadOnly()
+    serverPort: ReadOnly[int | None] = ReadOnly()
+    method: ReadOnly[str] = ReadOnly()
+    sendsMs: ReadOnly[tuple[float, ...]] = ReadOnly()
+    endedMs: ReadOnly[float] = ReadOnly()
+    outcome: ReadOnly[str] = ReadOnly()
+    errorCode: ReadOnly[int | None] = ReadOnly()
+    cause: ReadOnly[str | None] = ReadOnly()
+    rttMs: ReadOnly[float | None] = ReadOnly()
+
+    def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
+        super().__init__(type, eventInitDict)
+        init = _mapping(eventInitDict)
+        self._address = _optional(init.get("address"), str, "address")
+        self._port = _optional(init.get("port"), int, "port")
+        self._url = _required(init.get("url", ""), str, "url")
+        self._serverAddress = _optional(init.get("serverAddress"), str, "serverAddress")
+        self._serverPort = _optional(init.get("serverPort"), int, "serverPort")
+        self._method = _required(init.get("method", ""), str, "method")
+        self._sendsMs = tuple(_number(sent, "sendsMs") for sent in init.get("sendsMs", ()))
+        self._endedMs = _number(init.get("endedMs", 0.0), "endedMs")
+        self._outcome = _required(init.get("outcome", ""), str, "outcome")
+        self._errorCode = _optional(init.get("errorCode"), int, "errorCode")
+        self._cause = _optional(init.get("cause"), str, "cause")
+        rtt = init.get("rttMs")
+        self._rttMs = None if rtt is None else _number(rtt, "rttMs")
+
+
 def _required(value: object, kind: type[T], name: str) -> T:
     if isinstance(value, bool) or not isinstance(value, kind):
         raise TypeError(f"{name} must be {kind.__name__}, not {type(value).__name__}")

@@ -30,6 +30,7 @@ from icegather.main_proc.report import (
     error_record,
     relay_check_record,
     state_record,
+    transaction_record,
 )
 from icegather.main_proc.supervision import TransportError
 from icegather.main_proc.transport_supervisor import TransportSupervisor
@@ -113,6 +114,7 @@ async def observe_round(
     pc.onicecandidateerror = record(error_record)
     pc.oniceserveranswer = record(answer_record)
     pc.onicerelaycheck = record(relay_check_record)
+    pc.onicetransaction = record(transaction_record)
     failure = None
     timed_out = False
     try:

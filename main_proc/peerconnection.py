@@ -24,6 +24,7 @@ from icegather.main_proc.events import (
     EventTarget,
     IceRelayCheckEvent,
     IceServerAnswerEvent,
+    IceTransactionEvent,
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
 )
@@ -41,6 +42,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 
 # Candidates belong to one media section; the model has exactly one.
@@ -133,6 +135,18 @@ class PeerConnectionObserver:
         self._pc._fire(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
         return True
 
+    def on_transaction(self, info: TransactionTraceInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        init = {
+            "address": info.address, "port": info.port, "url": info.url, "serverAddress": info.server_address,
+            "serverPort": info.server_port, "method": info.method, "sendsMs": info.sends_ms,
+            "endedMs": info.ended_ms, "outcome": info.outcome, "errorCode": info.error_code or None,
+            "cause": info.cause or None, "rttMs": info.rtt_ms,
+        }
+        self._pc._fire(IceTransactionEvent("icetransaction", init))
+        return True
+
     def on_audit_result(self, info: AuditResultInfo) -> bool:
         return False  # a peer connection gathers; audits are icegather audit's
 
@@ -153,6 +167,7 @@ class RTCPeerConnection(EventTarget):
     onicegatheringstatechange: EventHandler[Event] = EventHandler()
     oniceserveranswer: EventHandler[IceServerAnswerEvent] = EventHandler()  # icegather's own
     onicerelaycheck: EventHandler[IceRelayCheckEvent] = EventHandler()  # icegather's own
+    onicetransaction: EventHandler[IceTransactionEvent] = EventHandler()  # icegather's own
 
     def __init__(
         self,

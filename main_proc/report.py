@@ -19,6 +19,7 @@ from icegather.main_proc.events import (
     Event,
     IceRelayCheckEvent,
     IceServerAnswerEvent,
+    IceTransactionEvent,
     RTCPeerConnectionIceErrorEvent,
     RTCPeerConnectionIceEvent,
 )
@@ -36,6 +37,10 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "endofcandidates": ("type", "candidate", "time_ms"),
     "icecandidateerror": ("type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"),
     "iceserveranswer": ("type", "url", "address", "port", "rttMs", "serverAddress", "time_ms"),
+    "icetransaction": (
+        "type", "url", "method", "sendsMs", "endedMs", "outcome", "errorCode", "cause", "rttMs", "address", "port",
+        "serverAddress", "serverPort", "time_ms",
+    ),
     "icerelaycheck": (
         "type", "url", "outcome", "relayedAddress", "relayedPort", "probes", "outReceived", "backReceived",
         "outSourceAddress", "outSourcePort", "rttMs", "backCause", "failedRequest", "errorCode", "errorText",
@@ -111,6 +116,12 @@ def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, A
 
 def relay_check_record(event: IceRelayCheckEvent, elapsed_ms: float) -> dict[str, Any]:
     return attribute_record("icerelaycheck", event, elapsed_ms)
+
+
+def transaction_record(event: IceTransactionEvent, elapsed_ms: float) -> dict[str, Any]:
+    record = attribute_record("icetransaction", event, elapsed_ms)
+    record["sendsMs"] = list(event.sendsMs)
+    return record
 
 
 def schema_name(record: dict[str, Any]) -> str:
@@ -233,6 +244,12 @@ def format_line(record: dict[str, Any]) -> str:
             f"{time}  answer {printable(record['url'])} in {record['rttMs']:.1f} ms"
             f"  (local {local_endpoint(record['address'], record['port'])})"
         )
+    if kind == "icetransaction":
+        sends = ", ".join(f"{sent:.1f}" for sent in record["sendsMs"])
+        ended = {"answer": f"answered in {record['rttMs']:.1f} ms" if record["rttMs"] is not None else "answered",
+                 "error": f"error {record['errorCode']}", "failed": f"failed ({record['cause']})"}[record["outcome"]]
+        return (f"{time}  trace  {record['method']} to {local_endpoint(record['serverAddress'], record['serverPort'])} "
+                f"sent at {sends} ms, {ended} at {record['endedMs']:.1f} ms  {printable(record['url'])}")
     if kind == "icerelaycheck":
         return f"{time}  relay check: {relay_result(record)}  {printable(record['url'])}" + (
             f"  (local {local_endpoint(record['address'], record['port'])})"

@@ -16,6 +16,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 
 
@@ -30,6 +31,8 @@ class TransportObserver(Protocol):
     def on_server_answer(self, info: ServerAnswerInfo) -> bool: ...
 
     def on_relay_check(self, info: RelayCheckInfo) -> bool: ...
+
+    def on_transaction(self, info: TransactionTraceInfo) -> bool: ...
 
     def on_audit_result(self, info: AuditResultInfo) -> bool: ...
 
@@ -79,6 +82,8 @@ class Router:
             accepted = observer.on_server_answer(message.info)
         elif isinstance(message, protocol.RelayCheck):
             accepted = observer.on_relay_check(message.info)
+        elif isinstance(message, protocol.TransactionTrace):
+            accepted = observer.on_transaction(message.info)
         elif isinstance(message, protocol.AuditResult):
             accepted = observer.on_audit_result(message.info)
         elif isinstance(message, protocol.GatheringState):

@@ -36,6 +36,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 
 VALID = [
@@ -161,6 +162,11 @@ LIKELY = {
     "subject": st.sampled_from(["", "127.0.0.1", "TLSv1"]),
     "outcome": st.sampled_from(["accepted", "refused", "failed"]),
     "expires": st.integers(0, 2**31),
+    "method": st.sampled_from(["Binding", "Allocate", "Bind"]),
+    "sends_ms": st.lists(st.floats(0, 100), max_size=3),
+    "ended_ms": st.floats(0, 200),
+    "cause": st.sampled_from(["", "no_response", "bogus"]),
+    "server_port": st.integers(0, 65535),
 }
 # The struct each message to the main process carries as its "info".
 INFO_STRUCTS = {
@@ -169,6 +175,7 @@ INFO_STRUCTS = {
     protocol.ServerAnswer: ServerAnswerInfo,
     protocol.RelayCheck: RelayCheckInfo,
     protocol.AuditResult: AuditResultInfo,
+    protocol.TransactionTrace: TransactionTraceInfo,
 }
 FIELDS = sorted({name for schema in SCHEMAS.values() for name in schema})
 

@@ -107,6 +107,32 @@ class RelayCheckInfo:
 
 
 @dataclass(frozen=True)
+class TransactionTraceInfo:
+    """One STUN/TURN transaction of a gathering, as it happened (``GatherOptions.trace``): every
+    send and how it ended. Not in the W3C API: it is what a timeline of the gathering draws."""
+
+    # The server URL exactly as configured, the local socket and the server's address.
+    url: str
+    address: str
+    port: int
+    server_address: str
+    server_port: int
+    # The request's method: Binding, Allocate, Refresh, CreatePermission or ChannelBind.
+    method: str
+    # When each send went out (the first is attempt 1), in ms since the gathering started.
+    sends_ms: tuple[float, ...]
+    # When it ended, in ms since the gathering started.
+    ended_ms: float
+    # "answer" (a success response), "error" (an error response: error_code) or "failed" (no
+    # usable answer: error_code 7xx and the cause, a FailureCause).
+    outcome: str
+    error_code: int
+    cause: str
+    # From the last send to the response; None when none came.
+    rtt_ms: float | None
+
+
+@dataclass(frozen=True)
 class AuditResultInfo:
     """What one check of ``icegather audit`` saw on one server URL: facts only; the main
     process's audit table says what they mean (severity, fix). Not in the W3C API."""
@@ -173,3 +199,5 @@ class GatherOptions:
     # After each allocation, send data through the relay and back (RelayCheckInfo). Off by
     # default, as browsers do not; the command line turns it on.
     relay_check: bool = False
+    # Report every STUN/TURN transaction (TransactionTraceInfo).
+    trace: bool = False

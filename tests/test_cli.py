@@ -170,7 +170,7 @@ def test_every_ndjson_record_follows_the_documented_schema(coturn, tmp_path):
             }
         )
     )
-    lines = records(icegather("--json", "--config", str(config), *FAST))
+    lines = records(icegather("--json", "--trace", "--config", str(config), *FAST))
 
     seen = set()
     for record in lines:
@@ -343,3 +343,13 @@ def test_bad_input_is_answered_without_loading_asyncio_zeromq_or_the_gathering_c
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_transactions_are_reported_only_with_trace(coturn):
+    plain = records(icegather("--json", "--server", coturn.url("stun"), *FAST))
+    traced = records(icegather("--json", "--trace", "--server", coturn.url("stun"), *FAST))
+
+    assert not [r for r in plain if r["type"] == "icetransaction"]
+    [binding] = [r for r in traced if r["type"] == "icetransaction"]
+    assert (binding["method"], binding["outcome"], binding["url"]) == ("Binding", "answer", coturn.url("stun"))
+    assert (binding["serverAddress"], binding["serverPort"]) == ("127.0.0.1", coturn.port)

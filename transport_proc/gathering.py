@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +37,7 @@ from icegather.shared.structs import (
     RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 from icegather.transport_proc import candidates, failures
 from icegather.transport_proc.addresses import (
@@ -51,7 +53,8 @@ from icegather.transport_proc.relay_check import RelayCheck, plan_peer
 from icegather.transport_proc.relay_messages import FIRST_CHANNEL
 from icegather.transport_proc.relay_probes import CheckedAllocation
 from icegather.transport_proc.resolver import resolve
-from icegather.transport_proc.transaction import release_allocation, transact
+from icegather.transport_proc.transaction import Tracer, Transacted, release_allocation, transact
+from icegather.transport_proc.transaction_traces import trace_info
 from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,8 @@ class GatheringSink(Protocol):
 
     def on_relay_check(self, info: RelayCheckInfo) -> None: ...
 
+    def on_transaction(self, info: TransactionTraceInfo) -> None: ...
+
     def on_gathering_state(self, state: str) -> None: ...
 
 
@@ -84,6 +89,7 @@ class Gathering:
         self._allocations: list[tuple[Channel, AllocateSession, Address]] = []
         self._srflx_seen: set[tuple[str, int, str, int]] = set()
         self._reporting = False
+        self._started = time.monotonic()  # the trace's times count from here
 
     @property
     def schedule(self) -> RetransmissionSchedule:
@@ -91,6 +97,7 @@ class Gathering:
 
     async def run(self) -> None:
         self._reporting = True
+        self._started = time.monotonic()
         self.sink.on_gathering_state("gathering")
         self.local_addresses = rfc8421_order(self.options.local_addresses or choose_local_addresses(
             interface_addresses()
@@ -134,6 +141,18 @@ class Gathering:
                     error_text=failure.text, cause=failure.cause,
                 )
             )
+
+    def _tracer(self, attempt: Attempt) -> Tracer | None:
+        """What reports the attempt's transactions, with ``trace`` on."""
+        if not self.options.trace:
+            return None
+
+        def trace(done: Transacted) -> None:
+            if self._reporting and attempt.channel is not None:
+                url, local, server = attempt.url.url, attempt.channel.local_address, attempt.server_address
+                self.sink.on_transaction(trace_info(done, url, local, server, self._started))
+
+        return trace
 
     def _answered(self, attempt: Attempt, rtt: float) -> None:
         """The first response of an attempt: the server is reachable from this socket."""
@@ -216,7 +235,9 @@ class Gathering:
         attempt.channel = channel = await self._open_channel(attempt)
         request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
         request.add_fingerprint()
-        response, rtt = await transact(channel, request, attempt.server_address, self.schedule)
+        response, rtt = await transact(
+            channel, request, attempt.server_address, self.schedule, trace=self._tracer(attempt)
+        )
         self._answered(attempt, rtt)
         if response.message_class == stun.Class.ERROR:
             raise failures.error_response(response, attempt.server_address)
@@ -264,9 +285,10 @@ class Gathering:
         session = AllocateSession(username, credential)
         attempt.channel = await self._open_channel(attempt)
         request = session.first_request()
+        trace = self._tracer(attempt)
         while True:
             response, rtt = await transact(
-                attempt.channel, request, attempt.server_address, self.schedule, accept=session.accepts
+                attempt.channel, request, attempt.server_address, self.schedule, accept=session.accepts, trace=trace
             )
             self._answered(attempt, rtt)
             step = session.on_response(response, attempt.server_address)
@@ -311,7 +333,8 @@ class Gathering:
             info = checked.info(error_text=f"no local {family_name(relayed[0])} address for a peer socket")
         else:
             check = RelayCheck(
-                attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number
+                attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number,
+                self._tracer(attempt),
             )
             info = await check.run()
         if self._reporting:

@@ -43,7 +43,7 @@ from icegather.transport_proc.relay_messages import (
     send_indication,
 )
 from icegather.transport_proc.relay_probes import CheckedAllocation, Direction, ProbeLog
-from icegather.transport_proc.transaction import transact_signed
+from icegather.transport_proc.transaction import Tracer, transact_signed
 from icegather.transport_proc.turn_allocation import AllocateSession
 
 logger = logging.getLogger(__name__)
@@ -121,10 +121,12 @@ class RelayCheck:
         plan: PeerPlan,
         schedule: RetransmissionSchedule,
         channel_number: int = FIRST_CHANNEL,
+        trace: Tracer | None = None,
     ) -> None:
         self.channel = channel
         # Each relayed address of an allocation has a channel of its own to bind.
         self.channel_number = channel_number
+        self.trace = trace
         self.session = session
         self.server = server
         self.allocation = allocation
@@ -185,6 +187,7 @@ class RelayCheck:
                 self.session,
                 self.server,
                 self.schedule,
+                self.trace,
             )
         except AttemptFailed as failure:
             return self._failed(name, failure)

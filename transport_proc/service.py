@@ -38,6 +38,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 from icegather.transport_proc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
@@ -86,6 +87,9 @@ class PeerConnectionSink:
 
     def on_relay_check(self, info: RelayCheckInfo) -> None:
         self.service.send(self.client, protocol.RelayCheck(self.pc_id, info))
+
+    def on_transaction(self, info: TransactionTraceInfo) -> None:
+        self.service.send(self.client, protocol.TransactionTrace(self.pc_id, info))
 
     def on_audit_result(self, info: AuditResultInfo) -> None:
         self.service.send(self.client, protocol.AuditResult(self.pc_id, info))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from aioice import stun
@@ -22,18 +23,36 @@ from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.stun_parser import ServerMessage
 
 
+@dataclass(frozen=True)
+class Transacted:
+    """How one transaction went, for a tracer: its request, when each send went out and when
+    it ended (``time.monotonic()``), and the response or the failure."""
+
+    request: stun.Message
+    sends: tuple[float, ...]
+    ended: float
+    response: ServerMessage | None
+    failure: AttemptFailed | None
+    rtt: float | None
+
+
+Tracer = Callable[[Transacted], None]
+
+
 async def transact(
     channel: Channel,
     request: stun.Message,
     server: Address,
     schedule: RetransmissionSchedule,
     accept: Callable[[ServerMessage], bool] = lambda response: True,
+    trace: Tracer | None = None,
 ) -> tuple[ServerMessage, float]:
     """Run one transaction; return the response and the round-trip time in seconds.
 
     ``accept`` lets the caller ignore responses it must not trust (for example a success
     response whose MESSAGE-INTEGRITY does not verify); retransmissions then continue as if
     nothing had arrived. Raises ``AttemptFailed`` (701) when no usable response comes.
+    ``trace`` hears how it went, however it ended (unless it was cancelled).
     """
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[ServerMessage] = loop.create_future()
@@ -52,17 +71,26 @@ async def transact(
     # Each send is due at its time on the schedule, counted from the first send, not from the
     # previous wake-up: a loop that is late once must not push every later send back.
     due = loop.time()
+    sends: list[float] = []
     try:
         for wait in waits:
-            last_send = time.monotonic()
+            sends.append(time.monotonic())
             channel.send(data, server)
             due += wait
             done, _ = await asyncio.wait({outcome}, timeout=max(0.0, due - loop.time()))
             if done:
+                response = outcome.result()  # raises the channel's failure (ICMP, connection lost)
                 # The RTT of the send that was answered (RFC 8489 section 6.2.1 Karn's rule
                 # would drop it; for a report, the latest send is the best estimate).
-                return outcome.result(), time.monotonic() - last_send
+                rtt = time.monotonic() - sends[-1]
+                if trace is not None:
+                    trace(Transacted(request, tuple(sends), time.monotonic(), response, None, rtt))
+                return response, rtt
         raise failures.no_response(server, len(waits), schedule.give_up_after, channel.transport_name)
+    except AttemptFailed as failure:
+        if trace is not None:
+            trace(Transacted(request, tuple(sends), time.monotonic(), None, failure, None))
+        raise
     finally:
         channel.unregister(request.transaction_id)
         if outcome.done() and not outcome.cancelled():
@@ -84,11 +112,12 @@ async def transact_signed(
     session: SignedSession,
     server: Address,
     schedule: RetransmissionSchedule,
+    trace: Tracer | None = None,
 ) -> tuple[ServerMessage, float]:
     """A request on a TURN allocation: built by ``build`` (signed with the session's nonce) and
     built and sent again while the server answers 438 Stale Nonce with a new one."""
     while True:
-        response, rtt = await transact(channel, build(), server, schedule, accept=session.accepts)
+        response, rtt = await transact(channel, build(), server, schedule, accept=session.accepts, trace=trace)
         if not session.took_new_nonce(response):
             return response, rtt
 

@@ -28,6 +28,7 @@ Messages, transport -> main:
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
 ``relay_check``      pc_id, info: RelayCheckInfo (data through a relay and back; icegather's own)
+``transaction``      pc_id, info: TransactionTraceInfo (one STUN/TURN transaction, with trace on)
 ``audit_result``     pc_id, info: AuditResultInfo (one check of an audit)
 ``gathering_state``  pc_id, state: "gathering" | "complete" (of a gathering, or of an audit)
 ``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
@@ -53,6 +54,7 @@ from icegather.shared.protocol.messages import (
     RelayCheck,
     ServerAnswer,
     ServerHello,
+    TransactionTrace,
 )
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "SequenceChecker",
     "ServerAnswer",
     "ServerHello",
+    "TransactionTrace",
     "decode_to_main",
     "decode_to_transport",
     "encode",

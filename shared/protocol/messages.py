@@ -12,9 +12,10 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ class RelayCheck:
 
 
 @dataclass(frozen=True)
+class TransactionTrace:
+    pc_id: int
+    info: TransactionTraceInfo
+
+
+@dataclass(frozen=True)
 class AuditResult:
     pc_id: int
     info: AuditResultInfo
@@ -100,7 +107,7 @@ class GatherRejected:
 
 Message = (
     ClientHello | ServerHello | Heartbeat | Gather | Audit | Close | Candidate | CandidateError
-    | ServerAnswer | RelayCheck | AuditResult | GatheringState | GatherRejected
+    | ServerAnswer | RelayCheck | TransactionTrace | AuditResult | GatheringState | GatherRejected
 )
 
 
@@ -117,6 +124,7 @@ TO_MAIN: dict[str, type[Message]] = {
     "candidate_error": CandidateError,
     "server_answer": ServerAnswer,
     "relay_check": RelayCheck,
+    "transaction": TransactionTrace,
     "audit_result": AuditResult,
     "gathering_state": GatheringState,
     "gather_rejected": GatherRejected,

@@ -39,6 +39,7 @@ from icegather.shared.protocol.messages import (
     RelayCheck,
     ServerAnswer,
     ServerHello,
+    TransactionTrace,
 )
 from icegather.shared.structs import (
     AuditResultInfo,
@@ -48,6 +49,7 @@ from icegather.shared.structs import (
     RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
+    TransactionTraceInfo,
 )
 
 MAX_LOCAL_ADDRESSES = 64
@@ -55,6 +57,7 @@ MAX_PC_ID = 2**53
 MAX_RTT_MS = 600_000.0
 MAX_HEARTBEAT_INTERVAL = 3600.0
 MAX_PROBES = 64
+MAX_SENDS = 16  # RetransmissionSchedule.max_sends at most
 
 
 def struct(cls: type) -> Check:
@@ -103,6 +106,20 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "error_code": integer(0, 799),
         "error_text": text(MAX_TEXT),
     },
+    TransactionTraceInfo: {
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "server_address": ip_address(empty=False),
+        "server_port": integer(1, 65535),
+        "method": one_of("Binding", "Allocate", "Refresh", "CreatePermission", "ChannelBind"),
+        "sends_ms": list_of(number(0.0, MAX_RTT_MS), MAX_SENDS),
+        "ended_ms": number(0.0, MAX_RTT_MS),
+        "outcome": one_of("answer", "error", "failed"),
+        "error_code": integer(0, 799),
+        "cause": one_of("", *FAILURE_CAUSES),
+        "rtt_ms": optional(number(0.0, MAX_RTT_MS)),
+    },
     AuditResultInfo: {
         "url": text(MAX_URL_LENGTH, empty=False),
         "check": one_of(*AUDIT_CHECKS),
@@ -122,6 +139,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "local_addresses": list_of(ip_address(empty=False), MAX_LOCAL_ADDRESSES),
         "verify_tls": boolean,
         "relay_check": boolean,
+        "trace": boolean,
     },
     ClientHello: {"protocol_version": integer(0, 2**16), "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL)},
     Heartbeat: {},
@@ -138,6 +156,7 @@ SCHEMAS: dict[type, dict[str, Check]] = {
     ServerAnswer: {"pc_id": PC_ID, "info": struct(ServerAnswerInfo)},
     RelayCheck: {"pc_id": PC_ID, "info": struct(RelayCheckInfo)},
     AuditResult: {"pc_id": PC_ID, "info": struct(AuditResultInfo)},
+    TransactionTrace: {"pc_id": PC_ID, "info": struct(TransactionTraceInfo)},
     GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
     GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
 }
@@ -147,6 +166,14 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     IceCandidateErrorInfo: (
         (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
         (lambda e: (e.cause == "server_error") == (e.error_code < 700), "cause server_error goes with codes 300-699"),
+    ),
+    TransactionTraceInfo: (
+        (lambda t: len(t.sends_ms) > 0 or t.outcome == "failed", "a transaction that sent nothing can only fail"),
+        (lambda t: list(t.sends_ms) == sorted(t.sends_ms), "sends come in order"),
+        (lambda t: all(sent <= t.ended_ms for sent in t.sends_ms), "it ends after its last send"),
+        (lambda t: (t.outcome == "answer") == (t.error_code == 0), "only an answer has no error code"),
+        (lambda t: (t.outcome == "failed") == (t.cause != ""), "a cause exactly when it failed"),
+        (lambda t: (t.rtt_ms is None) == (t.outcome == "failed"), "an RTT exactly when something answered"),
     ),
     AuditResultInfo: (
         (lambda a: a.check == "certificate" or a.expires == 0, "only a certificate expires"),

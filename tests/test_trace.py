@@ -1,0 +1,95 @@
+"""The trace: every STUN/TURN transaction of a gathering, with each send and how it ended,
+against real servers (``GatherOptions(trace=True)``)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from gathering_helpers import FAST_SCHEDULE, LOOPBACK
+from local_coturn import free_port
+
+from icegather.main_proc.events import IceTransactionEvent
+from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.shared.protocol import ProtocolError, decode_to_main, encode
+from icegather.shared.protocol.messages import TransactionTrace
+from icegather.shared.structs import GatherOptions, TransactionTraceInfo
+
+TRACING = dataclasses.replace(LOOPBACK, trace=True)
+
+
+async def transactions(configuration: dict, options: GatherOptions = TRACING) -> list[IceTransactionEvent]:
+    traced: list[IceTransactionEvent] = []
+    async with RTCPeerConnection(configuration, options=options) as pc:
+        pc.onicetransaction = traced.append
+        await asyncio.wait_for(pc.gather(), 30)
+    return traced
+
+
+def traced(configuration: dict, options: GatherOptions = TRACING) -> list[IceTransactionEvent]:
+    return asyncio.run(transactions(configuration, options))
+
+
+def test_a_silent_server_shows_every_send_on_its_schedule_and_the_timeout(silent_udp_server):
+    [binding] = traced({"iceServers": [{"urls": silent_udp_server.url()}]})
+
+    assert (binding.method, binding.outcome, binding.cause) == ("Binding", "failed", "no_response")
+    assert len(binding.sendsMs) == FAST_SCHEDULE.max_sends == len(silent_udp_server.received)
+    gaps = [later - earlier for earlier, later in zip(binding.sendsMs, binding.sendsMs[1:], strict=False)]
+    assert all(gap >= FAST_SCHEDULE.initial_rto * 1000 * 0.9 for gap in gaps)  # retransmissions, on schedule
+    assert binding.endedMs >= binding.sendsMs[-1] + FAST_SCHEDULE.give_up_after * 1000 * 0.5
+    assert binding.rttMs is None and binding.errorCode == 701
+
+
+def test_a_closed_port_ends_after_one_send_with_the_icmp_cause():
+    port = free_port()
+    [binding] = traced({"iceServers": [{"urls": f"stun:127.0.0.1:{port}"}]})
+
+    assert (binding.outcome, binding.cause, len(binding.sendsMs)) == ("failed", "port_unreachable", 1)
+    assert (binding.serverAddress, binding.serverPort) == ("127.0.0.1", port)
+
+
+def test_a_turn_allocation_shows_the_challenge_the_allocation_and_the_relay_checks_requests(coturn):
+    options = dataclasses.replace(TRACING, relay_check=True)
+    events = traced({"iceServers": [coturn.ice_server()]}, options)
+
+    assert [(e.method, e.outcome, e.errorCode) for e in events] == [
+        ("Allocate", "error", 401),  # the challenge: REALM and NONCE
+        ("Allocate", "answer", None),
+        ("CreatePermission", "answer", None),
+        ("ChannelBind", "answer", None),
+    ]
+    assert all(e.url == coturn.url() and e.address == "127.0.0.1" and e.rttMs is not None for e in events)
+    assert len({e.port for e in events}) == 1  # one client socket for the whole allocation
+    starts = [e.sendsMs[0] for e in events]
+    assert starts == sorted(starts) and all(e.endedMs >= e.sendsMs[-1] for e in events)
+
+
+def test_without_trace_no_transaction_is_reported(coturn):
+    assert traced({"iceServers": [coturn.ice_server()]}, LOOPBACK) == []
+
+
+INFO = TransactionTraceInfo("stun:s.example", "192.0.2.2", 4000, "192.0.2.9", 3478, "Binding", (0.5, 50.5),
+                            60.0, "answer", 0, "", 0.3)
+
+
+def test_a_transaction_round_trips_the_protocol():
+    assert decode_to_main(encode(TransactionTrace(1, INFO), 0))[1] == TransactionTrace(1, INFO)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"sends_ms": (50.5, 0.5)},  # out of order
+        {"ended_ms": 10.0},  # ended before its last send
+        {"outcome": "answer", "error_code": 401},  # an answer has no error code
+        {"outcome": "failed", "error_code": 701, "cause": "", "rtt_ms": None},  # a failure says why
+        {"outcome": "failed", "error_code": 701, "cause": "no_response"},  # and has no RTT
+        {"method": "Send"},
+        {"sends_ms": tuple(float(n) for n in range(17)), "ended_ms": 100.0},  # more sends than a schedule has
+    ],
+)
+def test_the_main_process_refuses_a_transaction_that_cannot_have_happened(changes):
+    with pytest.raises(ProtocolError):
+        decode_to_main(encode(TransactionTrace(1, dataclasses.replace(INFO, **changes)), 0))
