@@ -52,6 +52,10 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         from icegather.main_proc.audit_command import run_audit  # only this path needs the audit's tables
 
         return run_audit(argv[1:], out, err)
+    if argv[:1] == ["report"]:
+        from icegather.main_proc.report_command import run_report
+
+        return run_report(argv[1:], out, err)
     if argv[:1] == ["exporter"]:
         from icegather.main_proc.exporter_command import run_exporter  # only this path needs HTTP and Prometheus
 

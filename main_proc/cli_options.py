@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--watch", type=float, metavar="SECONDS",
                         help="repeat the check every SECONDS and print one summary per round")
     output.add_argument("--rounds", type=int, metavar="N", help="with --watch: stop after N rounds")
+    output.add_argument("--html", metavar="FILE",
+                        help="also write a timeline page of the run to FILE (self-contained HTML; turns on --trace)")
     gathering = parser.add_argument_group("gathering")
     gathering.add_argument("--relay-only", action="store_true", help='iceTransportPolicy "relay"')
     add_schedule_options(gathering)
@@ -218,5 +220,5 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
         local_addresses=tuple(args.local_address),
         verify_tls=not args.insecure_tls,
         relay_check=args.relay_check,
-        trace=args.trace,
+        trace=args.trace or args.html is not None,
     )

@@ -16,6 +16,7 @@ from icegather.main_proc.observed_round import RoundContext, observe_round
 from icegather.main_proc.progress import ProgressLine
 from icegather.main_proc.report import Reporter, summary_record
 from icegather.main_proc.secrets_input import Minting
+from icegather.main_proc.timeline_page import timeline_page
 from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import GatherOptions
@@ -31,9 +32,11 @@ async def gather_round(
     round_number: int = 1,
     show_events: bool = True,
     minted: frozenset[str] = frozenset(),
+    kept: list[dict[str, Any]] | None = None,
 ) -> int:
     """Gather once, report each event (if ``show_events``) and the summary; return the status.
-    ``minted`` holds the usernames minted just now from a shared secret."""
+    ``minted`` holds the usernames minted just now from a shared secret; ``kept`` receives the
+    round's records and its summary (for the timeline page)."""
     context = RoundContext.of(validated, options, minted, time.time())
 
     def waiting_for() -> str:
@@ -53,12 +56,13 @@ async def gather_round(
         if line is not None:
             line.stop()
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    reporter.show(
-        summary_record(
-            round_number, at, result.tally, result.outcomes, result.diagnosis, result.status, result.failure,
-            result.elapsed_ms,
-        )
+    summary = summary_record(
+        round_number, at, result.tally, result.outcomes, result.diagnosis, result.status, result.failure,
+        result.elapsed_ms,
     )
+    reporter.show(summary)
+    if kept is not None:
+        kept += [*result.tally.records, summary]
     return result.status
 
 
@@ -79,6 +83,8 @@ async def session(
     on the supervisor's transport (a fresh one after a failure). With ``minting``, each round
     mints its own time-limited credentials."""
 
+    kept: list[dict[str, Any]] | None = [] if args.html else None
+
     def minted_now() -> frozenset[str]:
         servers = configuration["iceServers"][len(configuration["iceServers"]) - len(args.server):]
         return frozenset(server["username"] for server in servers) if minting is not None else frozenset()
@@ -86,9 +92,12 @@ async def session(
     try:
         if args.watch is None:
             live = ProgressLine if out.isatty() and not args.json else None
-            return await gather_round(
-                configuration, validated, options, Reporter(out, args.json), live, supervisor, minted=minted_now()
+            status = await gather_round(
+                configuration, validated, options, Reporter(out, args.json), live, supervisor, minted=minted_now(),
+                kept=kept,
             )
+            write_page(kept, args.html)
+            return status
         status = EXIT_OK
         round_number = 0
         while args.rounds is None or round_number < args.rounds:
@@ -100,8 +109,16 @@ async def session(
                 validated = parse_configuration(configuration)
             status = await gather_round(
                 configuration, validated, options, Reporter(out, args.json), None, supervisor, round_number,
-                show_events=False, minted=minted_now(),
+                show_events=False, minted=minted_now(), kept=kept,
             )
+            write_page(kept, args.html)  # after every round: a --watch run is often ended with Ctrl-C
         return status
     finally:
         await supervisor.aclose()
+
+
+def write_page(records: list[dict[str, Any]] | None, path: str | None) -> None:
+    """The timeline page of the records so far, with --html."""
+    if records is not None and path is not None:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(timeline_page(records))

@@ -3,7 +3,8 @@
 # what it needs from apt: coturn (the tests and the demo run a local one), python3-venv
 # (Debian's Python refuses `pip install` outside a virtual environment, PEP 668, and may come
 # without venv's pip) and, for the tests, prometheus (a real Prometheus scrapes the exporter;
-# promtool checks the shipped rules). apt runs only for what is missing, as root or through sudo.
+# promtool checks the shipped rules) and chromium with its driver (the timeline page is checked
+# in a real browser). apt runs only for what is missing, as root or through sudo.
 #
 #   bash scripts/install.sh          # icegather
 #   bash scripts/install.sh test     # icegather and what its tests need
@@ -18,6 +19,7 @@ command -v turnserver >/dev/null || missing+=(coturn)
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "$extras" = test ]; then
   command -v promtool >/dev/null || missing+=(prometheus)
+  command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
