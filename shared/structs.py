@@ -117,7 +117,9 @@ class TransactionTraceInfo:
     port: int
     server_address: str
     server_port: int
-    # The request's method: Binding, Allocate, Refresh, CreatePermission or ChannelBind.
+    # The request's method: Binding, Allocate, Refresh, CreatePermission or ChannelBind; or
+    # Connect (a TCP or TLS connection that failed), ProbeOut or ProbeBack (a relay check's
+    # probe: an answer when it arrived, its RTT the one-way delay).
     method: str
     # When each send went out (the first is attempt 1), in ms since the gathering started.
     sends_ms: tuple[float, ...]

@@ -52,7 +52,9 @@ def test_a_closed_port_ends_after_one_send_with_the_icmp_cause():
 
 def test_a_turn_allocation_shows_the_challenge_the_allocation_and_the_relay_checks_requests(coturn):
     options = dataclasses.replace(TRACING, relay_check=True)
-    events = traced({"iceServers": [coturn.ice_server()]}, options)
+    everything = traced({"iceServers": [coturn.ice_server()]}, options)
+    events = [e for e in everything if not e.method.startswith("Probe")]
+    probes = [e for e in everything if e.method.startswith("Probe")]
 
     assert [(e.method, e.outcome, e.errorCode) for e in events] == [
         ("Allocate", "error", 401),  # the challenge: REALM and NONCE
@@ -64,6 +66,20 @@ def test_a_turn_allocation_shows_the_challenge_the_allocation_and_the_relay_chec
     assert len({e.port for e in events}) == 1  # one client socket for the whole allocation
     starts = [e.sendsMs[0] for e in events]
     assert starts == sorted(starts) and all(e.endedMs >= e.sendsMs[-1] for e in events)
+    # The relay check's probes: six each way, each arrived, its RTT the one-way delay.
+    assert sorted(e.method for e in probes) == ["ProbeBack"] * 6 + ["ProbeOut"] * 6
+    assert {e.outcome for e in probes} == {"answer"} and all(e.rttMs is not None for e in probes)
+
+
+def test_a_refused_tcp_connection_is_traced_as_a_failed_connect():
+    port = free_port()
+    [connect] = traced({"iceServers": [{"urls": f"turn:127.0.0.1:{port}?transport=tcp", "username": "u",
+                                        "credential": "p"}]})
+
+    assert (connect.method, connect.outcome, connect.cause, connect.errorCode) == (
+        "Connect", "failed", "connection_refused", 701
+    )
+    assert connect.address == "127.0.0.1" and connect.port > 0 and connect.serverPort == port
 
 
 def test_without_trace_no_transaction_is_reported(coturn):

@@ -54,7 +54,7 @@ from icegather.transport_proc.relay_messages import FIRST_CHANNEL
 from icegather.transport_proc.relay_probes import CheckedAllocation
 from icegather.transport_proc.resolver import resolve
 from icegather.transport_proc.transaction import Tracer, Transacted, release_allocation, transact
-from icegather.transport_proc.transaction_traces import trace_info
+from icegather.transport_proc.transaction_traces import connect_trace, probe_traces, trace_info
 from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
 
 logger = logging.getLogger(__name__)
@@ -228,7 +228,17 @@ class Gathering:
                 raise host
             attempt.keep_channel = True  # It is the host candidate's socket.
             return host
-        return await open_channel(url, attempt.local_ip, attempt.server_address, self.schedule, self.options.verify_tls)
+        tried_at = time.monotonic()
+        try:
+            return await open_channel(
+                url, attempt.local_ip, attempt.server_address, self.schedule, self.options.verify_tls
+            )
+        except AttemptFailed as failure:
+            if self.options.trace and self._reporting and failure.local_address is not None:
+                self.sink.on_transaction(
+                    connect_trace(url.url, failure, attempt.server_address, tried_at, time.monotonic(), self._started)
+                )
+            raise
 
     async def _bind(self, attempt: Attempt) -> None:
         """STUN Binding: learn the server-reflexive address of the local socket."""
@@ -337,6 +347,11 @@ class Gathering:
                 self._tracer(attempt),
             )
             info = await check.run()
+            if self.options.trace and self._reporting:
+                for probe in probe_traces(
+                    check.log, attempt.url.url, checked.local, relayed, time.monotonic(), self._started
+                ):
+                    self.sink.on_transaction(probe)
         if self._reporting:
             self.sink.on_relay_check(info)
 

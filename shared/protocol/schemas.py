@@ -112,7 +112,9 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "port": integer(1, 65535),
         "server_address": ip_address(empty=False),
         "server_port": integer(1, 65535),
-        "method": one_of("Binding", "Allocate", "Refresh", "CreatePermission", "ChannelBind"),
+        "method": one_of(
+            "Binding", "Allocate", "Refresh", "CreatePermission", "ChannelBind", "Connect", "ProbeOut", "ProbeBack"
+        ),
         "sends_ms": list_of(number(0.0, MAX_RTT_MS), MAX_SENDS),
         "ended_ms": number(0.0, MAX_RTT_MS),
         "outcome": one_of("answer", "error", "failed"),
