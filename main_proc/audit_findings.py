@@ -109,7 +109,6 @@ FINDINGS: tuple[Explained, ...] = (
     Explained("not audited", "a check got no usable answer (the server is unreachable or stopped answering)",
               NOT_AUDITED_FIX),
 )
-FINDING_NAMES = frozenset(explained.name for explained in FINDINGS)
 
 
 def classify(
@@ -251,10 +250,6 @@ def plain_credentials(results: Iterable[AuditResultInfo]) -> tuple[AuditFinding,
         if result.check == "allocate" and result.outcome == "accepted"
         and urls[result.url].scheme == "turn" and urls[result.url].host.lower() in tls_hosts
     )
-
-
-def worst(findings: Sequence[AuditFinding]) -> Severity:
-    return min((f.severity for f in findings), key=SEVERITIES.index, default="ok")
 
 
 def severity_order(found: AuditFinding) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 from icegather.main_proc.rest_credentials import expiry_of
 from icegather.shared.address_scopes import scope_of
-from icegather.shared.endpoints import endpoint, is_ipv6
+from icegather.shared.endpoints import endpoint, family_name
 from icegather.shared.failure_causes import FailureCause
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.relay_outcomes import BROKEN, RelayOutcome
@@ -554,10 +554,6 @@ class AddressRule:
     next_check: str
 
 
-def _family(address: str) -> str:
-    return "IPv6" if is_ipv6(address) else "IPv4"
-
-
 def _private_relay(outcome: ServerOutcome) -> str | None:
     if outcome.server_address is None or scope_of(outcome.server_address) != "public":
         return None
@@ -570,7 +566,7 @@ def _private_srflx(outcome: ServerOutcome) -> str | None:
 
 def _relay_of_other_family(outcome: ServerOutcome) -> str | None:
     server = outcome.server_address
-    if server is None or not outcome.relayed or any(_family(a) == _family(server) for a in outcome.relayed):
+    if server is None or not outcome.relayed or any(family_name(a) == family_name(server) for a in outcome.relayed):
         return None
     return outcome.relayed[0]
 
@@ -610,8 +606,8 @@ def address_findings(outcome: ServerOutcome) -> tuple[Finding, ...]:
                 "address": address,
                 "scope": scope_of(address),
                 "server": server,
-                "family": _family(address),
-                "server_family": _family(server) if server else "",
+                "family": family_name(address),
+                "server_family": family_name(server) if server else "",
             }
             found.append(Finding(outcome.url, rule.name, rule.finding.format(**values), rule.next_check))
     return tuple(found)

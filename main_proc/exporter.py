@@ -166,9 +166,8 @@ class Exporter:
         return registry
 
     def count(self, module: str, result: RoundResult) -> None:
-        succeeded = result.failure is None and result.tally.complete and not result.diagnosis.findings
-        self.probes.labels(module, "success" if succeeded else "failure").inc()
-        if not succeeded:
+        self.probes.labels(module, "success" if result.succeeded else "failure").inc()
+        if not result.succeeded:
             for cause in {finding.cause for finding in result.diagnosis.findings} or {result.diagnosis.verdict}:
                 self.failures.labels(cause).inc()
 

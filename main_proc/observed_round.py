@@ -79,6 +79,11 @@ class RoundResult:
     elapsed_ms: float
 
     @property
+    def succeeded(self) -> bool:
+        """Gathering completed and the diagnosis found nothing."""
+        return self.failure is None and self.tally.complete and not self.diagnosis.findings
+
+    @property
     def status(self) -> int:
         return exit_status(self.tally.complete, len(self.diagnosis.findings), self.failure)
 

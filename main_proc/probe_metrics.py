@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.report import CANDIDATE_TYPES
-from icegather.shared.endpoints import is_ipv6
+from icegather.shared.endpoints import family_name
 
 
 class ProbeCollector(Collector):
@@ -38,8 +38,9 @@ class ProbeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         result = self.result
-        success = result.failure is None and result.tally.complete and not result.diagnosis.findings
-        yield gauge("icegather_probe_success", "1 when gathering completed and the diagnosis found nothing", success)
+        yield gauge(
+            "icegather_probe_success", "1 when gathering completed and the diagnosis found nothing", result.succeeded
+        )
         yield gauge("icegather_probe_duration_seconds", "How long the probe took", self.duration)
         info = InfoMetricFamily("icegather_probe", "The diagnosis of the probe")
         info.add_metric([], {"verdict": result.diagnosis.verdict})
@@ -78,7 +79,7 @@ class ProbeCollector(Collector):
         )
         for outcome in self.result.outcomes:
             for check in outcome.relay_checks:
-                family = "IPv6" if is_ipv6(check["relayedAddress"]) else "IPv4"
+                family = family_name(check["relayedAddress"])
                 up.add_metric([outcome.url, family], check["outcome"] == "works")
                 if check["rttMs"] is not None:
                     rtt.add_metric([outcome.url, family], check["rttMs"] / 1000)

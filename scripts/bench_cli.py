@@ -17,11 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from commands import ICEGATHER
 from local_coturn import local_coturn
-
-ICEGATHER = str(Path(sys.executable).with_name("icegather"))
 
 
 def wall(command: list[str]) -> float:

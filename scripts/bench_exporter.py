@@ -23,26 +23,11 @@ from pathlib import Path
 
 from local_coturn import local_coturn
 from local_exporter import exporter_process
+from process_stats import rss_kb, transport_processes_of
 from prometheus_client.parser import text_string_to_metric_families
 
 CLIENTS = 8
 WARM_UP = 1000
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1])
-
-
-def transport_pid(exporter_pid: int) -> int:
-    """The exporter's transport process (its child running the transport)."""
-    with open(f"/proc/{exporter_pid}/task/{exporter_pid}/children", encoding="ascii") as children:
-        for pid in map(int, children.read().split()):
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if b"transport_proc" in cmdline.read():
-                    return pid
-    raise RuntimeError("the exporter runs no transport process")
 
 
 def probe_many(port: int, path: str, count: int) -> int:
@@ -86,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         with exporter_process(directory / "icegather.yml", directory / "exporter.log", log_level="warning") as exporter:
             path = f"/probe?target={coturn.url('turn')}&module=turn"
             _, failed = run(exporter.port, path, warm_up)
-            transport = transport_pid(exporter.process.pid)
+            [transport] = transport_processes_of(exporter.process.pid)
             before = rss_kb(exporter.process.pid), rss_kb(transport)
             seconds, failed_after = run(exporter.port, path, probes)
             after = rss_kb(exporter.process.pid), rss_kb(transport)

@@ -17,40 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import resource
 import sys
 import time
 from collections import Counter
 
 from local_coturn import local_coturn
+from process_stats import cpu_seconds, peak_rss_mb
 
 from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.main_proc.transport_client import TransportClient
 from icegather.shared.structs import GatherOptions
 
 LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU time (user + system) used so far: by this process, or by ``pid`` from /proc."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int | None = None) -> float:
-    """Peak resident memory: of this process, or of ``pid`` from /proc (VmHWM)."""
-    if pid is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def gather_all(

@@ -22,11 +22,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from commands import ICEGATHER
 from local_coturn import free_port
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-ICEGATHER = str(Path(sys.executable).with_name("icegather"))
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
 
 

@@ -22,8 +22,8 @@ import time
 
 import aioice
 import ifaddr
-from bench_scale import cpu_seconds
 from local_coturn import Coturn, local_coturn
+from process_stats import cpu_seconds
 
 from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.main_proc.transport_client import TransportClient

@@ -20,20 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from commands import ICEGATHER
 from local_coturn import local_coturn
-
-ICEGATHER = str(Path(sys.executable).with_name("icegather"))
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1])
-
-
-def transport_of(pid: int) -> int:
-    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
-        return int(children.read().split()[0])
+from process_stats import rss_kb, transport_processes_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = json.loads(line)
             healthy += summary["diagnosis"]["verdict"] == "healthy"
             if summary["round"] in (warm_up, rounds - 1):
-                samples["warm" if summary["round"] == warm_up else "end"] = (
-                    rss_kb(process.pid), rss_kb(transport_of(process.pid))
-                )
+                [transport] = transport_processes_of(process.pid)
+                samples["warm" if summary["round"] == warm_up else "end"] = rss_kb(process.pid), rss_kb(transport)
         process.wait()
         seconds = time.perf_counter() - started
     (main_warm, transport_warm), (main_end, transport_end) = samples["warm"], samples["end"]

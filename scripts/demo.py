@@ -14,8 +14,8 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
+from commands import ICEGATHER
 from local_coturn import free_port, local_coturn
 
 
@@ -45,8 +45,7 @@ def main() -> int:
               f"# icegather gets this configuration:\n{shown}\n", flush=True)
         arguments = ["--config", config_path]
         print(f"$ {shlex.join(['icegather', *arguments])}", flush=True)
-        # The console script installed beside this interpreter, which need not be on PATH.
-        status = subprocess.call([str(Path(sys.executable).with_name("icegather")), *arguments])
+        status = subprocess.call([ICEGATHER, *arguments])
         print(f"# exit status {status}: 1 means the diagnosis found something")
         return 0 if status == 1 else 1
 

@@ -7,15 +7,12 @@ import contextlib
 import http.client
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from commands import ICEGATHER
 from prometheus_client.parser import text_string_to_metric_families
-
-# The console script installed beside this interpreter, which need not be on PATH.
-ICEGATHER = str(Path(sys.executable).with_name("icegather"))
 
 LISTENING = "icegather exporter: listening on http://127.0.0.1:"
 

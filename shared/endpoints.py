@@ -33,6 +33,11 @@ def is_ipv6(address: str) -> bool:
     return ip_version(address) == 6
 
 
+def family_name(address: str) -> str:
+    """"IPv4" or "IPv6"."""
+    return f"IPv{ip_version(address)}"
+
+
 def endpoint(address: Address) -> str:
     """``192.0.2.1:3478`` or ``[::1]:3478``."""
     host, port = address[0], address[1]

@@ -70,3 +70,16 @@ async def record_gathering(
 
 def gather(configuration: dict[str, Any], options: GatherOptions = LOOPBACK) -> Recording:
     return asyncio.run(record_gathering(configuration, options))
+
+
+def events_of(kind: str, configuration: dict[str, Any], options: GatherOptions) -> list[Any]:
+    """The events of one type (``icerelaycheck``, ``icetransaction``, ...) a gathering fired."""
+
+    async def gather_and_collect() -> list[Any]:
+        fired: list[Any] = []
+        async with RTCPeerConnection(configuration, options=options) as pc:
+            pc.addEventListener(kind, fired.append)
+            await asyncio.wait_for(pc.gather(), 30)
+        return fired
+
+    return asyncio.run(gather_and_collect())

@@ -22,7 +22,7 @@ from aioice import stun
 from commands import ICEGATHER
 from local_coturn import Coturn, free_port, local_coturn
 from network_namespaces import RoutedNamespaces
-from processes import transport_processes_of
+from process_stats import transport_processes_of
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,

@@ -16,7 +16,7 @@ import pytest
 from commands import ICEGATHER
 from local_coturn import Coturn, free_port, local_coturn
 from local_exporter import ExporterProcess, exporter_process
-from processes import transport_processes_of
+from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer, never_answer
 
 SECRET = "the-shared-secret-of-the-test"

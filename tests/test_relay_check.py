@@ -10,11 +10,10 @@ import struct
 
 import pytest
 from aioice import stun
-from gathering_helpers import LOOPBACK
+from gathering_helpers import LOOPBACK, events_of
 from local_coturn import Coturn, local_coturn
 
 from icegather.main_proc.events import IceRelayCheckEvent
-from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.shared.relay_outcomes import RELAY_OUTCOMES, relay_outcome
 from icegather.shared.structs import GatherOptions, RelayCheckInfo
 from icegather.transport_proc.channels import StreamChannel, bind_socket, stream_frame_length
@@ -26,16 +25,12 @@ CHECKING = dataclasses.replace(LOOPBACK, relay_check=True)
 PROBES = 2 * PROBES_PER_KIND  # with indications, then with ChannelData
 
 
-async def relay_checks(configuration: dict, options: GatherOptions = CHECKING) -> list[IceRelayCheckEvent]:
-    checks: list[IceRelayCheckEvent] = []
-    async with RTCPeerConnection(configuration, options=options) as pc:
-        pc.onicerelaycheck = checks.append
-        await asyncio.wait_for(pc.gather(), 30)
-    return checks
+def relay_checks(configuration: dict, options: GatherOptions = CHECKING) -> list[IceRelayCheckEvent]:
+    return events_of("icerelaycheck", configuration, options)
 
 
 def check_of(turn: Coturn, transport: str | None = None, options: GatherOptions = CHECKING) -> IceRelayCheckEvent:
-    [check] = asyncio.run(relay_checks({"iceServers": [turn.ice_server("turn", transport)]}, options))
+    [check] = relay_checks({"iceServers": [turn.ice_server("turn", transport)]}, options)
     return check
 
 
@@ -56,13 +51,13 @@ def test_a_healthy_relay_carries_every_probe_both_ways_and_gives_its_rtt(coturn,
 
 def test_a_relay_reached_over_tls_is_checked_through_the_tls_connection(tls_coturn):
     options = dataclasses.replace(CHECKING, verify_tls=False)  # the test's own certificate authority
-    [check] = asyncio.run(relay_checks({"iceServers": [tls_coturn.ice_server("turns")]}, options))
+    [check] = relay_checks({"iceServers": [tls_coturn.ice_server("turns")]}, options)
 
     assert (check.outcome, check.outReceived, check.backReceived) == ("works", PROBES, PROBES)
 
 
 def test_the_check_is_off_unless_asked_for_as_browsers_do_not_make_one(coturn):
-    assert asyncio.run(relay_checks({"iceServers": [coturn.ice_server()]}, LOOPBACK)) == []
+    assert relay_checks({"iceServers": [coturn.ice_server()]}, LOOPBACK) == []
 
 
 def test_a_wrong_external_ip_shows_as_data_from_another_address_and_nothing_back():
@@ -106,7 +101,7 @@ def test_an_ipv6_relay_is_checked_with_a_peer_socket_on_ipv6():
 def test_each_relay_of_a_dual_allocation_is_checked():
     dual_stack = dataclasses.replace(CHECKING, local_addresses=("127.0.0.1", "::1"))
     with local_coturn(relay_ips=("127.0.0.1", "::1")) as turn:
-        checks = asyncio.run(relay_checks({"iceServers": [turn.ice_server()]}, dual_stack))
+        checks = relay_checks({"iceServers": [turn.ice_server()]}, dual_stack)
 
     assert sorted((check.relayedAddress, check.outcome) for check in checks) == [
         ("127.0.0.1", "works"),
@@ -124,7 +119,7 @@ def test_without_a_local_address_of_the_relays_family_the_relay_is_not_checked()
 
 def test_each_allocation_of_a_gathering_is_checked_on_its_own(coturn):
     configuration = {"iceServers": [coturn.ice_server("turn"), coturn.ice_server("turn", "tcp")]}
-    checks = asyncio.run(relay_checks(configuration))
+    checks = relay_checks(configuration)
 
     assert sorted(check.url for check in checks) == sorted([coturn.url("turn"), coturn.url("turn", "tcp")])
     assert {check.outcome for check in checks} == {"works"}

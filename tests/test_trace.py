@@ -3,15 +3,13 @@ against real servers (``GatherOptions(trace=True)``)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
-from gathering_helpers import FAST_SCHEDULE, LOOPBACK
+from gathering_helpers import FAST_SCHEDULE, LOOPBACK, events_of
 from local_coturn import free_port
 
 from icegather.main_proc.events import IceTransactionEvent
-from icegather.main_proc.peerconnection import RTCPeerConnection
 from icegather.shared.protocol import ProtocolError, decode_to_main, encode
 from icegather.shared.protocol.messages import TransactionTrace
 from icegather.shared.structs import GatherOptions, TransactionTraceInfo
@@ -19,16 +17,8 @@ from icegather.shared.structs import GatherOptions, TransactionTraceInfo
 TRACING = dataclasses.replace(LOOPBACK, trace=True)
 
 
-async def transactions(configuration: dict, options: GatherOptions = TRACING) -> list[IceTransactionEvent]:
-    traced: list[IceTransactionEvent] = []
-    async with RTCPeerConnection(configuration, options=options) as pc:
-        pc.onicetransaction = traced.append
-        await asyncio.wait_for(pc.gather(), 30)
-    return traced
-
-
 def traced(configuration: dict, options: GatherOptions = TRACING) -> list[IceTransactionEvent]:
-    return asyncio.run(transactions(configuration, options))
+    return events_of("icetransaction", configuration, options)
 
 
 def test_a_silent_server_shows_every_send_on_its_schedule_and_the_timeout(silent_udp_server):

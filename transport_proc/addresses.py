@@ -48,10 +48,6 @@ def rfc8421_order(addresses: Iterable[str]) -> tuple[str, ...]:
     return tuple(address for pair in itertools.zip_longest(v6, v4) for address in pair if address is not None)
 
 
-def family_name(address: str) -> str:
-    return f"IPv{ip_version(address)}"
-
-
 def pair_addresses(local_addresses: Iterable[str], server_addresses: Iterable[str]) -> list[tuple[str, str]]:
     """For each local address, the first server address of the same family (if any)."""
     servers = list(server_addresses)

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address, endpoint
+from icegather.shared.endpoints import Address, endpoint, family_name
 from icegather.shared.ice_config import IceConfiguration, IceServer
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import (
@@ -42,7 +42,6 @@ from icegather.shared.structs import (
 from icegather.transport_proc import candidates, failures
 from icegather.transport_proc.addresses import (
     choose_local_addresses,
-    family_name,
     interface_addresses,
     pair_addresses,
     rfc8421_order,

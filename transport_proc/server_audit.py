@@ -24,14 +24,13 @@ from typing import Protocol
 from aioice import stun
 
 from icegather.shared.audit_plan import AUDIT_PEERS, PEER_PORT, TLS_VERSIONS
-from icegather.shared.endpoints import Address
+from icegather.shared.endpoints import Address, family_name
 from icegather.shared.ice_config import IceConfiguration, IceServer
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import AuditResultInfo, GatherOptions
 from icegather.transport_proc import failures, tls_probe
 from icegather.transport_proc.addresses import (
     choose_local_addresses,
-    family_name,
     interface_addresses,
     pair_addresses,
     rfc8421_order,

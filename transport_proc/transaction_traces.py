@@ -30,10 +30,6 @@ def since(started: float, at: float) -> float:
 
 def trace_info(done: Transacted, url: str, local: Address, server: Address, started: float) -> TransactionTraceInfo:
     """``done`` for the gathering that started at ``started`` (``time.monotonic()``)."""
-
-    def ms(at: float) -> float:
-        return since(started, at)
-
     cause: str
     if done.response is None:
         assert done.failure is not None
@@ -51,8 +47,8 @@ def trace_info(done: Transacted, url: str, local: Address, server: Address, star
         server_address=server[0],
         server_port=server[1],
         method=METHOD_NAMES[done.request.message_method],
-        sends_ms=tuple(ms(at) for at in done.sends),
-        ended_ms=ms(done.ended),
+        sends_ms=tuple(since(started, at) for at in done.sends),
+        ended_ms=since(started, done.ended),
         outcome=outcome,
         error_code=code,
         cause=cause,
