@@ -74,7 +74,7 @@ class TransportClient:
         self.rejected = 0
         self.failure: str | None = None
         self._inbox = protocol.Inbox(protocol.decode_to_main)
-        self._next_seq = 0
+        self._outbox = protocol.Outbox()
         self._router = Router()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -157,11 +157,12 @@ class TransportClient:
         if exited is not None and greeting not in done:
             raise TransportError(f"the transport process {exited.result()} before it was ready")
         try:
-            hello = self._inbox.read(greeting.result())
+            greeted = list(self._inbox.read(greeting.result()))
         except protocol.ProtocolError as exc:
             raise TransportError(f"the transport's greeting is invalid: {exc}") from None
-        if not isinstance(hello, protocol.ServerHello):
-            raise TransportError(f"the transport greeted with {type(hello).__name__}")
+        hello = greeted[0]
+        if not isinstance(hello, protocol.ServerHello) or len(greeted) > 1:
+            raise TransportError(f"the transport greeted with {', '.join(type(m).__name__ for m in greeted)}")
         if hello.protocol_version != protocol.PROTOCOL_VERSION:
             raise TransportError(
                 f"the transport speaks protocol {hello.protocol_version}, we speak {protocol.PROTOCOL_VERSION}"
@@ -226,6 +227,7 @@ class TransportClient:
         return self._stopping
 
     def _disconnect(self) -> None:
+        self._flush()  # the last requests, such as a close(), still go out
         self._closed = True
         if self.failure is None:
             self.failure = "the transport client is closed"
@@ -244,43 +246,55 @@ class TransportClient:
             self._context.term()
 
     def _send(self, message: protocol.Message) -> None:
-        # Never waits: a transport that cannot take a message now does not read its queue.
-        sent = cast("asyncio.Future[None]", self._sock.send(protocol.encode(message, self._next_seq), zmq.NOBLOCK))
-        self._next_seq += 1
-        error = sent.exception() if sent.done() else None
-        if isinstance(error, zmq.ZMQError):
-            self._fail(f"the transport does not read its messages: {error}")
+        """Queue a message; what this turn of the event loop queues goes out together at its
+        end (``shared.protocol.frames``)."""
+        if self._outbox.empty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.put(message)
+
+    def _flush(self) -> None:
+        for frame in self._outbox.take_frames():
+            if self._context.closed:
+                return  # failed: nothing more goes to it
+            # Never waits: a transport that cannot take a frame now does not read its queue.
+            sent = cast("asyncio.Future[None]", self._sock.send(frame, zmq.NOBLOCK))
+            error = sent.exception() if sent.done() else None
+            if isinstance(error, zmq.ZMQError):
+                self._fail(f"the transport does not read its messages: {error}")
 
     def _has_unread(self) -> bool:
         """Whether messages wait in our queue: the transport spoke, even if we did not listen."""
         return not self._context.closed and bool(cast(int, self._sock.get(zmq.EVENTS)) & zmq.POLLIN)
 
     async def _receive_loop(self) -> None:
-        # What is already queued is read without a trip through the event loop per message
-        # (a burst of events costs less), but at most RECEIVE_BATCH at a time, so that a flood
-        # cannot starve the rest of the program.
+        # What is already queued is read without a trip through the event loop per frame, but
+        # at most about RECEIVE_BATCH messages at a time, so that a flood cannot starve the
+        # rest of the program.
         queued: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
         while self.failure is None:  # nothing from a failed transport is trusted
-            self._receive(await self._sock.recv())
-            for _ in range(RECEIVE_BATCH - 1):
-                if self.failure is not None:
-                    break
+            received = self._receive(await self._sock.recv())
+            while received < RECEIVE_BATCH and self.failure is None:
                 try:
-                    data = queued.recv(zmq.NOBLOCK)
+                    frame = queued.recv(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                self._receive(data)
+                received += self._receive(frame)
 
-    def _receive(self, data: bytes) -> None:
+    def _receive(self, frame: bytes) -> int:
+        """Route the frame's messages; how many there were."""
+        received = 0
         try:
-            message = self._inbox.read(data)
+            for message in self._inbox.read(frame):
+                received += 1
+                self._last_heard = time.monotonic()
+                reason = self._router.route(message)
+                if reason is not None:
+                    self._reject(reason)
+                if self.failure is not None:  # a listener closed us, or the message was bad
+                    break
         except protocol.ProtocolError as exc:
             self._reject(str(exc))
-            return
-        self._last_heard = time.monotonic()
-        reason = self._router.route(message)
-        if reason is not None:
-            self._reject(reason)
+        return received
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1

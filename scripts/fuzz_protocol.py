@@ -265,7 +265,7 @@ def fuzz(examples: int, derandomize: bool = False) -> tuple[Counter[str], list[s
     def case(data: bytes) -> None:
         outcomes["cases"] += 1
         try:
-            _, message = protocol.decode_to_main(data)
+            messages = [message for _, message in protocol.decode_to_main(data)]
         except protocol.ProtocolError:
             outcomes["rejected by the decoder"] += 1
             return
@@ -273,10 +273,11 @@ def fuzz(examples: int, derandomize: bool = False) -> tuple[Counter[str], list[s
             bugs.append(f"decoder raised on {data!r}:\n{traceback.format_exc()}")
             return
         outcomes["accepted by the decoder"] += 1
-        try:
-            outcomes[f"delivered: {deliver(message)}"] += 1
-        except Exception:
-            bugs.append(f"event path raised on {message!r}:\n{traceback.format_exc()}")
+        for message in messages:
+            try:
+                outcomes[f"delivered: {deliver(message)}"] += 1
+            except Exception:
+                bugs.append(f"event path raised on {message!r}:\n{traceback.format_exc()}")
 
     case()
     return outcomes, bugs

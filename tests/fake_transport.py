@@ -38,7 +38,7 @@ class HostileTransport:
 
     async def next_request(self) -> protocol.Message:
         _, data = await self.sock.recv_multipart()
-        return protocol.decode_to_transport(data)[1]
+        return next(protocol.decode_to_transport(data))[1]
 
     def close(self) -> None:
         self.sock.close(linger=0)

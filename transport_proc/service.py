@@ -60,7 +60,7 @@ class Client:
 
     identity: bytes
     inbox: protocol.Inbox = field(default_factory=lambda: protocol.Inbox(protocol.decode_to_transport))
-    next_seq: int = 0
+    outbox: protocol.Outbox = field(default_factory=protocol.Outbox)
     greeted: bool = False
     # Its gatherings and audits, by pc_id.
     gatherings: dict[int, tuple[Gathering | ServerAudit, asyncio.Task[None]]] = field(default_factory=dict)
@@ -126,34 +126,41 @@ class TransportService:
                 continue
             client = self.clients.get(identity) or Client(identity)
             try:
-                message = client.inbox.read(data)
+                for message in client.inbox.read(data):
+                    if isinstance(message, protocol.ClientHello):
+                        client.connection = self.connections.connection_of(frames[1].get(zmq.SRCFD))
+                    self.clients[identity] = client
+                    self._handle(client, message)
             except protocol.ProtocolError as exc:
-                self._reject(str(exc))
-                continue
-            if isinstance(message, protocol.ClientHello):
-                client.connection = self.connections.connection_of(frames[1].get(zmq.SRCFD))
-            self.clients[identity] = client
-            self._handle(client, message)
+                self._reject(str(exc))  # and the rest of its frame
 
     def _connection_ended(self, connection: Connection) -> None:
         for client in [c for c in self.clients.values() if c.connection == connection]:
             self._drop(client, "its connection ended")
 
     def send(self, client: Client, message: protocol.Message) -> None:
+        """Queue a message for a client; what this turn of the event loop queues goes out
+        together at its end (``shared.protocol.frames``)."""
         if client.dropped:
             return  # its gatherings are closing
-        data = protocol.encode(message, client.next_seq)
-        client.next_seq += 1
-        # Never waits: a client that cannot take a message now is gone (disconnected) or stuck
-        # (its queue full). It goes through the asyncio socket on purpose: a send on a plain
-        # shadow socket can consume the readiness edge the asyncio socket waits on for
-        # incoming messages, which then sit unread.
-        # With NOBLOCK, pyzmq's asyncio socket tries once and returns a future already done.
-        sent = cast("asyncio.Future[None]", self.sock.send_multipart([client.identity, data], flags=zmq.NOBLOCK))
-        error = sent.exception() if sent.done() else None
-        if isinstance(error, zmq.ZMQError):
-            why = "its queue is full" if error.errno == zmq.EAGAIN else "it is no longer connected"
-            self._drop(client, why)
+        if client.outbox.empty:
+            asyncio.get_running_loop().call_soon(self._flush, client)
+        client.outbox.put(message)
+
+    def _flush(self, client: Client) -> None:
+        for frame in client.outbox.take_frames():
+            if client.dropped:
+                return
+            # Never waits: a client that cannot take a frame now is gone (disconnected) or
+            # stuck (its queue full). It goes through the asyncio socket on purpose: a send on
+            # a plain shadow socket can consume the readiness edge the asyncio socket waits on
+            # for incoming messages, which then sit unread.
+            # With NOBLOCK, pyzmq's asyncio socket tries once and returns a future already done.
+            sent = cast("asyncio.Future[None]", self.sock.send_multipart([client.identity, frame], flags=zmq.NOBLOCK))
+            error = sent.exception() if sent.done() else None
+            if isinstance(error, zmq.ZMQError):
+                why = "its queue is full" if error.errno == zmq.EAGAIN else "it is no longer connected"
+                self._drop(client, why)
 
     def _drop(self, client: Client, why: str) -> None:
         """Forget a client that is gone: stop its heartbeats, close its gatherings."""
@@ -182,6 +189,8 @@ class TransportService:
         ]
         # Closes that a client asked for just before it went away are still releasing.
         await asyncio.gather(*closing, *self._closings)
+        for client in self.clients.values():
+            self._flush(client)  # what the closings said, before the socket closes
 
     def _handle(self, client: Client, message: protocol.Message) -> None:
         if isinstance(message, protocol.ClientHello):

@@ -2,7 +2,9 @@
 
 Every message is one msgpack map: ``{"type": <name>, "seq": <n>, ...fields}``. ``seq`` counts
 the messages of one direction of one connection from 0, so that the receiver can tell a lost
-or replayed message from a good one (see ``SequenceChecker``).
+or replayed message from a good one (see ``SequenceChecker``). One ZeroMQ message, a frame,
+carries one or more messages back to back: what one turn of the sender's event loop made
+(``frames``; an ``Outbox`` packs them, an ``Inbox`` reads them).
 
 This module is the counterpart of Firefox's ``PMediaTransport.ipdl`` plus its
 ``DEFINE_IPC_SERIALIZER_WITH_FIELDS`` lines, with one difference that matters: decoding
@@ -36,7 +38,14 @@ Messages, transport -> main:
 """
 
 from icegather.shared.protocol.checks import ProtocolError
-from icegather.shared.protocol.codec import MAX_MESSAGE_BYTES, decode_to_main, decode_to_transport, encode
+from icegather.shared.protocol.codec import encode
+from icegather.shared.protocol.frames import (
+    MAX_FRAME_BYTES,
+    MAX_FRAME_MESSAGES,
+    Outbox,
+    decode_to_main,
+    decode_to_transport,
+)
 from icegather.shared.protocol.inbox import Inbox, SequenceChecker
 from icegather.shared.protocol.messages import (
     PROTOCOL_VERSION,
@@ -58,7 +67,8 @@ from icegather.shared.protocol.messages import (
 )
 
 __all__ = [
-    "MAX_MESSAGE_BYTES",
+    "MAX_FRAME_BYTES",
+    "MAX_FRAME_MESSAGES",
     "PROTOCOL_VERSION",
     "Audit",
     "AuditResult",
@@ -72,6 +82,7 @@ __all__ = [
     "Heartbeat",
     "Inbox",
     "Message",
+    "Outbox",
     "ProtocolError",
     "RelayCheck",
     "SequenceChecker",

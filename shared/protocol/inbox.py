@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from icegather.shared.protocol.checks import ProtocolError
 from icegather.shared.protocol.messages import Message
@@ -34,13 +34,15 @@ class SequenceChecker:
 
 class Inbox:
     """The receiving end of one direction of one connection: decodes, validates and
-    sequence-checks each message, raising ``ProtocolError`` for anything it refuses."""
+    sequence-checks the messages of each frame (``frames``)."""
 
-    def __init__(self, decode: Callable[[bytes], tuple[int, Message]]) -> None:
+    def __init__(self, decode: Callable[[bytes], Iterator[tuple[int, Message]]]) -> None:
         self._decode = decode
         self.sequence = SequenceChecker()
 
-    def read(self, data: bytes) -> Message:
-        seq, message = self._decode(data)
-        self.sequence.check(seq)
-        return message
+    def read(self, frame: bytes) -> Iterator[Message]:
+        """The frame's messages in order, each checked when it is reached: the first that
+        fails raises ``ProtocolError``, and what follows it in the frame is not read."""
+        for seq, message in self._decode(frame):
+            self.sequence.check(seq)
+            yield message

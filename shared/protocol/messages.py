@@ -15,7 +15,7 @@ from icegather.shared.structs import (
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 
 @dataclass(frozen=True)
