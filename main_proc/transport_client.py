@@ -47,6 +47,8 @@ from icegather.shared.structs import GatherOptions
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 10.0
+OWN_RECONNECT_MS = 2
+SERVICE_RECONNECT_MS = 20
 RECEIVE_BATCH = 256
 
 # Transports of our own that close() asked to exit, waited for in the background: held here so
@@ -120,7 +122,9 @@ class TransportClient:
         sock = context.socket(zmq.DEALER)
         link_settings.configure(sock)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RECONNECT_IVL, 20)
+        # Until the transport has bound, libzmq retries the connection every RECONNECT_IVL. A
+        # transport of our own is binding right now, on a local socket file: retry often.
+        sock.setsockopt(zmq.RECONNECT_IVL, OWN_RECONNECT_MS if process is not None else SERVICE_RECONNECT_MS)
         if curve is not None:
             curve.apply_to_client(sock)
         # Watched from the first connection on: after the handshake, its end is a failure.

@@ -316,3 +316,20 @@ async def gather_once(transport: TransportClient) -> str:
         return str(exc)
     finally:
         pc.close()
+
+
+def test_a_transport_process_loads_aioices_stun_codec_without_its_ice_agent():
+    # The start-up budget of a one-shot check (scripts/bench_cli.py): the agent brings ifaddr,
+    # whose import runs ldconfig, and dnspython; the transport needs neither to serve.
+    probe = (
+        "import sys\n"
+        "from icegather.transport_proc.__main__ import load_aioice_without_its_agent\n"
+        "load_aioice_without_its_agent()\n"
+        "import icegather.transport_proc.service\n"
+        "heavy = ('aioice.ice', 'dns', 'ifaddr', 'icegather.shared.curve_keys')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), 'aioice.stun' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] True"

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import logging
 import resource
 import sys
 
-from icegather.shared.curve_keys import CurveKeys, generate
 from icegather.shared.platform_support import unsupported_platform
 from icegather.transport_proc.endpoint import EndpointRefused, remove_private_ipc_directory
-from icegather.transport_proc.service import MAX_GATHERINGS, run_service
 
 # Net container allocations between two collections of the youngest generation (CPython: 700).
 GC_THRESHOLD = 10_000
@@ -36,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
+    load_aioice_without_its_agent()
+    from icegather.transport_proc.service import MAX_GATHERINGS, run_service  # after aioice's set-up
+
     parser = argparse.ArgumentParser(
         prog="python -m icegather.transport_proc",
         description=__doc__,
@@ -65,7 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     raise_open_file_limit()
     tune_garbage_collector()
     try:
-        curve = CurveKeys.load(args.curve_secret) if args.curve_secret else None
+        curve = None
+        if args.curve_secret:
+            from icegather.shared.curve_keys import CurveKeys  # tcp:// only: kept out of a private transport's start
+
+            curve = CurveKeys.load(args.curve_secret)
         asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_gatherings))
     except (EndpointRefused, ValueError, OSError) as exc:
         sys.exit(f"icegather.transport_proc: {exc}")
@@ -82,6 +88,21 @@ def raise_open_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def load_aioice_without_its_agent() -> None:
+    """Register the ``aioice`` package without running its ``__init__``, so that importing
+    ``aioice.stun`` loads the STUN codec (and ``aioice.utils``) alone.
+
+    aioice's ``__init__`` imports its ICE agent, and with it ifaddr (whose import runs
+    ``ldconfig -p`` to find libc) and dnspython (for mDNS): about 45 ms of a transport that
+    otherwise starts in about 80, and a one-shot check waits for that start. The transport uses
+    the STUN codec only. This is done in this process's entry point alone: a program that
+    imports the transport's modules into its own process gets aioice the ordinary way."""
+    if "aioice" not in sys.modules:
+        spec = importlib.util.find_spec("aioice")
+        if spec is not None:  # not installed: the import that needs it says so
+            sys.modules["aioice"] = importlib.util.module_from_spec(spec)
 
 
 def tune_garbage_collector() -> None:
@@ -104,6 +125,8 @@ def keygen(argv: list[str]) -> int:
     parser.add_argument("directory")
     parser.add_argument("name")
     args = parser.parse_args(argv)
+    from icegather.shared.curve_keys import generate
+
     public, secret = generate(args.directory, args.name)
     print(f"public key: {public}\nsecret key: {secret} (keep it private)")
     return 0

@@ -11,13 +11,13 @@ import ipaddress
 import itertools
 from collections.abc import Iterable
 
-import ifaddr
-
 from icegather.shared.endpoints import ip_version, parse_ip
 
 
 def interface_addresses() -> list[str]:
     """Every IP address of every interface, as text (IPv6 without scope)."""
+    import ifaddr  # its import runs ldconfig: loaded only when no local address was given
+
     found = []
     for adapter in ifaddr.get_adapters():
         for ip in adapter.ips:

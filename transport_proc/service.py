@@ -24,14 +24,12 @@ import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import zmq
 import zmq.asyncio
-from zmq.auth.asyncio import AsyncioAuthenticator
 
 from icegather.shared import link_settings, protocol
-from icegather.shared.curve_keys import CurveKeys
 from icegather.shared.structs import (
     AuditResultInfo,
     CandidateInfo,
@@ -44,6 +42,9 @@ from icegather.transport_proc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.gathering import Gathering
 from icegather.transport_proc.server_audit import ServerAudit
+
+if TYPE_CHECKING:
+    from icegather.shared.curve_keys import CurveKeys
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +280,8 @@ async def run_service(
     if curve is not None:
         if curve_clients is None:
             raise EndpointRefused("CURVE needs --curve-clients: the directory of the accepted clients' public keys")
+        from zmq.auth.asyncio import AsyncioAuthenticator  # tcp:// only: kept out of a private transport's start
+
         authenticator = AsyncioAuthenticator(context)
         authenticator.start()
         authenticator.configure_curve(domain="*", location=curve_clients)
