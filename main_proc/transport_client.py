@@ -254,7 +254,8 @@ class TransportClient:
         end (``shared.protocol.frames``)."""
         if self._outbox.empty:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._outbox.put(message)
+        if self._outbox.put(message):
+            self._flush()
 
     def _flush(self) -> None:
         for frame in self._outbox.take_frames():

@@ -146,7 +146,8 @@ class TransportService:
             return  # its gatherings are closing
         if client.outbox.empty:
             asyncio.get_running_loop().call_soon(self._flush, client)
-        client.outbox.put(message)
+        if client.outbox.put(message):
+            self._flush(client)
 
     def _flush(self, client: Client) -> None:
         for frame in client.outbox.take_frames():

@@ -67,31 +67,40 @@ async def transact(
 
     data = bytes(request)
     waits = (schedule.give_up_after,) if channel.reliable else schedule.waits()
-    channel.register(request.transaction_id, Waiter(server, on_message, on_failure))
-    # Each send is due at its time on the schedule, counted from the first send, not from the
-    # previous wake-up: a loop that is late once must not push every later send back.
-    due = loop.time()
     sends: list[float] = []
+    # Each send is due at its time on the schedule, counted from the first send, not from the
+    # previous wake-up: a loop that is late once must not push every later send back. A timer
+    # makes the next send (or gives up); the coroutine only waits for the outcome.
+    due = loop.time()
+    timer: asyncio.TimerHandle | None = None
+
+    def send(attempt: int) -> None:
+        nonlocal due, timer
+        if attempt == len(waits):
+            on_failure(failures.no_response(server, len(waits), schedule.give_up_after, channel.transport_name))
+            return
+        sends.append(time.monotonic())
+        channel.send(data, server)
+        due += waits[attempt]
+        timer = loop.call_at(due, send, attempt + 1)
+
+    channel.register(request.transaction_id, Waiter(server, on_message, on_failure))
     try:
-        for wait in waits:
-            sends.append(time.monotonic())
-            channel.send(data, server)
-            due += wait
-            done, _ = await asyncio.wait({outcome}, timeout=max(0.0, due - loop.time()))
-            if done:
-                response = outcome.result()  # raises the channel's failure (ICMP, connection lost)
-                # The RTT of the send that was answered (RFC 8489 section 6.2.1 Karn's rule
-                # would drop it; for a report, the latest send is the best estimate).
-                rtt = time.monotonic() - sends[-1]
-                if trace is not None:
-                    trace(Transacted(request, tuple(sends), time.monotonic(), response, None, rtt))
-                return response, rtt
-        raise failures.no_response(server, len(waits), schedule.give_up_after, channel.transport_name)
+        send(0)
+        response = await outcome  # raises the channel's failure (ICMP, connection lost) or no_response
+        # The RTT of the send that was answered (RFC 8489 section 6.2.1 Karn's rule would drop
+        # it; for a report, the latest send is the best estimate).
+        rtt = time.monotonic() - sends[-1]
+        if trace is not None:
+            trace(Transacted(request, tuple(sends), time.monotonic(), response, None, rtt))
+        return response, rtt
     except AttemptFailed as failure:
         if trace is not None:
             trace(Transacted(request, tuple(sends), time.monotonic(), None, failure, None))
         raise
     finally:
+        if timer is not None:
+            timer.cancel()
         channel.unregister(request.transaction_id)
         if outcome.done() and not outcome.cancelled():
             # When we are cancelled just as a failure arrives, nobody reads it: say it was seen.

@@ -40,9 +40,12 @@ class Outbox:
     def empty(self) -> bool:
         return not self._waiting
 
-    def put(self, message: Message) -> None:
+    def put(self, message: Message) -> bool:
+        """Queue a message; True when a full frame waits, to be sent now rather than at the
+        end of the turn (so that the receiver starts on a long burst while it is made)."""
         self._waiting.append(encode(message, self.next_seq))
         self.next_seq += 1
+        return len(self._waiting) == MAX_FRAME_MESSAGES
 
     def take_frames(self) -> list[bytes]:
         """Everything put since the last call, in order, as frames within the limits (a
