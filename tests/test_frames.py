@@ -47,6 +47,15 @@ def test_an_outbox_numbers_its_messages_and_packs_what_waits_into_one_frame():
     assert list(decode_to_main(outbox.take_frames()[0])) == [(3, protocol.Heartbeat())]  # numbering goes on
 
 
+def test_an_outbox_says_when_a_full_frame_waits_so_that_it_can_leave_before_the_turn_ends():
+    outbox = Outbox()
+    full = [outbox.put(message) for message in errors(MAX_FRAME_MESSAGES)]
+
+    assert full == [False] * (MAX_FRAME_MESSAGES - 1) + [True]
+    assert len(outbox.take_frames()) == 1
+    assert outbox.put(protocol.Heartbeat()) is False  # counting starts again
+
+
 def test_an_outbox_splits_a_burst_at_the_message_limit():
     outbox = Outbox()
     for message in errors(2 * MAX_FRAME_MESSAGES + 10):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import time
 
 import pytest
 from aioice import stun
 from gathering_helpers import FAST_SCHEDULE, gather
-from stun_servers import ScriptedStunServer, never_answer, with_alternate_server
+from stun_servers import ScriptedStunServer, mapped_to, never_answer, with_alternate_server
 
 from icegather.main_proc.cli import run
 from icegather.shared.candidate import CandidateFields, format_candidate, parse_candidate
@@ -166,6 +167,33 @@ def test_retransmissions_keep_to_the_schedule_when_the_event_loop_was_late_once(
     assert len(sent) == 3
     assert sent[1] - sent[0] >= 0.5  # the blocked loop did delay the second send
     assert sent[2] - sent[0] < 0.75  # the third kept its time on the schedule (0.6 s)
+
+
+def test_an_answered_transaction_leaves_no_reference_cycle_for_the_collector():
+    # The transport runs its cyclic collector seldom (transport_proc.__main__); a request that
+    # made cyclic garbage would make every gathering pay for collections.
+    async def run(server_address, count: int) -> None:
+        channel = await UdpChannel.open("127.0.0.1")
+        try:
+            for _ in range(count):
+                await transact(channel, stun.Message(stun.Method.BINDING, stun.Class.REQUEST), server_address,
+                               FAST_SCHEDULE)
+        finally:
+            channel.close()
+
+    def garbage_after(count: int) -> int:
+        gc.collect()
+        gc.disable()
+        try:
+            asyncio.run(run(("127.0.0.1", server.port), count))
+        finally:
+            gc.enable()
+        return gc.collect()
+
+    with ScriptedStunServer(mapped_to(("192.0.2.9", 4000))) as server:
+        few, many = garbage_after(10), garbage_after(210)
+    assert len(server.received) == 220
+    assert many - few < 20  # the event loop's own, whatever the count; not a few per request
 
 
 def test_explain_refuses_digits_that_are_not_ascii_with_a_clear_error():

@@ -74,7 +74,9 @@ async def transact(
     due = loop.time()
     timer: asyncio.TimerHandle | None = None
 
-    def send(attempt: int) -> None:
+    def send(attempt: int, again: Callable[..., None]) -> None:
+        # ``again`` is this function, passed along rather than named inside: a closure that
+        # names itself is a reference cycle, garbage for the cyclic collector at every request.
         nonlocal due, timer
         if attempt == len(waits):
             on_failure(failures.no_response(server, len(waits), schedule.give_up_after, channel.transport_name))
@@ -82,11 +84,11 @@ async def transact(
         sends.append(time.monotonic())
         channel.send(data, server)
         due += waits[attempt]
-        timer = loop.call_at(due, send, attempt + 1)
+        timer = loop.call_at(due, again, attempt + 1, again)
 
     channel.register(request.transaction_id, Waiter(server, on_message, on_failure))
     try:
-        send(0)
+        send(0, send)
         response = await outcome  # raises the channel's failure (ICMP, connection lost) or no_response
         # The RTT of the send that was answered (RFC 8489 section 6.2.1 Karn's rule would drop
         # it; for a report, the latest send is the best estimate).
@@ -100,7 +102,7 @@ async def transact(
         raise
     finally:
         if timer is not None:
-            timer.cancel()
+            timer.cancel()  # which also lets go of its callback
         channel.unregister(request.transaction_id)
         if outcome.done() and not outcome.cancelled():
             # When we are cancelled just as a failure arrives, nobody reads it: say it was seen.
