@@ -230,12 +230,23 @@ class RTCPeerConnection(EventTarget):
                     self._transport.close()
                 return
         self._pc_id = self._transport.gather(self._configuration, self._options, PeerConnectionObserver(self))
+        # A timer, not wait_for and shield: their futures and callbacks, for each of thousands
+        # of concurrent gatherings, were most of what one costs the main process in memory.
         deadline = self._options.schedule.gathering_deadline
+        timer = asyncio.get_running_loop().call_later(
+            deadline, self._deadline_passed, self._transport, self._pc_id, deadline
+        )
         try:
-            await asyncio.wait_for(asyncio.shield(self._finished), deadline)
-        except asyncio.TimeoutError:
-            self._transport.stop(self._pc_id)
-            raise TransportError(f"gathering did not complete within {deadline:g} s, the most it can take") from None
+            await self._finished
+        finally:
+            timer.cancel()
+
+    def _deadline_passed(self, transport: TransportClient, pc_id: int, deadline: float) -> None:
+        if self._finished is not None and not self._finished.done():
+            transport.stop(pc_id)
+            self._finished.set_exception(
+                TransportError(f"gathering did not complete within {deadline:g} s, the most it can take")
+            )
 
     def close(self) -> None:
         """Stop gathering and release TURN allocations; no event fires after this. It does not
