@@ -3,8 +3,9 @@
 The transport binds a ROUTER socket; each main process connects a DEALER and starts with
 ``client_hello``. One transport serves many main processes and many peer connections: a
 gathering is known by (client identity, ``pc_id``). Every message received is decoded and
-validated by ``icegather.shared.protocol``; one that fails is counted in ``rejected`` and dropped, and
-the loop goes on: one bad client must not take the others down.
+validated by ``icegather.shared.protocol``; one that fails is counted in ``rejected`` and dropped
+with the rest of its frame, and the loop goes on: one bad client must not take the others down.
+What one turn of the loop sends a client leaves as one frame (``shared.protocol.frames``).
 
 A client that asks for heartbeats in its ``client_hello`` gets one every ``heartbeat_interval``
 seconds (at least ``link_settings.MIN_HEARTBEAT_INTERVAL``), so that it can tell a hung transport (stopped,
