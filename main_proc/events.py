@@ -388,8 +388,7 @@ class IceRelayCheckEvent(Event):
         self._backReceived = _required(init.get("backReceived", 0), int, "backReceived")
         self._outSourceAddress = _optional(init.get("outSourceAddress"), str, "outSourceAddress")
         self._outSourcePort = _optional(init.get("outSourcePort"), int, "outSourcePort")
-        rtt = init.get("rttMs")
-        self._rttMs = None if rtt is None else _number(rtt, "rttMs")
+        self._rttMs = _optional_number(init.get("rttMs"), "rttMs")
         self._backCause = _optional(init.get("backCause"), str, "backCause")
         self._failedRequest = _optional(init.get("failedRequest"), str, "failedRequest")
         self._errorCode = _optional(init.get("errorCode"), int, "errorCode")
@@ -429,8 +428,7 @@ class IceTransactionEvent(Event):
         self._outcome = _required(init.get("outcome", ""), str, "outcome")
         self._errorCode = _optional(init.get("errorCode"), int, "errorCode")
         self._cause = _optional(init.get("cause"), str, "cause")
-        rtt = init.get("rttMs")
-        self._rttMs = None if rtt is None else _number(rtt, "rttMs")
+        self._rttMs = _optional_number(init.get("rttMs"), "rttMs")
 
 
 def _required(value: object, kind: type[T], name: str) -> T:
@@ -447,3 +445,7 @@ def _number(value: object, name: str) -> float:
 
 def _optional(value: object, kind: type[T], name: str) -> T | None:
     return None if value is None else _required(value, kind, name)
+
+
+def _optional_number(value: object, name: str) -> float | None:
+    return None if value is None else _number(value, name)

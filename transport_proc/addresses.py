@@ -2,7 +2,8 @@
 
 Browsers gather from every usable interface address and try each server from every local
 address of the server's address family. ``choose_local_addresses``, ``rfc8421_order`` and
-``pair_addresses`` are that policy as pure functions; ``interface_addresses`` reads the machine's interfaces.
+``pair_addresses`` are that policy as pure functions; ``interface_addresses`` reads the machine's
+interfaces, and ``gathering_addresses`` puts the two together.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def interface_addresses() -> list[str]:
         for ip in adapter.ips:
             found.append(ip.ip[0] if isinstance(ip.ip, tuple) else ip.ip)
     return found
+
+
+def gathering_addresses(configured: tuple[str, ...]) -> tuple[str, ...]:
+    """The local addresses a gathering (or an audit) uses, in order of preference: the ones
+    configured, or else the usable addresses of the machine's interfaces."""
+    return rfc8421_order(configured or choose_local_addresses(interface_addresses()))
 
 
 def choose_local_addresses(addresses: Iterable[str]) -> tuple[str, ...]:

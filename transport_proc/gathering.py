@@ -40,12 +40,7 @@ from icegather.shared.structs import (
     TransactionTraceInfo,
 )
 from icegather.transport_proc import candidates, failures
-from icegather.transport_proc.addresses import (
-    choose_local_addresses,
-    interface_addresses,
-    pair_addresses,
-    rfc8421_order,
-)
+from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
 from icegather.transport_proc.channels import Channel, UdpChannel, open_channel
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.relay_check import RelayCheck, plan_peer
@@ -98,9 +93,7 @@ class Gathering:
         self._reporting = True
         self._started = time.monotonic()
         self.sink.on_gathering_state("gathering")
-        self.local_addresses = rfc8421_order(self.options.local_addresses or choose_local_addresses(
-            interface_addresses()
-        ))
+        self.local_addresses = gathering_addresses(self.options.local_addresses)
         await self._open_host_sockets()
         relay_only = self.configuration.ice_transport_policy == "relay"
         await asyncio.gather(

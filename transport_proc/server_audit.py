@@ -29,12 +29,7 @@ from icegather.shared.ice_config import IceConfiguration, IceServer
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import AuditResultInfo, GatherOptions
 from icegather.transport_proc import failures, tls_probe
-from icegather.transport_proc.addresses import (
-    choose_local_addresses,
-    interface_addresses,
-    pair_addresses,
-    rfc8421_order,
-)
+from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
 from icegather.transport_proc.channels import Channel, open_channel
 from icegather.transport_proc.failures import AttemptFailed
 from icegather.transport_proc.relay_messages import FIRST_CHANNEL, channel_attributes, peer_attribute
@@ -72,7 +67,7 @@ class ServerAudit:
     async def run(self) -> None:
         self._reporting = True
         self.sink.on_gathering_state("gathering")
-        local = rfc8421_order(self.options.local_addresses or choose_local_addresses(interface_addresses()))
+        local = gathering_addresses(self.options.local_addresses)
         await asyncio.gather(
             *(self._audit_url(url, server, local) for server in self.configuration.ice_servers for url in server.urls)
         )
