@@ -117,21 +117,24 @@ class TransportService:
 
     async def serve(self) -> None:
         while True:
-            # Frames, not bytes: a hello's frame names the connection it came on (SRCFD).
-            frames = await self.sock.recv_multipart(copy=False)
-            if len(frames) != 2:
-                self._reject(f"expected 2 frames, got {len(frames)}")
+            # zmq.Frame objects, not bytes: the part that carries a hello names the connection
+            # it came on (SRCFD).
+            parts = await self.sock.recv_multipart(copy=False)
+            if len(parts) != 2:
+                self._reject(f"expected 2 parts (identity and frame), got {len(parts)}")
                 continue
-            identity, data = frames[0].bytes, frames[1].bytes
+            identity, frame = parts[0].bytes, parts[1].bytes
             if identity in self._gone:
                 logger.debug("ignored a message a dropped client sent before it went")
                 continue
             client = self.clients.get(identity) or Client(identity)
             try:
-                for message in client.inbox.read(data):
+                for message in client.inbox.read(frame):
+                    if client.dropped:
+                        break  # a send earlier in this frame found it gone: the rest is ignored
                     if isinstance(message, protocol.ClientHello):
-                        client.connection = self.connections.connection_of(frames[1].get(zmq.SRCFD))
-                    self.clients[identity] = client
+                        client.connection = self.connections.connection_of(parts[1].get(zmq.SRCFD))
+                    self.clients[identity] = client  # known once a message of its is valid
                     self._handle(client, message)
             except protocol.ProtocolError as exc:
                 self._reject(str(exc))  # and the rest of its frame
