@@ -19,19 +19,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from icegather.main_proc.events import (
-        Event,
-        EventTarget,
-        IceRelayCheckEvent,
-        IceServerAnswerEvent,
-        RTCPeerConnectionIceErrorEvent,
-        RTCPeerConnectionIceEvent,
-    )
-    from icegather.main_proc.ice_candidate import RTCIceCandidate
-    from icegather.main_proc.peerconnection import RTCPeerConnection
-    from icegather.main_proc.supervision import Supervision, TransportError
-    from icegather.main_proc.transport_client import TransportClient
-    from icegather.main_proc.transport_supervisor import TransportSupervisor
+    from icegather.main_proc.dom.event_target import Event, EventTarget
+    from icegather.main_proc.dom.ice_candidate import RTCIceCandidate
+    from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+    from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent
+    from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+    from icegather.main_proc.link.supervision import Supervision, TransportError
+    from icegather.main_proc.link.transport_client import TransportClient
+    from icegather.main_proc.link.transport_supervisor import TransportSupervisor
     from icegather.shared.dom_exception import DOMException
     from icegather.shared.relay_outcomes import relay_outcome
     from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RelayCheckInfo, RetransmissionSchedule
@@ -40,22 +35,22 @@ if TYPE_CHECKING:
 # and __all__ agree).
 _EXPORTS = {
     "DOMException": "icegather.shared.dom_exception",
-    "Event": "icegather.main_proc.events",
-    "EventTarget": "icegather.main_proc.events",
+    "Event": "icegather.main_proc.dom.event_target",
+    "EventTarget": "icegather.main_proc.dom.event_target",
     "GatherOptions": "icegather.shared.structs",
     "IceCandidateErrorInfo": "icegather.shared.structs",
-    "IceRelayCheckEvent": "icegather.main_proc.events",
-    "IceServerAnswerEvent": "icegather.main_proc.events",
-    "RTCIceCandidate": "icegather.main_proc.ice_candidate",
-    "RTCPeerConnection": "icegather.main_proc.peerconnection",
-    "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.events",
-    "RTCPeerConnectionIceEvent": "icegather.main_proc.events",
+    "IceRelayCheckEvent": "icegather.main_proc.dom.icegather_events",
+    "IceServerAnswerEvent": "icegather.main_proc.dom.icegather_events",
+    "RTCIceCandidate": "icegather.main_proc.dom.ice_candidate",
+    "RTCPeerConnection": "icegather.main_proc.dom.peerconnection",
+    "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.dom.ice_events",
+    "RTCPeerConnectionIceEvent": "icegather.main_proc.dom.ice_events",
     "RelayCheckInfo": "icegather.shared.structs",
     "RetransmissionSchedule": "icegather.shared.structs",
-    "Supervision": "icegather.main_proc.supervision",
-    "TransportClient": "icegather.main_proc.transport_client",
-    "TransportError": "icegather.main_proc.supervision",
-    "TransportSupervisor": "icegather.main_proc.transport_supervisor",
+    "Supervision": "icegather.main_proc.link.supervision",
+    "TransportClient": "icegather.main_proc.link.transport_client",
+    "TransportError": "icegather.main_proc.link.supervision",
+    "TransportSupervisor": "icegather.main_proc.link.transport_supervisor",
     "relay_outcome": "icegather.shared.relay_outcomes",
 }
 

@@ -1,5 +1,5 @@
 """``python -m icegather``: the ``icegather`` command line."""
 
-from icegather.main_proc.cli import main
+from icegather.main_proc.commands.cli import main
 
 main()

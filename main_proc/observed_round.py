@@ -12,18 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.diagnosis import (
-    CredentialFacts,
-    Diagnosis,
-    ServerOutcome,
-    credential_facts,
-    diagnose,
-    server_outcomes,
-)
-from icegather.main_proc.events import Event
-from icegather.main_proc.exit_status import exit_status
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.report import (
+from icegather.main_proc.diagnosis.exit_status import exit_status
+from icegather.main_proc.diagnosis.outcomes import CredentialFacts, ServerOutcome, credential_facts, server_outcomes
+from icegather.main_proc.diagnosis.verdicts import Diagnosis, diagnose
+from icegather.main_proc.dom.event_target import Event
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_supervisor import TransportSupervisor
+from icegather.main_proc.views.report import (
     Tally,
     answer_record,
     candidate_record,
@@ -32,8 +28,6 @@ from icegather.main_proc.report import (
     state_record,
     transaction_record,
 )
-from icegather.main_proc.supervision import TransportError
-from icegather.main_proc.transport_supervisor import TransportSupervisor
 from icegather.shared.ice_config import IceConfiguration
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import GatherOptions

@@ -33,9 +33,9 @@ import msgpack
 import zmq
 import zmq.asyncio
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.supervision import Supervision
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.supervision import Supervision
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.structs import IceCandidateErrorInfo
 from icegather.transport_proc.service import PeerConnectionSink, TransportService

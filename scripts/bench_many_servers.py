@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 from aioice import stun
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=3, final_wait=4)  # gives up after 0.7 s

@@ -24,8 +24,8 @@ from collections import Counter
 from local_coturn import local_coturn
 from process_stats import cpu_seconds, peak_rss_mb
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared.structs import GatherOptions
 
 LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))

@@ -25,8 +25,8 @@ import ifaddr
 from local_coturn import Coturn, local_coturn
 from process_stats import cpu_seconds
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared.structs import GatherOptions
 
 

@@ -25,8 +25,8 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icegather.main_proc.peerconnection import PeerConnectionObserver, RTCPeerConnection
-from icegather.main_proc.routing import Router
+from icegather.main_proc.dom.peerconnection import PeerConnectionObserver, RTCPeerConnection
+from icegather.main_proc.link.routing import Router
 from icegather.shared import protocol
 from icegather.shared.protocol.messages import TO_MAIN
 from icegather.shared.protocol.schemas import SCHEMAS

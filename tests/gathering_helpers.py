@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from icegather.main_proc.events import Event
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.event_target import Event
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 # Fast but real: a silent server is given up after 0.05 + 0.1 + 0.1 = 0.25 s.

@@ -22,7 +22,7 @@ from commands import ICEGATHER
 from local_coturn import Coturn, local_coturn
 from stun_servers import ScriptedStunServer, ScriptedTcpServer, response
 
-from icegather.main_proc.audit_findings import FINDINGS, classify, classify_all
+from icegather.main_proc.diagnosis.audit_findings import FINDINGS, classify, classify_all
 from icegather.shared.audit_plan import AUDIT_PEERS
 from icegather.shared.structs import AuditResultInfo
 

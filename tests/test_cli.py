@@ -14,7 +14,7 @@ import pytest
 from commands import ICEGATHER
 from local_coturn import local_coturn
 
-from icegather.main_proc.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
+from icegather.main_proc.views.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
 from icegather.shared.stun_codes import describe
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
@@ -334,9 +334,9 @@ def test_bad_input_is_answered_without_loading_asyncio_zeromq_or_the_gathering_c
     # The start-up budget of the command line (scripts/bench_cli.py): bad input must not pay for them.
     probe = (
         "import io, sys\n"
-        "from icegather.main_proc.cli import run\n"
+        "from icegather.main_proc.commands.cli import run\n"
         "assert run(['-s', 'http://x'], io.StringIO(), io.StringIO()) == 2\n"
-        "heavy = ('asyncio', 'zmq', 'aioice', 'icegather.main_proc.gathering_round')\n"
+        "heavy = ('asyncio', 'zmq', 'aioice', 'icegather.main_proc.commands.gathering_round')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

@@ -35,19 +35,14 @@ from stun_servers import (
     try_alternate,
 )
 
-from icegather.main_proc.cli import run
-from icegather.main_proc.diagnosis import (
-    ADDRESS_RULES,
-    CAUSES,
-    RELAY_CAUSES,
-    VERDICTS,
-    ServerOutcome,
-    address_findings,
-    diagnose,
-    explain_failure,
-)
-from icegather.main_proc.report import format_line
-from icegather.main_proc.rest_credentials import mint
+from icegather.main_proc.commands.cli import run
+from icegather.main_proc.credentials.rest_credentials import mint
+from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES, address_findings
+from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
+from icegather.main_proc.diagnosis.outcomes import ServerOutcome
+from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.verdicts import VERDICTS, diagnose
+from icegather.main_proc.views.report import format_line
 from icegather.shared.address_scopes import scope_of
 from icegather.shared.relay_outcomes import BROKEN
 

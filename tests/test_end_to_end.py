@@ -12,8 +12,8 @@ from pathlib import Path
 
 from gathering_helpers import FAST_SCHEDULE, LOOPBACK, gather, record_gathering
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.transport_client import TransportClient
 
 
 def test_correct_turn_credentials_over_udp_give_a_relay_candidate_and_no_error(coturn):

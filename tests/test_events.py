@@ -6,17 +6,11 @@ import logging
 
 import pytest
 
-from icegather.main_proc.events import (
-    Event,
-    EventHandler,
-    EventTarget,
-    IceRelayCheckEvent,
-    IceServerAnswerEvent,
-    RTCPeerConnectionIceErrorEvent,
-    RTCPeerConnectionIceEvent,
-)
-from icegather.main_proc.ice_candidate import RTCIceCandidate
-from icegather.main_proc.peerconnection import RTCPeerConnection, error_event_init
+from icegather.main_proc.dom.event_target import Event, EventHandler, EventTarget
+from icegather.main_proc.dom.ice_candidate import RTCIceCandidate
+from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection, error_event_init
 from icegather.shared.dom_exception import DOMException
 from icegather.shared.structs import IceCandidateErrorInfo
 

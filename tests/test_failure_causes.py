@@ -20,8 +20,9 @@ from icegather.shared.structs import (
     RetransmissionSchedule,
     ServerAnswerInfo,
 )
-from icegather.transport_proc import candidates, icmp
+from icegather.transport_proc import candidates
 from icegather.transport_proc.gathering import Gathering
+from icegather.transport_proc.stun import icmp
 
 
 def extended_error(origin: int, icmp_type: int, code: int, offender: str = "192.0.2.1", info: int = 0) -> bytes:

@@ -12,8 +12,8 @@ from fake_transport import HostileTransport
 from test_service import running_service
 from test_supervision import GOOD_ERROR, peer_connection_on_a_fake
 
-from icegather.main_proc.supervision import Supervision, TransportError
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.ice_config import parse_configuration
 from icegather.shared.protocol import (

@@ -24,7 +24,7 @@ from stun_servers import (
     try_alternate,
 )
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.shared.structs import GatherOptions
 
 DUAL_STACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1", "::1"))

@@ -14,9 +14,9 @@ import zmq.asyncio
 from gathering_helpers import LOOPBACK, Recording, record_gathering
 from test_service import running_service
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.supervision import TransportError
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 
 GARBAGE = (

@@ -64,7 +64,7 @@ def test_the_wheel_holds_one_icegather_package_with_its_type_marker(distribution
     names = zipfile.ZipFile(distributions["wheel"]).namelist()
     top_level = {name.split("/")[0] for name in names if not name.startswith("icegather-")}
     assert top_level == {"icegather"}
-    for expected in ("icegather/py.typed", "icegather/shared/protocol/codec.py", "icegather/main_proc/cli.py",
+    for expected in ("icegather/py.typed", "icegather/shared/protocol/codec.py", "icegather/main_proc/commands/cli.py",
                      "icegather/transport_proc/__main__.py"):
         assert expected in names
 

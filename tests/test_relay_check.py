@@ -13,13 +13,13 @@ from aioice import stun
 from gathering_helpers import LOOPBACK, events_of
 from local_coturn import Coturn, local_coturn
 
-from icegather.main_proc.events import IceRelayCheckEvent
+from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent
 from icegather.shared.relay_outcomes import RELAY_OUTCOMES, relay_outcome
 from icegather.shared.structs import GatherOptions, RelayCheckInfo
-from icegather.transport_proc.channels import StreamChannel, bind_socket, stream_frame_length
-from icegather.transport_proc.relay_check import PROBES_PER_KIND, PeerPlan, plan_peer
-from icegather.transport_proc.relay_messages import Relayed, channel_data, relayed, send_indication
-from icegather.transport_proc.relay_probes import CheckedAllocation, ProbeLog
+from icegather.transport_proc.relay.check import PROBES_PER_KIND, PeerPlan, plan_peer
+from icegather.transport_proc.relay.probes import CheckedAllocation, ProbeLog
+from icegather.transport_proc.stun.channels import StreamChannel, bind_socket, stream_frame_length
+from icegather.transport_proc.turn.relay_messages import Relayed, channel_data, relayed, send_indication
 
 CHECKING = dataclasses.replace(LOOPBACK, relay_check=True)
 PROBES = 2 * PROBES_PER_KIND  # with indications, then with ChannelData

@@ -9,7 +9,7 @@ import logging
 from gathering_helpers import LOOPBACK, record_gathering
 from local_coturn import free_port, local_coturn
 
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.protocol.messages import TO_MAIN
 from icegather.shared.protocol.schemas import SCHEMAS

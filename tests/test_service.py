@@ -21,9 +21,9 @@ import zmq.asyncio
 from commands import ICEGATHER
 from local_coturn import free_port
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.supervision import Supervision, TransportError
-from icegather.main_proc.transport_client import TransportClient
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.curve_keys import CurveKeys
 from icegather.shared.link_settings import MIN_HEARTBEAT_INTERVAL

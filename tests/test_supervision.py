@@ -14,10 +14,10 @@ import pytest
 from fake_transport import HostileTransport
 from gathering_helpers import LOOPBACK, record_gathering
 
-from icegather.main_proc.peerconnection import RTCPeerConnection
-from icegather.main_proc.supervision import Supervision, TransportError
-from icegather.main_proc.transport_client import TransportClient
-from icegather.main_proc.transport_supervisor import TransportSupervisor
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
 from icegather.shared.structs import (
     GATHERING_DEADLINE_SCHEDULES,
@@ -26,7 +26,7 @@ from icegather.shared.structs import (
     RetransmissionSchedule,
 )
 from icegather.transport_proc.gathering import ALLOCATION_MISMATCH_RETRIES
-from icegather.transport_proc.turn_allocation import MAX_STALE_NONCE_RETRIES
+from icegather.transport_proc.turn.allocation import MAX_STALE_NONCE_RETRIES
 
 GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response", "no_response")
 QUICK = Supervision(heartbeat_interval=0.05, heartbeat_timeout=0.5)

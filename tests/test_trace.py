@@ -9,7 +9,7 @@ import pytest
 from gathering_helpers import FAST_SCHEDULE, LOOPBACK, events_of
 from local_coturn import free_port
 
-from icegather.main_proc.events import IceTransactionEvent
+from icegather.main_proc.dom.icegather_events import IceTransactionEvent
 from icegather.shared.protocol import ProtocolError, decode_to_main, encode
 from icegather.shared.protocol.messages import TransactionTrace
 from icegather.shared.structs import GatherOptions, TransactionTraceInfo

@@ -12,15 +12,16 @@ from aioice import stun
 from gathering_helpers import FAST_SCHEDULE, gather
 from stun_servers import ScriptedStunServer, mapped_to, never_answer, with_alternate_server
 
-from icegather.main_proc.cli import run
+from icegather.main_proc.commands.cli import run
 from icegather.shared.candidate import CandidateFields, format_candidate, parse_candidate
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
-from icegather.transport_proc import candidates, failures
+from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses, rfc8421_order
-from icegather.transport_proc.channels import UdpChannel
-from icegather.transport_proc.resolver import is_localhost, resolve, special_use_answer
-from icegather.transport_proc.stun_parser import parse_stun
-from icegather.transport_proc.transaction import transact
+from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.channels import UdpChannel
+from icegather.transport_proc.stun.parser import parse_stun
+from icegather.transport_proc.stun.resolver import is_localhost, resolve, special_use_answer
+from icegather.transport_proc.stun.transaction import transact
 
 
 def test_default_schedule_gives_up_on_a_silent_server_within_ten_seconds():

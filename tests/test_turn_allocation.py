@@ -7,9 +7,9 @@ import struct
 import pytest
 from aioice import stun
 
-from icegather.transport_proc.failures import AttemptFailed
-from icegather.transport_proc.stun_parser import parse_stun
-from icegather.transport_proc.turn_allocation import (
+from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.parser import parse_stun
+from icegather.transport_proc.turn.allocation import (
     MAX_NONCE_RENEWALS,
     MAX_STALE_NONCE_RETRIES,
     Allocated,

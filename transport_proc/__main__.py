@@ -22,7 +22,7 @@ import resource
 import sys
 
 from icegather.shared.platform_support import unsupported_platform
-from icegather.transport_proc.endpoint import EndpointRefused, remove_private_ipc_directory
+from icegather.transport_proc.ipc.endpoint import EndpointRefused, remove_private_ipc_directory
 
 # Net container allocations between two collections of the youngest generation (CPython: 700).
 GC_THRESHOLD = 10_000

@@ -39,17 +39,18 @@ from icegather.shared.structs import (
     ServerAnswerInfo,
     TransactionTraceInfo,
 )
-from icegather.transport_proc import candidates, failures
+from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
-from icegather.transport_proc.channels import Channel, UdpChannel, open_channel
-from icegather.transport_proc.failures import AttemptFailed
-from icegather.transport_proc.relay_check import RelayCheck, plan_peer
-from icegather.transport_proc.relay_messages import FIRST_CHANNEL
-from icegather.transport_proc.relay_probes import CheckedAllocation
-from icegather.transport_proc.resolver import resolve
-from icegather.transport_proc.transaction import Tracer, Transacted, release_allocation, transact
+from icegather.transport_proc.relay.check import RelayCheck, plan_peer
+from icegather.transport_proc.relay.probes import CheckedAllocation
+from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.channels import Channel, UdpChannel, open_channel
+from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.resolver import resolve
+from icegather.transport_proc.stun.transaction import Tracer, Transacted, release_allocation, transact
 from icegather.transport_proc.transaction_traces import connect_trace, probe_traces, trace_info
-from icegather.transport_proc.turn_allocation import AllocateSession, Redirect, SendRequest
+from icegather.transport_proc.turn.allocation import AllocateSession, Redirect, SendRequest
+from icegather.transport_proc.turn.relay_messages import FIRST_CHANNEL
 
 logger = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from icegather.shared.structs import (
     ServerAnswerInfo,
     TransactionTraceInfo,
 )
-from icegather.transport_proc.connections import Connection, ConnectionMonitor
-from icegather.transport_proc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
+from icegather.transport_proc.audit.server_audit import ServerAudit
 from icegather.transport_proc.gathering import Gathering
-from icegather.transport_proc.server_audit import ServerAudit
+from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
+from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 
 if TYPE_CHECKING:
     from icegather.shared.curve_keys import CurveKeys
@@ -275,7 +275,7 @@ async def run_service(
     """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes).
 
     Over ``tcp://``, ``curve`` is the service's key pair and ``curve_clients`` the directory of
-    the public keys of the clients it accepts; see ``icegather.transport_proc.endpoint``.
+    the public keys of the clients it accepts; see ``icegather.transport_proc.ipc.endpoint``.
     """
     check_endpoint(endpoint, curve is not None)
     if endpoint.startswith("ipc://"):

@@ -9,10 +9,10 @@ from aioice import stun
 
 from icegather.shared.endpoints import Address
 from icegather.shared.structs import TransactionTraceInfo
-from icegather.transport_proc import failures
-from icegather.transport_proc.failures import AttemptFailed
-from icegather.transport_proc.relay_probes import ProbeLog
-from icegather.transport_proc.transaction import Transacted
+from icegather.transport_proc.relay.probes import ProbeLog
+from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.transaction import Transacted
 
 METHOD_NAMES = {
     stun.Method.BINDING: "Binding",

@@ -1,0 +1,218 @@
+"""``icegather audit URL ...``: which TURN/STUN servers can be abused, checked from the outside.
+
+The transport runs the checks (``transport_proc.server_audit``) and reports facts; here they
+become findings (``audit_findings``), printed per URL with the worst first, or as NDJSON: one
+``auditcheck`` record per finding and an ``auditsummary``. Exit status: 0 when nothing is
+critical or a warning, 1 when something is, 2 for bad input, 3 when the transport failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any, TextIO
+
+from icegather.main_proc.commands.cli_options import (
+    add_credential_options,
+    add_schedule_options,
+    add_transport_options,
+    gather_options,
+    load_configuration,
+    read_minting,
+    transport_supervisor,
+)
+from icegather.main_proc.credentials.secrets_input import BadInput
+from icegather.main_proc.diagnosis.audit_findings import (
+    DEFAULT_CERT_WARN_DAYS,
+    SEVERITIES,
+    AuditFinding,
+    classify_all,
+    severity_order,
+)
+from icegather.main_proc.diagnosis.exit_status import (
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_TRANSPORT_FAILED,
+)
+from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_supervisor import TransportSupervisor
+from icegather.main_proc.views.report import printable
+from icegather.shared.dom_exception import DOMException
+from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.structs import (
+    AuditResultInfo,
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+    TransactionTraceInfo,
+)
+
+FINDING_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
+SUMMARY_FIELDS = ("type", "critical", "warning", "info", "ok", "failure", "exitStatus")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icegather audit",
+        description="Check TURN/STUN servers for what can be abused: open relays, relays into private networks "
+        "and the server's own machine, old TLS and bad certificates, software versions on show.",
+        epilog="Peer addresses only appear inside CreatePermission/ChannelBind requests: no data is sent to "
+        "them. exit status: 0 nothing critical or warning, 1 something is, 2 bad input, 3 transport failure",
+    )
+    parser.add_argument("server", nargs="*", metavar="URL", help="a turn:, turns:, stun: or stuns: URL")
+    add_credential_options(parser.add_argument_group("servers"))
+    add_transport_options(parser)
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="one JSON object per finding, then a summary (NDJSON)")
+    output.add_argument("--cert-warn-days", type=int, default=DEFAULT_CERT_WARN_DAYS, metavar="DAYS",
+                        help=f"a certificate that expires sooner is a warning (default {DEFAULT_CERT_WARN_DAYS})")
+    add_schedule_options(parser.add_argument_group("checks"))
+    parser.set_defaults(relay_only=False, insecure_tls=False, relay_check=False, trace=False, html=None)
+    return parser
+
+
+class AuditObserver:
+    """What the transport reports for one audit: its results, and when it is over."""
+
+    def __init__(self) -> None:
+        self.results: list[AuditResultInfo] = []
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_audit_result(self, info: AuditResultInfo) -> bool:
+        self.results.append(info)
+        return not self.done.done()
+
+    def on_gathering_state(self, state: str) -> bool:
+        if state == "complete" and not self.done.done():
+            self.done.set_result(None)
+        return True
+
+    def on_gather_rejected(self, reason: str) -> bool:
+        self.on_transport_failure(f"the transport refused the audit: {reason}")
+        return True
+
+    def on_transport_failure(self, reason: str) -> None:
+        if not self.done.done():
+            self.done.set_exception(TransportError(reason))
+
+    # An audit has none of a gathering's reports.
+    def on_candidate(self, info: CandidateInfo) -> bool:
+        return False
+
+    def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool:
+        return False
+
+    def on_server_answer(self, info: ServerAnswerInfo) -> bool:
+        return False
+
+    def on_relay_check(self, info: RelayCheckInfo) -> bool:
+        return False
+
+    def on_transaction(self, info: TransactionTraceInfo) -> bool:
+        return False
+
+
+async def audit(
+    validated: IceConfiguration, options: GatherOptions, supervisor: TransportSupervisor
+) -> tuple[list[AuditResultInfo], str | None]:
+    """The audit's results, and why it did not finish (None when it did)."""
+    observer = AuditObserver()
+    deadline = options.schedule.gathering_deadline
+    try:
+        client = await supervisor.client()
+        pc_id = client.audit(validated, options, observer)
+        try:
+            await asyncio.wait_for(asyncio.shield(observer.done), deadline)
+        finally:
+            client.stop(pc_id)
+    except TransportError as exc:
+        return observer.results, str(exc)
+    except asyncio.TimeoutError:
+        return observer.results, f"the audit did not finish within {deadline:g} s"
+    finally:
+        await supervisor.aclose()
+    return observer.results, None
+
+
+def findings_of(results: list[AuditResultInfo], urls: list[str], now: float, warn_days: int) -> list[AuditFinding]:
+    """Every finding, per URL in configuration order, the worst first."""
+    found = classify_all(results, now, warn_days)
+    position = {url: index for index, url in enumerate(urls)}
+    return sorted(found, key=lambda f: (position.get(f.url, len(urls)), severity_order(f)))
+
+
+def finding_record(finding: AuditFinding) -> dict[str, Any]:
+    return {
+        "type": "auditcheck", "url": finding.url, "name": finding.name, "severity": finding.severity,
+        "subject": finding.subject or None, "result": finding.result, "fix": finding.fix or None,
+    }
+
+
+def summary_record(findings: list[AuditFinding], failure: str | None, status: int) -> dict[str, Any]:
+    counts = Counter(finding.severity for finding in findings)
+    return {"type": "auditsummary", **{severity: counts[severity] for severity in SEVERITIES}, "failure": failure,
+            "exitStatus": status}
+
+
+def write_text(findings: list[AuditFinding], summary: dict[str, Any], out: TextIO) -> None:
+    url = None
+    for finding in findings:
+        if finding.url != url:
+            url = finding.url
+            out.write(f"{printable(url)}\n")
+        label = finding.severity.upper() if finding.severity != "ok" else "ok"
+        out.write(f"  {label:<9} {finding.name}: {printable(finding.result)}\n")
+        if finding.fix:
+            out.write(f"  {'':<9} fix: {finding.fix}\n")
+    if summary["failure"]:
+        out.write(f"failure: {summary['failure']}\n")
+    counts = ", ".join(f"{summary[severity]} {severity}" for severity in SEVERITIES)
+    out.write(f"audit: {counts}\n")
+
+
+def without_credentials_allowed(configuration: dict[str, Any]) -> dict[str, Any]:
+    """An audit needs no credentials (it asks without any first): a TURN entry without them
+    gets empty ones, which the transport takes for none, instead of a browser's error."""
+    servers = [
+        server if isinstance(server, dict) and "username" in server else {**server, "username": "", "credential": ""}
+        for server in configuration.get("iceServers", [])
+    ] if isinstance(configuration.get("iceServers"), list) else configuration.get("iceServers")
+    return {**configuration, "iceServers": servers}
+
+
+def exit_status(findings: list[AuditFinding], failure: str | None) -> int:
+    if failure is not None:
+        return EXIT_TRANSPORT_FAILED
+    return EXIT_FINDINGS if any(f.severity in ("critical", "warning") for f in findings) else EXIT_OK
+
+
+def run_audit(argv: list[str], out: TextIO, err: TextIO) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cert_warn_days < 0:
+            raise BadInput("--cert-warn-days must be 0 or more")
+        minting = read_minting(args)
+        configuration = without_credentials_allowed(load_configuration(args, minting, time.time()))
+        options = gather_options(args)
+        validated = parse_configuration(configuration)
+        supervisor = transport_supervisor(args)
+    except (BadInput, DOMException, TypeError) as exc:
+        err.write(f"icegather audit: {' '.join(str(exc).split())}\n")
+        return EXIT_BAD_INPUT
+    results, failure = asyncio.run(audit(validated, options, supervisor))
+    urls = [url.url for server in validated.ice_servers for url in server.urls]
+    findings = findings_of(results, urls, time.time(), args.cert_warn_days)
+    status = exit_status(findings, failure)
+    summary = summary_record(findings, failure, status)
+    if args.json:
+        for record in [*map(finding_record, findings), summary]:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        write_text(findings, summary, out)
+    return status

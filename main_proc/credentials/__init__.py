@@ -1,0 +1,1 @@
+"""TURN credentials: minted from a shared secret (TURN REST API), or read from files or the environment."""

@@ -1,0 +1,101 @@
+"""Why a relay does not carry data: the ``RELAY_CAUSES`` table, from the relay check's outcome
+(``shared.relay_outcomes``) and, for a refused request, the server's code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from icegather.main_proc.diagnosis.outcomes import Finding
+from icegather.shared.endpoints import endpoint
+from icegather.shared.relay_outcomes import RelayOutcome
+
+
+@dataclass(frozen=True)
+class RelayCause:
+    """A row of the relay cause table: the relay check outcomes (and, for a refused request, the
+    server's codes) it explains, and what it says. Placeholders: {relayed}, {source},
+    {request}, {code}, {text}, {icmp}, {back} and {probes}, from the check's record."""
+
+    name: str
+    outcomes: frozenset[RelayOutcome]
+    finding: str
+    next_check: str
+    codes: frozenset[int] | None = None  # None: any
+
+    def explains(self, check: Mapping[str, Any]) -> bool:
+        return check["outcome"] in self.outcomes and (self.codes is None or check["errorCode"] in self.codes)
+
+
+def _outcome(*outcomes: RelayOutcome) -> frozenset[RelayOutcome]:
+    return frozenset(outcomes)
+
+
+EXTERNAL_IP = "coturn's external-ip (the public address, as public/private, when the relay-ip is behind a NAT)"
+RELAY_PORTS = "firewalls for UDP to and from the relay port range (coturn min-port..max-port)"
+
+RELAY_CAUSES: tuple[RelayCause, ...] = (
+    RelayCause(
+        "relay wrong address",
+        _outcome("wrong_source"),
+        "the relay sends from {source}, not from the relayed address {relayed} it advertises, where "
+        "{back} of {probes} probes from the peer arrived{icmp}",
+        EXTERNAL_IP,
+    ),
+    RelayCause(
+        "relay not back",
+        _outcome("out_only"),
+        "data went out through the relay, but data sent to the relayed address {relayed} never came back{icmp}",
+        f"that {{relayed}} is this server's public address ({EXTERNAL_IP}), and {RELAY_PORTS}",
+    ),
+    RelayCause(
+        "relay not out",
+        _outcome("back_only"),
+        "data sent to the relayed address {relayed} came back, but the relay never delivered data to the peer",
+        f"the server's outbound filtering of relayed data, and {RELAY_PORTS}",
+    ),
+    RelayCause(
+        "relay carries nothing",
+        _outcome("no_data"),
+        "the allocation works, but no data went through the relay {relayed} either way{icmp}",
+        f"that {{relayed}} is reachable ({EXTERNAL_IP}; coturn relay-ip), and {RELAY_PORTS}",
+    ),
+    RelayCause(
+        "peer forbidden",
+        _outcome("refused"),
+        "the server refused {request} for the peer: {code} {text}",
+        "the server's peer address rules (coturn denied-peer-ip / allowed-peer-ip; no-loopback-peers, "
+        "which coturn sets by default, for a peer on this machine's loopback)",
+        codes=frozenset({403}),
+    ),
+    RelayCause(
+        "relay request refused",
+        _outcome("refused"),
+        "the server answered {request} with {code} {text}",
+        "the server's log",
+    ),
+    RelayCause(
+        "relay request unanswered",
+        _outcome("request_failed"),
+        "{request} on the allocation got no usable answer: {text}",
+        "the server's log: it allocated, then stopped answering",
+    ),
+)
+
+
+def explain_relay(url: str, check: Mapping[str, Any]) -> Finding:
+    """The first row of ``RELAY_CAUSES`` that explains a broken relay (its check's record)."""
+    cause = next(row for row in RELAY_CAUSES if row.explains(check))
+    back_cause = check["backCause"]
+    values = {
+        "relayed": endpoint((check["relayedAddress"], check["relayedPort"])),
+        "source": endpoint((check["outSourceAddress"], check["outSourcePort"])) if check["outSourceAddress"] else "",
+        "request": check["failedRequest"],
+        "code": check["errorCode"],
+        "text": check["errorText"],
+        "icmp": f" (ICMP: {back_cause.replace('_', ' ')})" if back_cause else "",
+        "back": check["backReceived"],
+        "probes": check["probes"],
+    }
+    return Finding(url, cause.name, cause.finding.format(**values), cause.next_check.format(**values))

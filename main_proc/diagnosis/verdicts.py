@@ -1,0 +1,122 @@
+"""From what a gathering reported to a verdict a person can act on.
+
+Pure functions and four tables. ``server_outcomes`` folds the records of one gathering into one
+``ServerOutcome`` per configured URL. ``diagnose`` then reads the tables, first match wins:
+
+* ``CAUSES`` explains one failing URL from its error code, its machine-readable cause (what
+  the transport saw happen: ``shared.failure_causes``; never the English error text), its
+  kind of server and transport, and what happened to the other URLs of the same host;
+* ``RELAY_CAUSES`` explains a relay check that found the relay does not carry data, from its
+  outcome (``shared.relay_outcomes``) and, for a refused request, the server's code;
+* ``ADDRESS_RULES`` finds addresses peers elsewhere cannot use (a public server's relayed
+  address in private space, say), with no traffic needed;
+* ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
+
+To teach the tool a new diagnosis, add a row; no code changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from icegather.main_proc.diagnosis.address_rules import address_findings
+from icegather.main_proc.diagnosis.causes import explain_failure
+from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
+from icegather.main_proc.diagnosis.relay_causes import explain_relay
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A row of the verdict table: the facts it needs (name -> value) and what it says."""
+
+    name: str
+    when: Mapping[str, bool]
+    summary: str
+    next_check: str
+
+
+VERDICTS: tuple[Verdict, ...] = (
+    Verdict(
+        "timed out",
+        {"timed_out": True},
+        "gathering was stopped when the probe's time ran out, so URLs marked NOT FINISHED say nothing",
+        "the scrape timeout and the module's timeout against the retransmission schedule",
+    ),
+    Verdict(
+        "transport failed",
+        {"finished": False},
+        "gathering did not finish: the transport failed (see failure), so URLs marked NOT FINISHED say nothing",
+        "the failure line; run again (a fresh transport is started)",
+    ),
+    Verdict(
+        "no server answered",
+        {"any_answered": False},
+        "no STUN or TURN server answered: only host candidates, so peers outside this network cannot reach you",
+        "each failing URL below: DNS, firewall, ports, whether the server runs",
+    ),
+    Verdict(
+        "turn failed",
+        {"turn_configured": True, "relay": False},
+        "no relay candidate: every TURN URL failed, so peers behind symmetric NATs or strict firewalls cannot connect",
+        "the TURN URLs below",
+    ),
+    Verdict(
+        "relay broken",
+        {"relay_broken": True},
+        "a TURN server allocates, but its relay does not carry data both ways: calls relayed through it fail",
+        "the relay findings below",
+    ),
+    Verdict(
+        "unusable address",
+        {"unusable_address": True},
+        "a server hands out an address that peers elsewhere cannot use",
+        "the address findings below",
+    ),
+    Verdict(
+        "partly working",
+        {"any_failed": True},
+        "partly working: some URLs failed; browsers keep trying them on every call",
+        "fix or remove the failing URLs below",
+    ),
+    Verdict(
+        "no turn",
+        {"turn_configured": False},
+        "STUN works; no TURN server is configured, so peers behind symmetric NATs cannot connect",
+        "add a TURN server if your users may be behind symmetric NATs",
+    ),
+    Verdict("healthy", {}, "healthy: every server answered and gave what it should", "nothing"),
+)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    verdict: str  # the Verdict row's name
+    summary: str
+    next_check: str
+    findings: tuple[Finding, ...]
+
+
+def facts(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = False) -> dict[str, bool]:
+    tried = [o for o in outcomes if o.tried]
+    return {
+        "timed_out": timed_out,
+        "finished": finished,
+        "any_answered": any(o.answered for o in tried),
+        "any_failed": any(o.failed for o in tried),
+        "turn_configured": any(o.kind == "turn" for o in tried),
+        "relay": any("relay" in o.gained for o in tried),
+        "relay_broken": any(o.broken_relays for o in tried),
+        "unusable_address": any(address_findings(o) for o in tried),
+    }
+
+
+def diagnose(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = False) -> Diagnosis:
+    """The verdict and the findings; ``finished`` is False when gathering did not complete (the
+    transport failed, or ``timed_out``: it was stopped when a probe's time ran out)."""
+    known = facts(outcomes, finished, timed_out)
+    verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
+    findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
+    findings += tuple(explain_relay(o.url, check) for o in outcomes for check in o.broken_relays)
+    findings += tuple(finding for o in outcomes for finding in address_findings(o))
+    return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

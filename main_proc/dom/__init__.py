@@ -1,0 +1,1 @@
+"""The W3C-shaped API: events, EventTarget, RTCIceCandidate and RTCPeerConnection."""

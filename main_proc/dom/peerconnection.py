@@ -1,0 +1,293 @@
+"""``RTCPeerConnection``: the gathering part of the W3C API, on top of a transport process.
+
+``PeerConnectionObserver`` plays the part of Firefox's ``PeerConnectionObserver`` in
+``PeerConnection.sys.mjs``: it receives what the transport reports for one peer connection
+and turns it into DOM events. It is the one place where the transport's ``""`` address and
+``0`` port become ``None`` (``error_event_init``).
+
+Gathering starts with ``await pc.gather()`` (a browser starts it from ``setLocalDescription``;
+there is no SDP here) and that call returns when gathering is complete or the connection is
+closed. The events come in browser order: ``icegatheringstatechange`` ("gathering"), then
+``icecandidate`` and ``icecandidateerror`` as they happen, then ``icegatheringstatechange``
+("complete") and a last ``icecandidate`` whose ``candidate`` is None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from icegather.main_proc.dom.event_target import Event, EventHandler, EventTarget
+from icegather.main_proc.dom.ice_candidate import RTCIceCandidate
+from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
+from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent, IceTransactionEvent
+from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_supervisor import TransportSupervisor
+from icegather.shared.dom_exception import invalid_state_error
+from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.relay_outcomes import relay_outcome
+from icegather.shared.structs import (
+    AuditResultInfo,
+    CandidateInfo,
+    GatherOptions,
+    IceCandidateErrorInfo,
+    RelayCheckInfo,
+    ServerAnswerInfo,
+    TransactionTraceInfo,
+)
+
+# Candidates belong to one media section; the model has exactly one.
+SDP_MID = "0"
+
+
+def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
+    """The ``RTCPeerConnectionIceErrorEventInit`` for what the transport reported.
+
+    The transport's ``""`` and ``0`` mean "no local socket talked to the server"; the DOM says
+    ``null``, and so does this, for the port whenever the address is absent.
+    """
+    address = info.address if info.address != "" else None
+    return {
+        "address": address,
+        "port": info.port if address is not None and info.port != 0 else None,
+        "url": info.url,
+        "errorCode": info.error_code,
+        "errorText": info.error_text,
+        "errorCause": info.cause,
+    }
+
+
+def relay_check_event_init(info: RelayCheckInfo) -> dict[str, Any]:
+    """The ``icerelaycheck`` event's init: the facts in DOM-style names, ``""`` and ``0`` as
+    ``None``, and the outcome they mean."""
+    received = info.out_source_address != ""
+    failed = info.failed_request != ""
+    return {
+        "address": info.address,
+        "port": info.port,
+        "url": info.url,
+        "outcome": relay_outcome(info),
+        "relayedAddress": info.relayed_address,
+        "relayedPort": info.relayed_port,
+        "probes": info.probes,
+        "outReceived": info.out_received,
+        "backReceived": info.back_received,
+        "outSourceAddress": info.out_source_address if received else None,
+        "outSourcePort": info.out_source_port if received else None,
+        "rttMs": info.rtt_ms,
+        "backCause": info.back_cause or None,
+        "failedRequest": info.failed_request if failed else None,
+        "errorCode": info.error_code if failed else None,
+        "errorText": info.error_text or None,
+    }
+
+
+class PeerConnectionObserver:
+    """Transport reports for one peer connection -> DOM events on it."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self._pc = pc
+
+    def on_candidate(self, info: CandidateInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        candidate = RTCIceCandidate(
+            {
+                "candidate": info.candidate,
+                "sdpMid": SDP_MID,
+                "sdpMLineIndex": 0,
+                "relayProtocol": info.relay_protocol or None,
+                "url": info.url or None,
+            }
+        )
+        self._pc._fire(RTCPeerConnectionIceEvent("icecandidate", {"candidate": candidate, "url": info.url or None}))
+        return True
+
+    def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool:
+        # W3C: icecandidateerror fires only while the gathering state is "gathering".
+        if not self._pc._is_gathering():
+            return False
+        self._pc._fire(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
+        return True
+
+    def on_server_answer(self, info: ServerAnswerInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        init = {
+            "address": info.address, "port": info.port, "url": info.url, "rttMs": info.rtt_ms,
+            "serverAddress": info.server_address,
+        }
+        self._pc._fire(IceServerAnswerEvent("iceserveranswer", init))
+        return True
+
+    def on_relay_check(self, info: RelayCheckInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        self._pc._fire(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
+        return True
+
+    def on_transaction(self, info: TransactionTraceInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        init = {
+            "address": info.address, "port": info.port, "url": info.url, "serverAddress": info.server_address,
+            "serverPort": info.server_port, "method": info.method, "sendsMs": info.sends_ms,
+            "endedMs": info.ended_ms, "outcome": info.outcome, "errorCode": info.error_code or None,
+            "cause": info.cause or None, "rttMs": info.rtt_ms,
+        }
+        self._pc._fire(IceTransactionEvent("icetransaction", init))
+        return True
+
+    def on_audit_result(self, info: AuditResultInfo) -> bool:
+        return False  # a peer connection gathers; audits are icegather audit's
+
+    def on_gathering_state(self, state: str) -> bool:
+        return self._pc._gathering_state_changed(state)
+
+    def on_gather_rejected(self, reason: str) -> bool:
+        self._pc._gathering_failed(TransportError(f"the transport refused to gather: {reason}"))
+        return True
+
+    def on_transport_failure(self, reason: str) -> None:
+        self._pc._gathering_failed(TransportError(reason))
+
+
+class RTCPeerConnection(EventTarget):
+    onicecandidate: EventHandler[RTCPeerConnectionIceEvent] = EventHandler()
+    onicecandidateerror: EventHandler[RTCPeerConnectionIceErrorEvent] = EventHandler()
+    onicegatheringstatechange: EventHandler[Event] = EventHandler()
+    oniceserveranswer: EventHandler[IceServerAnswerEvent] = EventHandler()  # icegather's own
+    onicerelaycheck: EventHandler[IceRelayCheckEvent] = EventHandler()  # icegather's own
+    onicetransaction: EventHandler[IceTransactionEvent] = EventHandler()  # icegather's own
+
+    def __init__(
+        self,
+        configuration: Mapping[str, Any] | None = None,
+        *,
+        transport: TransportClient | TransportSupervisor | None = None,
+        options: GatherOptions | None = None,
+    ) -> None:
+        """``configuration`` is a browser-shaped ``RTCConfiguration``; a bad one raises what a
+        browser raises. ``transport`` is a transport to share, or a supervisor that hands out
+        a working one (a fresh process after a failure). Without it, the connection starts a
+        transport process of its own when it gathers and stops it when it closes."""
+        super().__init__()
+        self._configuration: IceConfiguration = parse_configuration(configuration)
+        self._supervisor = transport if isinstance(transport, TransportSupervisor) else None
+        self._transport = transport if isinstance(transport, TransportClient) else None
+        self._owns_transport = transport is None
+        self._options = options or GatherOptions()
+        self._gathering_state = "new"
+        self._closed = False
+        self._pc_id: int | None = None
+        self._finished: asyncio.Future[None] | None = None
+
+    @property
+    def iceGatheringState(self) -> str:
+        return self._gathering_state
+
+    @property
+    def transport(self) -> TransportClient | None:
+        return self._transport
+
+    def getConfiguration(self) -> dict[str, Any]:
+        return self._configuration.to_dict()
+
+    def setConfiguration(self, configuration: Mapping[str, Any]) -> None:
+        """Validate and replace the configuration; a bad one raises and changes nothing."""
+        if self._closed:
+            raise invalid_state_error("the peer connection is closed")
+        self._configuration = parse_configuration(configuration)
+
+    async def gather(self) -> None:
+        """Gather candidates; return when gathering is complete or the connection closed.
+
+        Raises ``TransportError`` if the transport dies, refuses the request or does not finish
+        within ``GatherOptions.schedule.gathering_deadline``, and ``DOMException``
+        ``InvalidStateError`` if the connection is closed or already gathered.
+        """
+        if self._closed:
+            raise invalid_state_error("the peer connection is closed")
+        if self._finished is not None:
+            raise invalid_state_error("gathering has already started")
+        self._finished = asyncio.get_running_loop().create_future()
+        if self._transport is None:
+            if self._supervisor is not None:
+                self._transport = await self._supervisor.client()
+            else:
+                self._transport = await TransportClient.start()
+            if self._closed:  # closed while the transport was starting
+                if self._owns_transport:
+                    self._transport.close()
+                return
+        self._pc_id = self._transport.gather(self._configuration, self._options, PeerConnectionObserver(self))
+        # A timer, not wait_for and shield: their futures and callbacks, for each of thousands
+        # of concurrent gatherings, were most of what one costs the main process in memory.
+        deadline = self._options.schedule.gathering_deadline
+        timer = asyncio.get_running_loop().call_later(
+            deadline, self._deadline_passed, self._transport, self._pc_id, deadline
+        )
+        try:
+            await self._finished
+        finally:
+            timer.cancel()
+
+    def _deadline_passed(self, transport: TransportClient, pc_id: int, deadline: float) -> None:
+        if self._finished is not None and not self._finished.done():
+            transport.stop(pc_id)
+            self._finished.set_exception(
+                TransportError(f"gathering did not complete within {deadline:g} s, the most it can take")
+            )
+
+    def close(self) -> None:
+        """Stop gathering and release TURN allocations; no event fires after this. It does not
+        wait: a transport process of the connection's own exits in the background once its
+        allocations are released (``aclose`` waits for that)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._transport is not None:
+            if self._pc_id is not None:
+                self._transport.stop(self._pc_id)
+            if self._owns_transport:
+                self._transport.close()
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    async def aclose(self) -> None:
+        """``close()``, then wait until a transport process of the connection's own has
+        released its allocations and exited."""
+        owned = self._transport if self._owns_transport else None
+        self.close()
+        if owned is not None:
+            await owned.aclose()
+
+    async def __aenter__(self) -> RTCPeerConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- called by PeerConnectionObserver -------------------------------------------------
+
+    def _is_gathering(self) -> bool:
+        return not self._closed and self._gathering_state == "gathering"
+
+    def _gathering_state_changed(self, state: str) -> bool:
+        allowed = {"new": "gathering", "gathering": "complete"}
+        if self._closed or allowed.get(self._gathering_state) != state:
+            return False
+        self._gathering_state = state
+        self._fire(Event("icegatheringstatechange"))
+        if state == "complete" and not self._closed:
+            # End of candidates, after the state change (Chromium's order).
+            self._fire(RTCPeerConnectionIceEvent("icecandidate", {"candidate": None}))
+            if self._finished is not None and not self._finished.done():
+                self._finished.set_result(None)
+        return True
+
+    def _gathering_failed(self, error: TransportError) -> None:
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_exception(error)

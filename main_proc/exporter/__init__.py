@@ -1,0 +1,1 @@
+"""The Prometheus exporter: HTTP, its modules file, probe requests and their metrics."""

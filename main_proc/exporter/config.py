@@ -1,0 +1,194 @@
+"""The exporter's configuration file, in the style of blackbox_exporter's ``blackbox.yml``: named
+*modules* say how to probe (credentials, retransmission schedule, local addresses, relay-only,
+the relay check, a time limit); a probe request names a module and a target.
+
+    max_concurrent_probes: 16          # probes beyond this wait their turn
+    configurations: /etc/icegather/ice # a directory of iceServers files: target=file:NAME
+    modules:
+      turn_alice:
+        username: alice
+        credential_file: /etc/icegather/alice.credential   # or credential_env: VARIABLE
+      turn_rest:                                            # TURN REST API (coturn use-auth-secret)
+        auth_secret_file: /etc/icegather/turn.secret        # or auth_secret_env: VARIABLE
+        auth_user: monitoring
+        auth_ttl: 600
+      slow_path:
+        schedule: {rto: 1.0, max_sends: 4, final_wait: 4}
+        local_addresses: [192.0.2.2]
+        relay_only: true
+        relay_check: true
+        timeout: 30
+
+Secrets are read when the file is loaded (a mistake shows at start-up, not at 3 a.m.) and
+never appear in an error: ``BadInput`` names the module, the key or the file. The module
+``default`` (no credentials, the default schedule) exists without any file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+
+DEFAULT_TIMEOUT = 15.0
+DEFAULT_CONCURRENCY = 16
+MODULE_KEYS = frozenset({
+    "username", "credential_file", "credential_env", "auth_secret_file", "auth_secret_env", "auth_user", "auth_ttl",
+    "schedule", "local_addresses", "relay_only", "relay_check", "timeout",
+})
+TOP_KEYS = frozenset({"modules", "configurations", "max_concurrent_probes"})
+
+
+@dataclass(frozen=True)
+class Module:
+    """How to probe: what a probe request's ``module`` names."""
+
+    name: str
+    username: str | None = None
+    credential: str | None = field(default=None, repr=False)
+    minting: Minting | None = None
+    # A probe checks relays unless the module says relay_check: false.
+    options: GatherOptions = field(default_factory=lambda: GatherOptions(relay_check=True))
+    relay_only: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+
+    def credentials(self, now: float) -> tuple[str | None, str | None]:
+        """The username and credential for TURN URLs: minted now, given, or none."""
+        if self.minting is not None:
+            return self.minting.credentials(now)
+        return self.username, self.credential
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    modules: Mapping[str, Module]
+    # Where target=file:NAME looks for iceServers files; None: such targets are refused.
+    configurations: Path | None = None
+    max_concurrent_probes: int = DEFAULT_CONCURRENCY
+
+
+DEFAULT_CONFIG = ExporterConfig({"default": Module("default")})
+
+
+def load_config(path: str | None, environ: Mapping[str, str] = os.environ) -> ExporterConfig:
+    """The configuration in ``path`` (YAML), or the built-in one when None."""
+    if path is None:
+        return DEFAULT_CONFIG
+    try:
+        with open(path, encoding="utf-8") as file:
+            loaded = yaml.safe_load(file)
+    except OSError as exc:
+        raise BadInput(f"cannot read the exporter configuration {path}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadInput(f"the exporter configuration {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    return parse_config(loaded if loaded is not None else {}, environ, where=path)
+
+
+def parse_config(loaded: Any, environ: Mapping[str, str], where: str = "the configuration") -> ExporterConfig:
+    top = _mapping(loaded, where, TOP_KEYS)
+    modules = {"default": Module("default")}
+    for name, entry in _mapping(top.get("modules", {}), f"{where}: modules").items():
+        if not isinstance(name, str) or not name:
+            raise BadInput(f"{where}: module names must be non-empty strings")
+        modules[name] = parse_module(name, entry, environ)
+    configurations = top.get("configurations")
+    if configurations is not None and not isinstance(configurations, str):
+        raise BadInput(f"{where}: configurations must be a directory path")
+    concurrency = top.get("max_concurrent_probes", DEFAULT_CONCURRENCY)
+    if type(concurrency) is not int or not 1 <= concurrency <= 1024:
+        raise BadInput(f"{where}: max_concurrent_probes must be a whole number from 1 to 1024")
+    return ExporterConfig(modules, Path(configurations) if configurations else None, concurrency)
+
+
+def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
+    where = f"module {name!r}"
+    module = _mapping(entry if entry is not None else {}, where, MODULE_KEYS)
+    get = _getter(module, where)
+    sources = [
+        key for key in ("credential_file", "credential_env", "auth_secret_file", "auth_secret_env") if key in module
+    ]
+    if len(sources) > 1:
+        raise BadInput(f"{where}: give one of {', '.join(sources)}, not several")
+    username = get("username", str, None)
+    credential = minting = None
+    if sources in (["credential_file"], ["credential_env"]):
+        if username is None:
+            raise BadInput(f"{where}: a credential needs a username")
+        credential = _secret(module, sources[0], environ, where, "credential")
+    elif sources:
+        if username is not None:
+            raise BadInput(f"{where}: a shared secret mints the username: leave out username")
+        ttl = get("auth_ttl", int, 3600)
+        if not 1 <= ttl <= 365 * 86400:
+            raise BadInput(f"{where}: auth_ttl must be between 1 second and a year")
+        secret = _secret(module, sources[0], environ, where, "shared secret")
+        minting = Minting(secret.encode("utf-8"), get("auth_user", str, "icegather"), ttl)
+    schedule = _mapping(module.get("schedule", {}), f"{where}: schedule", frozenset({"rto", "max_sends", "final_wait"}))
+    defaults = RetransmissionSchedule()
+    rto = _number(schedule.get("rto", defaults.initial_rto), f"{where}: schedule.rto", 0.001, 60)
+    max_sends = _whole(schedule.get("max_sends", defaults.max_sends), f"{where}: schedule.max_sends", 1, 16)
+    final_wait = _whole(schedule.get("final_wait", defaults.final_wait), f"{where}: schedule.final_wait", 1, 64)
+    local_addresses = get("local_addresses", list, [])
+    if not all(isinstance(address, str) for address in local_addresses):
+        raise BadInput(f"{where}: local_addresses must be a list of IP addresses")
+    return Module(
+        name=name,
+        username=username,
+        credential=credential,
+        minting=minting,
+        options=GatherOptions(
+            schedule=RetransmissionSchedule(rto, max_sends, final_wait),
+            local_addresses=tuple(local_addresses),
+            relay_check=get("relay_check", bool, True),
+        ),
+        relay_only=get("relay_only", bool, False),
+        timeout=_number(module.get("timeout", DEFAULT_TIMEOUT), f"{where}: timeout", 0.5, 3600),
+    )
+
+
+def _secret(module: Mapping[str, Any], key: str, environ: Mapping[str, str], where: str, what: str) -> str:
+    value = module[key]
+    if not isinstance(value, str) or not value:
+        raise BadInput(f"{where}: {key} must name a file or an environment variable")
+    secret = read_secret_file(value, what) if key.endswith("_file") else environ.get(value, "")
+    if not secret:
+        raise BadInput(f"{where}: the {what} from {key} {value} is empty or unset")
+    return secret
+
+
+def _mapping(value: Any, where: str, allowed: frozenset[str] | None = None) -> Mapping[Any, Any]:
+    if not isinstance(value, dict):
+        raise BadInput(f"{where} must be a mapping")
+    unknown = sorted(str(key) for key in value if allowed is not None and key not in allowed)
+    if unknown:
+        raise BadInput(f"{where}: unknown key {unknown[0]!r}")
+    return value
+
+
+def _getter(module: Mapping[str, Any], where: str) -> Callable[[str, type, Any], Any]:
+    def get(key: str, kind: type, default: Any) -> Any:
+        value = module.get(key, default)
+        if value is not default and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise BadInput(f"{where}: {key} must be {kind.__name__}")
+        return value
+
+    return get
+
+
+def _number(value: Any, where: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise BadInput(f"{where} must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _whole(value: Any, where: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise BadInput(f"{where} must be a whole number from {low} to {high}")
+    return value

@@ -1,0 +1,130 @@
+"""What a ``GET /probe`` asks for, checked: the target, the module and the time the probe has.
+
+* ``target`` is one STUN/TURN URL (the module's credentials go with a TURN URL) or
+  ``file:NAME``: the iceServers configuration in the file NAME of the configured directory,
+  exactly as a browser takes it (its own credentials in it). Names are plain file names, so a
+  request cannot reach any other file.
+* ``module`` names a module of the configuration; left out, it is ``default``.
+* The probe must answer before Prometheus gives up: it has the module's timeout, or the
+  ``X-Prometheus-Scrape-Timeout-Seconds`` header minus a margin, whichever is shorter.
+
+A request that cannot be served raises ``BadProbe`` with a one-line reason for the HTTP 400 and
+a fixed ``kind`` for the exporter's counter of bad requests (a label: no free text in it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from icegather.main_proc.exporter.config import ExporterConfig, Module
+from icegather.shared.dom_exception import DOMException
+from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.ice_url import parse_ice_url, quote_url
+
+# What the probe leaves Prometheus to receive and store the answer in.
+SCRAPE_TIMEOUT_MARGIN = 0.5
+MIN_TIMEOUT = 0.5
+FILE_TARGET = "file:"
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+MAX_FILE_BYTES = 1_000_000
+
+
+class BadProbe(Exception):
+    """A probe request that cannot be served: HTTP 400 with this one-line message."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # a label value of icegather_exporter_bad_requests_total
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    target: str
+    module: Module
+    configuration: dict[str, Any] = field(repr=False)  # with credentials
+    validated: IceConfiguration = field(repr=False)
+    # The usernames minted for this probe from a shared secret.
+    minted: frozenset[str]
+    timeout: float
+
+
+def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig, now: float) -> ProbeRequest:
+    """The probe that ``query`` (the URL's query string) asks for."""
+    target, module = query_fields(query, config)
+    if target.startswith(FILE_TARGET):
+        configuration = file_configuration(target[len(FILE_TARGET) :], config)
+        minted: frozenset[str] = frozenset()
+    else:
+        configuration, minted = url_configuration(target, module, now)
+    if module.relay_only:
+        configuration["iceTransportPolicy"] = "relay"
+    try:
+        validated = parse_configuration(configuration)
+    except (DOMException, TypeError) as exc:
+        raise BadProbe("bad target", " ".join(str(exc).split())) from None
+    return ProbeRequest(target, module, configuration, validated, minted, probe_timeout(module, scrape_timeout))
+
+
+def query_fields(query: str, config: ExporterConfig) -> tuple[str, Module]:
+    fields = parse_qs(query, keep_blank_values=True, max_num_fields=16)
+    targets = fields.get("target", [])
+    if len(targets) != 1 or not targets[0]:
+        raise BadProbe("no target", "give exactly one target: /probe?target=turn:HOST:PORT&module=NAME")
+    modules = fields.get("module", ["default"])
+    if len(modules) != 1 or modules[0] not in config.modules:
+        raise BadProbe(
+            "unknown module", f"unknown module {modules[-1][:64]!r}; known: {', '.join(sorted(config.modules))}"
+        )
+    return targets[0], config.modules[modules[0]]
+
+
+def url_configuration(target: str, module: Module, now: float) -> tuple[dict[str, Any], frozenset[str]]:
+    try:
+        url = parse_ice_url(target)
+    except (DOMException, TypeError) as exc:
+        raise BadProbe("bad target", " ".join(str(exc).split())) from None
+    server: dict[str, Any] = {"urls": target}
+    if url.is_turn:
+        username, credential = module.credentials(now)
+        if username is None or credential is None:
+            raise BadProbe(
+                "bad target", f"{quote_url(target)} is a TURN URL and module {module.name!r} has no credentials"
+            )
+        server.update(username=username, credential=credential)
+    return {"iceServers": [server]}, frozenset({server["username"]}) if module.minting is not None else frozenset()
+
+
+def file_configuration(name: str, config: ExporterConfig) -> dict[str, Any]:
+    if config.configurations is None:
+        raise BadProbe("bad target", "file: targets need a configurations directory in the exporter configuration")
+    if not FILE_NAME.fullmatch(name):
+        raise BadProbe("bad target", "a file: target names a file of the configurations directory, nothing else")
+    path = config.configurations / name
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+        loaded = json.loads(data) if len(data) <= MAX_FILE_BYTES else None
+    except OSError as exc:
+        raise BadProbe("bad target", f"cannot read {name}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BadProbe("bad target", f"{name} is not a JSON configuration") from None
+    if not isinstance(loaded, dict):
+        raise BadProbe("bad target", f'{name} must hold a JSON object like {{"iceServers": [...]}}')
+    return loaded
+
+
+def probe_timeout(module: Module, scrape_timeout: str | None) -> float:
+    """The module's timeout, or less to answer within Prometheus's scrape timeout."""
+    timeout = module.timeout
+    if scrape_timeout is not None:
+        try:
+            scrape = float(scrape_timeout)
+        except ValueError:
+            raise BadProbe("bad header", "X-Prometheus-Scrape-Timeout-Seconds must be a number") from None
+        if scrape == scrape:  # not NaN
+            timeout = min(timeout, scrape - SCRAPE_TIMEOUT_MARGIN)
+    return max(MIN_TIMEOUT, timeout)

@@ -1,0 +1,1 @@
+"""The link to the transport: the client, the process it starts, supervision, routing, watchdogs."""

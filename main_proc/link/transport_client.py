@@ -1,0 +1,327 @@
+"""The main process's end of the link to one transport process, and its supervision.
+
+A ``TransportClient`` owns one DEALER socket connected to a transport's ROUTER. It greets the
+transport (``client_hello`` / ``server_hello``, checking the protocol version), sends
+``gather`` and ``close`` requests, and hands every message that comes back, once validated, to
+a ``Router`` (``routing.py``) for the peer connection it belongs to.
+
+What the transport sends is untrusted, and the client supervises it. The transport has
+*failed* when
+
+* its process exits (``start()`` spawned it; noticed through a pidfd, at once: ``watchdogs.py``);
+* the connection to it ends (a socket monitor says so, at once: a service restarted or gone,
+  or libzmq's own heartbeats found the other end dead);
+* it stops answering: no message, not even a heartbeat, for ``heartbeat_timeout`` seconds
+  (it is stopped or deadlocked);
+* it does not read what we send: its queue (``shared.link_settings.QUEUE_LIMIT``) is full;
+* it sends a bad message: one that fails validation, repeats or skips a sequence number, or
+  makes no sense for its peer connection. The message is dropped and counted in
+  ``rejected`` and never reaches a peer connection. Like a browser that kills a child process
+  for a bad IPC message, the client then stops trusting that transport: a transport that
+  lost or garbled one event cannot be trusted with the next.
+
+On failure, a transport process of our own is killed, every peer connection still gathering
+is told through ``on_transport_failure`` (its ``gather()`` raises ``TransportError``) and later
+``gather`` calls raise ``TransportError``; a ``TransportSupervisor`` then starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, cast
+
+import zmq
+import zmq.asyncio
+
+from icegather.main_proc.link.routing import Router, TransportObserver
+from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.transport_process import TransportProcess
+from icegather.main_proc.link.watchdogs import watch_connection, watch_heartbeats, watch_process
+from icegather.shared import link_settings, protocol
+from icegather.shared.curve_keys import CurveKeys
+from icegather.shared.ice_config import IceConfiguration
+from icegather.shared.structs import GatherOptions
+
+logger = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 10.0
+OWN_RECONNECT_MS = 2
+SERVICE_RECONNECT_MS = 20
+RECEIVE_BATCH = 256
+
+# Transports of our own that close() asked to exit, waited for in the background: held here so
+# that the tasks are not collected before they finish.
+_stopping: set[asyncio.Future[None]] = set()
+
+
+class TransportClient:
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        sock: zmq.asyncio.Socket,
+        process: TransportProcess | None,
+        supervision: Supervision,
+    ) -> None:
+        self._context = context
+        self._sock = sock
+        self.process = process
+        self.supervision = supervision
+        self._last_heard = time.monotonic()
+        self._closed = False
+        self._monitor: zmq.asyncio.Socket | None = None
+        self._stopping: asyncio.Future[None] | None = None
+        self.transport_pid: int | None = None
+        self.rejected = 0
+        self.failure: str | None = None
+        self._inbox = protocol.Inbox(protocol.decode_to_main)
+        self._outbox = protocol.Outbox()
+        self._router = Router()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def start(
+        cls,
+        log_level: str = "WARNING",
+        timeout: float = STARTUP_TIMEOUT,
+        supervision: Supervision = Supervision(),
+        process: TransportProcess | None = None,
+    ) -> TransportClient:
+        """Start a transport process of our own (or take ``process``, one just spawned) and
+        connect to it."""
+        process = process or TransportProcess.start(log_level)
+        try:
+            return await cls._connect(process.endpoint, process, timeout, supervision)
+        except BaseException:
+            process.kill()  # it never served: there is nothing to release
+            raise
+
+    @classmethod
+    async def connect(
+        cls,
+        endpoint: str,
+        timeout: float = STARTUP_TIMEOUT,
+        supervision: Supervision = Supervision(),
+        curve: CurveKeys | None = None,
+    ) -> TransportClient:
+        """Connect to a transport that is already running (the embedded-service case); over
+        TCP the service requires CURVE, and ``curve`` holds the keys."""
+        return await cls._connect(endpoint, None, timeout, supervision, curve)
+
+    @classmethod
+    async def _connect(
+        cls,
+        endpoint: str,
+        process: TransportProcess | None,
+        timeout: float,
+        supervision: Supervision,
+        curve: CurveKeys | None = None,
+    ) -> TransportClient:
+        context = zmq.asyncio.Context()
+        sock = context.socket(zmq.DEALER)
+        link_settings.configure(sock)
+        sock.setsockopt(zmq.LINGER, 0)
+        # Until the transport has bound, libzmq retries the connection every RECONNECT_IVL. A
+        # transport of our own is binding right now, on a local socket file: retry often.
+        sock.setsockopt(zmq.RECONNECT_IVL, OWN_RECONNECT_MS if process is not None else SERVICE_RECONNECT_MS)
+        if curve is not None:
+            curve.apply_to_client(sock)
+        # Watched from the first connection on: after the handshake, its end is a failure.
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        sock.connect(endpoint)
+        client = cls(context, sock, process, supervision)
+        client._monitor = monitor
+        try:
+            await client._handshake(timeout)
+        except BaseException:
+            client._close_socket()
+            raise
+        client._tasks.append(asyncio.ensure_future(client._receive_loop()))
+        client._tasks.append(asyncio.ensure_future(watch_connection(monitor, endpoint, process, client._fail)))
+        if supervision.heartbeat_interval > 0:
+            watch = watch_heartbeats(supervision, client._last_heard_at, client._has_unread, client._fail)
+            client._tasks.append(asyncio.ensure_future(watch))
+        if process is not None:
+            client._tasks.append(asyncio.ensure_future(watch_process(process, client._fail)))
+        return client
+
+    async def _handshake(self, timeout: float) -> None:
+        self._send(protocol.ClientHello(heartbeat_interval=self.supervision.heartbeat_interval))
+        greeting = asyncio.ensure_future(self._sock.recv())
+        waiting: list[asyncio.Future[Any]] = [greeting]
+        exited = asyncio.ensure_future(self.process.wait_exit()) if self.process is not None else None
+        if exited is not None:
+            waiting.append(exited)
+        done, pending = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if not done:
+            raise TransportError(f"the transport did not answer within {timeout:g} s")
+        if exited is not None and greeting not in done:
+            raise TransportError(f"the transport process {exited.result()} before it was ready")
+        try:
+            greeted = list(self._inbox.read(greeting.result()))
+        except protocol.ProtocolError as exc:
+            raise TransportError(f"the transport's greeting is invalid: {exc}") from None
+        hello = greeted[0]
+        if not isinstance(hello, protocol.ServerHello) or len(greeted) > 1:
+            raise TransportError(f"the transport greeted with {', '.join(type(m).__name__ for m in greeted)}")
+        if hello.protocol_version != protocol.PROTOCOL_VERSION:
+            raise TransportError(
+                f"the transport speaks protocol {hello.protocol_version}, we speak {protocol.PROTOCOL_VERSION}"
+            )
+        hang_after = self.supervision.heartbeat_timeout
+        if self.supervision.heartbeat_interval > 0 and hello.heartbeat_interval * 2 > hang_after:
+            raise TransportError(
+                f"the transport beats every {hello.heartbeat_interval:g} s, too seldom for a heartbeat "
+                f"timeout of {hang_after:g} s"
+            )
+        self.transport_pid = hello.pid
+        self._last_heard = time.monotonic()
+
+    def gather(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
+        """Ask the transport to gather for a new peer connection; return its ``pc_id``."""
+        return self._start(protocol.Gather, configuration, options, observer)
+
+    def audit(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
+        """Ask the transport to audit the configuration's servers (``icegather audit``); return
+        the ``pc_id`` its results come with. ``stop`` ends it."""
+        return self._start(protocol.Audit, configuration, options, observer)
+
+    def _start(
+        self,
+        kind: type[protocol.Gather] | type[protocol.Audit],
+        configuration: IceConfiguration,
+        options: GatherOptions,
+        observer: TransportObserver,
+    ) -> int:
+        if self.failure is not None:
+            raise TransportError(self.failure)
+        pc_id = self._router.add(observer)
+        self._send(kind(pc_id, configuration, options))
+        return pc_id
+
+    def stop(self, pc_id: int) -> None:
+        """Stop gathering for ``pc_id`` and release its allocations; no more messages for it."""
+        if self._router.remove(pc_id) and self.failure is None:
+            self._send(protocol.Close(pc_id))
+
+    def close(self) -> None:
+        """Disconnect without waiting. A transport process of our own is asked to exit: it
+        releases its TURN allocations first, and is waited for in the background (``aclose``
+        waits for it)."""
+        self._begin_closing()
+
+    async def aclose(self) -> None:
+        """Disconnect, and wait until a transport process of our own has released its
+        allocations and exited (without blocking the event loop)."""
+        stopping = self._begin_closing()
+        if stopping is not None:
+            await stopping
+
+    def _begin_closing(self) -> asyncio.Future[None] | None:
+        """Disconnect (once) and start stopping our own process; the stopping, if any."""
+        if not self._closed:
+            self._disconnect()
+            if self.process is not None:
+                self._stopping = asyncio.ensure_future(self.process.stop())
+                _stopping.add(self._stopping)
+                self._stopping.add_done_callback(_stopping.discard)
+        return self._stopping
+
+    def _disconnect(self) -> None:
+        self._flush()  # the last requests, such as a close(), still go out
+        self._closed = True
+        if self.failure is None:
+            self.failure = "the transport client is closed"
+        for task in self._tasks:
+            task.cancel()
+        self._close_socket()
+        if self.process is not None:
+            self.process.ask_to_exit()
+
+    def _close_socket(self) -> None:
+        if not self._context.closed:
+            if self._monitor is not None:
+                self._sock.disable_monitor()
+                self._monitor.close(linger=0)
+            self._sock.close(linger=0)
+            self._context.term()
+
+    def _send(self, message: protocol.Message) -> None:
+        """Queue a message; what this turn of the event loop queues goes out together at its
+        end (``shared.protocol.frames``)."""
+        if self._outbox.empty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self._outbox.put(message):
+            self._flush()
+
+    def _flush(self) -> None:
+        for frame in self._outbox.take_frames():
+            if self._context.closed:
+                return  # failed: nothing more goes to it
+            # Never waits: a transport that cannot take a frame now does not read its queue.
+            sent = cast("asyncio.Future[None]", self._sock.send(frame, zmq.NOBLOCK))
+            error = sent.exception() if sent.done() else None
+            if isinstance(error, zmq.ZMQError):
+                self._fail(f"the transport does not read its messages: {error}")
+
+    def _has_unread(self) -> bool:
+        """Whether messages wait in our queue: the transport spoke, even if we did not listen."""
+        return not self._context.closed and bool(cast(int, self._sock.get(zmq.EVENTS)) & zmq.POLLIN)
+
+    async def _receive_loop(self) -> None:
+        # What is already queued is read without a trip through the event loop per frame, but
+        # at most about RECEIVE_BATCH messages at a time, so that a flood cannot starve the
+        # rest of the program.
+        queued: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
+        while self.failure is None:  # nothing from a failed transport is trusted
+            received = self._receive(await self._sock.recv())
+            while received < RECEIVE_BATCH and self.failure is None:
+                try:
+                    frame = queued.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                received += self._receive(frame)
+
+    def _receive(self, frame: bytes) -> int:
+        """Route the frame's messages; how many there were."""
+        received = 0
+        try:
+            for message in self._inbox.read(frame):
+                received += 1
+                self._last_heard = time.monotonic()
+                reason = self._router.route(message)
+                if reason is not None:
+                    self._reject(reason)
+                if self.failure is not None:  # a listener closed us, or the message was bad
+                    break
+        except protocol.ProtocolError as exc:
+            self._reject(str(exc))
+        return received
+
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        logger.warning("rejected a message from the transport (%d so far): %s", self.rejected, reason)
+        self._fail(f"the transport sent a bad message ({reason})")
+
+    def _fail(self, reason: str) -> None:
+        """The one way a transport fails: stop trusting it, kill it if it is ours, tell every
+        peer connection still gathering."""
+        if self.failure is not None:
+            return
+        self.failure = reason
+        logger.error("%s", reason)
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self._close_socket()  # nothing more is sent to it or read from it
+        if self.process is not None:
+            self.process.kill()
+        for observer in self._router.remove_all():
+            observer.on_transport_failure(reason)
+
+    def _last_heard_at(self) -> float:
+        return self._last_heard

@@ -1,0 +1,111 @@
+"""Starting and stopping a transport process of our own.
+
+The process serves on an ``ipc://`` socket in a fresh directory that only this user can open
+(``tempfile.mkdtemp`` creates it with mode 0700), and lives exactly as long as the pipe on its
+stdin: if this process dies, the kernel closes the pipe and the transport exits by itself,
+removing that directory. It runs isolated (``python -I``): neither the current directory nor
+``PYTHON*`` variables can put other modules in place of icegather's.
+Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
+
+The command line spawns it as soon as its input is known to be good, before it loads asyncio
+and ZeroMQ itself, so that both processes start up at the same time: this module imports
+asyncio only in the methods that wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+from icegather.main_proc.link.supervision import TransportError
+from icegather.shared.platform_support import unsupported_platform
+
+# How long a transport may take to release its allocations and exit once asked to.
+STOP_TIMEOUT = 5.0
+
+
+class TransportProcess:
+    def __init__(self, popen: subprocess.Popen[bytes], runtime_dir: str) -> None:
+        self.popen = popen
+        self.runtime_dir = runtime_dir
+        self.endpoint = f"ipc://{runtime_dir}/transport"
+
+    @classmethod
+    def start(cls, log_level: str = "WARNING") -> TransportProcess:
+        unsupported = unsupported_platform()
+        if unsupported is not None:
+            raise TransportError(unsupported)
+        runtime_dir = tempfile.mkdtemp(prefix="icegather-")
+        command = [
+            sys.executable, "-I", "-m", "icegather.transport_proc",
+            "--bind", f"ipc://{runtime_dir}/transport",
+            "--watch-stdin",
+            "--remove-runtime-dir",
+            "--log-level", log_level,
+        ]
+        popen = subprocess.Popen(command, stdin=subprocess.PIPE)
+        return cls(popen, runtime_dir)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    async def wait_exit(self) -> str:
+        """Wait until the process exits; return a description of how it ended."""
+        import asyncio
+
+        if self.popen.returncode is not None:
+            return describe_exit(self.popen.returncode)
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(self.popen.pid)
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, readable)
+        try:
+            if self.popen.poll() is None:
+                await exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        return describe_exit(self.popen.wait())
+
+    def kill(self) -> None:
+        """End a process that failed (hung, misbehaving) at once: SIGKILL, no grace."""
+        if self.popen.returncode is None:
+            self.popen.kill()
+            self.popen.wait()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def ask_to_exit(self) -> None:
+        """Close its stdin: it releases its TURN allocations, then exits by itself."""
+        if self.popen.stdin is not None and not self.popen.stdin.closed:
+            self.popen.stdin.close()
+
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Ask the process to exit and wait for it without blocking the event loop; kill it if
+        it has not exited after ``timeout`` (releasing allocations takes well under a second)."""
+        import asyncio
+
+        self.ask_to_exit()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.wait_exit(), timeout)
+        self.kill()  # a no-op for a process that exited, but for the runtime directory
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exited with status {returncode}"

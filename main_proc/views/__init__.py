@@ -1,0 +1,1 @@
+"""How results are shown: records (NDJSON), lines for a person, the progress line, the timeline page."""

@@ -1,0 +1,1 @@
+"""The relay check: data through an allocation to a peer socket of icegather's own and back."""

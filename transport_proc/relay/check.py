@@ -1,0 +1,264 @@
+"""The relay check: does an allocation really carry data, both ways?
+
+After an allocation succeeds, icegather opens a *peer socket* of its own on this machine and
+
+1. asks the server for a permission for the peer's address (CreatePermission);
+2. sends probes both ways with Send and Data indications: from the TURN client through the
+   relay to the peer socket ("out"), and from the peer socket to the advertised relayed address,
+   which the server must hand back to the client ("back");
+3. binds a channel to the peer (ChannelBind) and sends probes both ways again as ChannelData,
+   since browsers use both kinds.
+
+Data is only ever sent through a relay to the peer socket: to its own address, or, when a NAT
+stands between this machine and the server (the server sees the client at another address),
+to the address from which the server relayed one of the peer's own probes, the check's random
+token in it. The facts go out as a ``RelayCheckInfo``; ``shared.relay_outcomes`` says what
+they mean. The bookkeeping is ``relay_probes``; this module is the I/O around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aioice import stun
+
+from icegather.shared.endpoints import Address, endpoint
+from icegather.shared.structs import RelayCheckInfo, RetransmissionSchedule
+from icegather.transport_proc.relay.probes import CheckedAllocation, Direction, ProbeLog
+from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.channels import Channel, UdpChannel, same_address
+from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.transaction import Tracer, transact_signed
+from icegather.transport_proc.turn.allocation import AllocateSession
+from icegather.transport_proc.turn.relay_messages import (
+    FIRST_CHANNEL,
+    channel_attributes,
+    channel_data,
+    peer_attribute,
+    relayed,
+    send_indication,
+)
+
+logger = logging.getLogger(__name__)
+
+PROBES_PER_KIND = 3  # with indications, then as many with ChannelData
+PROBE_INTERVAL = 0.002  # between probes, so that one burst loss does not take them all
+# After the last probe of a kind, how long to wait for the missing ones, in initial RTOs of the
+# retransmission schedule (1 s with the default).
+PROBE_WAIT_RTOS = 2
+
+
+@dataclass(frozen=True)
+class PeerPlan:
+    """Where the peer socket is bound, and the address the relay sees it at: the same, unless
+    a NAT stands between this machine and the server."""
+
+    bind_ip: str
+    seen_ip: str
+
+    @property
+    def behind_nat(self) -> bool:
+        return self.bind_ip != self.seen_ip
+
+
+def plan_peer(
+    relayed_ip: str, client_ip: str, mapped_ip: str | None, server_ip: str, local_addresses: tuple[str, ...]
+) -> PeerPlan | None:
+    """The peer socket for a relay in ``relayed_ip``'s family: on the client's own address if it
+    is of that family, else on a local address of that family (a loopback one for a loopback
+    relay); None when there is none. The client's mapped address (XOR-MAPPED-ADDRESS), when of
+    the same family and different, is where a NAT makes the server see this machine, unless the
+    server is on this machine (a loopback or local address), where no NAT can stand between."""
+    family = ipaddress.ip_address(relayed_ip).version
+    if ipaddress.ip_address(client_ip).version == family:
+        bind_ip = client_ip
+    else:
+        loopback = ipaddress.ip_address(relayed_ip).is_loopback
+        same_family = [a for a in local_addresses if ipaddress.ip_address(a).version == family]
+        matching = [a for a in same_family if ipaddress.ip_address(a).is_loopback == loopback]
+        if not (matching or same_family):
+            return None
+        bind_ip = (matching or same_family)[0]
+    on_this_machine = ipaddress.ip_address(server_ip).is_loopback or server_ip in local_addresses
+    if on_this_machine or mapped_ip is None or ipaddress.ip_address(mapped_ip).version != family:
+        return PeerPlan(bind_ip, bind_ip)
+    return PeerPlan(bind_ip, mapped_ip)
+
+
+class PeerSocket(UdpChannel):
+    """The peer's UDP socket: it hands the check every datagram, and every ICMP error its probes
+    met with the destination they were sent to."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.on_datagram: Callable[[bytes, Address], None] = lambda data, source: None
+        self.on_error: Callable[[Address, str], None] = lambda destination, cause: None
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        self.on_datagram(data, source)
+
+    def fail_all(self, failure: Callable[[Address], AttemptFailed], server: Address | None = None) -> None:
+        if server is not None:
+            self.on_error(server, failure(server).cause)
+
+
+class RelayCheck:
+    """One check of one allocation, on the TURN client's ``channel`` to ``server``."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        session: AllocateSession,
+        server: Address,
+        allocation: CheckedAllocation,
+        plan: PeerPlan,
+        schedule: RetransmissionSchedule,
+        channel_number: int = FIRST_CHANNEL,
+        trace: Tracer | None = None,
+    ) -> None:
+        self.channel = channel
+        # Each relayed address of an allocation has a channel of its own to bind.
+        self.channel_number = channel_number
+        self.trace = trace
+        self.session = session
+        self.server = server
+        self.allocation = allocation
+        self.plan = plan
+        self.schedule = schedule
+        self.log = ProbeLog()
+        self.peer: PeerSocket | None = None
+        # Where out probes go: the peer socket's address as the relay sees it, once known.
+        self.target: Address | None = None
+        # The ICMP error that came back for the back probes (nothing listens on the relayed
+        # address, say): then no back probe will arrive, and nobody waits for one.
+        self.back_cause = ""
+        self._progress = asyncio.Event()
+
+    async def run(self) -> RelayCheckInfo:
+        try:
+            self.peer = await PeerSocket.open(self.plan.bind_ip)
+        except AttemptFailed as failure:
+            return self.allocation.info(error_text=f"no peer socket: {failure.text}")
+        self.peer.on_datagram = self._at_peer
+        self.peer.on_error = self._peer_error
+        self.channel.on_relayed = self._at_client
+        try:
+            return await self._check()
+        finally:
+            self.channel.on_relayed = None
+            self.peer.close()
+
+    async def _check(self) -> RelayCheckInfo:
+        assert self.peer is not None
+        if not self.plan.behind_nat:
+            self.target = (self.plan.seen_ip, self.peer.local_address[1])
+        refused = await self._request(
+            "CreatePermission", stun.Method.CREATE_PERMISSION, peer_attribute((self.plan.seen_ip, 0))
+        )
+        if refused is not None:
+            return refused
+        await self._probe(channel=None)
+        if self.target is None:  # behind a NAT, and no probe came back to tell where the peer is
+            return self._report()
+        refused = await self._request(
+            "ChannelBind", stun.Method.CHANNEL_BIND, channel_attributes(self.channel_number, self.target)
+        )
+        if refused is not None:
+            return refused
+        await self._probe(channel=self.channel_number)
+        return self._report()
+
+    def _report(self) -> RelayCheckInfo:
+        return self.allocation.info(self.log, back_cause=self.back_cause if not self.log.count("back") else "")
+
+    async def _request(self, name: str, method: stun.Method, attributes: dict[str, Any]) -> RelayCheckInfo | None:
+        """Run one signed request; the check's report if it failed, else None."""
+        try:
+            response, _ = await transact_signed(
+                self.channel,
+                lambda: self.session.request(method, attributes),
+                self.session,
+                self.server,
+                self.schedule,
+                self.trace,
+            )
+        except AttemptFailed as failure:
+            return self._failed(name, failure)
+        if response.message_class == stun.Class.ERROR:
+            return self._failed(name, failures.error_response(response, self.server))
+        return None
+
+    def _failed(self, name: str, failure: AttemptFailed) -> RelayCheckInfo:
+        logger.info("%s: relay check: %s failed: %d %s", self.allocation.url, name, failure.code, failure.text)
+        return self.allocation.info(self.log, failed_request=name, error_code=failure.code, error_text=failure.text)
+
+    async def _probe(self, channel: int | None) -> None:
+        """Probes of one kind, both ways; return when all arrived or the wait is over."""
+        first = self.log.count("back", sent=True)
+        indices = range(first, first + PROBES_PER_KIND)
+        loop = asyncio.get_running_loop()
+        for index in indices:
+            self._send("back", index, channel)
+            if self.target is not None:
+                self._send("out", index, channel)
+            await asyncio.sleep(PROBE_INTERVAL)
+        deadline = loop.time() + PROBE_WAIT_RTOS * self.schedule.initial_rto
+        if self.target is None:  # behind a NAT: out probes wait for a back probe to find the peer
+            await self._until(lambda: self.target is not None, deadline)
+            if self.target is None:
+                return
+            for index in indices:
+                self._send("out", index, channel)
+        expected = indices.stop
+        await self._until(
+            lambda: self.log.count("out") == expected and (self.log.count("back") == expected or bool(self.back_cause)),
+            deadline,
+        )
+
+    async def _until(self, done: Callable[[], bool], deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while not done() and loop.time() < deadline:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), deadline - loop.time())
+            except asyncio.TimeoutError:
+                return
+
+    def _send(self, direction: Direction, index: int, channel: int | None) -> None:
+        assert self.peer is not None
+        payload = self.log.send(direction, index, time.monotonic())
+        if direction == "back":
+            self.peer.send(payload, self.allocation.relayed)
+        elif channel is None:
+            assert self.target is not None
+            self.channel.send(send_indication(self.target, payload), self.server)
+        else:
+            self.channel.send(channel_data(channel, payload, padded=self.channel.reliable), self.server)
+
+    def _at_peer(self, data: bytes, source: Address) -> None:
+        if self.log.receive(data, time.monotonic(), source) is not None:
+            self._progress.set()
+
+    def _peer_error(self, destination: Address, cause: str) -> None:
+        if same_address(destination, self.allocation.relayed):
+            self.back_cause = self.back_cause or cause
+            self._progress.set()
+
+    def _at_client(self, message: bytes, source: Address) -> None:
+        if not same_address(source, self.server):
+            return
+        data = relayed(message)
+        if data is None or self.log.receive(data.data, time.monotonic()) is None:
+            return
+        if self.target is None and data.peer is not None and data.peer[0] == self.plan.seen_ip:
+            # Behind a NAT: the server relayed our own probe from here, so this is the peer.
+            self.target = data.peer
+            logger.info("%s: relay check: the peer is at %s", self.allocation.url, endpoint(data.peer))
+        self._progress.set()

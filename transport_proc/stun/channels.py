@@ -1,0 +1,346 @@
+"""Sockets that carry STUN messages, and route what arrives to the transaction waiting for it.
+
+A *channel* is one local socket. Transactions register their transaction ID with it; the
+channel hands every STUN message with that ID, coming from the server the transaction talks
+to, to the transaction's callback, and fails the transaction when the socket learns that the
+server cannot be reached:
+
+* ``UdpChannel``: one UDP socket may serve many servers (a host candidate's socket serves
+  every STUN server). ``IP_RECVERR`` makes Linux queue the ICMP errors that come back, with
+  the destination that caused them and what the ICMP message said (``icmp``), so a "port
+  unreachable" or a router's "host unreachable" is attributed to the right server within a
+  round trip instead of after the whole retransmission schedule. A send the kernel refuses
+  (no route, not permitted) fails that server at once: nothing went out, so nothing is waited for.
+* ``StreamChannel``: one TCP (or TLS) connection to one server. STUN messages are framed by
+  their own length field (RFC 8489 section 6.2.2), ChannelData by theirs, padded to four bytes
+  (RFC 8656 section 12.5); nothing is retransmitted.
+
+Data a TURN server relays from a peer (Data indications and ChannelData) goes to ``on_relayed``
+when someone listens for it (the relay check), with the address it came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import ssl
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aioice import stun
+
+from icegather.shared.endpoints import Address, is_ipv6
+from icegather.shared.ice_url import IceUrl
+from icegather.shared.structs import RetransmissionSchedule
+from icegather.transport_proc.stun import failures, icmp
+from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.parser import ServerMessage, parse_stun
+
+# A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
+MAX_STREAM_MESSAGE = 64 * 1024
+STUN_HEADER = 20
+CHANNEL_DATA_HEADER = 4
+CHANNEL_DATA_BITS = 0x40
+DATA_INDICATION_TYPE = b"\x00\x17"
+
+
+@dataclass
+class Waiter:
+    server: Address
+    on_message: Callable[[ServerMessage], None]
+    on_failure: Callable[[AttemptFailed], None]
+
+
+class Channel:
+    """What transactions need from a socket; subclasses own the socket."""
+
+    reliable = False
+    transport_name = "udp"
+
+    def __init__(self) -> None:
+        self.waiters: dict[bytes, Waiter] = {}
+        self.local_address: Address = ("", 0)
+        # Set once the whole channel is unusable (a connection lost): later transactions on it
+        # fail at once instead of waiting out their schedule.
+        self.broken: Callable[[Address], AttemptFailed] | None = None
+        # Who takes relayed data (a Data indication or ChannelData) and its source; if nobody,
+        # it is dropped.
+        self.on_relayed: Callable[[bytes, Address], None] | None = None
+
+    def register(self, transaction_id: bytes, waiter: Waiter) -> None:
+        if self.broken is not None:
+            waiter.on_failure(self.broken(waiter.server))
+            return
+        self.waiters[transaction_id] = waiter
+
+    def unregister(self, transaction_id: bytes) -> None:
+        self.waiters.pop(transaction_id, None)
+
+    def send(self, data: bytes, server: Address) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def deliver(self, data: bytes, source: Address) -> None:
+        """Route one received datagram or framed message to its transaction, if any."""
+        if self.on_relayed is not None and is_relayed_data(data):
+            self.on_relayed(data, source)
+            return
+        try:
+            message = parse_stun(data)
+        except ValueError:
+            return  # Not STUN, or malformed: nothing a transaction could use.
+        waiter = self.waiters.get(message.transaction_id)
+        if waiter is None or not same_address(waiter.server, source):
+            return
+        if message.message_class in (stun.Class.RESPONSE, stun.Class.ERROR):
+            waiter.on_message(message)
+
+    def fail_all(self, failure: Callable[[Address], AttemptFailed], server: Address | None = None) -> None:
+        """Fail every transaction to ``server``; when None, the channel is broken for good."""
+        if server is None and self.broken is None:
+            self.broken = failure
+        for waiter in list(self.waiters.values()):
+            if server is None or same_address(waiter.server, server):
+                waiter.on_failure(failure(waiter.server))
+
+
+def is_relayed_data(data: bytes) -> bool:
+    """ChannelData (its first two bits are 01: RFC 8656 section 12.4) or a Data indication."""
+    return len(data) >= 4 and (data[0] & 0xC0 == CHANNEL_DATA_BITS or data[:2] == DATA_INDICATION_TYPE)
+
+
+def same_address(a: Address, b: Address) -> bool:
+    return a[0] == b[0] and a[1] == b[1]
+
+
+def bind_socket(local_ip: str, kind: socket.SocketKind) -> socket.socket:
+    """A non-blocking socket bound to ``local_ip`` on a port the kernel picks."""
+    family = socket.AF_INET6 if is_ipv6(local_ip) else socket.AF_INET
+    try:
+        sock = socket.socket(family, kind)
+    except OSError as exc:
+        raise failures.socket_failed(local_ip, exc) from None
+    try:
+        sock.setblocking(False)
+        sock.bind((local_ip, 0))
+    except OSError as exc:
+        sock.close()
+        raise failures.socket_failed(local_ip, exc) from None
+    return sock
+
+
+U = TypeVar("U", bound="UdpChannel")
+
+
+class UdpChannel(Channel, asyncio.DatagramProtocol):
+    """An unconnected UDP socket bound to one local address."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_address = sock.getsockname()[:2]
+        # Set by error_received during a send: the error, and whether queued ICMP explained it.
+        self._send_error: tuple[Exception, bool] | None = None
+
+    @classmethod
+    async def open(cls: type[U], local_ip: str) -> U:
+        """Bind a UDP socket on ``local_ip`` (any port). Raises ``AttemptFailed`` (701)."""
+        sock = bind_socket(local_ip, socket.SOCK_DGRAM)
+        try:
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, icmp.IPV6_RECVERR, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, icmp.IP_RECVERR, 1)
+            channel = cls(sock)
+            await asyncio.get_running_loop().create_datagram_endpoint(lambda: channel, sock=sock)
+        except OSError as exc:
+            sock.close()
+            raise failures.socket_failed(local_ip, exc) from None
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.deliver(data, addr[:2])
+
+    def error_received(self, exc: Exception) -> None:
+        """A socket error: ICMP errors the kernel queued, or (called from inside ``sendto``) a
+        send it refused."""
+        queued = self._drain_error_queue()
+        for error, destination in queued:
+            self.fail_all(functools.partial(icmp.failure, error), destination)
+        self._send_error = (exc, bool(queued))
+
+    def _drain_error_queue(self) -> list[tuple[icmp.ExtendedError, Address]]:
+        """Every queued error with the destination of the datagram that caused it."""
+        errors: list[tuple[icmp.ExtendedError, Address]] = []
+        while True:
+            try:
+                _, ancillary, _, destination = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except OSError:  # the queue is empty (EAGAIN), or the socket is gone
+                return errors
+            for level, kind, data in ancillary:
+                error = icmp.parse_extended_error(level, kind, data)
+                if error is not None and destination:
+                    errors.append((error, destination[:2]))
+
+    def send(self, data: bytes, server: Address) -> None:
+        # An ICMP error still pending for an earlier datagram (to any server) makes the kernel
+        # refuse the next send, whatever its destination, and drop it: then send once more.
+        for _ in range(2):
+            if self.transport is None or self.transport.is_closing():
+                return
+            self._send_error = None
+            self.transport.sendto(data, server)  # asyncio reports a refusal to error_received
+            if self._send_error is None:
+                return
+            error, was_pending_icmp = self._send_error
+            if not was_pending_icmp:
+                if isinstance(error, OSError):
+                    self.fail_all(functools.partial(failures.send_failed, error=error), server)
+                return
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        else:
+            self.sock.close()
+
+
+def stream_frame_length(buffer: bytes, channel_data: bool) -> int | None:
+    """How many bytes the message at the start of a stream takes: a STUN message (header and
+    attributes) or, when ``channel_data`` may come (a relay check listens), ChannelData (header,
+    data and padding to four bytes); None if it is neither. Without a channel, a first byte
+    of 0x40-0x4F is not STUN (it is "H", as in "HTTP")."""
+    length: int = struct.unpack_from("!H", buffer, 2)[0]
+    if channel_data and buffer[0] & 0xC0 == CHANNEL_DATA_BITS:
+        return CHANNEL_DATA_HEADER + length + (-length % 4)
+    if buffer[0] & 0xC0 or STUN_HEADER + length > MAX_STREAM_MESSAGE:
+        return None
+    return STUN_HEADER + length
+
+
+class StreamChannel(Channel, asyncio.Protocol):
+    """A TCP or TLS connection to one server."""
+
+    reliable = True
+
+    def __init__(self, server: Address, local_address: Address, transport_name: str) -> None:
+        super().__init__()
+        self.server = server
+        self.local_address = local_address
+        self.transport_name = transport_name
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+
+    @classmethod
+    async def connect(
+        cls,
+        sock: socket.socket,
+        server: Address,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> StreamChannel:
+        """Connect a bound stream socket to ``server``; raise ``AttemptFailed`` (701) on failure.
+
+        The caller binds the socket first, so that a refused connection can still be reported
+        with the local address and port that tried it. On failure the socket is closed.
+        """
+        loop = asyncio.get_running_loop()
+        channel = cls(server, sock.getsockname()[:2], "tls" if tls else "tcp")
+        # Small messages go out at once. asyncio sets this only on sockets made with proto
+        # IPPROTO_TCP; without it, a request after relayed data waits 40 ms for a delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, server), timeout)
+            except asyncio.TimeoutError:
+                raise failures.connect_timeout(server, timeout) from None
+            except ConnectionRefusedError:
+                raise failures.connection_refused(server) from None
+            except OSError as exc:
+                raise failures.connection_lost(server, exc) from None
+            try:
+                await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: channel,
+                        sock=sock,
+                        ssl=tls,
+                        server_hostname=server_hostname if tls else None,
+                    ),
+                    timeout,
+                )
+            except asyncio.TimeoutError:
+                raise failures.tls_timeout(server, timeout) from None
+            except ssl.SSLError as exc:
+                raise failures.tls_failed(server, exc) from None
+            except OSError as exc:
+                raise failures.connection_lost(server, exc) from None
+        except AttemptFailed as failure:
+            failure.local_address = channel.local_address
+            sock.close()
+            raise
+        except BaseException:
+            sock.close()
+            raise
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= CHANNEL_DATA_HEADER:
+            total = stream_frame_length(self.buffer, channel_data=self.on_relayed is not None)
+            if total is None:
+                # Neither STUN nor ChannelData: the stream cannot be resynchronised.
+                self.fail_all(lambda server: failures.malformed_response(server, "not a STUN stream"))
+                self.close()
+                return
+            if len(self.buffer) < total:
+                return
+            message, self.buffer = self.buffer[:total], self.buffer[total:]
+            self.deliver(message, self.server)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail_all(lambda server: failures.connection_lost(server, exc))
+
+    def send(self, data: bytes, server: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_channel(
+    url: IceUrl, local_ip: str, server: Address, schedule: RetransmissionSchedule, verify_tls: bool
+) -> Channel:
+    """A new socket from ``local_ip`` to the server of ``url``, over its transport: UDP, TCP, or
+    TLS (verified unless ``verify_tls`` is False). Raises ``AttemptFailed``."""
+    if url.transport == "udp":
+        return await UdpChannel.open(local_ip)
+    return await StreamChannel.connect(
+        bind_socket(local_ip, socket.SOCK_STREAM),
+        server,
+        schedule.give_up_after,
+        tls=tls_context(verify_tls) if url.uses_tls else None,
+        server_hostname=url.host,
+    )
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

@@ -1,0 +1,1 @@
+"""TURN: the Allocate exchange, address families, Send/Data indications and ChannelData."""
