@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from icegather.shared.version import __version__
 
 if TYPE_CHECKING:
     from icegather.main_proc.dom.event_target import Event, EventTarget
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from icegather.main_proc.link.transport_client import TransportClient
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor
     from icegather.shared.dom_exception import DOMException
+    from icegather.shared.ice_config import RTCConfiguration, RTCIceServer
     from icegather.shared.relay_outcomes import relay_outcome
     from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RelayCheckInfo, RetransmissionSchedule
 
@@ -41,7 +42,9 @@ _EXPORTS = {
     "IceCandidateErrorInfo": "icegather.shared.structs",
     "IceRelayCheckEvent": "icegather.main_proc.dom.icegather_events",
     "IceServerAnswerEvent": "icegather.main_proc.dom.icegather_events",
+    "RTCConfiguration": "icegather.shared.ice_config",
     "RTCIceCandidate": "icegather.main_proc.dom.ice_candidate",
+    "RTCIceServer": "icegather.shared.ice_config",
     "RTCPeerConnection": "icegather.main_proc.dom.peerconnection",
     "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.dom.ice_events",
     "RTCPeerConnectionIceEvent": "icegather.main_proc.dom.ice_events",
@@ -62,7 +65,9 @@ __all__ = [
     "IceCandidateErrorInfo",
     "IceRelayCheckEvent",
     "IceServerAnswerEvent",
+    "RTCConfiguration",
     "RTCIceCandidate",
+    "RTCIceServer",
     "RTCPeerConnection",
     "RTCPeerConnectionIceErrorEvent",
     "RTCPeerConnectionIceEvent",

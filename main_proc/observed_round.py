@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from icegather.main_proc.diagnosis.exit_status import exit_status
 from icegather.main_proc.diagnosis.outcomes import CredentialFacts, ServerOutcome, credential_facts, server_outcomes
@@ -28,7 +28,7 @@ from icegather.main_proc.views.report import (
     state_record,
     transaction_record,
 )
-from icegather.shared.ice_config import IceConfiguration
+from icegather.shared.ice_config import IceConfiguration, RTCConfiguration
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import GatherOptions
 
@@ -94,7 +94,8 @@ async def observe_round(
     """Gather once; add each record to ``tally`` and hand it to ``on_record`` as it comes. With
     ``timeout``, gathering is stopped after that many seconds and the result says what was
     known by then."""
-    pc = RTCPeerConnection(configuration, transport=transport, options=options)
+    # A plain dict read from the command line or a file; RTCPeerConnection validates it at run time.
+    pc = RTCPeerConnection(cast(RTCConfiguration, configuration), transport=transport, options=options)
     started = time.monotonic()
 
     def elapsed_ms() -> float:

@@ -10,8 +10,8 @@ Two measurements, each for both paths:
 * latency: the sender paces them (one every 0.5 ms) with its send time in the payload
   (CLOCK_MONOTONIC is shared by all processes); p50/p99 one-way latency at the receiver.
 
-The icegather path is the real one on both ends: ``TransportService`` and
-``PeerConnectionSink`` encode and send (only the gathering is replaced by a loop), and the
+The icegather path is the real one on both ends: ``TransportService`` encodes and sends (only
+the gathering is replaced by a loop), and the
 main process receives with ``TransportClient`` and dispatches through ``RTCPeerConnection``
 to an ``onicecandidateerror`` listener. The raw path is a ROUTER that packs the same dicts
 and a DEALER that unpacks them.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from icegather.main_proc.link.supervision import Supervision
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.structs import IceCandidateErrorInfo
-from icegather.transport_proc.service import PeerConnectionSink, TransportService
+from icegather.transport_proc.service import TransportService
 
 PACE = 0.0005  # seconds between events in the latency runs
 
@@ -60,16 +61,16 @@ class BlastingService(TransportService):
         self.count, self.paced = count, paced
         self.blasts: set[asyncio.Task[None]] = set()  # held, so that none is collected mid-run
 
-    def _start(self, client, message: protocol.Gather) -> None:
-        self.blasts.add(asyncio.ensure_future(self._blast(PeerConnectionSink(self, client, message.pc_id))))
+    def _start(self, client, key, job) -> None:
+        self.blasts.add(asyncio.ensure_future(self._blast(functools.partial(self.send, client), job.pc_id)))
 
-    async def _blast(self, sink: PeerConnectionSink) -> None:
-        sink.on_gathering_state("gathering")
+    async def _blast(self, send: protocol.Send, pc_id: int) -> None:
+        send(protocol.GatheringState(pc_id, "gathering"))
         for index in range(self.count):
-            sink.on_candidate_error(payload(index))
+            send(protocol.CandidateError(pc_id, payload(index)))
             if self.paced:
                 await asyncio.sleep(PACE)
-        sink.on_gathering_state("complete")
+        send(protocol.GatheringState(pc_id, "complete"))
 
 
 async def send_icegather(endpoint: str, count: int, paced: bool) -> None:

@@ -29,7 +29,7 @@ from icegather.main_proc.dom.peerconnection import PeerConnectionObserver, RTCPe
 from icegather.main_proc.link.routing import Router
 from icegather.shared import protocol
 from icegather.shared.protocol.messages import TO_MAIN
-from icegather.shared.protocol.schemas import SCHEMAS
+from icegather.shared.protocol.schemas import SCHEMAS, fields_of
 from icegather.shared.structs import (
     AuditResultInfo,
     CandidateInfo,
@@ -177,7 +177,7 @@ INFO_STRUCTS = {
     protocol.AuditResult: AuditResultInfo,
     protocol.TransactionTrace: TransactionTraceInfo,
 }
-FIELDS = sorted({name for schema in SCHEMAS.values() for name in schema})
+FIELDS = sorted({name for cls in (*SCHEMAS, *TO_MAIN.values()) for name in fields_of(cls)})
 
 
 @st.composite
@@ -203,15 +203,15 @@ def usually(likely: st.SearchStrategy, one_in: int = 10) -> st.SearchStrategy:
 
 
 @st.composite
-def fields_of(draw: st.DrawFn, cls: type) -> dict:
+def fields_drawn(draw: st.DrawFn, cls: type) -> dict:
     """The fields of a message or struct, mostly valid; now and then one is dropped, one too
     many is added, or a value is arbitrary."""
     body = {}
-    for name in SCHEMAS[cls]:
+    for name in fields_of(cls):
         if draw(st.integers(1, 20)) == 1:
             continue
         if name == "info":
-            body[name] = draw(usually(fields_of(INFO_STRUCTS[cls])))
+            body[name] = draw(usually(fields_drawn(INFO_STRUCTS[cls])))
         else:
             body[name] = draw(usually(LIKELY.get(name, st.integers(0, 3))))
     if draw(st.integers(1, 20)) == 1:
@@ -227,7 +227,7 @@ def framed(draw: st.DrawFn) -> bytes:
         "type": name if draw(st.integers(1, 20)) > 1 else draw(st.text(max_size=12)),
         "seq": draw(usually(st.integers(0, 9))),
     }
-    message.update(draw(fields_of(TO_MAIN[name])))
+    message.update(draw(fields_drawn(TO_MAIN[name])))
     return msgpack.packb(message)
 
 
@@ -243,8 +243,9 @@ def deliver(message: protocol.Message) -> str:
     router = Router()
     pc_id = router.add(PeerConnectionObserver(pc))
     pc._gathering_state_changed("gathering")
-    if hasattr(message, "pc_id"):
-        router.route(dataclasses.replace(message, pc_id=pc_id))
+    route = message.WIRE.route
+    if route is not None:
+        router.route(dataclasses.replace(message, **{route.job_field: pc_id}))
     return "event" if len(fired) > 1 else "no event"
 
 

@@ -31,3 +31,4 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # Editable: the checkout is the code that runs, so a change needs no reinstall.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
+[ "$extras" != test ] || bash scripts/peer_servers/build.sh  # Pion TURN, node-turn, the stun example server

@@ -17,16 +17,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from icegather.shared.dom_exception import invalid_access_error, syntax_error
 from icegather.shared.ice_url import IceUrl, parse_ice_url, quote_url
 
-TRANSPORT_POLICIES = ("all", "relay")
+RTCIceTransportPolicy = Literal["all", "relay"]
+TRANSPORT_POLICIES: tuple[RTCIceTransportPolicy, ...] = ("all", "relay")
 MAX_CREDENTIAL_LENGTH = 512
 # Every URL is tried at once, from every local address: a bound on the sockets one
 # configuration can open. Browsers set none; 64 is far more than any real deployment uses.
 MAX_URLS = 64
+
+
+class _RTCIceServerRequired(TypedDict):
+    # A base class of its own: NotRequired is Python 3.11's, and this package supports 3.10.
+    urls: str | Sequence[str]
+
+
+class RTCIceServer(_RTCIceServerRequired, total=False):
+    """The W3C ``RTCIceServer`` dictionary, for type checkers; values are still checked at run time."""
+
+    username: str
+    credential: str
+
+
+class RTCConfiguration(TypedDict, total=False):
+    """The members of the W3C ``RTCConfiguration`` dictionary that icegather reads, for type
+    checkers: a typo in a key or a policy fails type checking, not only at run time."""
+
+    iceServers: Sequence[RTCIceServer]
+    iceTransportPolicy: RTCIceTransportPolicy
+    iceCandidatePoolSize: int
 
 
 @dataclass(frozen=True)
@@ -63,8 +85,11 @@ class IceConfiguration:
         }
 
 
-def parse_configuration(configuration: Mapping[str, Any] | None) -> IceConfiguration:
-    """Validate an ``RTCConfiguration`` dictionary; raise what a browser raises if it is bad."""
+def parse_configuration(configuration: RTCConfiguration | Mapping[str, Any] | None) -> IceConfiguration:
+    """Validate an ``RTCConfiguration`` dictionary; raise what a browser raises if it is bad.
+
+    Any mapping is accepted: callers pass what they read from JSON, a file or the wire,
+    and this is where it is checked."""
     if configuration is None:
         return IceConfiguration()
     if not isinstance(configuration, Mapping):

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real coturn, real transport processes, closed and silent ports.
+"""Shared fixtures: a real coturn, TURN and STUN servers no one here wrote (Pion, node-turn, the
+``stun`` npm package's example), real transport processes, closed and silent ports.
 
 Every test talks only to loopback addresses (127.0.0.0/8, ::1) and to names under
 ``.invalid``, which the transport never sends to a DNS server (RFC 6761).
@@ -14,12 +15,34 @@ import pytest
 import trustme
 from local_coturn import Coturn, local_coturn
 from network_namespaces import RoutedNamespaces, routed_namespaces
+from peer_turn import PeerServer, node_stun, node_turn, pion_turn
 from stun_servers import ScriptedStunServer, never_answer
 
 
 @pytest.fixture(scope="session")
 def coturn() -> Iterator[Coturn]:
     with local_coturn() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pion() -> Iterator[PeerServer]:
+    """Pion TURN (Debian's golang-github-pion-turn.v2-dev), over UDP and TCP."""
+    with pion_turn(tcp=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nodeturn() -> Iterator[PeerServer]:
+    """npm's node-turn 0.0.6: UDP only."""
+    with node_turn() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stun_example() -> Iterator[PeerServer]:
+    """The ``stun`` npm package's example server: it answers with a random transaction ID."""
+    with node_stun() as server:
         yield server
 
 

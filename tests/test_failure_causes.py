@@ -12,13 +12,13 @@ from gathering_helpers import FAST_SCHEDULE, gather
 from local_coturn import free_port
 from stun_servers import ScriptedStunServer, mapped_to, try_alternate
 
+from icegather.shared import protocol
 from icegather.shared.ice_config import parse_configuration
 from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
     RetransmissionSchedule,
-    ServerAnswerInfo,
 )
 from icegather.transport_proc import candidates
 from icegather.transport_proc.gathering import Gathering
@@ -89,23 +89,21 @@ def test_a_server_queued_behind_an_icmp_error_still_gets_its_only_request(closed
     assert len(healthy.received) == 1
 
 
-class RecordingSink:
+class Recording:
+    """What a gathering sends, by kind."""
+
     def __init__(self) -> None:
         self.errors: list[IceCandidateErrorInfo] = []
         self.candidates: list[CandidateInfo] = []
         self.states: list[str] = []
 
-    def on_candidate(self, info: CandidateInfo) -> None:
-        self.candidates.append(info)
-
-    def on_candidate_error(self, info: IceCandidateErrorInfo) -> None:
-        self.errors.append(info)
-
-    def on_server_answer(self, info: ServerAnswerInfo) -> None:
-        pass
-
-    def on_gathering_state(self, state: str) -> None:
-        self.states.append(state)
+    def send(self, message: protocol.Message) -> None:
+        if isinstance(message, protocol.CandidateError):
+            self.errors.append(message.info)
+        elif isinstance(message, protocol.Candidate):
+            self.candidates.append(message.info)
+        elif isinstance(message, protocol.GatheringState):
+            self.states.append(message.state)
 
 
 def test_a_bug_in_one_attempt_fails_that_url_with_its_traceback_logged_and_the_gathering_completes(
@@ -115,10 +113,11 @@ def test_a_bug_in_one_attempt_fails_that_url_with_its_traceback_logged_and_the_g
         raise RuntimeError("a bug in srflx candidates")
 
     monkeypatch.setattr(candidates, "srflx_candidate", broken)  # the injected bug: STUN only
-    sink = RecordingSink()
+    sink = Recording()
     with ScriptedStunServer(mapped_to(("203.0.113.7", 40000))) as stun_server:
         configuration = parse_configuration({"iceServers": [{"urls": stun_server.url()}, coturn.ice_server("turn")]})
-        gathering = Gathering(configuration, GatherOptions(FAST_SCHEDULE, ("127.0.0.1",)), sink)
+        request = protocol.Gather(1, configuration, GatherOptions(FAST_SCHEDULE, ("127.0.0.1",)))
+        gathering = Gathering(request, sink.send)
 
         async def run() -> None:
             await asyncio.wait_for(gathering.run(), 10)

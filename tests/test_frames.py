@@ -159,7 +159,7 @@ def test_what_the_transport_makes_in_one_turn_reaches_the_client_as_one_frame(tm
         answered = asyncio.run(scenario())
 
     assert [type(message) for message in answered] == [protocol.ServerHello, protocol.GatherRejected]
-    assert answered[1] == protocol.GatherRejected(1, "this pc_id is already gathering")
+    assert answered[1] == protocol.GatherRejected(1, "this id is already in use")
 
 
 def test_a_hostile_transport_cannot_greet_with_more_than_its_hello():

@@ -21,6 +21,7 @@ from icegather.shared.protocol import (
     messages,
 )
 from icegather.shared.structs import (
+    AuditResultInfo,
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
@@ -67,12 +68,19 @@ TO_MAIN = [
     ),
     protocol.GatheringState(7, "complete"),
     protocol.GatherRejected(7, "internal error"),
+    protocol.AuditResult(
+        8, AuditResultInfo("turn:t.example", "peer_permission", "127.0.0.1", "refused", 403, "Forbidden", 0)
+    ),
+    protocol.AuditState(8, "auditing"),
+    protocol.AuditRejected(8, "this id is already in use"),
 ]
 TO_TRANSPORT = [
     protocol.ClientHello(),
     protocol.ClientHello(heartbeat_interval=0.5),
     protocol.Gather(3, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)),
     protocol.Close(3),
+    protocol.Audit(4, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1",), False)),
+    protocol.CloseAudit(4),
 ]
 
 

@@ -12,7 +12,7 @@ from local_coturn import free_port, local_coturn
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.protocol.messages import TO_MAIN
-from icegather.shared.protocol.schemas import SCHEMAS
+from icegather.shared.protocol.schemas import fields_of
 from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo, ServerAnswerInfo
 
 SECRET = "Xq7-very-secret-credential"
@@ -51,7 +51,7 @@ def test_the_credential_is_in_no_log_event_or_repr_of_either_process(capfd, capl
 
 def test_no_message_to_the_main_process_has_room_for_a_credential():
     def fields(cls: type) -> set[str]:
-        return set(SCHEMAS[cls])
+        return set(fields_of(cls))
 
     to_main = set().union(*(fields(cls) for cls in TO_MAIN.values()))
     for struct in (IceCandidateErrorInfo, CandidateInfo, ServerAnswerInfo):

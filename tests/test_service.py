@@ -199,12 +199,13 @@ def test_a_service_at_its_gathering_limit_refuses_more_with_a_clear_error(tmp_pa
         transport.close()
         return results
 
-    with running_service("--bind", endpoint, "--max-gatherings", "2", ready=socket_path):
+    with running_service("--bind", endpoint, "--max-jobs", "2", ready=socket_path):
         results = asyncio.run(scenario())
 
     refused = [r for r in results if isinstance(r, TransportError)]
     assert [str(r) for r in refused] == [
-        "the transport refused to gather: the transport already runs 2 gatherings, its limit; close some first"
+        "the transport refused to gather: "
+        "the transport already runs 2 gatherings and audits, its limit; close some first"
     ]
     assert results.count(None) == 2  # the other two completed
 
@@ -238,7 +239,7 @@ def test_a_killed_client_is_dropped_and_its_gatherings_freed_even_without_heartb
         return outcome
 
     with running_service(
-        "--bind", endpoint, "--max-gatherings", "1", "--log-level", "INFO", ready=socket_path
+        "--bind", endpoint, "--max-jobs", "1", "--log-level", "INFO", ready=socket_path
     ) as service:
         client = subprocess.Popen([sys.executable, "-c", VANISHING_CLIENT, endpoint, silent_udp_server.url()],
                                   stdout=subprocess.PIPE, text=True)
@@ -256,7 +257,7 @@ def test_a_killed_client_is_dropped_and_its_gatherings_freed_even_without_heartb
         refused, accepted = asyncio.run(scenario())
     log = service.stderr.read()
 
-    assert "already runs 1 gatherings" in refused
+    assert "already runs 1 gatherings and audits" in refused
     assert accepted == "complete"
     assert "dropped a client (its connection ended); closing its 1 gatherings" in log
 

@@ -70,7 +70,7 @@ EXPECTED_REASON = {
     "replayed": "already used",
     "skipped": "1 message(s) lost before sequence number",
     "unknown pc_id": "unknown pc_id",
-    "before gathering": "outside gathering",
+    "before gathering": "out of turn",
 }
 
 

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
     load_aioice_without_its_agent()
-    from icegather.transport_proc.service import MAX_GATHERINGS, run_service  # after aioice's set-up
+    from icegather.transport_proc.service import MAX_JOBS, run_service  # after aioice's set-up
 
     parser = argparse.ArgumentParser(
         prog="python -m icegather.transport_proc",
@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curve-secret", metavar="FILE", help="the service's NAME.key_secret (tcp:// only)")
     parser.add_argument("--curve-clients", metavar="DIR", help="directory of the accepted clients' NAME.key files")
     parser.add_argument(
-        "--max-gatherings",
+        "--max-jobs",
         type=int,
-        default=MAX_GATHERINGS,
+        default=MAX_JOBS,
         metavar="N",
-        help=f"peer connections served at once; more are refused (default {MAX_GATHERINGS})",
+        help=f"gatherings and audits run at once; more are refused (default {MAX_JOBS})",
     )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     args = parser.parse_args(argv)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             from icegather.shared.curve_keys import CurveKeys  # tcp:// only: kept out of a private transport's start
 
             curve = CurveKeys.load(args.curve_secret)
-        asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_gatherings))
+        asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_jobs))
     except (EndpointRefused, ValueError, OSError) as exc:
         sys.exit(f"icegather.transport_proc: {exc}")
     except KeyboardInterrupt:

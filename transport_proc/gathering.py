@@ -23,21 +23,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from aioice import stun
 
+from icegather.shared import protocol
 from icegather.shared.endpoints import Address, endpoint, family_name
-from icegather.shared.ice_config import IceConfiguration, IceServer
+from icegather.shared.ice_config import IceServer
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.structs import (
     CandidateInfo,
-    GatherOptions,
     IceCandidateErrorInfo,
-    RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
-    TransactionTraceInfo,
 )
 from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
@@ -58,27 +55,15 @@ ALLOCATION_MISMATCH = 437
 ALLOCATION_MISMATCH_RETRIES = 3  # new local ports to try (RFC 8656 section 7.3)
 
 
-class GatheringSink(Protocol):
-    """Where a gathering reports; the service turns each call into one IPC message."""
-
-    def on_candidate(self, info: CandidateInfo) -> None: ...
-
-    def on_candidate_error(self, info: IceCandidateErrorInfo) -> None: ...
-
-    def on_server_answer(self, info: ServerAnswerInfo) -> None: ...
-
-    def on_relay_check(self, info: RelayCheckInfo) -> None: ...
-
-    def on_transaction(self, info: TransactionTraceInfo) -> None: ...
-
-    def on_gathering_state(self, state: str) -> None: ...
-
-
 class Gathering:
-    def __init__(self, configuration: IceConfiguration, options: GatherOptions, sink: GatheringSink) -> None:
-        self.configuration = configuration
-        self.options = options
-        self.sink = sink
+    """One peer connection's gathering, as a ``gather`` message asked: ``run`` it, then ``close``
+    it. What it finds leaves as messages through ``send``."""
+
+    def __init__(self, request: protocol.Gather, send: protocol.Send) -> None:
+        self.pc_id = request.pc_id
+        self.configuration = request.configuration
+        self.options = request.options
+        self.send = send
         self.local_addresses: tuple[str, ...] = ()
         self._host_channels: dict[str, UdpChannel | AttemptFailed] = {}
         self._allocations: list[tuple[Channel, AllocateSession, Address]] = []
@@ -93,7 +78,7 @@ class Gathering:
     async def run(self) -> None:
         self._reporting = True
         self._started = time.monotonic()
-        self.sink.on_gathering_state("gathering")
+        self.send(protocol.GatheringState(self.pc_id, "gathering"))
         self.local_addresses = gathering_addresses(self.options.local_addresses)
         await self._open_host_sockets()
         relay_only = self.configuration.ice_transport_policy == "relay"
@@ -105,8 +90,14 @@ class Gathering:
                 if url.is_turn or not relay_only
             )
         )
-        self.sink.on_gathering_state("complete")
+        self.send(protocol.GatheringState(self.pc_id, "complete"))
         self._reporting = False
+
+    def rejected(self, reason: str) -> protocol.GatherRejected:
+        return protocol.GatherRejected(self.pc_id, reason)
+
+    def __repr__(self) -> str:
+        return f"<Gathering pc_id={self.pc_id}>"
 
     async def close(self) -> None:
         """Stop reporting, release allocations and close every socket."""
@@ -122,18 +113,18 @@ class Gathering:
 
     def _candidate(self, info: CandidateInfo) -> None:
         if self._reporting:
-            self.sink.on_candidate(info)
+            self.send(protocol.Candidate(self.pc_id, info))
 
     def _failure(self, url: IceUrl, failure: AttemptFailed, local: Address | None) -> None:
         address, port = failure.local_address or local or ("", 0)
         logger.info("%s failed from %s: %d %s", url.url, address or "-", failure.code, failure.text)
         if self._reporting:
-            self.sink.on_candidate_error(
+            self.send(protocol.CandidateError(self.pc_id,
                 IceCandidateErrorInfo(
                     address=address, port=port, url=url.url, error_code=failure.code,
                     error_text=failure.text, cause=failure.cause,
                 )
-            )
+            ))
 
     def _tracer(self, attempt: Attempt) -> Tracer | None:
         """What reports the attempt's transactions, with ``trace`` on."""
@@ -143,7 +134,7 @@ class Gathering:
         def trace(done: Transacted) -> None:
             if self._reporting and attempt.channel is not None:
                 url, local, server = attempt.url.url, attempt.channel.local_address, attempt.server_address
-                self.sink.on_transaction(trace_info(done, url, local, server, self._started))
+                self.send(protocol.TransactionTrace(self.pc_id, trace_info(done, url, local, server, self._started)))
 
         return trace
 
@@ -154,9 +145,9 @@ class Gathering:
         attempt.answered = True
         address, port = attempt.channel.local_address
         if self._reporting:
-            self.sink.on_server_answer(
+            self.send(protocol.ServerAnswer(self.pc_id,
                 ServerAnswerInfo(address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0])
-            )
+            ))
 
     # --- host candidates ----------------------------------------------------------------
 
@@ -228,9 +219,9 @@ class Gathering:
             )
         except AttemptFailed as failure:
             if self.options.trace and self._reporting and failure.local_address is not None:
-                self.sink.on_transaction(
+                self.send(protocol.TransactionTrace(self.pc_id,
                     connect_trace(url.url, failure, attempt.server_address, tried_at, time.monotonic(), self._started)
-                )
+                ))
             raise
 
     async def _bind(self, attempt: Attempt) -> None:
@@ -344,9 +335,9 @@ class Gathering:
                 for probe in probe_traces(
                     check.log, attempt.url.url, checked.local, relayed, time.monotonic(), self._started
                 ):
-                    self.sink.on_transaction(probe)
+                    self.send(protocol.TransactionTrace(self.pc_id, probe))
         if self._reporting:
-            self.sink.on_relay_check(info)
+            self.send(protocol.RelayCheck(self.pc_id, info))
 
 @dataclass
 class Attempt:

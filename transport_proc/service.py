@@ -1,8 +1,8 @@
-"""The transport's socket loop: ZeroMQ in, gatherings, ZeroMQ out.
+"""The transport's socket loop: ZeroMQ in, gatherings and audits, ZeroMQ out.
 
 The transport binds a ROUTER socket; each main process connects a DEALER and starts with
 ``client_hello``. One transport serves many main processes and many peer connections: a
-gathering is known by (client identity, ``pc_id``). Every message received is decoded and
+gathering is known by (client identity, ``pc_id``), an audit by ``audit_id``. Every message received is decoded and
 validated by ``icegather.shared.protocol``; one that fails is counted in ``rejected`` and dropped
 with the rest of its frame, and the loop goes on: one bad client must not take the others down.
 What one turn of the loop sends a client leaves as one frame (``shared.protocol.frames``).
@@ -21,6 +21,7 @@ long-running service does not collect the leftovers of dead clients.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections import OrderedDict
@@ -31,14 +32,6 @@ import zmq
 import zmq.asyncio
 
 from icegather.shared import link_settings, protocol
-from icegather.shared.structs import (
-    AuditResultInfo,
-    CandidateInfo,
-    IceCandidateErrorInfo,
-    RelayCheckInfo,
-    ServerAnswerInfo,
-    TransactionTraceInfo,
-)
 from icegather.transport_proc.audit.server_audit import ServerAudit
 from icegather.transport_proc.gathering import Gathering
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
@@ -51,9 +44,13 @@ logger = logging.getLogger(__name__)
 
 # How many dropped clients are remembered, to ignore what they sent just before they went.
 REMEMBERED_DROPS = 4096
-# Gatherings one transport runs at once, by default (a gathering lasts until its peer
-# connection closes): each holds sockets, and the process has a limit on open files.
-MAX_GATHERINGS = 16_384
+# Jobs (gatherings and audits) one transport runs at once, by default (a gathering lasts until
+# its peer connection closes): each holds sockets, and the process has a limit on open files.
+MAX_JOBS = 16_384
+
+Job = Gathering | ServerAudit
+# A job is known by what started it and its id: a client numbers its gatherings and audits.
+JobKey = tuple[type[protocol.Gather] | type[protocol.Audit], int]
 
 
 @dataclass
@@ -64,48 +61,20 @@ class Client:
     inbox: protocol.Inbox = field(default_factory=lambda: protocol.Inbox(protocol.decode_to_transport))
     outbox: protocol.Outbox = field(default_factory=protocol.Outbox)
     greeted: bool = False
-    # Its gatherings and audits, by pc_id.
-    gatherings: dict[int, tuple[Gathering | ServerAudit, asyncio.Task[None]]] = field(default_factory=dict)
+    # Its gatherings and audits.
+    jobs: dict[JobKey, tuple[Job, asyncio.Task[None]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
     # The connection it came on, which the socket monitor names when it ends.
     connection: Connection | None = None
     dropped: bool = False
 
 
-class PeerConnectionSink:
-    """Turns one gathering's reports into messages for the main process that asked for it."""
-
-    def __init__(self, service: TransportService, client: Client, pc_id: int) -> None:
-        self.service, self.client, self.pc_id = service, client, pc_id
-
-    def on_candidate(self, info: CandidateInfo) -> None:
-        self.service.send(self.client, protocol.Candidate(self.pc_id, info))
-
-    def on_candidate_error(self, info: IceCandidateErrorInfo) -> None:
-        self.service.send(self.client, protocol.CandidateError(self.pc_id, info))
-
-    def on_server_answer(self, info: ServerAnswerInfo) -> None:
-        self.service.send(self.client, protocol.ServerAnswer(self.pc_id, info))
-
-    def on_relay_check(self, info: RelayCheckInfo) -> None:
-        self.service.send(self.client, protocol.RelayCheck(self.pc_id, info))
-
-    def on_transaction(self, info: TransactionTraceInfo) -> None:
-        self.service.send(self.client, protocol.TransactionTrace(self.pc_id, info))
-
-    def on_audit_result(self, info: AuditResultInfo) -> None:
-        self.service.send(self.client, protocol.AuditResult(self.pc_id, info))
-
-    def on_gathering_state(self, state: str) -> None:
-        self.service.send(self.client, protocol.GatheringState(self.pc_id, state))
-
-
 class TransportService:
-    def __init__(self, sock: zmq.asyncio.Socket, max_gatherings: int = MAX_GATHERINGS) -> None:
+    def __init__(self, sock: zmq.asyncio.Socket, max_jobs: int = MAX_JOBS) -> None:
         self.sock = sock
-        self.max_gatherings = max_gatherings
+        self.max_jobs = max_jobs
         self.clients: dict[bytes, Client] = {}
-        self.gatherings = 0  # in all clients
+        self.jobs = 0  # in all clients
         self.rejected = 0
         self.dropped = 0  # clients found gone
         # Clients dropped lately: messages they sent just before their connection ended may
@@ -179,19 +148,19 @@ class TransportService:
             self._gone.popitem(last=False)
         self.dropped += 1
         # Routine: a client that closes its socket right after its last close() is dropped too.
-        logger.info("dropped a client (%s); closing its %d gatherings", why, len(client.gatherings))
+        logger.info("dropped a client (%s); closing its %d gatherings and audits", why, len(client.jobs))
         if client.heartbeat is not None:
             client.heartbeat.cancel()
-        for pc_id in list(client.gatherings):
-            self._close_in_background(client, pc_id)
+        for key in list(client.jobs):
+            self._close_in_background(client, key)
 
     async def shutdown(self) -> None:
-        """Close every gathering (releasing TURN allocations) before the process exits."""
+        """Close every job (releasing TURN allocations) before the process exits."""
         for client in self.clients.values():
             if client.heartbeat is not None:
                 client.heartbeat.cancel()
         closing = [
-            self._close(client, pc_id) for client in self.clients.values() for pc_id in list(client.gatherings)
+            self._close(client, key) for client in self.clients.values() for key in list(client.jobs)
         ]
         # Closes that a client asked for just before it went away are still releasing.
         await asyncio.gather(*closing, *self._closings)
@@ -208,13 +177,19 @@ class TransportService:
                 client.heartbeat = asyncio.ensure_future(self._beat(client, interval))
         elif not client.greeted:
             self._reject(f"{type(message).__name__} before client_hello")
-        elif isinstance(message, (protocol.Gather, protocol.Audit)):
-            self._start(client, message)
+        elif isinstance(message, protocol.Gather):
+            send = functools.partial(self.send, client)
+            self._start(client, (protocol.Gather, message.pc_id), Gathering(message, send))
+        elif isinstance(message, protocol.Audit):
+            send = functools.partial(self.send, client)
+            self._start(client, (protocol.Audit, message.audit_id), ServerAudit(message, send))
         elif isinstance(message, protocol.Close):
-            self._close_in_background(client, message.pc_id)
+            self._close_in_background(client, (protocol.Gather, message.pc_id))
+        elif isinstance(message, protocol.CloseAudit):
+            self._close_in_background(client, (protocol.Audit, message.audit_id))
 
-    def _close_in_background(self, client: Client, pc_id: int) -> None:
-        closing = asyncio.ensure_future(self._close(client, pc_id))
+    def _close_in_background(self, client: Client, key: JobKey) -> None:
+        closing = asyncio.ensure_future(self._close(client, key))
         self._closings.add(closing)
         closing.add_done_callback(self._closings.discard)
 
@@ -223,42 +198,37 @@ class TransportService:
             await asyncio.sleep(interval)
             self.send(client, protocol.Heartbeat())
 
-    def _start(self, client: Client, message: protocol.Gather | protocol.Audit) -> None:
-        if message.pc_id in client.gatherings:
-            self.send(client, protocol.GatherRejected(message.pc_id, "this pc_id is already gathering"))
+    def _start(self, client: Client, key: JobKey, job: Job) -> None:
+        refusal = None
+        if key in client.jobs:
+            refusal = "this id is already in use"
+        elif self.jobs >= self.max_jobs:
+            refusal = f"the transport already runs {self.max_jobs} gatherings and audits, its limit; close some first"
+        if refusal is not None:
+            self.send(client, job.rejected(refusal))
             return
-        if self.gatherings >= self.max_gatherings:
-            reason = f"the transport already runs {self.max_gatherings} gatherings, its limit; close some first"
-            self.send(client, protocol.GatherRejected(message.pc_id, reason))
-            return
-        self.gatherings += 1
-        sink = PeerConnectionSink(self, client, message.pc_id)
-        job: Gathering | ServerAudit
-        if isinstance(message, protocol.Gather):
-            job = Gathering(message.configuration, message.options, sink)
-        else:
-            job = ServerAudit(message.configuration, message.options, sink)
+        self.jobs += 1
         task = asyncio.ensure_future(job.run())
-        task.add_done_callback(lambda t: self._gathering_ended(client, message.pc_id, t))
-        client.gatherings[message.pc_id] = (job, task)
+        task.add_done_callback(lambda t: self._job_ended(client, job, t))
+        client.jobs[key] = (job, task)
 
-    def _gathering_ended(self, client: Client, pc_id: int, task: asyncio.Task[None]) -> None:
+    def _job_ended(self, client: Client, job: Job, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             return
         error = task.exception()
         if error is not None:
-            # A bug in gathering must not go unnoticed, nor leave the peer connection waiting.
-            logger.error("gathering for pc %d failed", pc_id, exc_info=error)
-            self.send(client, protocol.GatherRejected(pc_id, f"internal error: {type(error).__name__}"))
+            # A bug in a job must not go unnoticed, nor leave its observer waiting.
+            logger.error("%s failed", job, exc_info=error)
+            self.send(client, job.rejected(f"internal error: {type(error).__name__}"))
 
-    async def _close(self, client: Client, pc_id: int) -> None:
-        entry = client.gatherings.pop(pc_id, None)
+    async def _close(self, client: Client, key: JobKey) -> None:
+        entry = client.jobs.pop(key, None)
         if entry is None:
             return
-        self.gatherings -= 1
-        gathering, task = entry
+        self.jobs -= 1
+        job, task = entry
         task.cancel()
-        await gathering.close()
+        await job.close()
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
@@ -270,7 +240,7 @@ async def run_service(
     watch_stdin: bool = False,
     curve: CurveKeys | None = None,
     curve_clients: str | None = None,
-    max_gatherings: int = MAX_GATHERINGS,
+    max_jobs: int = MAX_JOBS,
 ) -> None:
     """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes).
 
@@ -297,7 +267,7 @@ async def run_service(
     # A message to a client that is gone raises instead of vanishing: the client is dropped.
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     sock.setsockopt(zmq.LINGER, 1000)
-    service = TransportService(sock, max_gatherings)  # its connection monitor starts before bind
+    service = TransportService(sock, max_jobs)  # its connection monitor starts before bind
     sock.bind(endpoint)
     serving = asyncio.ensure_future(service.serve())
     waiters = [serving]

@@ -43,15 +43,7 @@ from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.views.report import printable
 from icegather.shared.dom_exception import DOMException
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
-from icegather.shared.structs import (
-    AuditResultInfo,
-    CandidateInfo,
-    GatherOptions,
-    IceCandidateErrorInfo,
-    RelayCheckInfo,
-    ServerAnswerInfo,
-    TransactionTraceInfo,
-)
+from icegather.shared.structs import AuditResultInfo, GatherOptions
 
 FINDING_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
 SUMMARY_FIELDS = ("type", "critical", "warning", "info", "ok", "failure", "exitStatus")
@@ -88,34 +80,18 @@ class AuditObserver:
         self.results.append(info)
         return not self.done.done()
 
-    def on_gathering_state(self, state: str) -> bool:
+    def on_audit_state(self, state: str) -> bool:
         if state == "complete" and not self.done.done():
             self.done.set_result(None)
         return True
 
-    def on_gather_rejected(self, reason: str) -> bool:
+    def on_audit_rejected(self, reason: str) -> bool:
         self.on_transport_failure(f"the transport refused the audit: {reason}")
         return True
 
     def on_transport_failure(self, reason: str) -> None:
         if not self.done.done():
             self.done.set_exception(TransportError(reason))
-
-    # An audit has none of a gathering's reports.
-    def on_candidate(self, info: CandidateInfo) -> bool:
-        return False
-
-    def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool:
-        return False
-
-    def on_server_answer(self, info: ServerAnswerInfo) -> bool:
-        return False
-
-    def on_relay_check(self, info: RelayCheckInfo) -> bool:
-        return False
-
-    def on_transaction(self, info: TransactionTraceInfo) -> bool:
-        return False
 
 
 async def audit(
@@ -126,11 +102,11 @@ async def audit(
     deadline = options.schedule.gathering_deadline
     try:
         client = await supervisor.client()
-        pc_id = client.audit(validated, options, observer)
+        audit_id = client.audit(validated, options, observer)
         try:
             await asyncio.wait_for(asyncio.shield(observer.done), deadline)
         finally:
-            client.stop(pc_id)
+            client.stop_audit(audit_id)
     except TransportError as exc:
         return observer.results, str(exc)
     except asyncio.TimeoutError:

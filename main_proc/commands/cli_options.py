@@ -9,9 +9,9 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from icegather import __version__
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.version import __version__
 
 if TYPE_CHECKING:
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor

@@ -26,10 +26,9 @@ from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared.dom_exception import invalid_state_error
-from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.ice_config import IceConfiguration, RTCConfiguration, parse_configuration
 from icegather.shared.relay_outcomes import relay_outcome
 from icegather.shared.structs import (
-    AuditResultInfo,
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
@@ -140,9 +139,6 @@ class PeerConnectionObserver:
         self._pc._fire(IceTransactionEvent("icetransaction", init))
         return True
 
-    def on_audit_result(self, info: AuditResultInfo) -> bool:
-        return False  # a peer connection gathers; audits are icegather audit's
-
     def on_gathering_state(self, state: str) -> bool:
         return self._pc._gathering_state_changed(state)
 
@@ -164,7 +160,7 @@ class RTCPeerConnection(EventTarget):
 
     def __init__(
         self,
-        configuration: Mapping[str, Any] | None = None,
+        configuration: RTCConfiguration | None = None,
         *,
         transport: TransportClient | TransportSupervisor | None = None,
         options: GatherOptions | None = None,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is a test extra, not a dependency
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule

@@ -1,44 +1,24 @@
-"""Which peer connection a message from the transport belongs to, and whether it makes sense.
+"""Which job a message from the transport belongs to, and whether it makes sense there.
 
-Sans-IO: a ``Router`` holds the observers of the peer connections a client has asked the
-transport to gather for, and hands each validated message to the right one. A message it
-cannot place is refused with the reason, and the client counts it as a bad message.
+Sans-IO: a ``Router`` holds the observers of the jobs (gatherings and audits) a client has
+asked the transport to run, and hands each validated message to the one its declared route
+names. A message it cannot place is refused with the reason, and the client counts it as a bad
+message.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from icegather.shared import protocol
-from icegather.shared.structs import (
-    AuditResultInfo,
-    CandidateInfo,
-    IceCandidateErrorInfo,
-    RelayCheckInfo,
-    ServerAnswerInfo,
-    TransactionTraceInfo,
-)
 
 
 class TransportObserver(Protocol):
-    """What a peer connection hears from the transport. Each method returns False when the
-    message made no sense in the peer connection's state (it is then counted as rejected)."""
-
-    def on_candidate(self, info: CandidateInfo) -> bool: ...
-
-    def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool: ...
-
-    def on_server_answer(self, info: ServerAnswerInfo) -> bool: ...
-
-    def on_relay_check(self, info: RelayCheckInfo) -> bool: ...
-
-    def on_transaction(self, info: TransactionTraceInfo) -> bool: ...
-
-    def on_audit_result(self, info: AuditResultInfo) -> bool: ...
-
-    def on_gathering_state(self, state: str) -> bool: ...
-
-    def on_gather_rejected(self, reason: str) -> bool: ...
+    """What a job (a gathering or an audit) hears from the transport. Besides a failure of the
+    whole transport, it takes the messages whose declared route (``protocol.messages.Route``)
+    names one of its methods: ``on_candidate(info)`` and so on. Each returns False when the
+    message made no sense in the job's state (it is then counted as rejected); a message for a
+    method the observer lacks is refused."""
 
     def on_transport_failure(self, reason: str) -> None: ...
 
@@ -46,50 +26,35 @@ class TransportObserver(Protocol):
 class Router:
     def __init__(self) -> None:
         self._observers: dict[int, TransportObserver] = {}
-        self._last_pc_id = 0
+        self._last_id = 0
 
     def add(self, observer: TransportObserver) -> int:
-        """Register a new peer connection; return its ``pc_id``."""
-        self._last_pc_id += 1
-        self._observers[self._last_pc_id] = observer
-        return self._last_pc_id
+        """Register a new job; return its id (a ``pc_id`` or an ``audit_id``: one count for both)."""
+        self._last_id += 1
+        self._observers[self._last_id] = observer
+        return self._last_id
 
-    def remove(self, pc_id: int) -> bool:
-        """Forget a peer connection; False if it was not registered (or already removed)."""
-        return self._observers.pop(pc_id, None) is not None
+    def remove(self, job_id: int) -> bool:
+        """Forget a job; False if it was not registered (or already removed)."""
+        return self._observers.pop(job_id, None) is not None
 
     def remove_all(self) -> list[TransportObserver]:
         observers, self._observers = list(self._observers.values()), {}
         return observers
 
     def route(self, message: protocol.Message) -> str | None:
-        """Hand a message to its peer connection; return why it was refused, if it was."""
-        name = type(message).__name__
-        if isinstance(message, protocol.Heartbeat):
-            return None
-        pc_id = getattr(message, "pc_id", None)
-        if pc_id is None:
-            return f"unexpected {name}"
-        observer = self._observers.get(pc_id)
+        """Hand a message to its job's observer; return why it was refused, if it was."""
+        wire = message.WIRE
+        if wire.route is None:
+            return None if isinstance(message, protocol.Heartbeat) else f"unexpected {wire.name}"
+        job_field = wire.route.job_field
+        job_id: int = getattr(message, job_field)
+        observer = self._observers.get(job_id)
         if observer is None:
-            # Normal for a peer connection that closed while its messages were in flight.
-            return None if 0 < pc_id <= self._last_pc_id else f"{name} for unknown pc_id {pc_id}"
-        if isinstance(message, protocol.Candidate):
-            accepted = observer.on_candidate(message.info)
-        elif isinstance(message, protocol.CandidateError):
-            accepted = observer.on_candidate_error(message.info)
-        elif isinstance(message, protocol.ServerAnswer):
-            accepted = observer.on_server_answer(message.info)
-        elif isinstance(message, protocol.RelayCheck):
-            accepted = observer.on_relay_check(message.info)
-        elif isinstance(message, protocol.TransactionTrace):
-            accepted = observer.on_transaction(message.info)
-        elif isinstance(message, protocol.AuditResult):
-            accepted = observer.on_audit_result(message.info)
-        elif isinstance(message, protocol.GatheringState):
-            accepted = observer.on_gathering_state(message.state)
-        elif isinstance(message, protocol.GatherRejected):
-            accepted = observer.on_gather_rejected(message.reason)
-        else:
-            return f"unexpected {name}"
-        return None if accepted else f"{name} outside gathering for pc_id {pc_id}"
+            # Normal for a job that closed while its messages were in flight.
+            return None if 0 < job_id <= self._last_id else f"{wire.name} for unknown {job_field} {job_id}"
+        handler: Any = getattr(observer, wire.route.handler, None)
+        if handler is None:
+            return f"{wire.name} for {job_field} {job_id}, which is not that kind of job"
+        accepted = handler(getattr(message, wire.route.payload))
+        return None if accepted else f"{wire.name} out of turn for {job_field} {job_id}"

@@ -182,30 +182,31 @@ class TransportClient:
 
     def gather(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
         """Ask the transport to gather for a new peer connection; return its ``pc_id``."""
-        return self._start(protocol.Gather, configuration, options, observer)
-
-    def audit(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
-        """Ask the transport to audit the configuration's servers (``icegather audit``); return
-        the ``pc_id`` its results come with. ``stop`` ends it."""
-        return self._start(protocol.Audit, configuration, options, observer)
-
-    def _start(
-        self,
-        kind: type[protocol.Gather] | type[protocol.Audit],
-        configuration: IceConfiguration,
-        options: GatherOptions,
-        observer: TransportObserver,
-    ) -> int:
-        if self.failure is not None:
-            raise TransportError(self.failure)
-        pc_id = self._router.add(observer)
-        self._send(kind(pc_id, configuration, options))
+        pc_id = self._add(observer)
+        self._send(protocol.Gather(pc_id, configuration, options))
         return pc_id
 
     def stop(self, pc_id: int) -> None:
         """Stop gathering for ``pc_id`` and release its allocations; no more messages for it."""
         if self._router.remove(pc_id) and self.failure is None:
             self._send(protocol.Close(pc_id))
+
+    def audit(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
+        """Ask the transport to audit the configuration's servers (``icegather audit``); return
+        its ``audit_id``. ``stop_audit`` ends it."""
+        audit_id = self._add(observer)
+        self._send(protocol.Audit(audit_id, configuration, options))
+        return audit_id
+
+    def stop_audit(self, audit_id: int) -> None:
+        """Stop the audit ``audit_id`` and release its allocations; no more messages for it."""
+        if self._router.remove(audit_id) and self.failure is None:
+            self._send(protocol.CloseAudit(audit_id))
+
+    def _add(self, observer: TransportObserver) -> int:
+        if self.failure is not None:
+            raise TransportError(self.failure)
+        return self._router.add(observer)
 
     def close(self) -> None:
         """Disconnect without waiting. A transport process of our own is asked to exit: it

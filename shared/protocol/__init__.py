@@ -8,7 +8,7 @@ carries one or more messages back to back: what one turn of the sender's event l
 
 This module is the counterpart of Firefox's ``PMediaTransport.ipdl`` plus its
 ``DEFINE_IPC_SERIALIZER_WITH_FIELDS`` lines, with one difference that matters: decoding
-*validates*. Each message type has a schema below; a message that does not match it exactly
+*validates*. Each message type declares its schema (``messages``); a message that does not match it exactly
 (unknown type or field, wrong type, port or code out of range, oversized string, broken
 invariant) raises ``ProtocolError`` and never reaches the code that acts on messages.
 
@@ -17,8 +17,9 @@ Messages, main -> transport:
 ===================  =========================================================================
 ``client_hello``     protocol_version, heartbeat_interval (seconds; 0: no heartbeats)
 ``gather``           pc_id, configuration (browser-shaped, with credentials), options
-``audit``            pc_id, configuration, options: audit the TURN/STUN servers instead
 ``close``            pc_id: stop gathering, release the peer connection's allocations
+``audit``            audit_id, configuration, options: audit the TURN/STUN servers
+``close_audit``      audit_id: stop the audit, release its allocations
 ===================  =========================================================================
 
 Messages, transport -> main:
@@ -31,9 +32,11 @@ Messages, transport -> main:
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
 ``relay_check``      pc_id, info: RelayCheckInfo (data through a relay and back; icegather's own)
 ``transaction``      pc_id, info: TransactionTraceInfo (one STUN/TURN transaction, with trace on)
-``audit_result``     pc_id, info: AuditResultInfo (one check of an audit)
-``gathering_state``  pc_id, state: "gathering" | "complete" (of a gathering, or of an audit)
+``gathering_state``  pc_id, state: "gathering" | "complete"
 ``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
+``audit_result``     audit_id, info: AuditResultInfo (one check of an audit)
+``audit_state``      audit_id, state: "auditing" | "complete"
+``audit_rejected``   audit_id, reason: the transport refused an ``audit`` it could not run
 ===================  =========================================================================
 """
 
@@ -50,17 +53,21 @@ from icegather.shared.protocol.inbox import Inbox, SequenceChecker
 from icegather.shared.protocol.messages import (
     PROTOCOL_VERSION,
     Audit,
+    AuditRejected,
     AuditResult,
+    AuditState,
     Candidate,
     CandidateError,
     ClientHello,
     Close,
+    CloseAudit,
     Gather,
     GatheringState,
     GatherRejected,
     Heartbeat,
     Message,
     RelayCheck,
+    Send,
     ServerAnswer,
     ServerHello,
     TransactionTrace,
@@ -71,11 +78,14 @@ __all__ = [
     "MAX_FRAME_MESSAGES",
     "PROTOCOL_VERSION",
     "Audit",
+    "AuditRejected",
     "AuditResult",
+    "AuditState",
     "Candidate",
     "CandidateError",
     "ClientHello",
     "Close",
+    "CloseAudit",
     "Gather",
     "GatherRejected",
     "GatheringState",
@@ -85,6 +95,7 @@ __all__ = [
     "Outbox",
     "ProtocolError",
     "RelayCheck",
+    "Send",
     "SequenceChecker",
     "ServerAnswer",
     "ServerHello",

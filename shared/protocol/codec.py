@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from icegather.shared.ice_config import IceConfiguration
 from icegather.shared.protocol.checks import ProtocolError
-from icegather.shared.protocol.messages import TYPE_NAMES, Message
+from icegather.shared.protocol.messages import Message
 from icegather.shared.protocol.schemas import SCHEMAS, SEQ, decoder_for
 
 _PACKER = msgpack.Packer()  # reused: building one per message costs more than packing
@@ -17,12 +17,13 @@ _PACKER = msgpack.Packer()  # reused: building one per message costs more than p
 def encode(message: Message, seq: int) -> bytes:
     """Serialise one message with its sequence number."""
     body = _encode_value(message)
-    packed: bytes = _PACKER.pack({"type": TYPE_NAMES[type(message)], "seq": seq, **body})
+    packed: bytes = _PACKER.pack({"type": message.WIRE.name, "seq": seq, **body})
     return packed
 
 
 def _encode_value(value: Any) -> Any:
-    schema = SCHEMAS.get(type(value))
+    wire = getattr(value, "WIRE", None)
+    schema = SCHEMAS.get(type(value)) if wire is None else wire.fields
     if schema is not None:
         return {name: _encode_value(getattr(value, name)) for name in schema}
     if isinstance(value, IceConfiguration):
@@ -38,7 +39,7 @@ def decode(envelope: Any, accepted: dict[str, type]) -> tuple[int, Message]:
     if not isinstance(envelope, dict):
         raise ProtocolError("a message must be a map")
     kind = envelope.pop("type", None)
-    if kind not in accepted:
+    if kind.__class__ is not str or kind not in accepted:  # a list or a map is unhashable
         raise ProtocolError(f"unknown message type {str(kind)[:40]!r}")
     seq = SEQ(envelope.pop("seq", None))
     message: Message = decoder_for(accepted[kind])(envelope)

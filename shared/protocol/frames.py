@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from icegather.shared.protocol.checks import ProtocolError
 from icegather.shared.protocol.codec import decode, encode

@@ -1,10 +1,10 @@
-"""The schema of every struct and message: its fields in wire order, each with its check, and
-the rules that involve more than one field."""
+"""The schema of every struct the messages carry: its fields in wire order, each with its check,
+and the rules that involve more than one field. (A message declares its own: ``messages.Wire``.)"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from icegather.shared.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES
@@ -16,7 +16,6 @@ from icegather.shared.protocol.checks import (
     ProtocolError,
     boolean,
     candidate_line,
-    configuration,
     integer,
     ip_address,
     list_of,
@@ -24,22 +23,6 @@ from icegather.shared.protocol.checks import (
     one_of,
     optional,
     text,
-)
-from icegather.shared.protocol.messages import (
-    Audit,
-    AuditResult,
-    Candidate,
-    CandidateError,
-    ClientHello,
-    Close,
-    Gather,
-    GatheringState,
-    GatherRejected,
-    Heartbeat,
-    RelayCheck,
-    ServerAnswer,
-    ServerHello,
-    TransactionTrace,
 )
 from icegather.shared.structs import (
     AuditResultInfo,
@@ -53,9 +36,7 @@ from icegather.shared.structs import (
 )
 
 MAX_LOCAL_ADDRESSES = 64
-MAX_PC_ID = 2**53
 MAX_RTT_MS = 600_000.0
-MAX_HEARTBEAT_INTERVAL = 3600.0
 MAX_PROBES = 64
 MAX_SENDS = 16  # RetransmissionSchedule.max_sends at most
 
@@ -65,10 +46,9 @@ def struct(cls: type) -> Check:
     return lambda value: decoder_for(cls)(value)
 
 
-PC_ID = integer(0, MAX_PC_ID)
 SEQ = integer(0, 2**63)
 
-SCHEMAS: dict[type, dict[str, Check]] = {
+SCHEMAS: dict[type, Mapping[str, Check]] = {
     IceCandidateErrorInfo: {
         "address": ip_address(empty=True),
         "port": integer(0, 65535),
@@ -143,24 +123,6 @@ SCHEMAS: dict[type, dict[str, Check]] = {
         "relay_check": boolean,
         "trace": boolean,
     },
-    ClientHello: {"protocol_version": integer(0, 2**16), "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL)},
-    Heartbeat: {},
-    ServerHello: {
-        "pid": integer(0, 2**31),
-        "protocol_version": integer(0, 2**16),
-        "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL),
-    },
-    Gather: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
-    Audit: {"pc_id": PC_ID, "configuration": configuration, "options": struct(GatherOptions)},
-    Close: {"pc_id": PC_ID},
-    Candidate: {"pc_id": PC_ID, "info": struct(CandidateInfo)},
-    CandidateError: {"pc_id": PC_ID, "info": struct(IceCandidateErrorInfo)},
-    ServerAnswer: {"pc_id": PC_ID, "info": struct(ServerAnswerInfo)},
-    RelayCheck: {"pc_id": PC_ID, "info": struct(RelayCheckInfo)},
-    AuditResult: {"pc_id": PC_ID, "info": struct(AuditResultInfo)},
-    TransactionTrace: {"pc_id": PC_ID, "info": struct(TransactionTraceInfo)},
-    GatheringState: {"pc_id": PC_ID, "state": one_of("gathering", "complete")},
-    GatherRejected: {"pc_id": PC_ID, "reason": text(MAX_TEXT, empty=False)},
 }
 
 # Rules that involve more than one field.
@@ -192,12 +154,19 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     ),
 }
 
+def fields_of(cls: type) -> Mapping[str, Check]:
+    """The schema of a struct, or of a message (which declares its own, as ``WIRE``)."""
+    wire = getattr(cls, "WIRE", None)
+    return SCHEMAS[cls] if wire is None else wire.fields
+
+
 @functools.cache
 def decoder_for(cls: type) -> Callable[[Any], Any]:
     """The decoder of one struct or message, built once from its schema and invariants (the
     codec's hot path: every event passes here)."""
-    checks = tuple(SCHEMAS[cls].items())
-    names = SCHEMAS[cls].keys()
+    schema = fields_of(cls)
+    checks = tuple(schema.items())
+    names = schema.keys()
     invariants = INVARIANTS.get(cls, ())
     where = cls.__name__
 

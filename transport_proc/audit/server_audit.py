@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
 
 from aioice import stun
 
+from icegather.shared import protocol
 from icegather.shared.audit_plan import AUDIT_PEERS, PEER_PORT, TLS_VERSIONS
 from icegather.shared.endpoints import Address, family_name
-from icegather.shared.ice_config import IceConfiguration, IceServer
+from icegather.shared.ice_config import IceServer
 from icegather.shared.ice_url import IceUrl
-from icegather.shared.structs import AuditResultInfo, GatherOptions
+from icegather.shared.structs import AuditResultInfo
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
 from icegather.transport_proc.audit import tls_probe
 from icegather.transport_proc.stun import failures
@@ -47,33 +47,34 @@ logger = logging.getLogger(__name__)
 TLS_WAIT = (1.0, 5.0)
 
 
-class AuditSink(Protocol):
-    def on_audit_result(self, info: AuditResultInfo) -> None: ...
-
-    def on_gathering_state(self, state: str) -> None: ...
-
-
 class ServerAudit:
     """One audit of a configuration's servers; ``run`` it, then ``close`` it."""
 
-    def __init__(self, configuration: IceConfiguration, options: GatherOptions, sink: AuditSink) -> None:
-        self.configuration = configuration
-        self.options = options
-        self.sink = sink
-        self.schedule = options.schedule
+    def __init__(self, request: protocol.Audit, send: protocol.Send) -> None:
+        self.audit_id = request.audit_id
+        self.configuration = request.configuration
+        self.options = request.options
+        self.send = send
+        self.schedule = request.options.schedule
         self._channels: list[Channel] = []
         self._allocations: list[tuple[Channel, AllocateSession, Address]] = []
         self._reporting = False
 
     async def run(self) -> None:
         self._reporting = True
-        self.sink.on_gathering_state("gathering")
+        self.send(protocol.AuditState(self.audit_id, "auditing"))
         local = gathering_addresses(self.options.local_addresses)
         await asyncio.gather(
             *(self._audit_url(url, server, local) for server in self.configuration.ice_servers for url in server.urls)
         )
-        self.sink.on_gathering_state("complete")
+        self.send(protocol.AuditState(self.audit_id, "complete"))
         self._reporting = False
+
+    def rejected(self, reason: str) -> protocol.AuditRejected:
+        return protocol.AuditRejected(self.audit_id, reason)
+
+    def __repr__(self) -> str:
+        return f"<ServerAudit audit_id={self.audit_id}>"
 
     async def close(self) -> None:
         """Stop reporting, release the allocations and close every socket."""
@@ -86,7 +87,8 @@ class ServerAudit:
     def _result(self, url: IceUrl, check: str, outcome: str, subject: str = "", code: int = 0, text: str = "",
                 expires: int = 0) -> None:
         if self._reporting:
-            self.sink.on_audit_result(AuditResultInfo(url.url, check, subject, outcome, code, text, expires))
+            info = AuditResultInfo(url.url, check, subject, outcome, code, text, expires)
+            self.send(protocol.AuditResult(self.audit_id, info))
 
     def _failed(self, url: IceUrl, check: str, failure: AttemptFailed, subject: str = "") -> None:
         self._result(url, check, "failed", subject, failure.code, failure.text)
