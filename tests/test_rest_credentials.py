@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 
-from icegather.main_proc.credentials.rest_credentials import expiry_of, mint
+from icegather.main_proc.credentials.rest_credentials import mint, username_expiry
 from icegather.main_proc.diagnosis.outcomes import credential_facts
 
 
@@ -18,11 +18,11 @@ def test_a_minted_username_carries_its_expiry_and_the_credential_is_the_hmac_of_
 
 
 def test_only_rest_style_usernames_have_an_expiry():
-    assert expiry_of("1764000600:alice") == 1764000600
-    assert expiry_of("1764000600") == 1764000600  # coturn accepts a bare timestamp too
-    assert expiry_of("alice") is None
-    assert expiry_of("42:alice") is None  # not a plausible unix time
-    assert expiry_of("alice:1764000600") is None
+    assert username_expiry("1764000600:alice") == 1764000600
+    assert username_expiry("1764000600") == 1764000600  # coturn accepts a bare timestamp too
+    assert username_expiry("alice") is None
+    assert username_expiry("42:alice") is None  # not a plausible unix time
+    assert username_expiry("alice:1764000600") is None
 
 
 def test_an_expired_username_is_told_from_a_fresh_minted_one():

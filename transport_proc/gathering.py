@@ -38,7 +38,7 @@ from icegather.shared.structs import (
 )
 from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
-from icegather.transport_proc.relay.check import RelayCheck, plan_peer
+from icegather.transport_proc.relay.check import RelayChecker, plan_peer
 from icegather.transport_proc.relay.probes import CheckedAllocation
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, open_channel
@@ -326,7 +326,7 @@ class Gathering:
         if plan is None:
             info = checked.info(error_text=f"no local {family_name(relayed[0])} address for a peer socket")
         else:
-            check = RelayCheck(
+            check = RelayChecker(
                 attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number,
                 self._tracer(attempt),
             )

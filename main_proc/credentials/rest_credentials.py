@@ -25,7 +25,7 @@ def mint(secret: bytes, user: str, ttl: int, now: float) -> tuple[str, str]:
     return username, base64.b64encode(digest).decode("ascii")
 
 
-def expiry_of(username: str) -> int | None:
+def username_expiry(username: str) -> int | None:
     """The expiry (unix time) a REST-style username carries, or None for any other username."""
     match = _EXPIRY.fullmatch(username)
     return int(match[1]) if match else None

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.credentials.rest_credentials import expiry_of
+from icegather.main_proc.credentials.rest_credentials import username_expiry
 from icegather.shared.ice_url import IceUrl
 from icegather.shared.relay_outcomes import BROKEN
 
@@ -74,7 +74,7 @@ class CredentialFacts:
 def credential_facts(username: str | None, minted: bool, now: float) -> CredentialFacts:
     """A REST-style username (``<expiry>:<user>``) whose time has passed is expired; one we
     minted just now is fresh, so a 401 to it means the secret differs."""
-    expiry = expiry_of(username) if username is not None else None
+    expiry = username_expiry(username) if username is not None else None
     if expiry is not None and expiry < now:
         return CredentialFacts("expired", expiry, int(now - expiry))
     return CredentialFacts("minted" if minted else "")

@@ -96,10 +96,10 @@ async def certificate(server: Address, hostname: str, local_ip: str, timeout: fl
     read, der = await handshake(server, hostname, unverified, local_ip, timeout)
     if not read.done:
         return read
-    return Certificate(verified, expiry_of(der) if der else 0)
+    return Certificate(verified, certificate_not_after(der) if der else 0)
 
 
-def expiry_of(der: bytes) -> int:
+def certificate_not_after(der: bytes) -> int:
     """A DER certificate's notAfter, Unix time (0 when it cannot be parsed)."""
     from cryptography import x509  # only an audit of a TLS server needs it
 

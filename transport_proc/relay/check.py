@@ -109,7 +109,7 @@ class PeerSocket(UdpChannel):
             self.on_error(server, failure(server).cause)
 
 
-class RelayCheck:
+class RelayChecker:
     """One check of one allocation, on the TURN client's ``channel`` to ``server``."""
 
     def __init__(
