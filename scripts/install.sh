@@ -20,6 +20,7 @@ command -v turnserver >/dev/null || missing+=(coturn)
 if [ "$extras" = test ]; then
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
+  command -v nft >/dev/null || missing+=(nftables)  # loss, for the tests of real networks
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""

@@ -44,9 +44,10 @@ from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.resolver import resolve
-from icegather.transport_proc.stun.transaction import Tracer, Transacted, release_allocation, transact
+from icegather.transport_proc.stun.transaction import Tracer, Transacted, transact
 from icegather.transport_proc.transaction_traces import connect_trace, probe_traces, trace_info
-from icegather.transport_proc.turn.allocation import AllocateSession, Redirect, SendRequest
+from icegather.transport_proc.turn.allocation import AllocateSession, Redirect
+from icegather.transport_proc.turn.lifecycle import Allocations, allocate
 from icegather.transport_proc.turn.relay_messages import FIRST_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Gathering:
         self.send = send
         self.local_addresses: tuple[str, ...] = ()
         self._host_channels: dict[str, UdpChannel | AttemptFailed] = {}
-        self._allocations: list[tuple[Channel, AllocateSession, Address]] = []
+        self._allocations = Allocations()
         self._srflx_seen: set[tuple[str, int, str, int]] = set()
         self._reporting = False
         self._started = time.monotonic()  # the trace's times count from here
@@ -102,8 +103,7 @@ class Gathering:
     async def close(self) -> None:
         """Stop reporting, release allocations and close every socket."""
         self._reporting = False
-        allocations, self._allocations = self._allocations, []
-        await asyncio.gather(*(release_allocation(*allocation) for allocation in allocations))
+        await self._allocations.release_all()
         for channel in self._host_channels.values():
             if isinstance(channel, Channel):
                 channel.close()
@@ -278,40 +278,34 @@ class Gathering:
         assert username is not None and credential is not None  # validated with the configuration
         session = AllocateSession(username, credential)
         attempt.channel = await self._open_channel(attempt)
-        request = session.first_request()
         trace = self._tracer(attempt)
         while True:
-            response, rtt = await transact(
-                attempt.channel, request, attempt.server_address, self.schedule, accept=session.accepts, trace=trace
+            step = await allocate(
+                attempt.channel, session, attempt.server_address, session.first_request(), self.schedule, trace,
+                answered=lambda rtt: self._answered(attempt, rtt),
             )
-            self._answered(attempt, rtt)
-            step = session.on_response(response, attempt.server_address)
-            if isinstance(step, SendRequest):
-                request = step.request
-            elif isinstance(step, Redirect):
-                attempt.server_address = redirect_target(step, attempt)
-                if attempt.channel.reliable:
-                    attempt.channel.close()
-                    attempt.channel = None
-                    attempt.channel = await self._open_channel(attempt)
-                request = session.first_request()
-            else:
-                attempt.keep_channel = True
-                self._allocations.append((attempt.channel, session, attempt.server_address))
-                if step.address_error is not None:
-                    logger.info("%s: no additional relay: %s", attempt.url.url, step.address_error)
-                for relayed in step.relayed:
-                    self._candidate(
-                        candidates.relay_candidate(
-                            relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
-                            attempt.index, attempt.url.url, attempt.url.relay_protocol,
-                        )
-                    )
-                if self.options.relay_check:
-                    # One at a time, as they share the client's socket, each on a channel of its own.
-                    for channel_number, relayed in enumerate(step.relayed, FIRST_CHANNEL):
-                        await self._check_relay(attempt, session, relayed, step.mapped, channel_number)
-                return
+            if not isinstance(step, Redirect):
+                break
+            attempt.server_address = redirect_target(step, attempt)
+            if attempt.channel.reliable:
+                attempt.channel.close()
+                attempt.channel = None
+                attempt.channel = await self._open_channel(attempt)
+        attempt.keep_channel = True
+        self._allocations.keep(attempt.channel, session, attempt.server_address)
+        if step.address_error is not None:
+            logger.info("%s: no additional relay: %s", attempt.url.url, step.address_error)
+        for relayed in step.relayed:
+            self._candidate(
+                candidates.relay_candidate(
+                    relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
+                    attempt.index, attempt.url.url, attempt.url.relay_protocol,
+                )
+            )
+        if self.options.relay_check:
+            # One at a time, as they share the client's socket, each on a channel of its own.
+            for channel_number, relayed in enumerate(step.relayed, FIRST_CHANNEL):
+                await self._check_relay(attempt, session, relayed, step.mapped, channel_number)
 
     async def _check_relay(
         self, attempt: Attempt, session: AllocateSession, relayed: Address, mapped: Address | None,

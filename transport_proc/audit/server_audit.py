@@ -35,8 +35,9 @@ from icegather.transport_proc.stun.channels import Channel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.parser import ServerMessage
 from icegather.transport_proc.stun.resolver import resolve
-from icegather.transport_proc.stun.transaction import release_allocation, transact, transact_signed
+from icegather.transport_proc.stun.transaction import transact, transact_signed
 from icegather.transport_proc.turn.allocation import Allocated, AllocateSession, SendRequest
+from icegather.transport_proc.turn.lifecycle import Allocations, allocate
 from icegather.transport_proc.turn.relay_messages import FIRST_CHANNEL, channel_attributes, peer_attribute
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class ServerAudit:
         self.send = send
         self.schedule = request.options.schedule
         self._channels: list[Channel] = []
-        self._allocations: list[tuple[Channel, AllocateSession, Address]] = []
+        self._allocations = Allocations()
         self._reporting = False
 
     async def run(self) -> None:
@@ -79,8 +80,7 @@ class ServerAudit:
     async def close(self) -> None:
         """Stop reporting, release the allocations and close every socket."""
         self._reporting = False
-        allocations, self._allocations = self._allocations, []
-        await asyncio.gather(*(release_allocation(*allocation) for allocation in allocations))
+        await self._allocations.release_all()
         for channel in self._channels:
             channel.close()
 
@@ -148,7 +148,7 @@ class ServerAudit:
         if response.message_class == stun.Class.RESPONSE:
             allocated = anonymous.on_response(response, address)
             assert isinstance(allocated, Allocated)
-            self._allocations.append((channel, anonymous, address))
+            self._allocations.keep(channel, anonymous, address)
             self._result(url, "allocate_without_credentials", "accepted", allocated.relayed[0][0])
             await self._audit_peers(url, channel, anonymous, address)
             return
@@ -159,16 +159,15 @@ class ServerAudit:
         session = AllocateSession(server.username, server.credential)
         try:
             step = session.on_response(response, address)  # the 401's REALM and NONCE
-            while isinstance(step, SendRequest):
-                response, _ = await transact(channel, step.request, address, self.schedule, accept=session.accepts)
-                step = session.on_response(response, address)
+            if isinstance(step, SendRequest):
+                step = await allocate(channel, session, address, step.request, self.schedule)
             if not isinstance(step, Allocated):
                 raise failures.server_error(300, "redirected: audit the ALTERNATE-SERVER on its own")
         except AttemptFailed as failure:
             self._result(url, "allocate", "failed" if failure.code >= 700 else "refused", "", failure.code,
                          failure.text)
             return
-        self._allocations.append((channel, session, address))
+        self._allocations.keep(channel, session, address)
         self._result(url, "allocate", "accepted", step.relayed[0][0])
         await self._audit_peers(url, channel, session, address)
 

@@ -131,22 +131,3 @@ async def transact_signed(
         response, rtt = await transact(channel, build(), server, schedule, accept=session.accepts, trace=trace)
         if not session.took_new_nonce(response):
             return response, rtt
-
-
-# Releasing an allocation is a courtesy to the server (it expires anyway): try briefly.
-RELEASE_SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=2, final_wait=2)
-
-
-class ReleasableSession(SignedSession, Protocol):
-    def refresh_to_zero(self) -> stun.Message: ...
-
-
-async def release_allocation(channel: Channel, session: ReleasableSession, server: Address) -> None:
-    """Release an allocation (a Refresh with LIFETIME 0, RFC 8656 section 7.3), then close its
-    socket."""
-    try:
-        await transact_signed(channel, session.refresh_to_zero, session, server, RELEASE_SCHEDULE)
-    except AttemptFailed:
-        pass  # The server frees it when its lifetime ends.
-    finally:
-        channel.close()
