@@ -24,6 +24,10 @@ FailureCause = Literal[
     "icmp_other",  # another ICMP error (time exceeded, ...)
     "send_failed",  # this machine refused to send (no route, not permitted, ...)
     "no_response",  # nothing came back within the retransmission schedule
+    # Answers came, but none could be trusted, so the transaction ended as if none had (RFC
+    # 8489 says to discard them); the count and the reason are in the error text:
+    "answer_unverified",  # without a MESSAGE-INTEGRITY that verifies
+    "answer_wrong_transaction",  # from the server's address, with another transaction ID
     "connection_refused",  # TCP: nothing listens on that port
     "connect_timeout",  # TCP: the connection was not set up in time
     "connection_reset",  # TCP: the server reset the connection
