@@ -24,6 +24,7 @@ from icegather.main_proc.views.report import (
     answer_record,
     candidate_record,
     error_record,
+    note_record,
     relay_check_record,
     state_record,
     transaction_record,
@@ -113,6 +114,7 @@ async def observe_round(
     pc.onicecandidate = record(candidate_record)
     pc.onicecandidateerror = record(error_record)
     pc.oniceserveranswer = record(answer_record)
+    pc.oniceservernote = record(note_record)
     pc.onicerelaycheck = record(relay_check_record)
     pc.onicetransaction = record(transaction_record)
     failure = None

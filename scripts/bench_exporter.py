@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from local_coturn import local_coturn
-from local_exporter import exporter_process
+from local_exporter import coturn_module, exporter_process
 from process_stats import rss_kb, transport_processes_of
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -64,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     warm_up, probes = (40, 160) if args.quick else (WARM_UP, args.probes)
     with local_coturn() as coturn, tempfile.TemporaryDirectory() as workdir:
         directory = Path(workdir)
-        (directory / "credential").write_text(coturn.password)
-        config = {"modules": {"turn": {"username": coturn.username, "credential_file": str(directory / "credential"),
-                                       "local_addresses": ["127.0.0.1"]}}}
+        turn = coturn_module(coturn, directory / "credential", local_addresses=["127.0.0.1"])
+        config = {"modules": {"turn": turn}}
         (directory / "icegather.yml").write_text(json.dumps(config))
         with exporter_process(directory / "icegather.yml", directory / "exporter.log", log_level="warning") as exporter:
             path = f"/probe?target={coturn.url('turn')}&module=turn"

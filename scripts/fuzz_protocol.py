@@ -36,6 +36,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    ServerNoteInfo,
     TransactionTraceInfo,
 )
 
@@ -64,8 +65,12 @@ VALID = [
             protocol.RelayCheck(
                 1,
                 RelayCheckInfo(
-                    "127.0.0.1", 4000, "turn:t.example", "127.0.0.1", 5000, 6, 6, 6, "127.0.0.1", 5000, 0.4, "", "",
-                    0, "",
+                    address="127.0.0.1", port=4000, url="turn:t.example", relayed_address="127.0.0.1",
+                    relayed_port=5000, probes=6, out_received=6, back_received=6, indication_probes=3,
+                    indication_out_received=3, indication_back_received=3, channel_probes=3, channel_out_received=3,
+                    channel_back_received=3, stray_probes=0, out_source_address="127.0.0.1", out_source_port=5000,
+                    rtt_ms=0.4, back_cause="", failed_request="", error_code=0, error_cause="", error_text="",
+                    not_checked_reason="",
                 ),
             ),
             protocol.AuditResult(
@@ -158,6 +163,8 @@ LIKELY = {
     "out_source_port": st.integers(0, 65535),
     "back_cause": st.sampled_from(["", "port_unreachable"]),
     "failed_request": st.sampled_from(["", "CreatePermission", "ChannelBind"]),
+    "error_cause": st.sampled_from(["", "server_error", "answer_unverified"]),
+    "not_checked_reason": st.sampled_from(["", "relayed_out_of_scope", "bogus"]),
     "check": st.sampled_from(["allocate_without_credentials", "peer_permission", "certificate", "software"]),
     "subject": st.sampled_from(["", "127.0.0.1", "TLSv1"]),
     "outcome": st.sampled_from(["accepted", "refused", "failed"]),
@@ -173,6 +180,7 @@ INFO_STRUCTS = {
     protocol.Candidate: CandidateInfo,
     protocol.CandidateError: IceCandidateErrorInfo,
     protocol.ServerAnswer: ServerAnswerInfo,
+    protocol.ServerNote: ServerNoteInfo,
     protocol.RelayCheck: RelayCheckInfo,
     protocol.AuditResult: AuditResultInfo,
     protocol.TransactionTrace: TransactionTraceInfo,

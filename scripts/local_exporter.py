@@ -1,5 +1,6 @@
-"""Start an ``icegather exporter`` process on a free loopback port, and talk HTTP to it: for
-the tests and the exporter benchmark."""
+"""Start an ``icegather exporter`` process on a free loopback port, and talk HTTP to it; and
+the module of a local coturn's user, whose credentials may go to that coturn only: for the
+tests and the exporter benchmark."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from commands import ICEGATHER
+from local_coturn import Coturn
 from prometheus_client.parser import text_string_to_metric_families
 
 LISTENING = "icegather exporter: listening on http://127.0.0.1:"
@@ -56,6 +59,18 @@ class ExporterProcess:
 
     def metrics(self) -> Response:
         return self.get("/metrics")
+
+
+def coturn_module(coturn: Coturn, credential_file: Path, password: str | None = None, **options: Any
+                  ) -> dict[str, Any]:
+    """An exporter module of coturn's user (or of that user with a wrong ``password``), its
+    credential written to ``credential_file``, allowed to probe coturn's ports only unless
+    ``options`` say otherwise."""
+    credential_file.write_text(coturn.password if password is None else password)
+    host = f"[{coturn.host}]" if ":" in coturn.host else coturn.host
+    allowed = [f"{host}:{port}" for port in (coturn.port, coturn.tls_port) if port is not None]
+    return {"username": coturn.username, "credential_file": str(credential_file), "allowed_targets": allowed,
+            **options}
 
 
 @contextlib.contextmanager

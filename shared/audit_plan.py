@@ -2,22 +2,26 @@
 and the peer addresses a TURN server should refuse to relay to, each with its kind.
 
 The transport asks for a permission (CreatePermission) and a channel (ChannelBind) for each
-peer; it never sends data to any of them. The main process's audit table says, per kind, how
-serious an accepted permission is and what the fix is.
+peer, on the relay of the peer's address family when the server gave one; it never sends data
+to any of them. The main process's audit table says, per kind, how serious an accepted
+permission is and what the fix is.
 """
 
 from __future__ import annotations
 
 from typing import Literal, get_args
 
+from icegather.shared.endpoints import parse_ip
+
 AuditCheck = Literal[
     "allocate_without_credentials",  # an Allocate with no credentials at all
     "allocate",  # an Allocate with the configured credentials
+    "ipv6_relay",  # beyond a browser: an Allocate for an IPv6 relay alone, on a socket of its own
     "peer_permission",  # CreatePermission for one of AUDIT_PEERS
     "peer_channel",  # ChannelBind to one of AUDIT_PEERS, after its permission was granted
     "tls_version",  # a TLS handshake that offers one protocol version only
     "certificate",  # the server's certificate, verified as a browser would
-    "software",  # the SOFTWARE attribute of the server's first answer
+    "software",  # the SOFTWARE attribute of the first answer of the URL's audit that has one
 ]
 AUDIT_CHECKS: tuple[AuditCheck, ...] = get_args(AuditCheck)
 
@@ -49,7 +53,24 @@ AUDIT_PEERS: tuple[tuple[str, PeerKind], ...] = (
     ("255.255.255.255", "broadcast"),
 )
 PEER_KINDS: dict[str, PeerKind] = dict(AUDIT_PEERS)
-# The port named in ChannelBind (which needs one); nothing is ever sent to it.
+# The port ChannelBind names (it needs one); nothing is ever sent to it. Each peer has a port
+# and channel number of its own: a server that takes ::ffff:127.0.0.1 for 127.0.0.1 (Pion does)
+# would otherwise refuse the second binding of one transport address, not the peer.
 PEER_PORT = 3478
+PEER_INDEX: dict[str, int] = {peer: index for index, (peer, _) in enumerate(AUDIT_PEERS)}
+
+
+def peer_port(peer: str) -> int:
+    return PEER_PORT + PEER_INDEX[peer]
+
+
+def subject_fits(check: str, outcome: str, subject: str) -> bool:
+    """Whether a result's subject is one its check can have: a peer of AUDIT_PEERS, the IP
+    address of a relay that was given."""
+    if check in ("peer_permission", "peer_channel"):
+        return subject in PEER_KINDS
+    if outcome == "accepted" and check in ("allocate_without_credentials", "allocate", "ipv6_relay"):
+        return parse_ip(subject) is not None
+    return True
 
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")

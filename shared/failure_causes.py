@@ -14,6 +14,9 @@ from typing import Literal, get_args
 FailureCause = Literal[
     # The server answered with an error response; the error code says which.
     "server_error",
+    # The same, to a request signed with the long-term credential after the server's 401
+    # challenge (RFC 8489 section 9.2): a 401 or 400 then means the credential was refused.
+    "signed_request_refused",
     # 701, the server could not be reached or gave no usable answer:
     "dns",  # the host name did not resolve
     "port_unreachable",  # ICMP: nothing listens on that UDP port
@@ -43,3 +46,5 @@ FailureCause = Literal[
 ]
 
 FAILURE_CAUSES: tuple[FailureCause, ...] = get_args(FailureCause)
+# The causes of an error response (codes 300-699); every other cause goes with 701.
+SERVER_ERROR_CAUSES: frozenset[FailureCause] = frozenset({"server_error", "signed_request_refused"})

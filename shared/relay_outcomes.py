@@ -1,10 +1,11 @@
 """What a relay check's facts mean, as data: one ``RelayOutcome`` per checked allocation.
 
 The transport reports facts (``RelayCheckInfo``: probes sent and received in each direction,
-where the relay's data came from, which request failed); this pure function names the outcome
-that the event, the NDJSON record and the diagnosis table all use. The order of the tests is
-the order of precedence: a refused request explains everything after it, and data from the
-wrong address explains the direction that fails with it.
+with each mechanism a browser uses, where the relay's data came from, which request failed);
+this pure function names the outcome that the event, the NDJSON record and the diagnosis table
+all use. The order of the tests is the order of precedence: a CreatePermission that failed
+explains everything after it; data measured lost comes before a ChannelBind answer that could
+not be used, since the data is what a call loses.
 """
 
 from __future__ import annotations
@@ -14,33 +15,76 @@ from typing import Literal, get_args
 from icegather.shared.structs import RelayCheckInfo
 
 RelayOutcome = Literal[
-    "works",  # data went out to the peer and came back, from the advertised relayed address
+    "works",  # data went out to the peer and came back with each mechanism, from the advertised relayed address
     "wrong_source",  # data reached the peer from another address than the advertised one
     "out_only",  # data reached the peer; nothing sent to the relayed address came back
     "back_only",  # data sent to the relayed address came back; nothing reached the peer
     "no_data",  # no probe got through in either direction
+    "reflected",  # no probe got through, but probes came back to the end that sent them (or by a wrong route)
+    "indication_out_dropped",  # Send indications never reached the peer (ChannelData did)
+    "indication_back_dropped",  # before ChannelBind, nothing the peer sent came back (later data did)
+    "channel_out_dropped",  # ChannelData from the client never reached the peer (Send indications did)
+    "channel_back_dropped",  # once the channel was bound, nothing the peer sent came back (earlier data did)
     "refused",  # the server answered CreatePermission or ChannelBind with an error code
-    "request_failed",  # CreatePermission or ChannelBind got no usable answer (7xx)
-    "not_checked",  # no probe could be sent (no local socket of the relay's address family)
+    "request_failed",  # CreatePermission got no usable answer (7xx): nothing was probed
+    "channel_bind_failed",  # ChannelBind got no usable answer (7xx); the data facts before it stand
+    "not_checked",  # no probe was sent: not_checked_reason says why
 ]
 
 RELAY_OUTCOMES: tuple[RelayOutcome, ...] = get_args(RelayOutcome)
 # The outcomes that mean the relay does not carry a call's media.
 BROKEN: frozenset[RelayOutcome] = frozenset(RELAY_OUTCOMES) - {"works", "not_checked"}
 
+# How data goes through a relay: Send and Data indications, then ChannelData once a channel is
+# bound (RFC 8656 sections 11 and 12). Browsers use both, so each must work both ways.
+Mechanism = Literal["indication", "channel"]
+MECHANISMS: tuple[Mechanism, ...] = get_args(Mechanism)
+
+NotCheckedReason = Literal[
+    "no_local_address",  # no local address of the relayed address's family for the peer socket
+    "socket_failed",  # the peer socket could not be opened
+    "relayed_out_of_scope",  # the relayed address is in another scope than the server's (loopback, private...)
+    "relayed_not_unicast",  # the relayed address is multicast, unspecified or reserved
+    "internal_error",  # the check's report broke its own schema: a bug, logged
+]
+NOT_CHECKED_REASONS: tuple[NotCheckedReason, ...] = get_args(NotCheckedReason)
+
+
+def mechanism_counts(info: RelayCheckInfo, mechanism: Mechanism) -> tuple[int, int, int]:
+    """Probes sent each way with ``mechanism``, and how many arrived out and back."""
+    if mechanism == "indication":
+        return info.indication_probes, info.indication_out_received, info.indication_back_received
+    return info.channel_probes, info.channel_out_received, info.channel_back_received
+
+
+def dead_path(info: RelayCheckInfo) -> RelayOutcome | None:
+    """The first mechanism and direction that carried none of its probes, when others did."""
+    for mechanism in MECHANISMS:
+        probes, out, back = mechanism_counts(info, mechanism)
+        if probes and not out:
+            return "indication_out_dropped" if mechanism == "indication" else "channel_out_dropped"
+        if probes and not back:
+            return "indication_back_dropped" if mechanism == "indication" else "channel_back_dropped"
+    return None
+
 
 def relay_outcome(info: RelayCheckInfo) -> RelayOutcome:
-    if info.error_code:
+    if info.failed_request == "CreatePermission":
         return "refused" if info.error_code < 700 else "request_failed"
     if info.probes == 0:
         return "not_checked"
     advertised = (info.relayed_address, info.relayed_port)
     if info.out_received and (info.out_source_address, info.out_source_port) != advertised:
         return "wrong_source"
-    if info.out_received and info.back_received:
-        return "works"
-    if info.out_received:
+    if not info.out_received and not info.back_received:
+        return "reflected" if info.stray_probes else "no_data"
+    if not info.back_received:
         return "out_only"
-    if info.back_received:
+    if not info.out_received:
         return "back_only"
-    return "no_data"
+    dead = dead_path(info)
+    if dead is not None:
+        return dead
+    if info.failed_request == "ChannelBind":
+        return "refused" if info.error_code < 700 else "channel_bind_failed"
+    return "works"

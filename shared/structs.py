@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from icegather.shared.endpoints import parse_ip
 from icegather.shared.failure_causes import FailureCause
 
 # Error codes 700-799 are produced by the ICE agent, not by a server (W3C webrtc-pc).
@@ -21,6 +22,15 @@ GATHERING_STATES = ("new", "gathering", "complete")
 # checks it against the transport's own retry limits), and a margin for the two processes.
 GATHERING_DEADLINE_SCHEDULES = 64
 GATHERING_DEADLINE_MARGIN = 2.0
+
+# The limits of a retransmission schedule: what the protocol's schema takes, and what every
+# time a gathering reports (an RTT, a send's time since the gathering started) fits in.
+RTO_RANGE = (0.001, 60.0)
+MAX_SENDS_RANGE = (1, 16)
+FINAL_WAIT_RANGE = (1, 64)
+MAX_GIVE_UP_AFTER = 600.0
+MAX_GATHERING_DEADLINE = GATHERING_DEADLINE_SCHEDULES * MAX_GIVE_UP_AFTER + GATHERING_DEADLINE_MARGIN
+MAX_LOCAL_ADDRESSES = 64
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class IceCandidateErrorInfo:
     error_code: int
     # The server's reason phrase, or for 7xx a text naming the cause. Never empty.
     error_text: str
-    # What happened, as data ("server_error" exactly for codes 300-699): see failure_causes.
+    # What happened, as data (one of SERVER_ERROR_CAUSES exactly for codes 300-699): see failure_causes.
     cause: FailureCause
 
 
@@ -70,6 +80,21 @@ class ServerAnswerInfo:
 
 
 @dataclass(frozen=True)
+class ServerNoteInfo:
+    """A fact about a server beyond the browser's events (``shared.server_notes``): what software
+    it names, how it took a request icegather makes beyond a browser. Not in the W3C API."""
+
+    # Local IP and port of the socket that heard it (as in ServerAnswerInfo).
+    address: str
+    port: int
+    # The server URL exactly as configured.
+    url: str
+    # A ServerNote, and its detail (the SOFTWARE text, an address, an error code and reason).
+    note: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class RelayCheckInfo:
     """What the relay check found for one allocation: whether data went through the relay to a
     peer socket of icegather's on this machine ("out") and from that socket through the relayed
@@ -84,11 +109,25 @@ class RelayCheckInfo:
     # The relayed transport address the server advertised (the relay candidate's address).
     relayed_address: str
     relayed_port: int
-    # Probes sent in each direction; 0 when none could be sent (see error_text).
+    # Probes sent in each direction; 0 when none could be sent (see not_checked_reason).
     probes: int
-    # Of those, how many the peer socket received (out) and the TURN client received (back).
+    # Of those, how many the peer socket received (out) and the TURN client received (back),
+    # each where it could legitimately arrive (see stray_probes).
     out_received: int
     back_received: int
+    # The same per mechanism (they add up to the three above): Send/Data indications first,
+    # then, once ChannelBind was sent, ChannelData ("back": what the peer sent after it, in
+    # whichever form the server relayed it).
+    indication_probes: int
+    indication_out_received: int
+    indication_back_received: int
+    channel_probes: int
+    channel_out_received: int
+    channel_back_received: int
+    # Probes of this check that turned up where they cannot legitimately arrive: at the end
+    # that sent them (a server that reflects), from another peer, on another channel. Each
+    # probe counts once; none of them counts as received.
+    stray_probes: int
     # Where the relay's data came from as the peer saw it ("" and 0 when none arrived): the
     # advertised relayed address, unless the server advertises one it does not send from.
     out_source_address: str
@@ -98,12 +137,18 @@ class RelayCheckInfo:
     # The ICMP error the peer's probes to the relayed address met (a FailureCause), or "".
     back_cause: str
     # The request the server refused or did not answer ("CreatePermission", "ChannelBind"),
-    # with its error code (7xx: no usable answer) and text; "", 0, "" when none failed.
+    # with its error code (7xx: no usable answer), its cause ("server_error" exactly for codes
+    # 300-699, else a FailureCause such as answer_unverified) and text; "", 0, "", "" when none
+    # failed.
     failed_request: str
     error_code: int
+    error_cause: str
     # The server's reason phrase or the cause, for a failed request; why nothing was probed,
     # when probes is 0 and no request failed; else "".
     error_text: str
+    # Why no probe was sent (a NotCheckedReason, shared.relay_outcomes), exactly when probes
+    # is 0 and no request failed; else "".
+    not_checked_reason: str
 
 
 @dataclass(frozen=True)
@@ -154,6 +199,9 @@ class AuditResultInfo:
     error_text: str
     # For a certificate: the end of its validity, Unix time (0 when not known); else 0.
     expires: int
+    # For a peer check: the relayed IP address of the allocation it was asked on (whose address
+    # family says whether the peer can be reached through it); "" otherwise.
+    relay: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +218,22 @@ class RetransmissionSchedule:
     initial_rto: float = 0.5
     max_sends: int = 5
     final_wait: int = 4
+
+    def __post_init__(self) -> None:
+        # Refused here rather than by the transport: a schedule it refuses would leave the
+        # caller waiting out a deadline.
+        for name, value, (low, high) in (
+            ("initial_rto", self.initial_rto, RTO_RANGE),
+            ("max_sends", self.max_sends, MAX_SENDS_RANGE),
+            ("final_wait", self.final_wait, FINAL_WAIT_RANGE),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
+        if self.give_up_after > MAX_GIVE_UP_AFTER:
+            raise ValueError(
+                f"this schedule gives up on a silent server after {self.give_up_after:g} s; "
+                f"at most {MAX_GIVE_UP_AFTER:g} s is allowed"
+            )
 
     def waits(self) -> tuple[float, ...]:
         """How long to wait after each send before the next one (or giving up)."""
@@ -203,3 +267,12 @@ class GatherOptions:
     relay_check: bool = False
     # Report every STUN/TURN transaction (TransactionTraceInfo).
     trace: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, RetransmissionSchedule):
+            raise TypeError("schedule must be a RetransmissionSchedule")
+        if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:
+            raise ValueError(f"local_addresses must be a tuple of at most {MAX_LOCAL_ADDRESSES} IP addresses")
+        for address in self.local_addresses:
+            if not isinstance(address, str) or parse_ip(address) is None:
+                raise ValueError(f"{str(address)[:60]!r} in local_addresses is not an IP address")

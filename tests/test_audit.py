@@ -7,8 +7,6 @@ loopback coturn: no data is sent to any of them."""
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import socket
 import ssl
 import subprocess
@@ -18,16 +16,19 @@ from pathlib import Path
 
 import pytest
 import trustme
+from audit_helpers import FAST, LOOPBACK, audit, checks
 from commands import ICEGATHER
 from local_coturn import Coturn, local_coturn
 from stun_servers import ScriptedStunServer, ScriptedTcpServer, response
 
 from icegather.main_proc.diagnosis.audit_findings import FINDINGS, classify, classify_all
+from icegather.main_proc.diagnosis.audit_fixes import FIXES, fix_for
+from icegather.main_proc.diagnosis.server_products import PRODUCTS, recognise
 from icegather.shared.audit_plan import AUDIT_PEERS
+from icegather.shared.protocol import ProtocolError
+from icegather.shared.protocol.schemas import decoder_for
 from icegather.shared.structs import AuditResultInfo
 
-LOOPBACK = ["--local-address", "127.0.0.1", "--local-address", "::1"]
-FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 DUAL_STACK = ("127.0.0.1", "::1")  # the relay has an address of each family: every peer is asked for
 HARDENED = [
     "--denied-peer-ip=10.0.0.0-10.255.255.255", "--denied-peer-ip=172.16.0.0-172.31.255.255",
@@ -36,13 +37,6 @@ HARDENED = [
     "--denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "--no-multicast-peers",
     "--denied-peer-ip=::ffff:0.0.0.0-::ffff:255.255.255.255",  # IPv4-mapped: see the defaults test
 ]
-
-
-def audit(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict]]:
-    result = subprocess.run([ICEGATHER, "audit", "--json", *LOOPBACK, *args], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, **(env or {})})
-    assert result.stderr == ""
-    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def audit_coturn(turn: Coturn, *urls: str) -> tuple[int, list[dict]]:
@@ -55,10 +49,6 @@ def granted(records: list[dict]) -> dict[str, str]:
     """Peer -> severity of each permission the server granted."""
     peers = [r for r in checks(records) if r["name"].endswith(" peer")]
     return {r["subject"]: r["severity"] for r in peers if r["severity"] != "ok"}
-
-
-def checks(records: list[dict]) -> list[dict]:
-    return [record for record in records if record["type"] == "auditcheck"]
 
 
 # --- coturn, insecure and secure ------------------------------------------------------------
@@ -112,8 +102,9 @@ def test_a_hardened_coturn_refuses_every_peer_and_only_says_what_it_is():
     peers = {r["subject"] for r in checks(records) if r["name"].endswith(" peer")}
     assert peers == {peer for peer, _ in AUDIT_PEERS}  # every peer was asked for, and refused
     assert {r["severity"] for r in checks(records)} <= {"ok", "info"}
-    assert records[-1] == {"type": "auditsummary", "critical": 0, "warning": 0, "info": 1,
-                           "ok": records[-1]["ok"], "failure": None, "exitStatus": 0}
+    assert records[-1] == {"type": "auditsummary", "critical": 0, "warning": 0, "notChecked": 0, "info": 1,
+                           "ok": records[-1]["ok"], "verdict": "ok", "advice": None, "failure": None,
+                           "exitStatus": 0}
     assert status == 0
 
 
@@ -136,7 +127,7 @@ def test_the_text_view_groups_each_url_with_the_worst_first(coturn):
     lines = result.stdout.splitlines()
     assert lines[0] == coturn.url()
     severities = [line.split()[0] for line in lines[1:-1] if not line.strip().startswith("fix:")]
-    order = ["CRITICAL", "WARNING", "INFO", "ok"]
+    order = ["CRITICAL", "WARNING", "NOT", "INFO", "ok"]
     assert severities == sorted(severities, key=order.index)
     assert lines[-1].startswith("audit: ") and coturn.password not in result.stdout
 
@@ -238,7 +229,12 @@ def test_a_server_that_grants_everything_gives_every_finding_and_no_crash():
         status, records = audit(server.url("turn"), *FAST)
 
     assert [r["severity"] for r in checks(records) if r["name"] == "open relay"] == ["critical"]
-    assert set(granted(records)) == {peer for peer, _ in AUDIT_PEERS}
+    asked = {r["subject"]: r["result"] for r in checks(records) if r["name"].endswith(" peer")}
+    assert set(asked) == {peer for peer, _ in AUDIT_PEERS}
+    # Its relays are IPv4 (it gives one to the IPv6 ask too): IPv6 peers cannot be reached.
+    unreachable = {"::1", "::", "fe80::1", "fd00::1", "ff02::1"}
+    assert set(granted(records)) == set(asked) - unreachable
+    assert all(asked[peer].endswith("not reachable through this relay") for peer in unreachable)
     assert status == 1
 
 
@@ -247,7 +243,7 @@ def test_garbage_in_place_of_an_answer_is_a_clear_701():
         status, records = audit(server.url("turn"), *FAST)
 
     [not_audited] = checks(records)
-    assert (not_audited["name"], not_audited["severity"]) == ("not audited", "warning")
+    assert (not_audited["name"], not_audited["severity"]) == ("not audited", "not checked")
     assert "no response from" in not_audited["result"]
     assert status == 1
 
@@ -259,6 +255,36 @@ def test_a_closed_tls_port_is_not_audited_and_says_why():
     _, records = audit(f"turns:127.0.0.1:{port}", *FAST)
 
     assert {r["name"] for r in checks(records)} == {"not audited"}
+
+
+def test_without_credentials_the_peers_are_not_checked_the_exit_is_1_and_credentials_are_named_once(coturn):
+    urls = [coturn.url(), coturn.url(transport="tcp")]
+    result = subprocess.run([ICEGATHER, "audit", *LOOPBACK, *urls], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    not_checked = [line.split(":")[0].split() for line in lines if "NOT CHECKED" in line]
+    assert not_checked == [["NOT", "CHECKED", "credentials"]] * 2
+    [advice] = [line for line in lines if "--credential-file" in line]  # said once, for both URLs
+    assert "2 TURN URLs" in advice and "loopback" in advice
+    assert lines[-1] == "audit: not checked (0 critical, 0 warning, 2 not checked, 2 info, 2 ok)"
+
+
+def test_without_credentials_the_json_summary_counts_not_checked_and_gives_the_advice_once(coturn):
+    status, records = audit(coturn.url())
+
+    summary = records[-1]
+    assert (summary["notChecked"], summary["verdict"], summary["exitStatus"]) == (1, "not checked", 1)
+    assert "1 TURN URL " in summary["advice"]
+    assert not any("--credential-file" in (record["fix"] or "") for record in checks(records))
+    assert status == 1
+
+
+def test_the_help_says_that_not_checked_exits_1():
+    result = subprocess.run([ICEGATHER, "audit", "--help"], capture_output=True, text=True, timeout=60)
+
+    assert "'not checked', never ok" in result.stdout
+    assert "0 nothing critical, warning or not checked; 1 something is" in " ".join(result.stdout.split())
 
 
 def test_bad_input_exits_2_with_one_line():
@@ -279,6 +305,7 @@ def test_every_finding_the_table_can_give_is_explained_by_name():
     for check, outcome, subject, code, expires in [
         ("allocate_without_credentials", "accepted", "192.0.2.1", 0, 0),
         ("allocate", "refused", "", 401, 0),
+        ("ipv6_relay", "accepted", "::1", 0, 0),
         ("tls_version", "accepted", "TLSv1", 0, 0),
         ("certificate", "refused", "", 10, now - 86400),
         ("certificate", "refused", "", 18, now + 90 * 86400),
@@ -304,3 +331,62 @@ def test_explain_knows_every_audit_finding_by_its_hyphenated_name():
 
     assert result.returncode == 0
     assert result.stdout.count("(an icegather audit finding)") == len(FINDINGS)
+
+
+def peer(subject: str, relay: str, check: str = "peer_permission", outcome: str = "accepted", code: int = 0):
+    return AuditResultInfo("turn:t.example", check, subject, outcome, code, "Bad Request" if code else "", 0, relay)
+
+
+def test_a_peer_of_a_family_the_relay_lacks_is_not_reachable_through_it_but_an_ipv4_mapped_one_is():
+    found = classify_all([peer("::1", "192.0.2.1"), peer("::ffff:127.0.0.1", "192.0.2.1"),
+                          peer("127.0.0.1", "2001:db8::1"), peer("fd00::1", "2001:db8::1")], 0, 14)
+
+    assert [(f.subject, f.severity) for f in found] == [
+        ("::1", "ok"), ("::ffff:127.0.0.1", "critical"), ("127.0.0.1", "ok"), ("fd00::1", "warning")]
+    assert found[0].result == ("CreatePermission for ::1 granted, but the relay 192.0.2.1 is IPv4: "
+                               "not reachable through this relay")
+
+
+def test_a_channelbind_400_after_a_granted_permission_is_about_the_channel_not_a_refused_peer():
+    [found] = classify_all([peer("10.0.0.1", "192.0.2.1"),
+                            peer("10.0.0.1", "192.0.2.1", "peer_channel", "refused", 400)], 0, 14)
+
+    assert found.severity == "warning"
+    assert found.result == ("CreatePermission for 10.0.0.1 granted (ChannelBind answered 400 Bad Request: "
+                            "about the channel, not the peer)")
+
+
+def test_software_names_the_product_whose_words_the_fixes_are_in():
+    assert recognise("Coturn-4.6.1 'Gorst'").name == "coturn"
+    assert recognise("node-turn").name == "node-turn"
+    assert recognise("pion/turn").name == "pion"
+    assert recognise("node/v20.20.2 stun/v1.0.0") is None
+    assert loopback_fix_on("Coturn-4.6.1").startswith("coturn: no-loopback-peers")
+    assert loopback_fix_on("node-turn").startswith("node-turn: it has no option that refuses peers")
+    assert loopback_fix_on("eturnal").startswith("refuse peers in 127.0.0.0/8")
+
+
+def loopback_fix_on(software: str) -> str:
+    said = AuditResultInfo("turn:t.example", "software", software, "accepted", 0, "", 0)
+    [loopback] = [f for f in classify_all([said, peer("127.0.0.1", "192.0.2.1")], 0, 14) if f.name == "loopback peer"]
+    return loopback.fix
+
+
+def test_a_fix_names_only_the_product_it_is_for_and_a_generic_one_none():
+    titles = {product.title for product in PRODUCTS}
+    for name in FIXES:
+        assert not any(title in fix_for(name, None) for title in titles), name
+        for product in PRODUCTS:
+            assert not any(title in fix_for(name, product) for title in titles - {product.title}), (name, product)
+
+
+def test_a_peer_result_about_an_address_the_audit_never_asks_for_is_refused_at_the_border():
+    decode = decoder_for(AuditResultInfo)
+    fields = {"url": "turn:t.example", "check": "peer_permission", "subject": "198.51.100.7", "outcome": "accepted",
+              "error_code": 0, "error_text": "", "expires": 0, "relay": "192.0.2.1"}
+
+    with pytest.raises(ProtocolError, match="a subject its check cannot have"):
+        decode(fields)
+    with pytest.raises(ProtocolError, match="a subject its check cannot have"):
+        decode({**fields, "check": "ipv6_relay", "subject": "not an address", "relay": ""})
+    assert decode({**fields, "subject": "::ffff:127.0.0.1"}).relay == "192.0.2.1"

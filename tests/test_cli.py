@@ -51,7 +51,7 @@ def test_refused_credentials_exit_1_with_the_dom_shaped_error_record(coturn):
     assert result.returncode == 1, result.stderr
     [error] = [r for r in records(result) if r["type"] == "icecandidateerror"]
     assert set(error) == {"type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"}
-    assert error["errorCause"] == "server_error"
+    assert error["errorCause"] == "signed_request_refused"  # refused after the 401 challenge
     assert (error["url"], error["errorCode"], error["errorText"]) == (coturn.url(), 401, "Unauthorized")
     assert error["address"] == "127.0.0.1" and isinstance(error["port"], int)
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 from aioice import stun
-from gathering_helpers import gather
+from gathering_helpers import FAST_SCHEDULE, gather
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
@@ -48,7 +48,6 @@ def flood(request: stun.Message, source) -> bytes:
 
 
 SILENT_KINDS = {
-    "wrong transaction id": wrong_transaction_id,
     "garbage": garbage,
     "truncated message": truncated,
     "oversized datagram": huge_datagram,
@@ -66,12 +65,28 @@ def test_unusable_answers_are_ignored_and_the_server_counts_as_silent(kind, cotu
     assert len(recording.of_type("relay")) == 1
 
 
+def test_answers_with_another_transaction_id_are_discarded_but_not_taken_for_silence(coturn):
+    with ScriptedStunServer(wrong_transaction_id) as server:
+        recording = gather({"iceServers": [{"urls": server.url()}, coturn.ice_server("turn")]})
+
+    [error] = recording.errors
+    assert (error.url, error.errorCode, error.errorCause) == (server.url(), 701, "answer_wrong_transaction")
+    sends = FAST_SCHEDULE.max_sends
+    assert error.errorText == (
+        f"{server.host}:{server.port} answered {sends} times, but with another transaction ID "
+        "(discarded, RFC 8489 section 6.3)"
+    )
+    assert recording.of_type("srflx") == []  # nothing made of them
+    assert len(recording.of_type("relay")) == 1
+
+
 @pytest.mark.parametrize(
     ("code", "reason", "expected_code", "expected_text"),
     [
         (401, "x" * 700, 401, "x" * 127),  # RFC 8489: a reason phrase has at most 127 characters
         (438, "Stale\r\n\x1b[31mNonce\x00", 438, "Stale [31mNonce"),  # no control characters reach a terminal
-        (403, "", 403, "error 403 (no reason phrase)"),
+        (403, "", 403, "Forbidden (the server sent no reason phrase)"),  # the registry's name stands in
+        (699, "", 699, "error 699 (the server sent no reason phrase)"),  # no name in the registry
         (200, "OK?", 701, "the server sent an invalid error code 200"),
         (150, "Low", 701, "the server sent an invalid error code 150"),  # class 1: no such class
         (700, "Mine", 701, "the server sent an invalid error code 700"),  # 7xx are ours to make

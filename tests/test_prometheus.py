@@ -4,6 +4,7 @@ multi-target pattern, and the shipped scrape configuration and alerting rules pa
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -12,8 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from local_coturn import free_port
-from local_exporter import exporter_process
+from local_exporter import coturn_module, exporter_process
+
+from icegather.main_proc.exporter.config import parse_config
+from icegather.main_proc.exporter.probe_request import BadProbe, probe_request
 
 EXAMPLES = Path(__file__).parent.parent / "docs" / "prometheus"
 
@@ -42,6 +47,31 @@ def test_the_shipped_scrape_configuration_is_valid():
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_the_shipped_modules_load_and_allow_the_targets_the_shipped_scrape_jobs_give_them(tmp_path):
+    modules_file = yaml.safe_load((EXAMPLES / "icegather.yml").read_text())
+    for module in modules_file["modules"].values():  # secrets of the test's own where the example has paths
+        for key in ("credential_file", "auth_secret_file"):
+            if key in module:
+                (tmp_path / key).write_text("a secret of the test")
+                module[key] = str(tmp_path / key)
+    config = parse_config(modules_file, {"ICEGATHER_TURN_SECRET": "a secret of the test"})
+    scrape = yaml.safe_load((EXAMPLES / "prometheus.yml").read_text())
+    probed = [
+        (job["params"]["module"][0] if "params" in job else "default", target)
+        for job in scrape["scrape_configs"] if job.get("metrics_path") == "/probe"
+        for static in job["static_configs"] for target in static["targets"]
+    ]
+
+    assert {name for name, module in config.modules.items() if module.allowed_targets is not None} == {
+        "turn_rest", "turn_user", "relay_only"
+    }
+    assert len(probed) == 4
+    for module, target in probed:  # no packet: probe_request only checks
+        probe_request(urllib.parse.urlencode({"module": module, "target": target}), None, config, time.time())
+    with pytest.raises(BadProbe, match=re.escape("may not probe 'turn:turn.example.org.invalid:3478'")):
+        probe_request("module=turn_rest&target=turn:turn.example.org.invalid:3478", None, config, time.time())
+
+
 def scrape_job(name: str, module: str, targets: list[str], exporter_port: int) -> dict:
     """A job in the multi-target pattern, as docs/prometheus/prometheus.yml has it."""
     return {
@@ -66,12 +96,11 @@ def query(port: int, expression: str) -> dict[str, float]:
 
 
 def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(coturn, tmp_path):
-    (tmp_path / "credential").write_text(coturn.password)
-    (tmp_path / "wrong").write_text("wrong")
-    loopback = {"local_addresses": ["127.0.0.1"], "schedule": {"rto": 0.05, "max_sends": 2, "final_wait": 2}}
+    loopback = {"local_addresses": ["127.0.0.1"], "schedule": {"rto": 0.05, "max_sends": 2, "final_wait": 2},
+                "allowed_targets": ["127.0.0.1"]}  # any port on it: coturn's, and the closed one
     config = {"modules": {
-        "turn": {"username": coturn.username, "credential_file": str(tmp_path / "credential"), **loopback},
-        "wrong": {"username": coturn.username, "credential_file": str(tmp_path / "wrong"), **loopback},
+        "turn": coturn_module(coturn, tmp_path / "credential", **loopback),
+        "wrong": coturn_module(coturn, tmp_path / "wrong", "wrong", **loopback),
     }}
     (tmp_path / "icegather.yml").write_text(json.dumps(config))
     healthy, closed = coturn.url("turn"), f"turn:127.0.0.1:{free_port()}?transport=tcp"

@@ -37,8 +37,11 @@ CONFIGURATION = parse_configuration(
 )
 
 RELAY_CHECK = RelayCheckInfo(
-    "192.0.2.2", 50000, "turn:turn.example.org", "203.0.113.9", 61000, 6, 6, 0, "10.0.0.9", 61000, None,
-    "port_unreachable", "", 0, "",
+    address="192.0.2.2", port=50000, url="turn:turn.example.org", relayed_address="203.0.113.9",
+    relayed_port=61000, probes=6, out_received=6, back_received=0, indication_probes=3, indication_out_received=3,
+    indication_back_received=0, channel_probes=3, channel_out_received=3, channel_back_received=0, stray_probes=1,
+    out_source_address="10.0.0.9", out_source_port=61000, rtt_ms=None, back_cause="port_unreachable",
+    failed_request="", error_code=0, error_cause="", error_text="", not_checked_reason="",
 )
 
 TO_MAIN = [
@@ -61,9 +64,10 @@ TO_MAIN = [
     protocol.RelayCheck(7, RELAY_CHECK),
     protocol.RelayCheck(
         7,
-        RelayCheckInfo(
-            "192.0.2.2", 50000, "turn:turn.example.org", "203.0.113.9", 61000, 0, 0, 0, "", 0, None, "",
-            "CreatePermission", 403, "Forbidden",
+        dataclasses.replace(
+            RELAY_CHECK, probes=0, out_received=0, indication_probes=0, indication_out_received=0, channel_probes=0,
+            channel_out_received=0, stray_probes=0, out_source_address="", out_source_port=0, back_cause="",
+            failed_request="CreatePermission", error_code=403, error_cause="server_error", error_text="Forbidden",
         ),
     ),
     protocol.GatheringState(7, "complete"),
@@ -160,6 +164,11 @@ def relay_fields(**changes) -> dict:
         raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(probes=0, out_received=0, out_source_address="",
                                                                   out_source_port=0)),  # no probe, no reason
         raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(relayed_address="")),
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(channel_out_received=2)),  # not the total
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(stray_probes=13)),  # more strays than probes
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(not_checked_reason="relayed_out_of_scope")),
+        raw(type="relay_check", seq=0, pc_id=1, info=relay_fields(failed_request="ChannelBind", error_code=701,
+                                                                  error_cause="server_error")),  # which way?
         b"\x82" + b"\x00" * 100,  # a map whose keys are integers
         msgpack.packb({"type": "gathering_state", "seq": 0, "pc_id": 1, "state": "complete", "pad": b"x" * 300_000}),
     ],

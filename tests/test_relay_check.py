@@ -1,10 +1,14 @@
 """The relay check: data through each allocation and back, against real coturn instances
-configured as each scenario needs, and its sans-IO parts on their own."""
+configured as each scenario needs, and against scripted relays (``scripted_relays``) for the
+relays coturn cannot be made to break: each mechanism one way, reflection, a relayed address
+the server points elsewhere. Its sans-IO parts: tests/test_relay_facts.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import json
 import socket
 import struct
 
@@ -12,17 +16,20 @@ import pytest
 from aioice import stun
 from gathering_helpers import LOOPBACK, events_of
 from local_coturn import Coturn, local_coturn
+from scripted_relays import RelayBehaviour, ScriptedRelay
 
+from icegather.main_proc.commands.cli import run
 from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent
-from icegather.shared.relay_outcomes import RELAY_OUTCOMES, relay_outcome
-from icegather.shared.structs import GatherOptions, RelayCheckInfo
-from icegather.transport_proc.relay.check import PROBES_PER_KIND, PeerPlan, plan_peer
-from icegather.transport_proc.relay.probes import CheckedAllocation, ProbeLog
+from icegather.main_proc.views.report import format_line, relay_check_record
+from icegather.shared.structs import GatherOptions
+from icegather.transport_proc.relay.check import PROBES_PER_KIND
 from icegather.transport_proc.stun.channels import StreamChannel, bind_socket, stream_frame_length
 from icegather.transport_proc.turn.relay_messages import Relayed, channel_data, relayed, send_indication
 
 CHECKING = dataclasses.replace(LOOPBACK, relay_check=True)
 PROBES = 2 * PROBES_PER_KIND  # with indications, then with ChannelData
+EACH = PROBES_PER_KIND
+PASSWORD = "p"
 
 
 def relay_checks(configuration: dict, options: GatherOptions = CHECKING) -> list[IceRelayCheckEvent]:
@@ -32,6 +39,36 @@ def relay_checks(configuration: dict, options: GatherOptions = CHECKING) -> list
 def check_of(turn: Coturn, transport: str | None = None, options: GatherOptions = CHECKING) -> IceRelayCheckEvent:
     [check] = relay_checks({"iceServers": [turn.ice_server("turn", transport)]}, options)
     return check
+
+
+def scripted_server(relay: ScriptedRelay) -> dict:
+    return {"urls": relay.url(), "username": "u", "credential": PASSWORD}
+
+
+def scripted_check(behaviour: RelayBehaviour) -> tuple[IceRelayCheckEvent, ScriptedRelay]:
+    with ScriptedRelay(PASSWORD, behaviour) as relay:
+        [check] = relay_checks({"iceServers": [scripted_server(relay)]})
+    return check, relay
+
+
+def mechanisms(check: IceRelayCheckEvent) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(probes, out, back) with Send/Data indications, then with ChannelData."""
+    return (
+        (check.indicationProbes, check.indicationOutReceived, check.indicationBackReceived),
+        (check.channelProbes, check.channelOutReceived, check.channelBackReceived),
+    )
+
+
+def cli_records(servers: list[dict], tmp_path) -> tuple[int, list[dict]]:
+    """The command line's NDJSON records for ``servers`` and its exit status."""
+    config = tmp_path / "ice.json"
+    config.write_text(json.dumps({"iceServers": servers}))
+    argv = ["--json", "--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1",
+            "--config", str(config)]
+    out, err = io.StringIO(), io.StringIO()
+    status = run(argv, out, err)
+    assert err.getvalue() == ""
+    return status, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 # --- against coturn ------------------------------------------------------------------------
@@ -44,9 +81,11 @@ def test_a_healthy_relay_carries_every_probe_both_ways_and_gives_its_rtt(coturn,
     assert check.outcome == "works"
     assert check.url == coturn.url("turn", transport)
     assert (check.probes, check.outReceived, check.backReceived) == (PROBES, PROBES, PROBES)
+    assert mechanisms(check) == ((EACH, EACH, EACH), (EACH, EACH, EACH))
     assert (check.outSourceAddress, check.outSourcePort) == (check.relayedAddress, check.relayedPort)
     assert check.rttMs is not None and 0 < check.rttMs < 1000
     assert check.errorCode is None and check.failedRequest is None and check.backCause is None
+    assert check.strayProbes == 0 and check.errorCause is None and check.notCheckedReason is None
 
 
 def test_a_relay_reached_over_tls_is_checked_through_the_tls_connection(tls_coturn):
@@ -69,7 +108,7 @@ def test_a_wrong_external_ip_shows_as_data_from_another_address_and_nothing_back
     # The relay really sends from 127.0.0.1, and nothing listens on the address it advertises.
     assert (check.outSourceAddress, check.outSourcePort) == ("127.0.0.1", check.relayedPort)
     assert (check.outReceived, check.backReceived) == (PROBES, 0)
-    assert check.backCause == "port_unreachable"
+    assert check.backCause == "port_unreachable" and check.strayProbes == 0
     assert check.rttMs is None
 
 
@@ -79,6 +118,7 @@ def test_a_denied_peer_address_is_coturns_403_on_create_permission():
 
     assert check.outcome == "refused"
     assert (check.failedRequest, check.errorCode, check.errorText) == ("CreatePermission", 403, "Forbidden IP")
+    assert (check.errorCause, check.notCheckedReason) == ("server_error", None)
     assert check.probes == 0
 
 
@@ -113,7 +153,7 @@ def test_without_a_local_address_of_the_relays_family_the_relay_is_not_checked()
     with local_coturn(relay_ips=("::1",)) as turn:
         check = check_of(turn)  # gathering from 127.0.0.1 only
 
-    assert (check.outcome, check.probes) == ("not_checked", 0)
+    assert (check.outcome, check.probes, check.notCheckedReason) == ("not_checked", 0, "no_local_address")
     assert check.errorText == "no local IPv6 address for a peer socket"
 
 
@@ -139,103 +179,91 @@ def test_a_tcp_connection_to_a_server_sends_small_messages_at_once(coturn):
     assert asyncio.run(connect()) != 0
 
 
-# --- the peer socket and where the relay sees it ---------------------------------------------
-
-
-def test_the_peer_is_the_clients_own_address_when_the_server_sees_it_unchanged():
-    assert plan_peer("203.0.113.5", "192.0.2.2", "192.0.2.2", "203.0.113.1", ("192.0.2.2",)) == PeerPlan(
-        "192.0.2.2", "192.0.2.2"
-    )
-
-
-def test_behind_a_nat_the_peer_is_seen_at_the_mapped_address():
-    plan = plan_peer("203.0.113.5", "10.0.0.2", "198.51.100.7", "203.0.113.1", ("10.0.0.2",))
-    assert plan == PeerPlan("10.0.0.2", "198.51.100.7") and plan.behind_nat
-
-
-def test_no_nat_stands_between_this_machine_and_a_server_on_it():
-    # coturn's external-ip rewrites the mapped address too when the client shares the relay's IP.
-    assert not plan_peer("127.0.0.77", "127.0.0.1", "127.0.0.77", "127.0.0.1", ("127.0.0.1",)).behind_nat
-    assert not plan_peer("192.0.2.9", "192.0.2.2", "198.51.100.7", "192.0.2.2", ("192.0.2.2",)).behind_nat
-
-
-def test_a_relay_of_the_other_family_gets_a_peer_of_its_family_loopback_for_loopback():
-    local = ("192.0.2.2", "2001:db8::2", "::1")
-    assert plan_peer("::1", "127.0.0.1", "127.0.0.1", "127.0.0.1", local) == PeerPlan("::1", "::1")
-    assert plan_peer("2001:db8::9", "192.0.2.2", "192.0.2.2", "192.0.2.9", local) == PeerPlan(
-        "2001:db8::2", "2001:db8::2"
-    )
-    assert plan_peer("2001:db8::9", "192.0.2.2", None, "192.0.2.9", ("192.0.2.2",)) is None
-
-
-# --- probes -------------------------------------------------------------------------------
-
-
-def test_only_this_checks_own_probes_count_once_each():
-    log, other = ProbeLog(), ProbeLog()
-    sent = log.send("out", 0, at=1.0)
-    other.send("out", 0, at=1.0)
-
-    assert log.receive(other.payload("out", 0), at=1.1) is None  # another check's token
-    assert log.receive(log.payload("out", 1), at=1.1) is None  # never sent
-    assert log.receive(sent + b"x", at=1.1) is None
-    assert log.receive(sent, at=1.2, source=("127.0.0.1", 5000)) is not None
-    assert log.receive(sent, at=1.3, source=("127.0.0.9", 5000)) is None  # a duplicate
-    assert (log.count("out"), log.out_source) == (1, ("127.0.0.1", 5000))
-
-
-def test_the_relay_rtt_is_the_sum_of_the_median_one_way_delays():
-    log = ProbeLog()
-    for index, (out, back) in enumerate([(0.010, 0.020), (0.030, 0.040), (0.500, 0.060)]):
-        log.receive(log.send("out", index, at=10.0), at=10.0 + out, source=("127.0.0.1", 1))
-        log.receive(log.send("back", index, at=20.0), at=20.0 + back)
-
-    assert log.rtt_ms() == pytest.approx(30.0 + 40.0)
-
-
-def test_no_rtt_without_both_directions():
-    log = ProbeLog()
-    log.receive(log.send("out", 0, at=1.0), at=1.1, source=("127.0.0.1", 1))
-    log.send("back", 0, at=1.0)
-    assert log.rtt_ms() is None
-
-
-# --- outcomes -----------------------------------------------------------------------------
-
-RELAYED = ("203.0.113.5", 50000)
-
-
-def facts(**changes: object) -> RelayCheckInfo:
-    log = ProbeLog()
-    info = CheckedAllocation(("192.0.2.2", 40000), "turn:t.example", RELAYED).info(log)
-    return dataclasses.replace(info, **{"probes": 6, **changes})
+# --- each mechanism, each way: scripted relays -----------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("changes", "outcome"),
+    ("behaviour", "outcome", "carried"),
     [
-        (
-            {"out_received": 6, "back_received": 6, "out_source_address": RELAYED[0], "out_source_port": RELAYED[1]},
-            "works",
-        ),
-        (
-            {"out_received": 6, "back_received": 6, "out_source_address": "10.0.0.5", "out_source_port": RELAYED[1]},
-            "wrong_source",
-        ),
-        ({"out_received": 2, "out_source_address": RELAYED[0], "out_source_port": RELAYED[1]}, "out_only"),
-        ({"back_received": 1}, "back_only"),
-        ({}, "no_data"),
-        ({"failed_request": "ChannelBind", "error_code": 403, "error_text": "Forbidden"}, "refused"),
-        ({"failed_request": "CreatePermission", "error_code": 701, "error_text": "no response"}, "request_failed"),
-        ({"probes": 0, "error_text": "no peer socket"}, "not_checked"),
+        # node-turn's bug: browsers switch to ChannelData after ChannelBind, and lose the call.
+        (RelayBehaviour(channel_data_out=False), "channel_out_dropped", ((EACH, EACH, EACH), (EACH, 0, EACH))),
+        (RelayBehaviour(channel_back=False), "channel_back_dropped", ((EACH, EACH, EACH), (EACH, EACH, 0))),
+        (RelayBehaviour(indications_out=False), "indication_out_dropped", ((EACH, 0, EACH), (EACH, EACH, EACH))),
+        (RelayBehaviour(data_indications_back=False), "indication_back_dropped", ((EACH, EACH, 0), (EACH, EACH, EACH))),
     ],
 )
-def test_each_outcome_follows_from_the_facts(changes, outcome):
-    assert relay_outcome(facts(**changes)) == outcome
+def test_a_mechanism_that_carries_nothing_one_way_is_named_though_the_other_carries_data(behaviour, outcome, carried):
+    check, _ = scripted_check(behaviour)
+
+    assert check.outcome == outcome
+    assert mechanisms(check) == carried
+    assert check.rttMs is not None and check.failedRequest is None and check.strayProbes == 0
 
 
-def test_the_outcome_table_covers_every_outcome_once():
-    assert len(set(RELAY_OUTCOMES)) == len(RELAY_OUTCOMES) == 8
+def test_a_channel_bind_answer_without_integrity_is_its_own_outcome_beside_the_data_that_went_through():
+    check, relay = scripted_check(RelayBehaviour(sign_channel_bind=False))
+
+    assert check.outcome == "channel_bind_failed"
+    assert (check.failedRequest, check.errorCode, check.errorCause) == ("ChannelBind", 701, "answer_unverified")
+    # The server answered, so it may have bound the channel: ChannelData was probed too.
+    assert mechanisms(check) == ((EACH, EACH, EACH), (EACH, EACH, EACH))
+    assert relay.seen["ChannelData"] == EACH
+    line = format_line(relay_check_record(check, 1.0))
+    assert "NOT CHECKED" not in line and "CHANNELBIND FAILED" in line and "6/6 out, 6/6 back" in line
+
+
+def test_a_relay_that_reflects_everything_to_its_sender_reads_reflected_and_the_transport_lives():
+    # gather() raises TransportError if the main process had to kill the transport.
+    check, _ = scripted_check(RelayBehaviour(reflect=True))
+
+    assert check.outcome == "reflected"
+    assert (check.outReceived, check.backReceived, check.rttMs) == (0, 0, None)
+    # Every probe, each way, turned up at the end that sent it: none counts as received.
+    assert (check.probes, check.strayProbes) == (PROBES, 2 * PROBES)
+
+
+# The relay causes a scripted relay produces (tests/test_diagnosis.py has the others' scenarios).
+SCRIPTED_RELAY_CAUSES: dict[str, RelayBehaviour] = {
+    "relay reflects data": RelayBehaviour(reflect=True),
+    "send indications dropped": RelayBehaviour(indications_out=False),
+    "data indications missing": RelayBehaviour(data_indications_back=False),
+    "channel data dropped": RelayBehaviour(channel_data_out=False),
+    "channel carries nothing back": RelayBehaviour(channel_back=False),
+    "channel bind unusable": RelayBehaviour(sign_channel_bind=False),
+}
+
+
+@pytest.mark.parametrize("cause", list(SCRIPTED_RELAY_CAUSES))
+def test_each_scripted_relays_cause_fails_the_command_with_a_finding_for_any_server(cause, tmp_path):
+    with ScriptedRelay(PASSWORD, SCRIPTED_RELAY_CAUSES[cause]) as relay:
+        status, records = cli_records([scripted_server(relay)], tmp_path)
+
+    summary = records[-1]
+    [finding] = summary["diagnosis"]["findings"]
+    assert (summary["failure"], summary["diagnosis"]["verdict"], finding["cause"]) == (None, "relay broken", cause)
+    assert "coturn" not in finding["finding"] + finding["nextCheck"]  # it is not coturn
+    assert status == 1
+
+
+# --- where the peer socket may send -----------------------------------------------------------
+
+
+def test_no_probe_goes_to_a_relayed_address_outside_the_servers_scope():
+    # A server on 127.0.0.1 pointing at TEST-NET-3: nothing may go there, and nothing does.
+    check, relay = scripted_check(RelayBehaviour(advertised=("203.0.113.9", 40000)))
+
+    assert (check.outcome, check.notCheckedReason) == ("not_checked", "relayed_out_of_scope")
+    assert check.relayedAddress == "203.0.113.9"
+    assert "203.0.113.9 is public" in check.errorText
+    assert check.probes == 0  # the peer socket's probes: it sent none
+    assert [relay.seen[kind] for kind in ("CreatePermission", "ChannelBind", "Send", "ChannelData")] == [0, 0, 0, 0]
+
+
+def test_a_relayed_address_in_the_servers_own_scope_is_checked():
+    check, relay = scripted_check(RelayBehaviour(relay_host="127.0.0.2"))
+
+    assert (check.outcome, check.relayedAddress) == ("works", "127.0.0.2")
+    assert relay.seen["peer data"] == PROBES
 
 
 # --- the messages that carry data ---------------------------------------------------------

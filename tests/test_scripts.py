@@ -11,6 +11,7 @@ import bench_relay_check
 import bench_scale
 import bench_timeline
 import bench_vs_aioice
+import bench_watch_html
 import bench_watch_soak
 import fuzz_protocol
 import pytest
@@ -41,6 +42,8 @@ def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
         (bench_exporter, ["160 probes of a TURN URL", "not successful: 0", "exporter RSS", "transport RSS"]),
         (bench_vs_aioice, ["STUN + TURN N=    20: aioice", "(0 incomplete)", "STUN only   N=    20"]),
         (bench_watch_soak, ["200 rounds of --watch 0", "200 healthy", "after 50 rounds and at the end"]),
+        (bench_watch_html, ["150 rounds of --watch 0", "STUN       : without", "STUN + TURN: without", "ratio x",
+                            "the last page shows rounds 51 to 150"]),
         (bench_timeline, ["50 URLs", "timeline page", "same size, no chart", "ratio"]),
         (bench_relay_check, ["TURN/UDP: without the check", "TURN/TCP: without the check", "relay works in 3 of 3"]),
     ],

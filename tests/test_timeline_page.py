@@ -4,19 +4,29 @@ chromium and chromium-driver, through Selenium). Each page's screenshot is writt
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from commands import ICEGATHER
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from local_coturn import Coturn, free_port
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from stun_servers import ScriptedStunServer, never_answer
+
+from icegather.main_proc.commands.report_command import run_report
+from icegather.main_proc.views.timeline_page import ROUNDS_DRAWN
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".test-output"
 FAST = ["--rto", "0.05", "--max-sends", "3", "--final-wait", "2", "--local-address", "127.0.0.1"]
@@ -52,8 +62,8 @@ def render(browser: webdriver.Chrome, page: Path, name: str) -> None:
     browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
-@pytest.fixture
-def mixed_run(coturn: Coturn, tmp_path: Path) -> Iterator[tuple[Path, list[dict]]]:
+@pytest.fixture(scope="module")
+def mixed_run(coturn: Coturn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[dict]]]:
     """coturn with a healthy relay and a wrong password, a silent server, a closed port."""
     with ScriptedStunServer(never_answer) as silent:
         yield run({"iceServers": [
@@ -61,7 +71,7 @@ def mixed_run(coturn: Coturn, tmp_path: Path) -> Iterator[tuple[Path, list[dict]
             coturn.ice_server("turn", transport="tcp", password="wrong"),
             {"urls": silent.url()},
             {"urls": f"stun:127.0.0.1:{free_port()}"},
-        ]}, tmp_path)
+        ]}, tmp_path_factory.mktemp("mixed"))
 
 
 def test_the_page_has_a_row_per_url_and_local_address_and_a_tick_per_request_sent(browser, mixed_run):
@@ -134,7 +144,13 @@ def test_a_saved_run_is_drawn_by_icegather_report(browser, mixed_run, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("not json\n", "line 1 is not a record"), ('{"type": "summary"}\n', "line 1 is not a record"), ("", "no records")],
+    [
+        ("not json\n", "line 1 is not a record"),
+        ('{"type": "summary"}\n', "line 1 is not a record"),
+        ("", "no records"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", "line 1 is not a record"),  # deeper than the JSON parser goes
+    ],
+    ids=["not json", "not a record", "empty", "nested too deep"],
 )
 def test_a_file_that_is_not_a_saved_run_is_refused_with_one_line(content, message, tmp_path):
     (tmp_path / "run.ndjson").write_text(content)
@@ -142,3 +158,203 @@ def test_a_file_that_is_not_a_saved_run_is_refused_with_one_line(content, messag
                             capture_output=True, text=True, timeout=60)
 
     assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
+
+
+# --- a saved run is a file anyone may have edited ---------------------------------------------
+
+# Breaks out of text, of either quote and of a tag, and carries a script and a handler.
+PAYLOAD = "\"'></title></text><script>document.title='pwned'</script><img src=x onerror=alert(1)>"
+# Every element and attribute the page is drawn with: anything else came from the input.
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "pre", "svg", "g", "line", "text",
+             "circle", "rect", "path", "polyline"}
+PAGE_ATTRIBUTES = {"lang", "charset", "class", "width", "height", "role", "aria-label", "x", "y", "x1", "y1", "x2",
+                   "y2", "cx", "cy", "r", "d", "text-anchor", "transform", "fill", "stroke", "stroke-dasharray",
+                   "points", "data-url", "data-address", "data-method", "data-outcome", "data-attempt"}
+
+
+class Markup(HTMLParser):
+    """The elements and attribute names of a page, as a browser's tokenizer sees them."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+
+def assert_drawn_only_by_the_page(page: Path) -> None:
+    markup = Markup(page.read_text(encoding="utf-8"))
+    assert markup.tags <= PAGE_TAGS, markup.tags - PAGE_TAGS
+    assert markup.attributes <= PAGE_ATTRIBUTES, markup.attributes - PAGE_ATTRIBUTES
+
+
+def with_payload(value: Any, key: str = "") -> Any:
+    """Every string the page may show as text, with the payload appended (``type``, a
+    transaction's ``outcome`` and a relayed address keep what icegather writes there, or the
+    record would be refused or left out rather than drawn)."""
+    if isinstance(value, dict):
+        return {name: with_payload(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [with_payload(item, key) for item in value]
+    if isinstance(value, str) and key not in ("type", "outcome", "relayedAddress"):
+        return value + PAYLOAD
+    return value
+
+
+def report(records: list[dict], directory: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``icegather report`` of these records (NaN and infinities as Python's json writes them)."""
+    saved, page = directory / "run.ndjson", directory / "report.html"
+    saved.write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = subprocess.run([ICEGATHER, "report", str(saved), "--html", str(page)], capture_output=True, text=True,
+                            timeout=60)
+    return result, page
+
+
+def test_markup_in_every_text_field_of_a_saved_run_is_shown_as_text_and_never_runs(browser, mixed_run, tmp_path):
+    _, records = mixed_run
+    hostile = [with_payload(record) for record in records]
+
+    result, page = report(hostile, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert_drawn_only_by_the_page(page)
+    render(browser, page, "hostile")
+    assert browser.execute_script("return document.scripts.length") == 0
+    assert browser.execute_script("return document.querySelectorAll('img, [onerror]').length") == 0
+    # Shown as the text it is: in the summary, and unchanged in the attributes of the rows.
+    assert PAYLOAD in browser.find_element(By.CSS_SELECTOR, "pre.summary").text
+    rows = browser.find_elements(By.CSS_SELECTOR, "svg.waterfall g.row")
+    assert {row.get_attribute("data-url") for row in rows} == {
+        r["url"] for r in hostile if r["type"] == "icetransaction"
+    }
+
+
+def wrong_types(records: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Copies of a state change, a transaction and the summary with one field each of a type
+    or value icegather never writes there: before the round, inside it, and after its summary
+    (where each would be the summary drawn)."""
+    state = next(r for r in records if r["type"] == "icegatheringstatechange")
+    transaction = next(r for r in records if r["type"] == "icetransaction")
+    summary = records[-1]
+    server = next(row for row in summary["servers"] if row["relays"])
+    return (
+        [{**state, "time_ms": PAYLOAD}],
+        [{**transaction, **change} for change in (
+            {"method": [PAYLOAD]}, {"endedMs": PAYLOAD}, {"sendsMs": [PAYLOAD]}, {"outcome": PAYLOAD},
+            {"errorCode": PAYLOAD}, {"endedMs": 1e308}, {"rttMs": float("nan")}, {"address": {"a": PAYLOAD}},
+        )],
+        [{**summary, **change} for change in (
+            {"round": PAYLOAD}, {"servers": PAYLOAD}, {"servers": [{**server, "url": [PAYLOAD]}]},
+            {"servers": [{**server, "relays": [{**server["relays"][0], "relayedAddress": PAYLOAD}]}]},
+            {"diagnosis": [PAYLOAD]}, {"candidates": [PAYLOAD]}, {"time_ms": float("inf")}, {"round": 2**80},
+        )],
+    )
+
+
+def test_records_with_a_field_of_the_wrong_type_are_left_out_and_the_rest_is_drawn(browser, mixed_run, tmp_path):
+    _, records = mixed_run
+    before, inside, after = wrong_types(records)
+    saved = [*before, *records[:-1], *inside, records[-1], *after]
+    wrong = [*before, *inside, *after]
+    left_out = [number for number, record in enumerate(saved, 1) if any(record is w for w in wrong)]
+
+    result, page = report(saved, tmp_path)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and f"{len(left_out)} records left out" in result.stderr
+    assert f"lines {', '.join(map(str, left_out[:5]))}, ..." in result.stderr
+    assert_drawn_only_by_the_page(page)
+    render(browser, page, "wrong-types")
+    assert browser.execute_script("return document.scripts.length") == 0
+    assert f"{len(left_out)} records left out" in browser.find_element(By.CSS_SELECTOR, "p.note").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.waterfall line.send")) == sum(
+        len(r["sendsMs"]) for r in records if r["type"] == "icetransaction"
+    )
+    assert records[-1]["diagnosis"]["summary"] in browser.find_element(By.CSS_SELECTOR, "pre.summary").text
+
+
+def field_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path to every value inside a record: keys of dicts, indexes of lists."""
+    items = list(value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else [])
+    return [found for key, item in items for found in [(*path, key), *field_paths(item, (*path, key))]]
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    if isinstance(value, dict):
+        return {**value, path[0]: replaced(value[path[0]], path[1:], new)}
+    return [replaced(item, path[1:], new) if index == path[0] else item for index, item in enumerate(value)]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.just(PAYLOAD),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzzed")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_any_value_in_any_field_of_a_saved_run_is_refused_or_left_out_or_drawn_as_text(mixed_run, fuzzed_files, data):
+    _, records = mixed_run
+    index = data.draw(st.integers(0, len(records) - 1))
+    path = data.draw(st.sampled_from(field_paths(records[index])))
+    records = [*records[:index], replaced(records[index], path, data.draw(JSON_VALUES)), *records[index + 1:]]
+    saved, page = fuzzed_files / "run.ndjson", fuzzed_files / "page.html"
+    saved.write_text("".join(json.dumps(record) + "\n" for record in records))
+    page.unlink(missing_ok=True)
+    out, err = io.StringIO(), io.StringIO()
+
+    status = run_report([str(saved), "--html", str(page)], out, err)
+
+    assert (status, err.getvalue()) == (0, "") or (status == 2 and err.getvalue().count("\n") == 1)
+    if page.exists():
+        assert_drawn_only_by_the_page(page)
+
+
+# --- a --watch run with --html ----------------------------------------------------------------
+
+
+def test_after_many_rounds_the_watch_page_draws_only_the_last_rounds_and_says_which(browser, coturn, tmp_path):
+    rounds = ROUNDS_DRAWN + 30
+    page, records = run({"iceServers": [{"urls": coturn.url("stun")}]}, tmp_path, "--watch", "0", "--rounds",
+                        str(rounds))
+    render(browser, page, "watch-window")
+
+    assert [r["round"] for r in records] == list(range(1, rounds + 1))
+    [series] = browser.find_elements(By.CSS_SELECTOR, "svg.rtt polyline.series")
+    assert len(series.get_attribute("points").split()) == ROUNDS_DRAWN
+    labels = [label.text for label in browser.find_elements(By.CSS_SELECTOR, "svg.rtt text")
+              if label.text.startswith("round ")]
+    assert labels[0] == "round 31" and len(labels) <= 10
+    window = browser.find_element(By.CSS_SELECTOR, "p.window").text
+    assert f"Showing rounds 31 to {rounds}" in window and f"the last {ROUNDS_DRAWN} rounds" in window
+    assert f"summary (round {rounds}," in browser.find_element(By.CSS_SELECTOR, "pre.summary").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.waterfall g.transaction")) == 1  # the last round's only
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["ice.json", "page.html"]  # no temporary file left
+
+
+def test_a_watch_run_ended_with_ctrl_c_leaves_the_page_of_its_last_round(coturn, tmp_path):
+    (tmp_path / "ice.json").write_text(json.dumps({"iceServers": [{"urls": coturn.url("stun")}]}))
+    page = tmp_path / "page.html"
+    command = [ICEGATHER, "--json", "--config", str(tmp_path / "ice.json"), "--html", str(page), *FAST, "--watch", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        shown = [process.stdout.readline() for _ in range(200)]
+        process.send_signal(signal.SIGINT)
+        shown += process.stdout.readlines()
+    last_round = json.loads(shown[-1])["round"]
+
+    assert process.returncode == 130 and last_round >= 200
+    assert re.findall(r"summary \(round (\d+),", page.read_text(encoding="utf-8")) == [str(last_round)]

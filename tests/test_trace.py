@@ -51,10 +51,14 @@ def test_a_turn_allocation_shows_the_challenge_the_allocation_and_the_relay_chec
         ("Allocate", "answer", None),
         ("CreatePermission", "answer", None),
         ("ChannelBind", "answer", None),
+        # Then, on a socket of its own, the ask for an IPv6 relay, which this coturn has not.
+        ("Allocate", "error", 401),
+        ("Allocate", "error", 440),
     ]
     assert all(e.url == coturn.url() and e.address == "127.0.0.1" and e.rttMs is not None for e in events)
-    assert len({e.port for e in events}) == 1  # one client socket for the whole allocation
-    starts = [e.sendsMs[0] for e in events]
+    # One client socket for the whole allocation, another for the IPv6 ask.
+    assert len({e.port for e in events[:4]}) == 1 and events[4].port != events[0].port
+    starts = [e.sendsMs[0] for e in events]  # one after the other
     assert starts == sorted(starts) and all(e.endedMs >= e.sendsMs[-1] for e in events)
     # The relay check's probes: six each way, each arrived, its RTT the one-way delay.
     assert sorted(e.method for e in probes) == ["ProbeBack"] * 6 + ["ProbeOut"] * 6

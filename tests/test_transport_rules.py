@@ -102,7 +102,7 @@ def test_localhost_names_are_the_loopback_addresses_without_a_lookup():
 def test_reason_phrases_lose_control_characters_and_are_capped_at_127_characters():
     assert failures.sanitize_reason("Unauthorized\r\n\x1b[31mevil") == "Unauthorized [31mevil"
     assert len(failures.sanitize_reason("x" * 1000)) == 127
-    assert failures.server_error(401, "\n\t").text == "error 401 (no reason phrase)"
+    assert failures.server_error(401, "\n\t").text == "Unauthorized (the server sent no reason phrase)"
     assert failures.server_error(999, "Unauthorized").code == 701
 
 

@@ -48,8 +48,9 @@ def choose_local_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
 def rfc8421_order(addresses: Iterable[str]) -> tuple[str, ...]:
     """The order of preference among local addresses (RFC 8421 section 4): IPv6 first, then
     the two families alternate, each keeping its own order. A candidate's local preference
-    follows this order."""
-    parsed = [parse_ip(address) for address in addresses]
+    follows this order. Each address comes once, in its canonical form: a gathering opens one
+    host socket per address."""
+    parsed = dict.fromkeys(parse_ip(address) for address in addresses)
     v6 = [ip[0] for ip in parsed if ip is not None and ip[1] == 6]
     v4 = [ip[0] for ip in parsed if ip is not None and ip[1] == 4]
     return tuple(address for pair in itertools.zip_longest(v6, v4) for address in pair if address is not None)

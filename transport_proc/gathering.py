@@ -20,34 +20,39 @@ socket that tried; a failed name lookup was tried by no socket, so it has ``""``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 
 from aioice import stun
 
 from icegather.shared import protocol
-from icegather.shared.endpoints import Address, endpoint, family_name
+from icegather.shared.endpoints import Address, endpoint, family_name, is_ipv6
 from icegather.shared.ice_config import IceServer
 from icegather.shared.ice_url import IceUrl
+from icegather.shared.server_notes import ServerNote
 from icegather.shared.structs import (
     CandidateInfo,
     IceCandidateErrorInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
+    ServerNoteInfo,
 )
 from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
+from icegather.transport_proc.attempts import Attempt, redirect_target
 from icegather.transport_proc.relay.check import RelayChecker, plan_peer
 from icegather.transport_proc.relay.probes import CheckedAllocation
 from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.address_families import IPV6_ALONE
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.parser import ServerMessage
 from icegather.transport_proc.stun.resolver import resolve
 from icegather.transport_proc.stun.transaction import Tracer, Transacted, transact
 from icegather.transport_proc.transaction_traces import connect_trace, probe_traces, trace_info
-from icegather.transport_proc.turn.allocation import AllocateSession, Redirect
-from icegather.transport_proc.turn.lifecycle import Allocations, allocate
+from icegather.transport_proc.turn.allocation import Allocated, AllocateSession, Redirect
+from icegather.transport_proc.turn.lifecycle import Allocations, allocate, side_schedule
 from icegather.transport_proc.turn.relay_messages import FIRST_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -138,16 +143,28 @@ class Gathering:
 
         return trace
 
-    def _answered(self, attempt: Attempt, rtt: float) -> None:
-        """The first response of an attempt: the server is reachable from this socket."""
-        if attempt.answered or attempt.channel is None:
+    def _answered(self, attempt: Attempt, response: ServerMessage, rtt: float) -> None:
+        """A response of an attempt. The first says the server is reachable from this socket;
+        the first SOFTWARE names what runs there (some servers send it only in successes)."""
+        if attempt.channel is None:
             return
-        attempt.answered = True
+        software = response.attributes.get("SOFTWARE")
+        if isinstance(software, str) and software and not attempt.software_noted:
+            attempt.software_noted = True
+            self._note(attempt, "software", failures.sanitize_reason(software))
+        if attempt.answered:
+            return
+        attempt.answered, attempt.rtt = True, rtt
         address, port = attempt.channel.local_address
         if self._reporting:
             self.send(protocol.ServerAnswer(self.pc_id,
                 ServerAnswerInfo(address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0])
             ))
+
+    def _note(self, attempt: Attempt, note: ServerNote, detail: str) -> None:
+        if self._reporting and attempt.channel is not None:
+            address, port = attempt.channel.local_address
+            self.send(protocol.ServerNote(self.pc_id, ServerNoteInfo(address, port, attempt.url.url, note, detail)))
 
     # --- host candidates ----------------------------------------------------------------
 
@@ -232,7 +249,7 @@ class Gathering:
         response, rtt = await transact(
             channel, request, attempt.server_address, self.schedule, trace=self._tracer(attempt)
         )
-        self._answered(attempt, rtt)
+        self._answered(attempt, response, rtt)
         if response.message_class == stun.Class.ERROR:
             raise failures.error_response(response, attempt.server_address)
         mapped = response.attributes.get("XOR-MAPPED-ADDRESS") or response.attributes.get("MAPPED-ADDRESS")
@@ -282,7 +299,7 @@ class Gathering:
         while True:
             step = await allocate(
                 attempt.channel, session, attempt.server_address, session.first_request(), self.schedule, trace,
-                answered=lambda rtt: self._answered(attempt, rtt),
+                answered=lambda response, rtt: self._answered(attempt, response, rtt),
             )
             if not isinstance(step, Redirect):
                 break
@@ -291,10 +308,16 @@ class Gathering:
                 attempt.channel.close()
                 attempt.channel = None
                 attempt.channel = await self._open_channel(attempt)
+        await self._use_allocation(attempt, session, step)
+        if not any(is_ipv6(relayed[0]) for relayed in step.relayed):
+            await self._ask_ipv6_relay(attempt)
+
+    async def _use_allocation(self, attempt: Attempt, session: AllocateSession, step: Allocated) -> None:
+        """Keep the allocation (released when the gathering closes), report a relay candidate
+        for each relayed address, and check each."""
+        assert attempt.channel is not None
         attempt.keep_channel = True
         self._allocations.keep(attempt.channel, session, attempt.server_address)
-        if step.address_error is not None:
-            logger.info("%s: no additional relay: %s", attempt.url.url, step.address_error)
         for relayed in step.relayed:
             self._candidate(
                 candidates.relay_candidate(
@@ -307,6 +330,37 @@ class Gathering:
             for channel_number, relayed in enumerate(step.relayed, FIRST_CHANNEL):
                 await self._check_relay(attempt, session, relayed, step.mapped, channel_number)
 
+    async def _ask_ipv6_relay(self, first: Attempt) -> None:
+        """Beyond a browser: ask the server that gave an IPv4 relay for an IPv6 one too, from a
+        socket of its own and on a short schedule, so that a server that mishandles the ask
+        costs nothing of the browser's result. How it took the ask is a note, never an error."""
+        attempt = Attempt(first.url, first.server, first.local_ip, first.index, first.server_address)
+        assert first.server.username is not None and first.server.credential is not None
+        session = AllocateSession(first.server.username, first.server.credential, family=IPV6_ALONE)
+        try:
+            attempt.channel = await self._open_channel(attempt)
+            step = await allocate(
+                attempt.channel, session, attempt.server_address, session.first_request(),
+                side_schedule(self.schedule, first.rtt), self._tracer(attempt),
+            )
+            if isinstance(step, Redirect):
+                self._note(attempt, "ipv6_relay_refused", f"300 redirected to {endpoint(step.alternate)}")
+                return
+            ipv6 = tuple(relayed for relayed in step.relayed if is_ipv6(relayed[0]))
+            if ipv6:
+                self._note(attempt, "ipv6_relay", endpoint(ipv6[0]))
+                await self._use_allocation(attempt, session, dataclasses.replace(step, relayed=ipv6))
+            else:
+                attempt.keep_channel = True  # an allocation all the same: released with the others
+                self._allocations.keep(attempt.channel, session, attempt.server_address)
+                self._note(attempt, "ipv6_relay_ignored", endpoint(step.relayed[0]))
+        except AttemptFailed as failure:
+            note: ServerNote = "ipv6_relay_refused" if failure.code < 700 else "ipv6_relay_unanswered"
+            self._note(attempt, note, f"{failure.code} {failure.text}")
+        finally:
+            if attempt.channel is not None and not attempt.keep_channel:
+                attempt.channel.close()
+
     async def _check_relay(
         self, attempt: Attempt, session: AllocateSession, relayed: Address, mapped: Address | None,
         channel_number: int,
@@ -317,43 +371,14 @@ class Gathering:
         checked = CheckedAllocation(attempt.channel.local_address, attempt.url.url, relayed)
         mapped_ip = mapped[0] if mapped is not None else None
         plan = plan_peer(relayed[0], attempt.local_ip, mapped_ip, attempt.server_address[0], self.local_addresses)
-        if plan is None:
-            info = checked.info(error_text=f"no local {family_name(relayed[0])} address for a peer socket")
-        else:
-            check = RelayChecker(
-                attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number,
-                self._tracer(attempt),
-            )
-            info = await check.run()
-            if self.options.trace and self._reporting:
-                for probe in probe_traces(
-                    check.log, attempt.url.url, checked.local, relayed, time.monotonic(), self._started
-                ):
-                    self.send(protocol.TransactionTrace(self.pc_id, probe))
+        check = RelayChecker(
+            attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number,
+            self._tracer(attempt),
+        )
+        info = await check.run()
+        if self.options.trace and self._reporting:
+            ended = time.monotonic()
+            for probe in probe_traces(check.log, attempt.url.url, checked.local, relayed, ended, self._started):
+                self.send(protocol.TransactionTrace(self.pc_id, probe))
         if self._reporting:
             self.send(protocol.RelayCheck(self.pc_id, info))
-
-@dataclass
-class Attempt:
-    """One URL tried from one local address; ``channel`` is the socket in use, if any."""
-
-    url: IceUrl
-    server: IceServer
-    local_ip: str
-    index: int
-    server_address: Address
-    channel: Channel | None = None
-    keep_channel: bool = False
-    answered: bool = False
-
-    @property
-    def local_address(self) -> Address | None:
-        return self.channel.local_address if self.channel is not None else None
-
-
-def redirect_target(step: Redirect, attempt: Attempt) -> Address:
-    alternate = step.alternate
-    if family_name(alternate[0]) != family_name(attempt.local_ip):
-        raise failures.redirect_unreachable(alternate, attempt.local_ip)
-    logger.info("%s redirected to %s", attempt.url.url, endpoint(alternate))
-    return alternate

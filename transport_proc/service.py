@@ -32,6 +32,8 @@ import zmq
 import zmq.asyncio
 
 from icegather.shared import link_settings, protocol
+from icegather.shared.protocol.checks import MAX_TEXT
+from icegather.shared.structs import SERVER_NOT_REACHABLE, IceCandidateErrorInfo
 from icegather.transport_proc.audit.server_audit import ServerAudit
 from icegather.transport_proc.gathering import Gathering
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
@@ -69,6 +71,18 @@ class Client:
     dropped: bool = False
 
 
+def contained(message: protocol.Message, reason: str) -> protocol.Message | None:
+    """What is sent instead of a report that broke the schema (a bug in icegather, or input no
+    check caught): an error event for its URL, which is a failure of that URL and nothing else,
+    or, for any other report, nothing."""
+    if not isinstance(message, protocol.CandidateError):
+        return None
+    info = message.info
+    text = f"internal error in icegather: a report broke the protocol ({reason})"[:MAX_TEXT]
+    replacement = IceCandidateErrorInfo("", 0, info.url, SERVER_NOT_REACHABLE, text, "internal_error")
+    return protocol.CandidateError(message.pc_id, replacement)
+
+
 class TransportService:
     def __init__(self, sock: zmq.asyncio.Socket, max_jobs: int = MAX_JOBS) -> None:
         self.sock = sock
@@ -76,6 +90,7 @@ class TransportService:
         self.clients: dict[bytes, Client] = {}
         self.jobs = 0  # in all clients
         self.rejected = 0
+        self.invalid_sent = 0  # reports that broke the schema: a bug, contained to its URL
         self.dropped = 0  # clients found gone
         # Clients dropped lately: messages they sent just before their connection ended may
         # still be queued, and are ignored rather than taken for a new client's.
@@ -103,8 +118,15 @@ class TransportService:
                         break  # a send earlier in this frame found it gone: the rest is ignored
                     if isinstance(message, protocol.ClientHello):
                         client.connection = self.connections.connection_of(parts[1].get(zmq.SRCFD))
-                    self.clients[identity] = client  # known once a message of its is valid
                     self._handle(client, message)
+                    if client.greeted:
+                        # Known from its hello on, whose connection says when it is gone: a
+                        # client that never says hello is never kept.
+                        self.clients[identity] = client
+            except protocol.InvalidMessage as invalid:
+                self._reject(str(invalid))  # and the rest of its frame
+                if client.greeted:
+                    self._refuse_request(client, invalid)
             except protocol.ProtocolError as exc:
                 self._reject(str(exc))  # and the rest of its frame
 
@@ -112,14 +134,38 @@ class TransportService:
         for client in [c for c in self.clients.values() if c.connection == connection]:
             self._drop(client, "its connection ended")
 
+    def _refuse_request(self, client: Client, invalid: protocol.InvalidMessage) -> None:
+        """A gather or an audit that cannot be run is answered, so that its caller does not wait
+        out a deadline: when its id can be read."""
+        refusal: type[protocol.GatherRejected] | type[protocol.AuditRejected]
+        if invalid.kind is protocol.Gather:
+            job_field, refusal, name = "pc_id", protocol.GatherRejected, "gather"
+        elif invalid.kind is protocol.Audit:
+            job_field, refusal, name = "audit_id", protocol.AuditRejected, "audit"
+        else:
+            return
+        job_id = invalid.fields.get(job_field)
+        if job_id.__class__ is int and 0 <= job_id <= protocol.MAX_JOB_ID:
+            self.send(client, refusal(job_id, f"invalid {name}: {invalid}"[:MAX_TEXT]))
+
     def send(self, client: Client, message: protocol.Message) -> None:
         """Queue a message for a client; what this turn of the event loop queues goes out
-        together at its end (``shared.protocol.frames``)."""
+        together at its end (``shared.protocol.frames``). A message the client would refuse is
+        never sent (``contained``): the client would take it for a broken transport."""
         if client.dropped:
             return  # its gatherings are closing
         if client.outbox.empty:
             asyncio.get_running_loop().call_soon(self._flush, client)
-        if client.outbox.put(message):
+        try:
+            full = client.outbox.put(message)
+        except protocol.ProtocolError as exc:
+            self.invalid_sent += 1
+            logger.error("a report broke the protocol and was not sent (%d so far): %s", self.invalid_sent, exc)
+            replacement = contained(message, str(exc))
+            if replacement is None:
+                return
+            full = client.outbox.put(replacement)
+        if full:
             self._flush(client)
 
     def _flush(self, client: Client) -> None:

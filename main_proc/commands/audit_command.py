@@ -3,7 +3,8 @@
 The transport runs the checks (``transport_proc.server_audit``) and reports facts; here they
 become findings (``audit_findings``), printed per URL with the worst first, or as NDJSON: one
 ``auditcheck`` record per finding and an ``auditsummary``. Exit status: 0 when nothing is
-critical or a warning, 1 when something is, 2 for bad input, 3 when the transport failed.
+critical, a warning or not checked, 1 when something is, 2 for bad input, 3 when the transport
+failed.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from icegather.main_proc.commands.cli_options import (
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.audit_findings import (
     DEFAULT_CERT_WARN_DAYS,
+    FAILING,
     SEVERITIES,
     AuditFinding,
+    Severity,
     classify_all,
+    credentials_advice,
     severity_order,
 )
 from icegather.main_proc.diagnosis.exit_status import (
@@ -46,7 +50,10 @@ from icegather.shared.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import AuditResultInfo, GatherOptions
 
 FINDING_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
-SUMMARY_FIELDS = ("type", "critical", "warning", "info", "ok", "failure", "exitStatus")
+# The summary counts each severity under its key.
+COUNT_KEYS: dict[Severity, str] = {severity: severity for severity in SEVERITIES} | {"not checked": "notChecked"}
+SUMMARY_FIELDS = ("type", *COUNT_KEYS.values(), "verdict", "advice", "failure", "exitStatus")
+LABEL_WIDTH = len("NOT CHECKED")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check TURN/STUN servers for what can be abused: open relays, relays into private networks "
         "and the server's own machine, old TLS and bad certificates, software versions on show.",
         epilog="Peer addresses only appear inside CreatePermission/ChannelBind requests: no data is sent to "
-        "them. exit status: 0 nothing critical or warning, 1 something is, 2 bad input, 3 transport failure",
+        "them. A check that could not run (without credentials: what a TURN server relays to) is 'not "
+        "checked', never ok. exit status: 0 nothing critical, warning or not checked; 1 something is; 2 bad "
+        "input; 3 transport failure",
     )
     parser.add_argument("server", nargs="*", metavar="URL", help="a turn:, turns:, stun: or stuns: URL")
     add_credential_options(parser.add_argument_group("servers"))
@@ -130,10 +139,16 @@ def finding_record(finding: AuditFinding) -> dict[str, Any]:
     }
 
 
-def summary_record(findings: list[AuditFinding], failure: str | None, status: int) -> dict[str, Any]:
+def summary_record(findings: list[AuditFinding], advice: str | None, failure: str | None,
+                   status: int) -> dict[str, Any]:
     counts = Counter(finding.severity for finding in findings)
-    return {"type": "auditsummary", **{severity: counts[severity] for severity in SEVERITIES}, "failure": failure,
-            "exitStatus": status}
+    return {"type": "auditsummary", **{key: counts[severity] for severity, key in COUNT_KEYS.items()},
+            "verdict": verdict(findings), "advice": advice, "failure": failure, "exitStatus": status}
+
+
+def verdict(findings: list[AuditFinding]) -> Severity:
+    """The worst severity that fails the audit, else ok."""
+    return min((f.severity for f in findings if f.severity in FAILING), key=SEVERITIES.index, default="ok")
 
 
 def write_text(findings: list[AuditFinding], summary: dict[str, Any], out: TextIO) -> None:
@@ -143,13 +158,15 @@ def write_text(findings: list[AuditFinding], summary: dict[str, Any], out: TextI
             url = finding.url
             out.write(f"{printable(url)}\n")
         label = finding.severity.upper() if finding.severity != "ok" else "ok"
-        out.write(f"  {label:<9} {finding.name}: {printable(finding.result)}\n")
+        out.write(f"  {label:<{LABEL_WIDTH}} {finding.name}: {printable(finding.result)}\n")
         if finding.fix:
-            out.write(f"  {'':<9} fix: {finding.fix}\n")
+            out.write(f"  {'':<{LABEL_WIDTH}} fix: {finding.fix}\n")
+    if summary["advice"]:
+        out.write(f"{summary['advice']}\n")
     if summary["failure"]:
         out.write(f"failure: {summary['failure']}\n")
-    counts = ", ".join(f"{summary[severity]} {severity}" for severity in SEVERITIES)
-    out.write(f"audit: {counts}\n")
+    counts = ", ".join(f"{summary[key]} {severity}" for severity, key in COUNT_KEYS.items())
+    out.write(f"audit: {summary['verdict']} ({counts})\n")
 
 
 def without_credentials_allowed(configuration: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +182,7 @@ def without_credentials_allowed(configuration: dict[str, Any]) -> dict[str, Any]
 def exit_status(findings: list[AuditFinding], failure: str | None) -> int:
     if failure is not None:
         return EXIT_TRANSPORT_FAILED
-    return EXIT_FINDINGS if any(f.severity in ("critical", "warning") for f in findings) else EXIT_OK
+    return EXIT_FINDINGS if any(f.severity in FAILING for f in findings) else EXIT_OK
 
 
 def run_audit(argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -185,7 +202,7 @@ def run_audit(argv: list[str], out: TextIO, err: TextIO) -> int:
     urls = [url.url for server in validated.ice_servers for url in server.urls]
     findings = findings_of(results, urls, time.time(), args.cert_warn_days)
     status = exit_status(findings, failure)
-    summary = summary_record(findings, failure, status)
+    summary = summary_record(findings, credentials_advice(results), failure, status)
     if args.json:
         for record in [*map(finding_record, findings), summary]:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

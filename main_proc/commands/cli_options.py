@@ -10,7 +10,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.structs import (
+    FINAL_WAIT_RANGE,
+    MAX_SENDS_RANGE,
+    RTO_RANGE,
+    GatherOptions,
+    RetransmissionSchedule,
+)
 from icegather.shared.version import __version__
 
 if TYPE_CHECKING:
@@ -209,16 +215,23 @@ def read_credential(args: argparse.Namespace) -> str | None:
 
 
 def gather_options(args: argparse.Namespace) -> GatherOptions:
-    if not 0.001 <= args.rto <= 60:
-        raise BadInput("--rto must be between 0.001 and 60 seconds")
-    if not 1 <= args.max_sends <= 16:
-        raise BadInput("--max-sends must be between 1 and 16")
-    if not 1 <= args.final_wait <= 64:
-        raise BadInput("--final-wait must be between 1 and 64")
-    return GatherOptions(
-        schedule=RetransmissionSchedule(args.rto, args.max_sends, args.final_wait),
-        local_addresses=tuple(args.local_address),
-        verify_tls=not args.insecure_tls,
-        relay_check=args.relay_check,
-        trace=args.trace or args.html is not None,
-    )
+    for flag, value, (low, high) in (
+        ("--rto", args.rto, RTO_RANGE), ("--max-sends", args.max_sends, MAX_SENDS_RANGE),
+        ("--final-wait", args.final_wait, FINAL_WAIT_RANGE),
+    ):
+        if not low <= value <= high:
+            raise BadInput(f"{flag} must be between {low:g} and {high:g}")
+    try:
+        schedule = RetransmissionSchedule(args.rto, args.max_sends, args.final_wait)
+    except ValueError as exc:
+        raise BadInput(f"--rto, --max-sends and --final-wait: {exc}") from None
+    try:
+        return GatherOptions(
+            schedule=schedule,
+            local_addresses=tuple(args.local_address),
+            verify_tls=not args.insecure_tls,
+            relay_check=args.relay_check,
+            trace=args.trace or args.html is not None,
+        )
+    except ValueError as exc:
+        raise BadInput(f"--local-address: {exc}") from None

@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from icegather.main_proc.commands.cli_options import reminted
+from icegather.main_proc.commands.page_file import PageFile
 from icegather.main_proc.credentials.secrets_input import Minting
 from icegather.main_proc.diagnosis.exit_status import EXIT_OK
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.observed_round import RoundContext, observe_round
 from icegather.main_proc.views.progress import ProgressLine
 from icegather.main_proc.views.report import Reporter, summary_record
-from icegather.main_proc.views.timeline_page import timeline_page
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import GatherOptions
 
@@ -32,11 +32,11 @@ async def gather_round(
     round_number: int = 1,
     show_events: bool = True,
     minted: frozenset[str] = frozenset(),
-    kept: list[dict[str, Any]] | None = None,
+    page: PageFile | None = None,
 ) -> int:
     """Gather once, report each event (if ``show_events``) and the summary; return the status.
-    ``minted`` holds the usernames minted just now from a shared secret; ``kept`` receives the
-    round's records and its summary (for the timeline page)."""
+    ``minted`` holds the usernames minted just now from a shared secret; ``page`` (``--html``)
+    receives the round's records and its summary."""
     context = RoundContext.of(validated, options, minted, time.time())
 
     def waiting_for() -> str:
@@ -61,8 +61,8 @@ async def gather_round(
         result.elapsed_ms,
     )
     reporter.show(summary)
-    if kept is not None:
-        kept += [*result.tally.records, summary]
+    if page is not None:
+        page.round_ended(result.tally.records, summary)
     return result.status
 
 
@@ -83,7 +83,7 @@ async def session(
     on the supervisor's transport (a fresh one after a failure). With ``minting``, each round
     mints its own time-limited credentials."""
 
-    kept: list[dict[str, Any]] | None = [] if args.html else None
+    page = PageFile(args.html) if args.html else None
 
     def minted_now() -> frozenset[str]:
         servers = configuration["iceServers"][len(configuration["iceServers"]) - len(args.server):]
@@ -94,9 +94,8 @@ async def session(
             live = ProgressLine if out.isatty() and not args.json else None
             status = await gather_round(
                 configuration, validated, options, Reporter(out, args.json), live, supervisor, minted=minted_now(),
-                kept=kept,
+                page=page,
             )
-            write_page(kept, args.html)
             return status
         status = EXIT_OK
         round_number = 0
@@ -109,16 +108,12 @@ async def session(
                 validated = parse_configuration(configuration)
             status = await gather_round(
                 configuration, validated, options, Reporter(out, args.json), None, supervisor, round_number,
-                show_events=False, minted=minted_now(), kept=kept,
+                show_events=False, minted=minted_now(), page=page,
             )
-            write_page(kept, args.html)  # after every round: a --watch run is often ended with Ctrl-C
         return status
     finally:
-        await supervisor.aclose()
-
-
-def write_page(records: list[dict[str, Any]] | None, path: str | None) -> None:
-    """The timeline page of the records so far, with --html."""
-    if records is not None and path is not None:
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(timeline_page(records))
+        try:
+            if page is not None:
+                page.flush()  # the rounds not drawn yet, however the run ends (often with Ctrl-C)
+        finally:
+            await supervisor.aclose()

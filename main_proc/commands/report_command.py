@@ -1,14 +1,18 @@
 """``icegather report RUN.ndjson --html FILE``: a saved run (``icegather --json --trace``, or
-``--watch``'s summaries) as a timeline page."""
+``--watch``'s summaries) as a timeline page. A record whose fields the page cannot draw is left
+out, and said so: on the page, on stderr and in the exit status (2)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from typing import Any, TextIO
 
+from icegather.main_proc.commands.page_file import write_atomically
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_OK
+from icegather.main_proc.views.drawable_records import drawable
 from icegather.main_proc.views.report import RECORD_FIELDS, schema_name
 from icegather.main_proc.views.timeline_page import timeline_page
 
@@ -24,8 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_run(path: str) -> list[dict[str, Any]]:
-    """The records of a saved run; ``BadInput`` names the first line that is not one."""
+SKIPPED_SHOWN = 5  # line numbers named in the message; the count says how many more
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """The records of a saved run the page can draw, and the line numbers of those it cannot
+    (a field of another type than icegather writes there)."""
+
+    records: tuple[dict[str, Any], ...]
+    skipped: tuple[int, ...]
+
+
+def read_run(path: str) -> SavedRun:
+    """The records of a saved run; ``BadInput`` names the first line that is not one, or says
+    that none can be drawn."""
     try:
         with open(path, encoding="utf-8") as file:
             lines = file.read().splitlines()
@@ -33,38 +50,48 @@ def read_run(path: str) -> list[dict[str, Any]]:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise BadInput(f"{path} is not UTF-8 text") from None
-    records = []
+    records, skipped = [], []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
             valid = isinstance(record, dict) and tuple(record) == RECORD_FIELDS.get(schema_name(record))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
             valid = False
         if not valid:
             raise BadInput(f"{path} line {number} is not a record of icegather --json")
-        records.append(record)
+        if drawable(record):
+            records.append(record)
+        else:
+            skipped.append(number)
     if not records:
-        raise BadInput(f"{path} has no records")
-    return records
+        raise BadInput(f"{path} has no records" + (" icegather can draw (edited by hand?)" if skipped else ""))
+    return SavedRun(tuple(records), tuple(skipped))
+
+
+def skipped_text(skipped: tuple[int, ...]) -> str:
+    """The records left out, in one line."""
+    lines = ", ".join(map(str, skipped[:SKIPPED_SHOWN])) + (", ..." if len(skipped) > SKIPPED_SHOWN else "")
+    return (f"{len(skipped)} record{'s' * (len(skipped) > 1)} left out: a field is not what icegather writes "
+            f"there (line{'s' * (len(skipped) > 1)} {lines}; edited by hand?)")
 
 
 def run_report(argv: list[str], out: TextIO, err: TextIO) -> int:
     args = build_parser().parse_args(argv)
     try:
-        records = read_run(args.run)
-        try:
-            page = timeline_page(records, title=f"icegather: {args.run}")
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise BadInput(f"{args.run} holds records icegather cannot draw (edited by hand?)") from None
-        with open(args.html, "w", encoding="utf-8") as file:
-            file.write(page)
+        run = read_run(args.run)
+        notes = [skipped_text(run.skipped)] if run.skipped else []
+        write_atomically(args.html, timeline_page(run.records, title=f"icegather: {args.run}", notes=notes))
     except BadInput as exc:
         err.write(f"icegather report: {exc}\n")
         return EXIT_BAD_INPUT
     except OSError as exc:
         err.write(f"icegather report: cannot write {args.html}: {exc.strerror}\n")
+        return EXIT_BAD_INPUT
+    if run.skipped:
+        # A page, but not of the whole file: a script must not take it for one.
+        err.write(f"icegather report: wrote {args.html} with {notes[0]}\n")
         return EXIT_BAD_INPUT
     out.write(f"icegather report: wrote {args.html}\n")
     return EXIT_OK

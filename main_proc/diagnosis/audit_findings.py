@@ -2,30 +2,41 @@
 
 Pure: ``classify_all`` reads the ``AuditResultInfo`` of every check the transport made and
 gives the findings: one per check, except that a peer's CreatePermission and ChannelBind make
-one finding, and ``plain_credentials`` spans URLs. Every finding has a name that
-``icegather explain NAME`` explains (``FINDINGS``). Severities: critical (the server can be
-abused now), warning (it should be fixed), info, ok.
+one finding, and ``credentials`` and ``plain_credentials`` span checks. Every finding has a
+name that ``icegather explain NAME`` explains (``FINDINGS``). Severities: critical (the server
+can be abused now), warning (it should be fixed), not checked (a check could not run: it is
+never counted as ok), info, ok. A fix is in the words of the server's product when its
+SOFTWARE names one (``audit_fixes``), else in generic words.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
-from icegather.shared.audit_plan import PEER_KINDS, PEER_PORT, PeerKind
+from icegather.main_proc.diagnosis.audit_fixes import explained_fix, fix_for
+from icegather.main_proc.diagnosis.server_products import ServerProduct, recognise
+from icegather.shared.audit_plan import PEER_KINDS, PeerKind
+from icegather.shared.endpoints import family_name
 from icegather.shared.ice_url import parse_ice_url
 from icegather.shared.structs import AuditResultInfo
 
-Severity = Literal["critical", "warning", "info", "ok"]
-SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info", "ok")
+Severity = Literal["critical", "warning", "not checked", "info", "ok"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "not checked", "info", "ok")
+# What the exit status counts: a check that could not run is no pass.
+FAILING: frozenset[Severity] = frozenset({"critical", "warning", "not checked"})
 DEFAULT_CERT_WARN_DAYS = 14
 DAY = 86400
 # OpenSSL's certificate verification codes (include/openssl/x509_vfy.h).
 CERT_HAS_EXPIRED = 10
 SELF_SIGNED = frozenset({18, 19})  # depth zero self-signed; self-signed in the chain
 HOSTNAME_MISMATCH = 62
+# RFC 8656 section 11.2: a ChannelBind is refused with 400 for its channel number or its
+# transport address being bound already, never for the peer (that is 403).
+CHANNEL_BAD_REQUEST = 400
 
 
 @dataclass(frozen=True)
@@ -47,22 +58,10 @@ class Explained:
     fix: str
 
 
-DENY = "coturn: denied-peer-ip={}"
-MAPPED = "denied-peer-ip=::ffff:0.0.0.0-::ffff:255.255.255.255 for the {}"
-PEER_FIXES: dict[PeerKind, tuple[Severity, str]] = {
-    "loopback": ("critical", "coturn: no-loopback-peers (the default since 4.5.2: remove allow-loopback-peers), "
-                             "and " + MAPPED.format("IPv4-mapped forms, which coturn 4.6's IPv6 relays let through")),
-    "unspecified": ("critical", "upgrade coturn to 4.5.2 or later (CVE-2020-26262), "
-                                "denied-peer-ip=0.0.0.0-0.255.255.255, and "
-                                + MAPPED.format("IPv4-mapped ::ffff:0.0.0.0")),
-    "metadata": ("critical", DENY.format("169.254.0.0-169.254.255.255")),
-    "private": ("warning", DENY.format("10.0.0.0-10.255.255.255, 172.16.0.0-172.31.255.255 and "
-                                       "192.168.0.0-192.168.255.255") + ", unless peers there are meant to be reached"),
-    "link-local": ("warning", DENY.format("fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
-    "shared": ("warning", DENY.format("100.64.0.0-100.127.255.255")),
-    "unique-local": ("warning", DENY.format("fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
-    "multicast": ("warning", "coturn: no-multicast-peers"),
-    "broadcast": ("warning", "coturn: no-multicast-peers (it covers broadcast too)"),
+PEER_SEVERITIES: dict[PeerKind, Severity] = {
+    "loopback": "critical", "unspecified": "critical", "metadata": "critical", "private": "warning",
+    "link-local": "warning", "shared": "warning", "unique-local": "warning", "multicast": "warning",
+    "broadcast": "warning",
 }
 PEER_MEANINGS: dict[PeerKind, str] = {
     "loopback": "services on the TURN server's own machine",
@@ -75,22 +74,24 @@ PEER_MEANINGS: dict[PeerKind, str] = {
     "multicast": "multicast groups of the TURN server's network",
     "broadcast": "every host of the TURN server's network at once",
 }
-OPEN_RELAY_FIX = "require credentials: coturn lt-cred-mech or use-auth-secret, never no-auth"
-OLD_TLS_FIX = "coturn: no-tlsv1 and no-tlsv1_1"
-SOFTWARE_FIX = "coturn: no-software-attribute"
+CREDENTIALS_OPTIONS = "--username and --credential-file, or --auth-secret-file"
 PLAIN_FIX = ("prefer turns: where clients support it; the password itself never travels (MESSAGE-INTEGRITY), "
              "but usernames and relayed traffic are in the clear")
 NOT_AUDITED_FIX = "that the URL is right and the server runs: icegather -s URL says why it cannot be reached"
 
 FINDINGS: tuple[Explained, ...] = (
     Explained("open relay", "the TURN server allocates relays without any credentials: anyone can use it as a proxy",
-              OPEN_RELAY_FIX),
-    *(Explained(f"{kind} peer", f"the TURN server relays to {meaning}: a client can reach them through it",
-                PEER_FIXES[kind][1]) for kind, meaning in PEER_MEANINGS.items()),
-    Explained("credentials", "the configured credentials allocate (without them, peers cannot be checked)",
-              "give working credentials to check what the server relays to"),
+              explained_fix("open relay")),
+    *(Explained(f"{kind} peer", f"the TURN server relays to {meaning}: a client can reach them through it (a "
+                "peer of an address family the relay does not have cannot be reached, whatever is granted: ok)",
+                explained_fix(f"{kind} peer")) for kind, meaning in PEER_MEANINGS.items()),
+    Explained("credentials", "the configured credentials allocate; without them (none given, or refused) what "
+              "the server relays to is not checked", f"give working credentials: {CREDENTIALS_OPTIONS}"),
+    Explained("ipv6 relay", "whether the server gives an IPv6 relay when asked for one alone (beyond what a "
+              "browser asks): the IPv6 peers are asked on it; without one they cannot be reached through the "
+              "server", ""),
     Explained("tls version", "a TLS protocol version the server accepts; TLS 1.0 and 1.1 are broken and deprecated",
-              OLD_TLS_FIX),
+              explained_fix("tls version")),
     Explained("certificate expired", "the certificate has expired: clients refuse the TLS connection",
               "renew the certificate (and automate the renewal)"),
     Explained("certificate expiring", "the certificate expires soon (--cert-warn-days, 14 by default)",
@@ -100,40 +101,44 @@ FINDINGS: tuple[Explained, ...] = (
     Explained("certificate name", "the certificate does not name the host of the URL: clients refuse it",
               "a certificate whose subjectAltName has the URL's host"),
     Explained("certificate untrusted", "the certificate chain does not verify (incomplete, or an unknown issuer)",
-              "serve the full chain (coturn: cert= the full chain file) from a trusted authority"),
+              explained_fix("certificate untrusted")),
     Explained("certificate", "the certificate verifies and is valid for longer than --cert-warn-days", ""),
-    Explained("software version", "the server names its software and version in every answer (SOFTWARE): "
-              "an attacker learns which vulnerabilities to try", SOFTWARE_FIX),
+    Explained("software version", "the server names its software and version (SOFTWARE): an attacker learns "
+              "which vulnerabilities to try", explained_fix("software version")),
     Explained("plain credentials", "long-term credentials are accepted on a turn: URL of a host that also serves "
               "turns:", PLAIN_FIX),
-    Explained("not audited", "a check got no usable answer (the server is unreachable or stopped answering)",
-              NOT_AUDITED_FIX),
+    Explained("not audited", "a check got no usable answer (the server is unreachable or stopped answering): "
+              "not checked", NOT_AUDITED_FIX),
 )
 
 
 def classify(
-    info: AuditResultInfo, now: float, cert_warn_days: int = DEFAULT_CERT_WARN_DAYS
+    info: AuditResultInfo, now: float, cert_warn_days: int = DEFAULT_CERT_WARN_DAYS,
+    product: ServerProduct | None = None,
 ) -> tuple[AuditFinding, ...]:
-    """The findings of one check."""
+    """The findings of one check, on a server of ``product`` (None: not known)."""
+    if info.check == "ipv6_relay":
+        return (ipv6_relay_finding(info),)
     if info.outcome == "failed":
-        return (finding(info, "not audited", "warning", f"{check_words(info)}: {info.error_text}", NOT_AUDITED_FIX),)
+        return (finding(info, "not audited", "not checked", f"{check_words(info)}: {info.error_text}",
+                        NOT_AUDITED_FIX),)
     if info.check == "allocate_without_credentials":
         if info.outcome == "accepted":
             return (finding(info, "open relay", "critical", f"allocated a relay ({info.subject}) with no credentials",
-                            OPEN_RELAY_FIX),)
+                            fix_for("open relay", product)),)
         return (finding(info, "open relay", "ok", f"refused without credentials ({refusal(info)})"),)
     if info.check == "allocate":
         if info.outcome == "accepted":
             return (finding(info, "credentials", "ok", "allocated with the configured credentials"),)
-        return (finding(info, "credentials", "warning", f"the configured credentials were refused ({refusal(info)}): "
-                        "what the server relays to is not checked", "give working credentials"),)
+        return (finding(info, "credentials", "not checked", f"the configured credentials were refused "
+                        f"({refusal(info)}): what the server relays to is not checked", "give working credentials"),)
     if info.check in ("peer_permission", "peer_channel"):
-        return (peer_finding(info, channel_granted=False),)
+        return (peer_finding(info, None, product),)
     if info.check == "tls_version":
-        return (tls_version_finding(info),)
+        return (tls_version_finding(info, product),)
     if info.check == "certificate":
-        return certificate_findings(info, now, cert_warn_days)
-    return (software_finding(info),)
+        return certificate_findings(info, now, cert_warn_days, product)
+    return (software_finding(info, product),)
 
 
 def finding(info: AuditResultInfo, name: str, severity: Severity, result: str, fix: str = "") -> AuditFinding:
@@ -149,6 +154,7 @@ def check_words(info: AuditResultInfo) -> str:
     return {
         "allocate_without_credentials": "Allocate",
         "allocate": "Allocate with credentials",
+        "ipv6_relay": "Allocate for an IPv6 relay",
         "peer_permission": f"CreatePermission for{subject}",
         "peer_channel": f"ChannelBind to{subject}",
         "tls_version": f"TLS handshake with{subject}",
@@ -158,46 +164,109 @@ def check_words(info: AuditResultInfo) -> str:
 
 
 def classify_all(results: Sequence[AuditResultInfo], now: float, cert_warn_days: int) -> list[AuditFinding]:
-    """The findings of an audit: a peer's granted ChannelBind joins its CreatePermission's."""
-    bound = {(r.url, r.subject) for r in results if r.check == "peer_channel" and r.outcome == "accepted"}
+    """The findings of an audit: a peer's ChannelBind joins its CreatePermission's finding."""
+    products = {r.url: recognise(r.subject) for r in results if r.check == "software" and r.outcome == "accepted"}
+    channels = {peer_key(r): r for r in results if r.check == "peer_channel"}
+    asked = {peer_key(r) for r in results if r.check == "peer_permission" and r.outcome != "failed"}
     found: list[AuditFinding] = []
     for result in results:
+        product = products.get(result.url)
         if result.check == "peer_permission" and result.outcome != "failed":
-            found.append(peer_finding(result, channel_granted=(result.url, result.subject) in bound))
-        elif not (result.check == "peer_channel" and result.outcome == "accepted"):
-            found += classify(result, now, cert_warn_days)
+            found.append(peer_finding(result, channels.get(peer_key(result)), product))
+        elif not (result.check == "peer_channel" and peer_key(result) in asked):
+            found += classify(result, now, cert_warn_days, product)
     return found + list(without_credentials(results)) + list(plain_credentials(results))
 
 
-def without_credentials(results: Sequence[AuditResultInfo]) -> Iterable[AuditFinding]:
-    """TURN URLs that refused an Allocate without credentials and got none to try: their peers
-    could not be asked for."""
+def peer_key(info: AuditResultInfo) -> tuple[str, str, str]:
+    return info.url, info.subject, info.relay
+
+
+def unchecked_for_credentials(results: Sequence[AuditResultInfo]) -> list[AuditResultInfo]:
+    """The TURN URLs that refused an Allocate without credentials and got none to try."""
     authenticated = {r.url for r in results if r.check == "allocate"}
-    for r in results:
-        if r.check == "allocate_without_credentials" and r.outcome == "refused" and r.url not in authenticated:
-            yield AuditFinding(r.url, "credentials", "info", "no credentials given: what the server relays to is "
-                               "not checked", "give --username and --credential-file, or --auth-secret-file")
+    return [r for r in results
+            if r.check == "allocate_without_credentials" and r.outcome == "refused" and r.url not in authenticated]
 
 
-def peer_finding(info: AuditResultInfo, channel_granted: bool) -> AuditFinding:
+def without_credentials(results: Sequence[AuditResultInfo]) -> Iterable[AuditFinding]:
+    """One "not checked" per such URL; what credentials would add is said once (``credentials_advice``)."""
+    for r in unchecked_for_credentials(results):
+        yield AuditFinding(r.url, "credentials", "not checked",
+                           "no credentials given: what the server relays to is not checked", "")
+
+
+def credentials_advice(results: Sequence[AuditResultInfo]) -> str | None:
+    """What credentials would add to this audit, or None when they would add nothing."""
+    count = len(unchecked_for_credentials(results))
+    if not count:
+        return None
+    urls = "1 TURN URL" if count == 1 else f"{count} TURN URLs"
+    *kinds, last = dict.fromkeys(PEER_KINDS.values())
+    return (f"with credentials ({CREDENTIALS_OPTIONS}) the audit also asks {urls} for a relay and for "
+            f"permissions to {', '.join(kinds)} and {last} peers (no data is sent to them)")
+
+
+def reachable(peer: str, relay: str) -> bool:
+    """Whether a relay at ``relay`` can send to ``peer``, judged by address family alone (the
+    audit sends no data). An IPv4-mapped peer is an IPv4 host (RFC 4291 section 2.5.5.2) that
+    a relay of either family may reach: Go's net package (Pion) sends to it from an IPv4
+    socket, a dual-stack IPv6 socket (coturn) sends to it as it is. An unknown relay may reach
+    anything."""
+    address = ipaddress.ip_address(peer)
+    if not relay or (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None):
+        return True
+    return family_name(peer) == family_name(relay)
+
+
+def peer_finding(info: AuditResultInfo, channel: AuditResultInfo | None, product: ServerProduct | None) -> AuditFinding:
+    """One peer asked on one relay: the permission decides, the ChannelBind adds to its words."""
     kind = PEER_KINDS[info.subject]
     name = f"{kind} peer"
-    request = "CreatePermission" if info.check == "peer_permission" else f"ChannelBind to port {PEER_PORT}"
-    if channel_granted:
-        request += f" and ChannelBind to port {PEER_PORT}"
+    request = "CreatePermission" if info.check == "peer_permission" else "ChannelBind"
+    if info.outcome != "accepted":
+        if info.error_code == 443:
+            return finding(info, name, "ok", f"{request} for {info.subject}: no relay of that address family (443)")
+        return finding(info, name, "ok", f"{request} for {info.subject} refused ({refusal(info)})")
+    request, note = channel_words(request, channel)
+    granted = f"{request} for {info.subject} granted{note}"
+    if not reachable(info.subject, info.relay):
+        return finding(info, name, "ok", f"{granted}, but the relay {info.relay} is {family_name(info.relay)}: "
+                       "not reachable through this relay")
+    return finding(info, name, PEER_SEVERITIES[kind], granted, fix_for(name, product))
+
+
+def channel_words(request: str, channel: AuditResultInfo | None) -> tuple[str, str]:
+    """The request words and a note, for a granted permission and its ChannelBind (if asked)."""
+    if channel is None:
+        return request, ""
+    if channel.outcome == "accepted":
+        return f"{request} and ChannelBind", ""
+    if channel.outcome == "refused" and channel.error_code == CHANNEL_BAD_REQUEST:
+        return request, f" (ChannelBind answered {refusal(channel)}: about the channel, not the peer)"
+    if channel.outcome == "refused":
+        return request, f" (ChannelBind refused: {refusal(channel)})"
+    return request, f" (ChannelBind: {channel.error_text})"
+
+
+def ipv6_relay_finding(info: AuditResultInfo) -> AuditFinding:
+    asked = "asked for an IPv6 relay alone"
+    if info.outcome == "accepted" and family_name(info.subject) == "IPv6":
+        return finding(info, "ipv6 relay", "ok", f"{asked}: {info.subject}, where the IPv6 peers were asked")
     if info.outcome == "accepted":
-        severity, fix = PEER_FIXES[kind]
-        return finding(info, name, severity, f"{request} for {info.subject} granted", fix)
-    if info.error_code == 443:
-        return finding(info, name, "ok", f"{request} for {info.subject}: no relay of that address family (443)")
-    return finding(info, name, "ok", f"{request} for {info.subject} refused ({refusal(info)})")
+        said = f"gave an IPv4 one ({info.subject})"
+    elif info.outcome == "refused":
+        said = f"refused ({refusal(info)})"
+    else:
+        said = f"no usable answer ({info.error_text})"
+    return finding(info, "ipv6 relay", "ok", f"{asked}: {said}; IPv6 peers cannot be reached through this server")
 
 
-def tls_version_finding(info: AuditResultInfo) -> AuditFinding:
+def tls_version_finding(info: AuditResultInfo, product: ServerProduct | None) -> AuditFinding:
     old = info.subject in ("TLSv1", "TLSv1.1")
     if info.outcome == "accepted":
         if old:
-            return finding(info, "tls version", "warning", f"accepts {info.subject}", OLD_TLS_FIX)
+            return finding(info, "tls version", "warning", f"accepts {info.subject}", fix_for("tls version", product))
         return finding(info, "tls version", "ok", f"accepts {info.subject}")
     if old:
         return finding(info, "tls version", "ok", f"refuses {info.subject}")
@@ -205,7 +274,9 @@ def tls_version_finding(info: AuditResultInfo) -> AuditFinding:
                    "offer TLS 1.2 and 1.3")
 
 
-def certificate_findings(info: AuditResultInfo, now: float, warn_days: int) -> tuple[AuditFinding, ...]:
+def certificate_findings(
+    info: AuditResultInfo, now: float, warn_days: int, product: ServerProduct | None
+) -> tuple[AuditFinding, ...]:
     until = datetime.fromtimestamp(info.expires, timezone.utc).isoformat(timespec="seconds") if info.expires else "?"
     days = (info.expires - now) / DAY if info.expires else None
     if info.outcome == "refused" and info.error_code == CERT_HAS_EXPIRED:
@@ -219,7 +290,7 @@ def certificate_findings(info: AuditResultInfo, now: float, warn_days: int) -> t
         elif info.error_code == HOSTNAME_MISMATCH:
             name, fix = "certificate name", "a certificate whose subjectAltName has the URL's host"
         else:
-            name, fix = "certificate untrusted", "serve the full chain from a trusted certificate authority"
+            name, fix = "certificate untrusted", fix_for("certificate untrusted", product)
         found.append(finding(info, name, "warning", f"does not verify: {info.error_text}", fix))
     if days is not None and days < warn_days:
         found.append(finding(info, "certificate expiring", "warning", f"expires at {until}, in {days:.1f} days",
@@ -229,9 +300,10 @@ def certificate_findings(info: AuditResultInfo, now: float, warn_days: int) -> t
     return tuple(found)
 
 
-def software_finding(info: AuditResultInfo) -> AuditFinding:
+def software_finding(info: AuditResultInfo, product: ServerProduct | None) -> AuditFinding:
     if info.outcome == "accepted" and any(ch.isdigit() for ch in info.subject):
-        return finding(info, "software version", "info", f"SOFTWARE says {info.subject!r}", SOFTWARE_FIX)
+        return finding(info, "software version", "info", f"SOFTWARE says {info.subject!r}",
+                       fix_for("software version", product))
     said = f"SOFTWARE says {info.subject!r}, with no version" if info.subject else "no SOFTWARE attribute"
     return finding(info, "software version", "ok", said)
 
@@ -254,4 +326,3 @@ def plain_credentials(results: Iterable[AuditResultInfo]) -> tuple[AuditFinding,
 
 def severity_order(found: AuditFinding) -> int:
     return SEVERITIES.index(found.severity)
-

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
-from icegather.shared.failure_causes import FailureCause
+from icegather.shared.failure_causes import SERVER_ERROR_CAUSES, FailureCause
 from icegather.shared.stun_codes import describe
 
 SERVER_CODES = frozenset(range(300, 700))
@@ -25,7 +25,7 @@ class Cause:
     finding: str  # what is wrong, in a few words
     next_check: str  # what to look at first
     codes: frozenset[int] = SERVER_CODES
-    causes: frozenset[str] = frozenset({"server_error"})  # the error's machine-readable cause
+    causes: frozenset[str] = SERVER_ERROR_CAUSES  # the error's machine-readable cause
     kinds: frozenset[str] = ANY_KIND
     transports: frozenset[str] = ANY_TRANSPORT
     # True: only when another URL of the same host worked over TCP or TLS.
@@ -79,6 +79,16 @@ CAUSES: tuple[Cause, ...] = (
         "the username and credential; for time-limited (REST API) credentials, the shared secret "
         "and the clock of the machine that made them",
         codes=_code(401, 441),
+        kinds=TURN,
+    ),
+    Cause(
+        # Pion answers a signed Allocate whose credential does not verify with 400.
+        "credentials",
+        "the TURN server refused the username or credential (it answered 400 to the request they signed)",
+        "the username and credential; for time-limited (REST API) credentials, the shared secret "
+        "and the clock of the machine that made them",
+        codes=_code(400),
+        causes=_cause("signed_request_refused"),
         kinds=TURN,
     ),
     Cause(

@@ -16,7 +16,8 @@ from icegather.shared.relay_outcomes import RelayOutcome
 class RelayCause:
     """A row of the relay cause table: the relay check outcomes (and, for a refused request, the
     server's codes) it explains, and what it says. Placeholders: {relayed}, {source},
-    {request}, {code}, {text}, {icmp}, {back} and {probes}, from the check's record."""
+    {request}, {code}, {text}, {icmp}, {back}, {probes}, {stray}, and {indications} and
+    {channels} (what each mechanism carried each way), from the check's record."""
 
     name: str
     outcomes: frozenset[RelayOutcome]
@@ -32,6 +33,9 @@ def _outcome(*outcomes: RelayOutcome) -> frozenset[RelayOutcome]:
     return frozenset(outcomes)
 
 
+# What the relay's handling of each mechanism is, said of any server (RFC 8656).
+INDICATIONS = "the server's handling of Send and Data indications (RFC 8656 section 11)"
+CHANNELS = "the server's ChannelData handling (RFC 8656 section 12)"
 EXTERNAL_IP = "coturn's external-ip (the public address, as public/private, when the relay-ip is behind a NAT)"
 RELAY_PORTS = "firewalls for UDP to and from the relay port range (coturn min-port..max-port)"
 
@@ -62,6 +66,49 @@ RELAY_CAUSES: tuple[RelayCause, ...] = (
         f"that {{relayed}} is reachable ({EXTERNAL_IP}; coturn relay-ip), and {RELAY_PORTS}",
     ),
     RelayCause(
+        "relay reflects data",
+        _outcome("reflected"),
+        "no data went through the relay {relayed}, but {stray} probes came back to the end that sent them or by "
+        "a route the relay must not take{icmp}",
+        "whether this URL reaches a TURN server at all (not an echo service or a STUN-only server), and its log",
+    ),
+    RelayCause(
+        "send indications dropped",
+        _outcome("indication_out_dropped"),
+        "the relay {relayed} never delivered data sent in Send indications to the peer ({indications}), though "
+        "ChannelData went through ({channels}): a browser's first data to a peer is lost",
+        INDICATIONS,
+    ),
+    RelayCause(
+        "data indications missing",
+        _outcome("indication_back_dropped"),
+        "data sent to the relayed address {relayed} before the channel was bound never came back in Data "
+        "indications ({indications}), though it did on the channel ({channels})",
+        INDICATIONS,
+    ),
+    RelayCause(
+        "channel data dropped",
+        _outcome("channel_out_dropped"),
+        "the relay {relayed} drops the ChannelData the client sends ({channels}), though Send indications went "
+        "through ({indications}): browsers switch to ChannelData after ChannelBind, so a call's media is lost",
+        CHANNELS,
+    ),
+    RelayCause(
+        "channel carries nothing back",
+        _outcome("channel_back_dropped"),
+        "once the channel was bound, nothing sent to the relayed address {relayed} came back ({channels}), though "
+        "it did before ({indications}): a call's incoming media is lost",
+        CHANNELS,
+    ),
+    RelayCause(
+        "channel bind unusable",
+        _outcome("channel_bind_failed"),
+        "ChannelBind got no usable answer: {text}; Send and Data indications carried data ({indications}), but "
+        "a browser that cannot bind its channel to the peer loses it",
+        "the server's ChannelBind responses: a success must carry MESSAGE-INTEGRITY and the request's transaction "
+        "ID (RFC 8656 section 12.1, RFC 8489 section 9.2)",
+    ),
+    RelayCause(
         "peer forbidden",
         _outcome("refused"),
         "the server refused {request} for the peer: {code} {text}",
@@ -84,6 +131,12 @@ RELAY_CAUSES: tuple[RelayCause, ...] = (
 )
 
 
+def carried(check: Mapping[str, Any], mechanism: str) -> str:
+    """What one mechanism carried each way, from the check's record."""
+    probes = check[f"{mechanism}Probes"]
+    return f"{check[f'{mechanism}OutReceived']} of {probes} out, {check[f'{mechanism}BackReceived']} of {probes} back"
+
+
 def explain_relay(url: str, check: Mapping[str, Any]) -> Finding:
     """The first row of ``RELAY_CAUSES`` that explains a broken relay (its check's record)."""
     cause = next(row for row in RELAY_CAUSES if row.explains(check))
@@ -97,5 +150,8 @@ def explain_relay(url: str, check: Mapping[str, Any]) -> Finding:
         "icmp": f" (ICMP: {back_cause.replace('_', ' ')})" if back_cause else "",
         "back": check["backReceived"],
         "probes": check["probes"],
+        "stray": check["strayProbes"],
+        "indications": carried(check, "indication"),
+        "channels": carried(check, "channel"),
     }
     return Finding(url, cause.name, cause.finding.format(**values), cause.next_check.format(**values))

@@ -1,4 +1,5 @@
-"""icegather's own events, beyond W3C: a server answered, a relay check, a traced transaction.
+"""icegather's own events, beyond W3C: a server answered, a fact about a server, a relay check, a
+traced transaction.
 Named and shaped like the W3C ones (DOM attribute names, read-only, an init dictionary)."""
 
 from __future__ import annotations
@@ -30,6 +31,27 @@ class IceServerAnswerEvent(Event):
         self._serverAddress = optional(init.get("serverAddress"), str, "serverAddress")
 
 
+class IceServerNoteEvent(Event):
+    """``iceservernote``: a fact about a server that no browser event shows (``note``, one of
+    ``shared.server_notes``, and its ``detail``): the software it names, how it took a request
+    icegather makes beyond a browser. Not W3C: icegather's own."""
+
+    address: ReadOnly[str | None] = ReadOnly()
+    port: ReadOnly[int | None] = ReadOnly()
+    url: ReadOnly[str] = ReadOnly()
+    note: ReadOnly[str] = ReadOnly()
+    detail: ReadOnly[str] = ReadOnly()
+
+    def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
+        super().__init__(type, eventInitDict)
+        init = init_dict(eventInitDict)
+        self._address = optional(init.get("address"), str, "address")
+        self._port = optional(init.get("port"), int, "port")
+        self._url = required(init.get("url", ""), str, "url")
+        self._note = required(init.get("note", ""), str, "note")
+        self._detail = required(init.get("detail", ""), str, "detail")
+
+
 class IceRelayCheckEvent(Event):
     """``icerelaycheck``: what the relay check found for one relayed address. Not W3C:
     icegather's own. ``outcome`` names the result (``shared.relay_outcomes``); the other
@@ -44,13 +66,22 @@ class IceRelayCheckEvent(Event):
     probes: ReadOnly[int] = ReadOnly()
     outReceived: ReadOnly[int] = ReadOnly()
     backReceived: ReadOnly[int] = ReadOnly()
+    indicationProbes: ReadOnly[int] = ReadOnly()
+    indicationOutReceived: ReadOnly[int] = ReadOnly()
+    indicationBackReceived: ReadOnly[int] = ReadOnly()
+    channelProbes: ReadOnly[int] = ReadOnly()
+    channelOutReceived: ReadOnly[int] = ReadOnly()
+    channelBackReceived: ReadOnly[int] = ReadOnly()
+    strayProbes: ReadOnly[int] = ReadOnly()
     outSourceAddress: ReadOnly[str | None] = ReadOnly()
     outSourcePort: ReadOnly[int | None] = ReadOnly()
     rttMs: ReadOnly[float | None] = ReadOnly()
     backCause: ReadOnly[str | None] = ReadOnly()
     failedRequest: ReadOnly[str | None] = ReadOnly()
     errorCode: ReadOnly[int | None] = ReadOnly()
+    errorCause: ReadOnly[str | None] = ReadOnly()
     errorText: ReadOnly[str | None] = ReadOnly()
+    notCheckedReason: ReadOnly[str | None] = ReadOnly()
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
@@ -64,13 +95,22 @@ class IceRelayCheckEvent(Event):
         self._probes = required(init.get("probes", 0), int, "probes")
         self._outReceived = required(init.get("outReceived", 0), int, "outReceived")
         self._backReceived = required(init.get("backReceived", 0), int, "backReceived")
+        self._indicationProbes = required(init.get("indicationProbes", 0), int, "indicationProbes")
+        self._indicationOutReceived = required(init.get("indicationOutReceived", 0), int, "indicationOutReceived")
+        self._indicationBackReceived = required(init.get("indicationBackReceived", 0), int, "indicationBackReceived")
+        self._channelProbes = required(init.get("channelProbes", 0), int, "channelProbes")
+        self._channelOutReceived = required(init.get("channelOutReceived", 0), int, "channelOutReceived")
+        self._channelBackReceived = required(init.get("channelBackReceived", 0), int, "channelBackReceived")
+        self._strayProbes = required(init.get("strayProbes", 0), int, "strayProbes")
         self._outSourceAddress = optional(init.get("outSourceAddress"), str, "outSourceAddress")
         self._outSourcePort = optional(init.get("outSourcePort"), int, "outSourcePort")
         self._rttMs = optional_number(init.get("rttMs"), "rttMs")
         self._backCause = optional(init.get("backCause"), str, "backCause")
         self._failedRequest = optional(init.get("failedRequest"), str, "failedRequest")
         self._errorCode = optional(init.get("errorCode"), int, "errorCode")
+        self._errorCause = optional(init.get("errorCause"), str, "errorCause")
         self._errorText = optional(init.get("errorText"), str, "errorText")
+        self._notCheckedReason = optional(init.get("notCheckedReason"), str, "notCheckedReason")
 
 
 class IceTransactionEvent(Event):

@@ -21,7 +21,12 @@ from typing import Any
 from icegather.main_proc.dom.event_target import Event, EventHandler, EventTarget
 from icegather.main_proc.dom.ice_candidate import RTCIceCandidate
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
-from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent, IceTransactionEvent
+from icegather.main_proc.dom.icegather_events import (
+    IceRelayCheckEvent,
+    IceServerAnswerEvent,
+    IceServerNoteEvent,
+    IceTransactionEvent,
+)
 from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
@@ -34,6 +39,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    ServerNoteInfo,
     TransactionTraceInfo,
 )
 
@@ -73,13 +79,22 @@ def relay_check_event_init(info: RelayCheckInfo) -> dict[str, Any]:
         "probes": info.probes,
         "outReceived": info.out_received,
         "backReceived": info.back_received,
+        "indicationProbes": info.indication_probes,
+        "indicationOutReceived": info.indication_out_received,
+        "indicationBackReceived": info.indication_back_received,
+        "channelProbes": info.channel_probes,
+        "channelOutReceived": info.channel_out_received,
+        "channelBackReceived": info.channel_back_received,
+        "strayProbes": info.stray_probes,
         "outSourceAddress": info.out_source_address if received else None,
         "outSourcePort": info.out_source_port if received else None,
         "rttMs": info.rtt_ms,
         "backCause": info.back_cause or None,
         "failedRequest": info.failed_request if failed else None,
         "errorCode": info.error_code if failed else None,
+        "errorCause": info.error_cause or None,
         "errorText": info.error_text or None,
+        "notCheckedReason": info.not_checked_reason or None,
     }
 
 
@@ -121,6 +136,13 @@ class PeerConnectionObserver:
         self._pc._fire(IceServerAnswerEvent("iceserveranswer", init))
         return True
 
+    def on_server_note(self, info: ServerNoteInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
+        init = {"address": info.address, "port": info.port, "url": info.url, "note": info.note, "detail": info.detail}
+        self._pc._fire(IceServerNoteEvent("iceservernote", init))
+        return True
+
     def on_relay_check(self, info: RelayCheckInfo) -> bool:
         if not self._pc._is_gathering():
             return False
@@ -155,6 +177,7 @@ class RTCPeerConnection(EventTarget):
     onicecandidateerror: EventHandler[RTCPeerConnectionIceErrorEvent] = EventHandler()
     onicegatheringstatechange: EventHandler[Event] = EventHandler()
     oniceserveranswer: EventHandler[IceServerAnswerEvent] = EventHandler()  # icegather's own
+    oniceservernote: EventHandler[IceServerNoteEvent] = EventHandler()  # icegather's own
     onicerelaycheck: EventHandler[IceRelayCheckEvent] = EventHandler()  # icegather's own
     onicetransaction: EventHandler[IceTransactionEvent] = EventHandler()  # icegather's own
 

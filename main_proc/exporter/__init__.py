@@ -1,1 +1,2 @@
-"""The Prometheus exporter: HTTP, its modules file, probe requests and their metrics."""
+"""The Prometheus exporter: HTTP, its modules file, where a module may probe, probe requests
+and their metrics."""

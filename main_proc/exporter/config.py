@@ -8,10 +8,12 @@ the relay check, a time limit); a probe request names a module and a target.
       turn_alice:
         username: alice
         credential_file: /etc/icegather/alice.credential   # or credential_env: VARIABLE
+        allowed_targets: [turn.example.org:3478]            # where these credentials may go
       turn_rest:                                            # TURN REST API (coturn use-auth-secret)
         auth_secret_file: /etc/icegather/turn.secret        # or auth_secret_env: VARIABLE
         auth_user: monitoring
         auth_ttl: 600
+        allowed_targets: [turn.example.org, "[2001:db8::1]:3478"]
       slow_path:
         schedule: {rto: 1.0, max_sends: 4, final_wait: 4}
         local_addresses: [192.0.2.2]
@@ -19,7 +21,9 @@ the relay check, a time limit); a probe request names a module and a target.
         relay_check: true
         timeout: 30
 
-Secrets are read when the file is loaded (a mistake shows at start-up, not at 3 a.m.) and
+A module that holds credentials must list ``allowed_targets`` (the module ``allowed_targets``
+says what they match): a probe of any other target with it is refused before anything is
+sent. Secrets are read when the file is loaded (a mistake shows at start-up, not at 3 a.m.) and
 never appear in an error: ``BadInput`` names the module, the key or the file. The module
 ``default`` (no credentials, the default schedule) exists without any file.
 """
@@ -35,13 +39,14 @@ from typing import Any
 import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is a test extra, not a dependency
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
+from icegather.main_proc.exporter.allowed_targets import AllowedTarget, parse_allowed_target
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_CONCURRENCY = 16
 MODULE_KEYS = frozenset({
     "username", "credential_file", "credential_env", "auth_secret_file", "auth_secret_env", "auth_user", "auth_ttl",
-    "schedule", "local_addresses", "relay_only", "relay_check", "timeout",
+    "schedule", "local_addresses", "relay_only", "relay_check", "timeout", "allowed_targets",
 })
 TOP_KEYS = frozenset({"modules", "configurations", "max_concurrent_probes"})
 
@@ -58,6 +63,8 @@ class Module:
     options: GatherOptions = field(default_factory=lambda: GatherOptions(relay_check=True))
     relay_only: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    # Where the module may probe; None: anywhere (only a module without credentials).
+    allowed_targets: tuple[AllowedTarget, ...] | None = None
 
     def credentials(self, now: float) -> tuple[str | None, str | None]:
         """The username and credential for TURN URLs: minted now, given, or none."""
@@ -150,7 +157,27 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
         ),
         relay_only=get("relay_only", bool, False),
         timeout=_number(module.get("timeout", DEFAULT_TIMEOUT), f"{where}: timeout", 0.5, 3600),
+        allowed_targets=_allowed_targets(module, where, credential is not None or minting is not None),
     )
+
+
+def _allowed_targets(
+    module: Mapping[str, Any], where: str, holds_credentials: bool
+) -> tuple[AllowedTarget, ...] | None:
+    entries = module.get("allowed_targets")
+    if entries is None:
+        if holds_credentials:
+            raise BadInput(
+                f"{where}: a module with credentials must list allowed_targets, the hosts or host:port pairs "
+                "its credentials may go to"
+            )
+        return None
+    if not isinstance(entries, list) or not entries or not all(isinstance(entry, str) for entry in entries):
+        raise BadInput(f"{where}: allowed_targets must be a non-empty list of hosts or host:port pairs")
+    try:
+        return tuple(parse_allowed_target(entry) for entry in entries)
+    except ValueError as exc:
+        raise BadInput(f"{where}: allowed_targets: {exc}") from None
 
 
 def _secret(module: Mapping[str, Any], key: str, environ: Mapping[str, str], where: str, what: str) -> str:

@@ -4,12 +4,14 @@
   ``file:NAME``: the iceServers configuration in the file NAME of the configured directory,
   exactly as a browser takes it (its own credentials in it). Names are plain file names, so a
   request cannot reach any other file.
-* ``module`` names a module of the configuration; left out, it is ``default``.
+* ``module`` names a module of the configuration; left out, it is ``default``. A module with
+  ``allowed_targets`` probes only those: every URL of the target must be among them.
 * The probe must answer before Prometheus gives up: it has the module's timeout, or the
   ``X-Prometheus-Scrape-Timeout-Seconds`` header minus a margin, whichever is shorter.
 
-A request that cannot be served raises ``BadProbe`` with a one-line reason for the HTTP 400 and
-a fixed ``kind`` for the exporter's counter of bad requests (a label: no free text in it).
+A request that cannot be served raises ``BadProbe`` with a one-line reason, its HTTP status (400,
+or 403 for a target the module may not probe) and a fixed ``kind`` for the exporter's counter of
+bad requests (a label: no free text in it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from icegather.main_proc.exporter.allowed_targets import first_refused
 from icegather.main_proc.exporter.config import ExporterConfig, Module
 from icegather.shared.dom_exception import DOMException
 from icegather.shared.ice_config import IceConfiguration, parse_configuration
@@ -31,14 +34,16 @@ MIN_TIMEOUT = 0.5
 FILE_TARGET = "file:"
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 MAX_FILE_BYTES = 1_000_000
+MAX_QUERY_FIELDS = 16
 
 
 class BadProbe(Exception):
-    """A probe request that cannot be served: HTTP 400 with this one-line message."""
+    """A probe request that cannot be served: HTTP ``status`` with this one-line message."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.kind = kind  # a label value of icegather_exporter_bad_requests_total
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,15 @@ def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig
         validated = parse_configuration(configuration)
     except (DOMException, TypeError) as exc:
         raise BadProbe("bad target", " ".join(str(exc).split())) from None
+    check_allowed(module, validated)
     return ProbeRequest(target, module, configuration, validated, minted, probe_timeout(module, scrape_timeout))
 
 
 def query_fields(query: str, config: ExporterConfig) -> tuple[str, Module]:
-    fields = parse_qs(query, keep_blank_values=True, max_num_fields=16)
+    try:
+        fields = parse_qs(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:  # more fields than that: parse_qs refuses to go on
+        raise BadProbe("too many fields", f"give at most {MAX_QUERY_FIELDS} query fields") from None
     targets = fields.get("target", [])
     if len(targets) != 1 or not targets[0]:
         raise BadProbe("no target", "give exactly one target: /probe?target=turn:HOST:PORT&module=NAME")
@@ -80,6 +89,16 @@ def query_fields(query: str, config: ExporterConfig) -> tuple[str, Module]:
             "unknown module", f"unknown module {modules[-1][:64]!r}; known: {', '.join(sorted(config.modules))}"
         )
     return targets[0], config.modules[modules[0]]
+
+
+def check_allowed(module: Module, validated: IceConfiguration) -> None:
+    """Refuse (403) a URL the module may not probe, before anything goes to any of them."""
+    if module.allowed_targets is None:
+        return
+    refused = first_refused(module.allowed_targets, (url for server in validated.ice_servers for url in server.urls))
+    if refused is not None:
+        reason = f"module {module.name!r} may not probe {quote_url(refused.url)}: not in its allowed_targets"
+        raise BadProbe("target not allowed", reason, 403)
 
 
 def url_configuration(target: str, module: Module, now: float) -> tuple[dict[str, Any], frozenset[str]]:

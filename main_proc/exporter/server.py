@@ -9,8 +9,9 @@ All probes share one supervised transport process (a fresh one replaces a transp
 failed; the probe that was running answers ``icegather_probe_success 0`` with the verdict
 "transport failed"). At most ``max_concurrent_probes`` run at once; the others wait, and a
 probe that waits its whole time answers "timed out". HTTP is h11 (sans-IO) on asyncio
-streams: a malformed request gets a 400 and is counted, a connection idle for
-``IDLE_TIMEOUT`` is closed, and nothing a client sends can stop the exporter.
+streams: a malformed request gets a 400 (a target its module may not probe, a 403) and is
+counted, a connection idle for ``IDLE_TIMEOUT`` is closed, and nothing a client sends can stop
+the exporter.
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ class Exporter:
         """The answer to one HTTP request."""
         if method != b"GET":
             return self.refuse("method", 405, "only GET is served")
-        parts = urlsplit(target.decode("latin-1"))
+        try:
+            parts = urlsplit(target.decode("latin-1"))
+        except ValueError:  # such as "//[/probe", an IPv6 host that never closes
+            return self.refuse("bad http", 400, "bad request target")
         accept = headers.get(b"accept", b"").decode("latin-1")
         if parts.path == "/probe":
             scrape_timeout = headers.get(b"x-prometheus-scrape-timeout-seconds")
@@ -114,7 +118,7 @@ class Exporter:
                     parts.query, scrape_timeout.decode("latin-1") if scrape_timeout else None, self.config, time.time()
                 )
             except BadProbe as exc:
-                return self.refuse(exc.kind, 400, str(exc))
+                return self.refuse(exc.kind, exc.status, str(exc))
             return self.exposition(await self.probe(request), accept)
         if parts.path == "/metrics":
             return self.exposition(self.registry, accept)

@@ -18,7 +18,12 @@ from icegather.main_proc.diagnosis.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import Diagnosis
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
-from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent, IceTransactionEvent
+from icegather.main_proc.dom.icegather_events import (
+    IceRelayCheckEvent,
+    IceServerAnswerEvent,
+    IceServerNoteEvent,
+    IceTransactionEvent,
+)
 from icegather.shared.endpoints import endpoint
 
 CANDIDATE_TYPES = ("host", "srflx", "relay")
@@ -33,14 +38,16 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "endofcandidates": ("type", "candidate", "time_ms"),
     "icecandidateerror": ("type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"),
     "iceserveranswer": ("type", "url", "address", "port", "rttMs", "serverAddress", "time_ms"),
+    "iceservernote": ("type", "url", "note", "detail", "address", "port", "time_ms"),
     "icetransaction": (
         "type", "url", "method", "sendsMs", "endedMs", "outcome", "errorCode", "cause", "rttMs", "address", "port",
         "serverAddress", "serverPort", "time_ms",
     ),
     "icerelaycheck": (
         "type", "url", "outcome", "relayedAddress", "relayedPort", "probes", "outReceived", "backReceived",
-        "outSourceAddress", "outSourcePort", "rttMs", "backCause", "failedRequest", "errorCode", "errorText",
-        "address", "port", "time_ms",
+        "indicationProbes", "indicationOutReceived", "indicationBackReceived", "channelProbes", "channelOutReceived",
+        "channelBackReceived", "strayProbes", "outSourceAddress", "outSourcePort", "rttMs", "backCause",
+        "failedRequest", "errorCode", "errorCause", "errorText", "notCheckedReason", "address", "port", "time_ms",
     ),
     "summary": (
         "type", "round", "at", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
@@ -50,8 +57,9 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 SERVER_FIELDS = ("url", "reachable", "finished", "rttMs", "gained", "errorCode", "errorText", "errorCause", "relays")
 # A server row's "relays": the relay check of each relayed address it gave (empty: none checked).
 RELAY_FIELDS = (
-    "outcome", "relayedAddress", "relayedPort", "rttMs", "probes", "outReceived", "backReceived", "failedRequest",
-    "errorCode", "errorText",
+    "outcome", "relayedAddress", "relayedPort", "rttMs", "probes", "outReceived", "backReceived", "indicationProbes",
+    "indicationOutReceived", "indicationBackReceived", "channelProbes", "channelOutReceived", "channelBackReceived",
+    "strayProbes", "failedRequest", "errorCode", "errorCause", "errorText", "notCheckedReason",
 )
 DIAGNOSIS_FIELDS = ("verdict", "summary", "nextCheck", "findings")
 FINDING_FIELDS = ("url", "cause", "finding", "nextCheck")
@@ -108,6 +116,10 @@ def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, A
         "serverAddress": event.serverAddress,
         "time_ms": ms(elapsed_ms),
     }
+
+
+def note_record(event: IceServerNoteEvent, elapsed_ms: float) -> dict[str, Any]:
+    return attribute_record("iceservernote", event, elapsed_ms)
 
 
 def relay_check_record(event: IceRelayCheckEvent, elapsed_ms: float) -> dict[str, Any]:
@@ -240,6 +252,8 @@ def format_line(record: dict[str, Any]) -> str:
             f"{time}  answer {printable(record['url'])} in {record['rttMs']:.1f} ms"
             f"  (local {local_endpoint(record['address'], record['port'])})"
         )
+    if kind == "iceservernote":
+        return f"{time}  note   {record['note']}: {printable(record['detail'])}  {printable(record['url'])}"
     if kind == "icetransaction":
         sends = ", ".join(f"{sent:.1f}" for sent in record["sendsMs"])
         ended = {"answer": f"answered in {record['rttMs']:.1f} ms" if record["rttMs"] is not None else "answered",
@@ -295,10 +309,32 @@ RELAY_WORDS = {
     "out_only": "ONE WAY: data out to the peer, nothing back",
     "back_only": "ONE WAY: data back from the peer, nothing out",
     "no_data": "CARRIES NO DATA either way",
+    "reflected": "REFLECTED: probes came back to their sender, none got through",
+    "indication_out_dropped": "SEND INDICATIONS DROPPED: none reached the peer",
+    "indication_back_dropped": "DATA INDICATIONS MISSING: nothing from the peer came back before ChannelBind",
+    "channel_out_dropped": "CHANNELDATA DROPPED: none from the client reached the peer",
+    "channel_back_dropped": "CHANNEL CARRIES NOTHING BACK: nothing from the peer came back after ChannelBind",
     "refused": "REFUSED",
     "request_failed": "NOT CHECKED, no answer",
+    "channel_bind_failed": "CHANNELBIND FAILED, no usable answer",
     "not_checked": "not checked",
 }
+
+
+def relay_traffic(relay: dict[str, Any]) -> str:
+    """What got through each way: in all, or per mechanism when the mechanisms differ."""
+
+    def ways(probes: int, out: int, back: int) -> str:
+        return f"{out}/{probes} out, {back}/{probes} back"
+
+    indications = (relay["indicationProbes"], relay["indicationOutReceived"], relay["indicationBackReceived"])
+    channels = (relay["channelProbes"], relay["channelOutReceived"], relay["channelBackReceived"])
+    traffic = (
+        f"Send/Data {ways(*indications)}; ChannelData {ways(*channels)}"
+        if channels[0] and channels != indications
+        else ways(relay["probes"], relay["outReceived"], relay["backReceived"])
+    )
+    return traffic + (f", {relay['strayProbes']} stray" if relay["strayProbes"] else "")
 
 
 def relay_result(relay: dict[str, Any]) -> str:
@@ -306,14 +342,13 @@ def relay_result(relay: dict[str, Any]) -> str:
     words = RELAY_WORDS.get(relay["outcome"], relay["outcome"])
     relayed = local_endpoint(relay["relayedAddress"], relay["relayedPort"])
     if relay["failedRequest"]:
-        words += f" {relay['failedRequest']} {relay['errorCode']} {printable(relay['errorText'])}"
+        words += f"; {relay['failedRequest']} {relay['errorCode']} {printable(relay['errorText'])}"
     elif not relay["probes"]:
         words += f": {printable(relay['errorText'] or '')}"
     if not relay["probes"]:
         return f"{words} ({relayed})"
-    traffic = f"{relay['outReceived']}/{relay['probes']} out, {relay['backReceived']}/{relay['probes']} back"
     rtt = f", RTT {relay['rttMs']:.1f} ms" if relay["rttMs"] is not None else ""
-    return f"{words} ({relayed}: {traffic}{rtt})"
+    return f"{words} ({relayed}: {relay_traffic(relay)}{rtt})"
 
 
 class Reporter:

@@ -9,10 +9,12 @@ Pure: ``timeline_page(records)`` returns the page. On it, from the top:
   at the end whose shape says how it ended (circle: an answer; square: an error response;
   cross: no usable answer) with the code or cause written beside it and in its tooltip; a
   diamond where a candidate came from the URL, and the line where gathering completed;
-* with several rounds (``--watch``), each server's RTT over the rounds, failures marked.
+* with several rounds (``--watch``), each server's RTT over the last ``ROUNDS_DRAWN`` rounds,
+  failures marked, and which rounds those are: a run of weeks draws a page of the same size.
 
 Colour is never the only sign: every mark has its shape and its label. Times are milliseconds
-from the start of gathering.
+from the start of gathering. Every value taken from a record is escaped (``escaped``), text and
+attributes alike: a saved run is a file anyone may have edited.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ PLOT_WIDTH = WIDTH - LABEL_WIDTH - 30
 ROW_HEIGHT = 32
 AXIS_HEIGHT = 30
 CHART_HEIGHT = 220
+# The RTT series draws the last this many rounds: enough to see a trend, and a page that
+# --watch rewrites after every round costs the same at round 100 and at round 100,000.
+ROUNDS_DRAWN = 100
+ROUND_LABELS = 10
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 20px; max-width: 1280px; color: #111; }
@@ -50,28 +56,49 @@ svg text { font: 11px system-ui, sans-serif; fill: #111; stroke: none; }
 """
 
 
-def timeline_page(records: Sequence[Mapping[str, Any]], title: str = "icegather") -> str:
-    """The page for a run's records (one round, or a --watch series of summaries)."""
-    summaries = [r for r in records if r["type"] == "summary"]
+def timeline_page(
+    records: Sequence[Mapping[str, Any]], title: str = "icegather", notes: Sequence[str] = ()
+) -> str:
+    """The page for a run's records (one round, or a --watch series of summaries); ``notes``
+    are lines to show above the summary (what the page leaves out)."""
+    summaries = [r for r in records if r["type"] == "summary"][-ROUNDS_DRAWN:]
     rounds = split_rounds(records)
     last = rounds[-1] if rounds else []
+    traced = any(r["type"] == "icetransaction" for r in last)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>",
+        f"<title>{escaped(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<h1>{escaped(title)}</h1>",
+        *(f'<p class="note">{escaped(note)}</p>' for note in notes),
     ]
+    if len(summaries) > 1:
+        parts.append(f'<p class="window">{escaped(window_text(summaries, traced))}</p>')
     if summaries:
-        parts.append(f'<pre class="summary">{html.escape(format_summary(dict(summaries[-1])))}</pre>')
-    if any(r["type"] == "icetransaction" for r in last):
+        parts.append(f'<pre class="summary">{escaped(format_summary(dict(summaries[-1])))}</pre>')
+    if traced:
         parts += ["<h2>Transactions, in ms from the start of gathering</h2>", waterfall(last), legend()]
     elif summaries and len(summaries) < 2:
         parts.append("<p>No transactions: this run was made without --trace.</p>")
     if len(summaries) > 1:
-        parts += ["<h2>Round trip of each server, round by round</h2>", rtt_chart(summaries)]
+        parts += [f"<h2>Round trip of each server, rounds {escaped(summaries[0]['round'])} to "
+                  f"{escaped(summaries[-1]['round'])}</h2>", rtt_chart(summaries)]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def window_text(summaries: Sequence[Mapping[str, Any]], traced: bool) -> str:
+    """Which rounds the page shows, in words."""
+    last = summaries[-1]["round"]
+    return (f"Showing rounds {summaries[0]['round']} to {last}: the summary{' and transactions' if traced else ''} "
+            f"of round {last}, and the round trip of each server in these {len(summaries)} rounds (the page "
+            f"draws the last {ROUNDS_DRAWN} rounds at most).")
+
+
+def escaped(value: object) -> str:
+    """A value as HTML text or as the value of a double-quoted attribute."""
+    return html.escape(str(value), quote=True)
 
 
 def split_rounds(records: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
@@ -120,10 +147,8 @@ def waterfall(records: Sequence[Mapping[str, Any]]) -> str:
     for index, ((url, address), row) in enumerate(rows.items()):
         y = AXIS_HEIGHT + index * ROW_HEIGHT + ROW_HEIGHT / 2
         label = f"{url}  ({address})"
-        out.append(f'<g class="row" data-url="{html.escape(url)}" data-address="{html.escape(address)}">')
-        out.append(
-            f'<text x="4" y="{y + 4:.1f}"><title>{html.escape(label)}</title>{html.escape(shorten(label))}</text>'
-        )
+        out.append(f'<g class="row" data-url="{escaped(url)}" data-address="{escaped(address)}">')
+        out.append(f'<text x="4" y="{y + 4:.1f}"><title>{escaped(label)}</title>{escaped(shorten(label))}</text>')
         for number, t in enumerate(row):
             # A 401 to an Allocate that is tried again is TURN's challenge (REALM, NONCE), not a failure.
             challenge = t["method"] == "Allocate" and t["errorCode"] == 401 and any(
@@ -153,16 +178,17 @@ def transaction_marks(
     sends = t["sendsMs"]
     start = sends[0] if sends else t["endedMs"]
     label = (f"{t['errorCode']}{' challenge' if challenge else ''}" if outcome == "error"
-             else t["cause"] if outcome == "failed"
+             else t["cause"] or "" if outcome == "failed"
              else f"{t['rttMs']:.1f} ms" if t["rttMs"] is not None else "")
     tooltip = (f"{t['method']}: sent at {', '.join(f'{s:.1f}' for s in sends)} ms; "
                f"{outcome} {label} at {t['endedMs']:.1f} ms")
-    marks = [f'<g class="transaction {outcome}" data-method="{t["method"]}" data-outcome="{outcome}">',
-             f"<title>{html.escape(tooltip)}</title>",
-             f'<line class="bar {outcome}" x1="{x(start):.1f}" y1="{y:.1f}" x2="{x(t["endedMs"]):.1f}" y2="{y:.1f}"/>']
+    kind, method = escaped(outcome), escaped(t["method"])
+    marks = [f'<g class="transaction {kind}" data-method="{method}" data-outcome="{kind}">',
+             f"<title>{escaped(tooltip)}</title>",
+             f'<line class="bar {kind}" x1="{x(start):.1f}" y1="{y:.1f}" x2="{x(t["endedMs"]):.1f}" y2="{y:.1f}"/>']
     for attempt, sent in enumerate(sends, 1):
         marks.append(f'<line class="send" data-attempt="{attempt}" x1="{x(sent):.1f}" y1="{y - 7:.1f}" '
-                     f'x2="{x(sent):.1f}" y2="{y + 7:.1f}"><title>{t["method"]} attempt {attempt} at {sent:.1f} ms'
+                     f'x2="{x(sent):.1f}" y2="{y + 7:.1f}"><title>{method} attempt {attempt} at {sent:.1f} ms'
                      "</title></line>")
     end = x(t["endedMs"])
     if outcome == "answer":
@@ -174,7 +200,7 @@ def transaction_marks(
                      f'M{end - 5:.1f},{y + 5:.1f}L{end + 5:.1f},{y - 5:.1f}"/>')
     if outcome != "answer":
         label_y = y + 13 if below else y - 6
-        marks.append(f'<text class="code" x="{end + 8:.1f}" y="{label_y:.1f}">{html.escape(label)}</text>')
+        marks.append(f'<text class="code" x="{end + 8:.1f}" y="{label_y:.1f}">{escaped(label)}</text>')
     marks.append("</g>")
     return marks
 
@@ -217,19 +243,20 @@ def rtt_chart(summaries: Sequence[Mapping[str, Any]]) -> str:
                 continue
             if row["errorCode"] is not None:
                 out.append(f'<path class="failed" d="M{x(index) - 4:.1f},{CHART_HEIGHT - 26}l8,8m-8,0l8,-8">'
-                           f'<title>{html.escape(url)} round {summary["round"]}: {row["errorCode"]}</title></path>')
+                           f'<title>{escaped(url)} round {escaped(summary["round"])}: {escaped(row["errorCode"])}'
+                           "</title></path>")
             elif row["rttMs"] is not None:
                 points.append(f"{x(index):.1f},{y(row['rttMs']):.1f}")
         dashes = f' stroke-dasharray="{3 * number} 2"' if number else ""  # each server its own line style
         if points:
             out.append(f'<polyline class="series" fill="none" stroke="#333"{dashes} points="{" ".join(points)}">'
-                       f"<title>{html.escape(url)}</title></polyline>")
+                       f"<title>{escaped(url)}</title></polyline>")
         out.append(f'<line x1="4" y1="{16 + number * 16}" x2="34" y2="{16 + number * 16}" stroke="#333"{dashes}/>'
-                   f'<text x="40" y="{20 + number * 16}">{html.escape(shorten(url, 40))}</text>')
-    for index, summary in enumerate(summaries):
-        out.append(
-            f'<text x="{x(index):.1f}" y="{CHART_HEIGHT - 4}" text-anchor="middle">round {summary["round"]}</text>'
-        )
+                   f'<text x="40" y="{20 + number * 16}">{escaped(shorten(url, 40))}</text>')
+    every = -(-count // ROUND_LABELS)  # at most ROUND_LABELS labels: more would overlap
+    for index, summary in list(enumerate(summaries))[::every]:
+        out.append(f'<text x="{x(index):.1f}" y="{CHART_HEIGHT - 4}" text-anchor="middle">'
+                   f'round {escaped(summary["round"])}</text>')
     out.append("</svg>")
     return "\n".join(out)
 

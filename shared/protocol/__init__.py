@@ -30,6 +30,7 @@ Messages, transport -> main:
 ``candidate``        pc_id, info: CandidateInfo
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
+``server_note``      pc_id, info: ServerNoteInfo (a fact about a server: software, IPv6 relays)
 ``relay_check``      pc_id, info: RelayCheckInfo (data through a relay and back; icegather's own)
 ``transaction``      pc_id, info: TransactionTraceInfo (one STUN/TURN transaction, with trace on)
 ``gathering_state``  pc_id, state: "gathering" | "complete"
@@ -40,7 +41,7 @@ Messages, transport -> main:
 ===================  =========================================================================
 """
 
-from icegather.shared.protocol.checks import ProtocolError
+from icegather.shared.protocol.checks import InvalidMessage, ProtocolError
 from icegather.shared.protocol.codec import encode
 from icegather.shared.protocol.frames import (
     MAX_FRAME_BYTES,
@@ -51,6 +52,7 @@ from icegather.shared.protocol.frames import (
 )
 from icegather.shared.protocol.inbox import Inbox, SequenceChecker
 from icegather.shared.protocol.messages import (
+    MAX_JOB_ID,
     PROTOCOL_VERSION,
     Audit,
     AuditRejected,
@@ -70,12 +72,14 @@ from icegather.shared.protocol.messages import (
     Send,
     ServerAnswer,
     ServerHello,
+    ServerNote,
     TransactionTrace,
 )
 
 __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_FRAME_MESSAGES",
+    "MAX_JOB_ID",
     "PROTOCOL_VERSION",
     "Audit",
     "AuditRejected",
@@ -91,6 +95,7 @@ __all__ = [
     "GatheringState",
     "Heartbeat",
     "Inbox",
+    "InvalidMessage",
     "Message",
     "Outbox",
     "ProtocolError",
@@ -99,6 +104,7 @@ __all__ = [
     "SequenceChecker",
     "ServerAnswer",
     "ServerHello",
+    "ServerNote",
     "TransactionTrace",
     "decode_to_main",
     "decode_to_transport",

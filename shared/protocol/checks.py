@@ -19,6 +19,16 @@ class ProtocolError(ValueError):
     """A message that breaks the protocol. The receiver drops it and counts it."""
 
 
+class InvalidMessage(ProtocolError):
+    """A message of a known type, with a good sequence number, whose fields break the schema:
+    its number counts as used (what follows is not taken for lost), and the receiver can tell
+    which message it was, to answer a request it cannot run."""
+
+    def __init__(self, reason: str, seq: int, kind: type, fields: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.seq, self.kind, self.fields = seq, kind, fields
+
+
 Check = Callable[[Any], Any]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from icegather.shared.ice_config import IceConfiguration
-from icegather.shared.protocol.checks import ProtocolError
+from icegather.shared.protocol.checks import InvalidMessage, ProtocolError
 from icegather.shared.protocol.messages import Message
 from icegather.shared.protocol.schemas import SCHEMAS, SEQ, decoder_for
 
@@ -15,8 +15,11 @@ _PACKER = msgpack.Packer()  # reused: building one per message costs more than p
 
 
 def encode(message: Message, seq: int) -> bytes:
-    """Serialise one message with its sequence number."""
+    """Serialise one message with its sequence number, checked first against the schema the
+    receiver checks it with: ``ProtocolError`` for a message that would be refused there."""
     body = _encode_value(message)
+    kind: type = type(message)
+    decoder_for(kind)(body)
     packed: bytes = _PACKER.pack({"type": message.WIRE.name, "seq": seq, **body})
     return packed
 
@@ -42,5 +45,8 @@ def decode(envelope: Any, accepted: dict[str, type]) -> tuple[int, Message]:
     if kind.__class__ is not str or kind not in accepted:  # a list or a map is unhashable
         raise ProtocolError(f"unknown message type {str(kind)[:40]!r}")
     seq = SEQ(envelope.pop("seq", None))
-    message: Message = decoder_for(accepted[kind])(envelope)
+    try:
+        message: Message = decoder_for(accepted[kind])(envelope)
+    except ProtocolError as exc:
+        raise InvalidMessage(str(exc), seq, accepted[kind], envelope) from None
     return seq, message

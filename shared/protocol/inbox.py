@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from icegather.shared.protocol.checks import ProtocolError
+from icegather.shared.protocol.checks import InvalidMessage, ProtocolError
 from icegather.shared.protocol.messages import Message
 
 
@@ -43,6 +43,10 @@ class Inbox:
     def read(self, frame: bytes) -> Iterator[Message]:
         """The frame's messages in order, each checked when it is reached: the first that
         fails raises ``ProtocolError``, and what follows it in the frame is not read."""
-        for seq, message in self._decode(frame):
-            self.sequence.check(seq)
-            yield message
+        try:
+            for seq, message in self._decode(frame):
+                self.sequence.check(seq)
+                yield message
+        except InvalidMessage as invalid:
+            self.sequence.check(invalid.seq)  # used: the next message is not taken for lost
+            raise

@@ -22,10 +22,11 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RelayCheckInfo,
     ServerAnswerInfo,
+    ServerNoteInfo,
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 
 MAX_JOB_ID = 2**53
 MAX_HEARTBEAT_INTERVAL = 3600.0
@@ -151,6 +152,13 @@ class ServerAnswer:
 
 
 @dataclass(frozen=True)
+class ServerNote:
+    WIRE: ClassVar[Wire] = _report("server_note", "pc_id", "info", struct(ServerNoteInfo))
+    pc_id: int
+    info: ServerNoteInfo
+
+
+@dataclass(frozen=True)
 class RelayCheck:
     WIRE: ClassVar[Wire] = _report("relay_check", "pc_id", "info", struct(RelayCheckInfo))
     pc_id: int
@@ -203,7 +211,7 @@ class AuditRejected:
 
 Message = (
     ClientHello | Gather | Close | Audit | CloseAudit
-    | ServerHello | Heartbeat | Candidate | CandidateError | ServerAnswer | RelayCheck | TransactionTrace
+    | ServerHello | Heartbeat | Candidate | CandidateError | ServerAnswer | ServerNote | RelayCheck | TransactionTrace
     | GatheringState | GatherRejected | AuditResult | AuditState | AuditRejected
 )
 
@@ -213,7 +221,7 @@ TO_TRANSPORT: dict[str, type[Message]] = {
 TO_MAIN: dict[str, type[Message]] = {
     cls.WIRE.name: cls
     for cls in (
-        ServerHello, Heartbeat, Candidate, CandidateError, ServerAnswer, RelayCheck, TransactionTrace,
+        ServerHello, Heartbeat, Candidate, CandidateError, ServerAnswer, ServerNote, RelayCheck, TransactionTrace,
         GatheringState, GatherRejected, AuditResult, AuditState, AuditRejected,
     )
 }

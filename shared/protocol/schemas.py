@@ -7,8 +7,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from icegather.shared.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES
-from icegather.shared.failure_causes import FAILURE_CAUSES
+from icegather.shared.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES, subject_fits
+from icegather.shared.failure_causes import FAILURE_CAUSES, SERVER_ERROR_CAUSES
 from icegather.shared.ice_url import MAX_URL_LENGTH
 from icegather.shared.protocol.checks import (
     MAX_TEXT,
@@ -24,7 +24,15 @@ from icegather.shared.protocol.checks import (
     optional,
     text,
 )
+from icegather.shared.relay_outcomes import NOT_CHECKED_REASONS
+from icegather.shared.server_notes import SERVER_NOTES
 from icegather.shared.structs import (
+    FINAL_WAIT_RANGE,
+    MAX_GATHERING_DEADLINE,
+    MAX_GIVE_UP_AFTER,
+    MAX_LOCAL_ADDRESSES,
+    MAX_SENDS_RANGE,
+    RTO_RANGE,
     AuditResultInfo,
     CandidateInfo,
     GatherOptions,
@@ -32,13 +40,14 @@ from icegather.shared.structs import (
     RelayCheckInfo,
     RetransmissionSchedule,
     ServerAnswerInfo,
+    ServerNoteInfo,
     TransactionTraceInfo,
 )
 
-MAX_LOCAL_ADDRESSES = 64
-MAX_RTT_MS = 600_000.0
+MAX_RTT_MS = MAX_GIVE_UP_AFTER * 1000  # an answer comes before its transaction gives up
+# A time since the gathering started: a gathering ends by its deadline.
+MAX_ELAPSED_MS = MAX_GATHERING_DEADLINE * 1000
 MAX_PROBES = 64
-MAX_SENDS = 16  # RetransmissionSchedule.max_sends at most
 
 
 def struct(cls: type) -> Check:
@@ -69,6 +78,13 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "rtt_ms": number(0.0, MAX_RTT_MS),
         "server_address": ip_address(empty=False),
     },
+    ServerNoteInfo: {
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "note": one_of(*SERVER_NOTES),
+        "detail": text(MAX_TEXT),
+    },
     RelayCheckInfo: {
         "address": ip_address(empty=False),
         "port": integer(1, 65535),
@@ -78,13 +94,22 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "probes": integer(0, MAX_PROBES),
         "out_received": integer(0, MAX_PROBES),
         "back_received": integer(0, MAX_PROBES),
+        "indication_probes": integer(0, MAX_PROBES),
+        "indication_out_received": integer(0, MAX_PROBES),
+        "indication_back_received": integer(0, MAX_PROBES),
+        "channel_probes": integer(0, MAX_PROBES),
+        "channel_out_received": integer(0, MAX_PROBES),
+        "channel_back_received": integer(0, MAX_PROBES),
+        "stray_probes": integer(0, 2 * MAX_PROBES),
         "out_source_address": ip_address(empty=True),
         "out_source_port": integer(0, 65535),
         "rtt_ms": optional(number(0.0, MAX_RTT_MS)),
         "back_cause": one_of("", *FAILURE_CAUSES),
         "failed_request": one_of("", "CreatePermission", "ChannelBind"),
         "error_code": integer(0, 799),
+        "error_cause": one_of("", *FAILURE_CAUSES),
         "error_text": text(MAX_TEXT),
+        "not_checked_reason": one_of("", *NOT_CHECKED_REASONS),
     },
     TransactionTraceInfo: {
         "url": text(MAX_URL_LENGTH, empty=False),
@@ -95,8 +120,8 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "method": one_of(
             "Binding", "Allocate", "Refresh", "CreatePermission", "ChannelBind", "Connect", "ProbeOut", "ProbeBack"
         ),
-        "sends_ms": list_of(number(0.0, MAX_RTT_MS), MAX_SENDS),
-        "ended_ms": number(0.0, MAX_RTT_MS),
+        "sends_ms": list_of(number(0.0, MAX_ELAPSED_MS), MAX_SENDS_RANGE[1]),
+        "ended_ms": number(0.0, MAX_ELAPSED_MS),
         "outcome": one_of("answer", "error", "failed"),
         "error_code": integer(0, 799),
         "cause": one_of("", *FAILURE_CAUSES),
@@ -110,11 +135,12 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "error_code": integer(0, 799),
         "error_text": text(MAX_TEXT),
         "expires": integer(0, 2**40),
+        "relay": ip_address(empty=True),
     },
     RetransmissionSchedule: {
-        "initial_rto": number(0.001, 60.0),
-        "max_sends": integer(1, 16),
-        "final_wait": integer(1, 64),
+        "initial_rto": number(*RTO_RANGE),
+        "max_sends": integer(*MAX_SENDS_RANGE),
+        "final_wait": integer(*FINAL_WAIT_RANGE),
     },
     GatherOptions: {
         "schedule": struct(RetransmissionSchedule),
@@ -129,7 +155,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
 INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     IceCandidateErrorInfo: (
         (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
-        (lambda e: (e.cause == "server_error") == (e.error_code < 700), "cause server_error goes with codes 300-699"),
+        (lambda e: (e.cause in SERVER_ERROR_CAUSES) == (e.error_code < 700), "server errors are codes 300-699"),
     ),
     TransactionTraceInfo: (
         (lambda t: len(t.sends_ms) > 0 or t.outcome == "failed", "a transaction that sent nothing can only fail"),
@@ -142,6 +168,7 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
     AuditResultInfo: (
         (lambda a: a.check == "certificate" or a.expires == 0, "only a certificate expires"),
         (lambda a: a.outcome != "failed" or a.error_code >= 700, "a failed check has its 7xx code"),
+        (lambda a: subject_fits(a.check, a.outcome, a.subject), "a subject its check cannot have"),
     ),
     RelayCheckInfo: (
         (lambda r: r.out_received <= r.probes and r.back_received <= r.probes, "more probes received than sent"),
@@ -151,6 +178,28 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
         (lambda r: (r.failed_request == "") == (r.error_code == 0), "a failed request goes with its error code"),
         (lambda r: r.error_code == 0 or r.error_code >= 300, "error codes are 300-799"),
         (lambda r: r.probes > 0 or r.error_text != "", "a check without probes says why"),
+        (
+            lambda r: (r.indication_probes + r.channel_probes, r.indication_out_received + r.channel_out_received,
+                       r.indication_back_received + r.channel_back_received)
+            == (r.probes, r.out_received, r.back_received),
+            "the mechanisms add up to the totals",
+        ),
+        (
+            lambda r: max(r.indication_out_received, r.indication_back_received) <= r.indication_probes
+            and max(r.channel_out_received, r.channel_back_received) <= r.channel_probes,
+            "more probes received than sent with a mechanism",
+        ),
+        (lambda r: r.channel_probes == 0 or r.indication_probes > 0, "ChannelData comes after indications"),
+        (lambda r: r.stray_probes <= 2 * r.probes, "more stray probes than were sent"),
+        (lambda r: (r.failed_request == "") == (r.error_cause == ""), "a failed request goes with its cause"),
+        (
+            lambda r: r.failed_request == "" or (r.error_cause in SERVER_ERROR_CAUSES) == (r.error_code < 700),
+            "a server's error cause goes with codes 300-699",
+        ),
+        (
+            lambda r: (r.not_checked_reason != "") == (r.probes == 0 and r.failed_request == ""),
+            "a reason exactly when nothing was probed and no request failed",
+        ),
     ),
 }
 
@@ -186,7 +235,10 @@ def decoder_for(cls: type) -> Callable[[Any], Any]:
                 kwargs[name] = check(value[name])
         except ProtocolError as exc:
             raise ProtocolError(f"{where}.{name}: {exc}") from None
-        result = cls(**kwargs)
+        try:
+            result = cls(**kwargs)
+        except (TypeError, ValueError) as exc:  # its own rules (RetransmissionSchedule's limits)
+            raise ProtocolError(f"{where}: {exc}") from None
         for holds, rule in invariants:
             if not holds(result):
                 raise ProtocolError(f"{where}: {rule}")

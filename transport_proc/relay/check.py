@@ -12,8 +12,10 @@ After an allocation succeeds, icegather opens a *peer socket* of its own on this
 Data is only ever sent through a relay to the peer socket: to its own address, or, when a NAT
 stands between this machine and the server (the server sees the client at another address),
 to the address from which the server relayed one of the peer's own probes, the check's random
-token in it. The facts go out as a ``RelayCheckInfo``; ``shared.relay_outcomes`` says what
-they mean. The bookkeeping is ``relay_probes``; this module is the I/O around it.
+token in it. The peer socket sends only to a relayed address in the server's own scope
+(``scope``). Each probe counts only where it can legitimately arrive (``probes``). The facts go
+out as a ``RelayCheckInfo`` that passes its schema (``validation``); ``shared.relay_outcomes``
+says what they mean. This module is the I/O around them.
 """
 
 from __future__ import annotations
@@ -25,13 +27,22 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address, endpoint
+from icegather.shared.endpoints import Address, endpoint, family_name
+from icegather.shared.failure_causes import FailureCause
+from icegather.shared.relay_outcomes import Mechanism
 from icegather.shared.structs import RelayCheckInfo, RetransmissionSchedule
-from icegather.transport_proc.relay.probes import CheckedAllocation, Direction, ProbeLog
+from icegather.transport_proc.relay.probes import (
+    CheckedAllocation,
+    FailedRequest,
+    NotChecked,
+    Probe,
+    ProbeLog,
+)
+from icegather.transport_proc.relay.scope import relayed_refusal
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, same_address
 from icegather.transport_proc.stun.failures import AttemptFailed
@@ -39,6 +50,7 @@ from icegather.transport_proc.stun.transaction import Tracer, transact_signed
 from icegather.transport_proc.turn.allocation import AllocateSession
 from icegather.transport_proc.turn.relay_messages import (
     FIRST_CHANNEL,
+    Relayed,
     channel_attributes,
     channel_data,
     peer_attribute,
@@ -53,6 +65,9 @@ PROBE_INTERVAL = 0.002  # between probes, so that one burst loss does not take t
 # After the last probe of a kind, how long to wait for the missing ones, in initial RTOs of the
 # retransmission schedule (1 s with the default).
 PROBE_WAIT_RTOS = 2
+# A ChannelBind whose answers came but could not be trusted may still have bound the channel
+# on the server: ChannelData probes then say whether the channel carries data.
+ANSWERED_UNUSABLY: frozenset[FailureCause] = frozenset({"answer_unverified", "answer_wrong_transaction"})
 
 
 @dataclass(frozen=True)
@@ -70,12 +85,17 @@ class PeerPlan:
 
 def plan_peer(
     relayed_ip: str, client_ip: str, mapped_ip: str | None, server_ip: str, local_addresses: tuple[str, ...]
-) -> PeerPlan | None:
+) -> PeerPlan | NotChecked:
     """The peer socket for a relay in ``relayed_ip``'s family: on the client's own address if it
     is of that family, else on a local address of that family (a loopback one for a loopback
-    relay); None when there is none. The client's mapped address (XOR-MAPPED-ADDRESS), when of
-    the same family and different, is where a NAT makes the server see this machine, unless the
-    server is on this machine (a loopback or local address), where no NAT can stand between."""
+    relay). The client's mapped address (XOR-MAPPED-ADDRESS), when of the same family and
+    different, is where a NAT makes the server see this machine, unless the server is on this
+    machine (a loopback or local address), where no NAT can stand between. Not checked when
+    the relayed address is outside the server's scope (``scope``) or no local address is of
+    its family."""
+    refusal = relayed_refusal(relayed_ip, server_ip)
+    if refusal is not None:
+        return refusal
     family = ipaddress.ip_address(relayed_ip).version
     if ipaddress.ip_address(client_ip).version == family:
         bind_ip = client_ip
@@ -84,7 +104,7 @@ def plan_peer(
         same_family = [a for a in local_addresses if ipaddress.ip_address(a).version == family]
         matching = [a for a in same_family if ipaddress.ip_address(a).is_loopback == loopback]
         if not (matching or same_family):
-            return None
+            return NotChecked("no_local_address", f"no local {family_name(relayed_ip)} address for a peer socket")
         bind_ip = (matching or same_family)[0]
     on_this_machine = ipaddress.ip_address(server_ip).is_loopback or server_ip in local_addresses
     if on_this_machine or mapped_ip is None or ipaddress.ip_address(mapped_ip).version != family:
@@ -110,7 +130,8 @@ class PeerSocket(UdpChannel):
 
 
 class RelayChecker:
-    """One check of one allocation, on the TURN client's ``channel`` to ``server``."""
+    """One check of one allocation, on the TURN client's ``channel`` to ``server``, with the
+    peer ``plan_peer`` planned (or no probe at all, when it says why not)."""
 
     def __init__(
         self,
@@ -118,7 +139,7 @@ class RelayChecker:
         session: AllocateSession,
         server: Address,
         allocation: CheckedAllocation,
-        plan: PeerPlan,
+        plan: PeerPlan | NotChecked,
         schedule: RetransmissionSchedule,
         channel_number: int = FIRST_CHANNEL,
         trace: Tracer | None = None,
@@ -136,16 +157,25 @@ class RelayChecker:
         self.peer: PeerSocket | None = None
         # Where out probes go: the peer socket's address as the relay sees it, once known.
         self.target: Address | None = None
+        # Whether ChannelBind went out: only then may data come back on the channel.
+        self.channel_asked = False
         # The ICMP error that came back for the back probes (nothing listens on the relayed
         # address, say): then no back probe will arrive, and nobody waits for one.
         self.back_cause = ""
         self._progress = asyncio.Event()
 
+    @property
+    def peer_plan(self) -> PeerPlan:
+        assert isinstance(self.plan, PeerPlan)  # else run() returns before any I/O
+        return self.plan
+
     async def run(self) -> RelayCheckInfo:
+        if isinstance(self.plan, NotChecked):
+            return self.allocation.not_checked(self.plan)
         try:
             self.peer = await PeerSocket.open(self.plan.bind_ip)
         except AttemptFailed as failure:
-            return self.allocation.info(error_text=f"no peer socket: {failure.text}")
+            return self.allocation.not_checked(NotChecked("socket_failed", f"no peer socket: {failure.text}"))
         self.peer.on_datagram = self._at_peer
         self.peer.on_error = self._peer_error
         self.channel.on_relayed = self._at_client
@@ -157,29 +187,32 @@ class RelayChecker:
 
     async def _check(self) -> RelayCheckInfo:
         assert self.peer is not None
-        if not self.plan.behind_nat:
-            self.target = (self.plan.seen_ip, self.peer.local_address[1])
-        refused = await self._request(
-            "CreatePermission", stun.Method.CREATE_PERMISSION, peer_attribute((self.plan.seen_ip, 0))
+        if not self.peer_plan.behind_nat:
+            self.target = (self.peer_plan.seen_ip, self.peer.local_address[1])
+        failed = await self._request(
+            "CreatePermission", stun.Method.CREATE_PERMISSION, peer_attribute((self.peer_plan.seen_ip, 0))
         )
-        if refused is not None:
-            return refused
-        await self._probe(channel=None)
+        if failed is not None:
+            return self._report(failed)
+        await self._probe("indication")
         if self.target is None:  # behind a NAT, and no probe came back to tell where the peer is
             return self._report()
-        refused = await self._request(
+        self.channel_asked = True
+        failed = await self._request(
             "ChannelBind", stun.Method.CHANNEL_BIND, channel_attributes(self.channel_number, self.target)
         )
-        if refused is not None:
-            return refused
-        await self._probe(channel=self.channel_number)
-        return self._report()
+        if failed is None or failed.cause in ANSWERED_UNUSABLY:
+            await self._probe("channel")
+        return self._report(failed)
 
-    def _report(self) -> RelayCheckInfo:
-        return self.allocation.info(self.log, back_cause=self.back_cause if not self.log.count("back") else "")
+    def _report(self, failed: FailedRequest | None = None) -> RelayCheckInfo:
+        back_cause = self.back_cause if not self.log.count("back") else ""
+        return self.allocation.info(self.log, back_cause, failed)
 
-    async def _request(self, name: str, method: stun.Method, attributes: dict[str, Any]) -> RelayCheckInfo | None:
-        """Run one signed request; the check's report if it failed, else None."""
+    async def _request(
+        self, name: Literal["CreatePermission", "ChannelBind"], method: stun.Method, attributes: dict[str, Any]
+    ) -> FailedRequest | None:
+        """Run one signed request; what failed, if it did."""
         try:
             response, _ = await transact_signed(
                 self.channel,
@@ -195,32 +228,35 @@ class RelayChecker:
             return self._failed(name, failures.error_response(response, self.server))
         return None
 
-    def _failed(self, name: str, failure: AttemptFailed) -> RelayCheckInfo:
+    def _failed(self, name: Literal["CreatePermission", "ChannelBind"], failure: AttemptFailed) -> FailedRequest:
         logger.info("%s: relay check: %s failed: %d %s", self.allocation.url, name, failure.code, failure.text)
-        return self.allocation.info(self.log, failed_request=name, error_code=failure.code, error_text=failure.text)
+        return FailedRequest(name, failure.code, failure.cause, failure.text)
 
-    async def _probe(self, channel: int | None) -> None:
-        """Probes of one kind, both ways; return when all arrived or the wait is over."""
+    async def _probe(self, mechanism: Mechanism) -> None:
+        """Probes with one mechanism, both ways; return when all arrived or the wait is over."""
         first = self.log.count("back", sent=True)
-        indices = range(first, first + PROBES_PER_KIND)
+        probes = [Probe("back", mechanism, index) for index in range(first, first + PROBES_PER_KIND)]
         loop = asyncio.get_running_loop()
-        for index in indices:
-            self._send("back", index, channel)
+        for probe in probes:
+            self._send(probe)
             if self.target is not None:
-                self._send("out", index, channel)
+                self._send(Probe("out", mechanism, probe.index))
             await asyncio.sleep(PROBE_INTERVAL)
         deadline = loop.time() + PROBE_WAIT_RTOS * self.schedule.initial_rto
         if self.target is None:  # behind a NAT: out probes wait for a back probe to find the peer
             await self._until(lambda: self.target is not None, deadline)
             if self.target is None:
                 return
-            for index in indices:
-                self._send("out", index, channel)
-        expected = indices.stop
-        await self._until(
-            lambda: self.log.count("out") == expected and (self.log.count("back") == expected or bool(self.back_cause)),
-            deadline,
-        )
+            for probe in probes:
+                self._send(Probe("out", mechanism, probe.index))
+
+        def all_arrived() -> bool:
+            back = self.log.count("back", mechanism=mechanism)
+            return self.log.count("out", mechanism=mechanism) == len(probes) and (
+                back == len(probes) or bool(self.back_cause)
+            )
+
+        await self._until(all_arrived, deadline)
 
     async def _until(self, done: Callable[[], bool], deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -231,19 +267,19 @@ class RelayChecker:
             except asyncio.TimeoutError:
                 return
 
-    def _send(self, direction: Direction, index: int, channel: int | None) -> None:
+    def _send(self, probe: Probe) -> None:
         assert self.peer is not None
-        payload = self.log.send(direction, index, time.monotonic())
-        if direction == "back":
+        payload = self.log.send(probe, time.monotonic())
+        if probe.direction == "back":
             self.peer.send(payload, self.allocation.relayed)
-        elif channel is None:
+        elif probe.mechanism == "indication":
             assert self.target is not None
             self.channel.send(send_indication(self.target, payload), self.server)
         else:
-            self.channel.send(channel_data(channel, payload, padded=self.channel.reliable), self.server)
+            self.channel.send(channel_data(self.channel_number, payload, padded=self.channel.reliable), self.server)
 
     def _at_peer(self, data: bytes, source: Address) -> None:
-        if self.log.receive(data, time.monotonic(), source) is not None:
+        if self.log.at_peer(data, time.monotonic(), source) is not None:
             self._progress.set()
 
     def _peer_error(self, destination: Address, cause: str) -> None:
@@ -255,10 +291,27 @@ class RelayChecker:
         if not same_address(source, self.server):
             return
         data = relayed(message)
-        if data is None or self.log.receive(data.data, time.monotonic()) is None:
+        if data is None:
             return
-        if self.target is None and data.peer is not None and data.peer[0] == self.plan.seen_ip:
+        if self.log.at_client(data.data, time.monotonic(), self._from_peer(data)) is None:
+            return
+        if self.target is None and data.peer is not None:
             # Behind a NAT: the server relayed our own probe from here, so this is the peer.
             self.target = data.peer
             logger.info("%s: relay check: the peer is at %s", self.allocation.url, endpoint(data.peer))
         self._progress.set()
+
+    def _from_peer(self, data: Relayed) -> bool:
+        """Whether relayed data came the way data from the peer socket must: on the channel
+        bound to it, or in a Data indication from its address (its IP, behind a NAT, until a
+        probe tells its port)."""
+        if data.channel is not None:
+            return self.channel_asked and data.channel == self.channel_number
+        return from_peer_address(data.peer, self.target, self.peer_plan.seen_ip)
+
+
+def from_peer_address(peer: Address | None, target: Address | None, seen_ip: str) -> bool:
+    """Whether a Data indication's XOR-PEER-ADDRESS is the peer socket as the relay sees it."""
+    if peer is None:
+        return False
+    return same_address(peer, target) if target is not None else peer[0] == seen_ip

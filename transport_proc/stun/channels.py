@@ -22,6 +22,7 @@ when someone listens for it (the relay check), with the address it came from.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import socket
 import ssl
@@ -52,6 +53,13 @@ class Waiter:
     server: Address
     on_message: Callable[[ServerMessage], None]
     on_failure: Callable[[AttemptFailed], None]
+    # An answer from this waiter's server that names no transaction waiting on the channel.
+    on_stray: Callable[[], None] = lambda: None
+
+
+# Transaction IDs a channel remembers after their transactions end: late answers to them (to a
+# retransmission) are expected, not strays.
+REMEMBERED_TRANSACTIONS = 16
 
 
 class Channel:
@@ -62,6 +70,7 @@ class Channel:
 
     def __init__(self) -> None:
         self.waiters: dict[bytes, Waiter] = {}
+        self._ended: collections.deque[bytes] = collections.deque(maxlen=REMEMBERED_TRANSACTIONS)
         self.local_address: Address = ("", 0)
         # Set once the whole channel is unusable (a connection lost): later transactions on it
         # fail at once instead of waiting out their schedule.
@@ -77,7 +86,8 @@ class Channel:
         self.waiters[transaction_id] = waiter
 
     def unregister(self, transaction_id: bytes) -> None:
-        self.waiters.pop(transaction_id, None)
+        if self.waiters.pop(transaction_id, None) is not None:
+            self._ended.append(transaction_id)
 
     def send(self, data: bytes, server: Address) -> None:
         raise NotImplementedError
@@ -94,11 +104,18 @@ class Channel:
             message = parse_stun(data)
         except ValueError:
             return  # Not STUN, or malformed: nothing a transaction could use.
-        waiter = self.waiters.get(message.transaction_id)
-        if waiter is None or not same_address(waiter.server, source):
+        if message.message_class not in (stun.Class.RESPONSE, stun.Class.ERROR):
             return
-        if message.message_class in (stun.Class.RESPONSE, stun.Class.ERROR):
-            waiter.on_message(message)
+        waiter = self.waiters.get(message.transaction_id)
+        if waiter is not None:
+            if same_address(waiter.server, source):
+                waiter.on_message(message)
+        elif message.transaction_id not in self._ended:
+            # RFC 8489 section 6.3.1: discarded. The transactions waiting on that server hear of
+            # it, so that a server answering with made-up IDs is not taken for a silent one.
+            for other in list(self.waiters.values()):
+                if same_address(other.server, source):
+                    other.on_stray()
 
     def fail_all(self, failure: Callable[[Address], AttemptFailed], server: Address | None = None) -> None:
         """Fail every transaction to ``server``; when None, the channel is broken for good."""

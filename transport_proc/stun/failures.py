@@ -16,9 +16,12 @@ from aioice import stun
 from icegather.shared.endpoints import endpoint
 from icegather.shared.failure_causes import FailureCause
 from icegather.shared.structs import SERVER_NOT_REACHABLE
+from icegather.shared.stun_codes import describe
 
 # RFC 8489 section 14.8: the reason phrase is fewer than 128 characters.
 MAX_REASON_LENGTH = 127
+# A DNS name has at most 253 characters (RFC 1035); a URL's host is not checked against that.
+MAX_SHOWN_HOST = 253
 
 
 class AttemptFailed(Exception):
@@ -37,11 +40,19 @@ def unreachable(cause: FailureCause, text: str) -> AttemptFailed:
     return AttemptFailed(SERVER_NOT_REACHABLE, text, cause)
 
 
-def server_error(code: int, reason: str) -> AttemptFailed:
-    """A server's error response. Its reason phrase is untrusted text: shown, never interpreted."""
+def server_error(code: int, reason: str, cause: FailureCause = "server_error") -> AttemptFailed:
+    """A server's error response. Its reason phrase is untrusted text: shown, never interpreted;
+    without one, the registry's name for the code stands in, and says so."""
     if not 300 <= code <= 699:
         return unreachable("malformed_response", f"the server sent an invalid error code {code}")
-    return AttemptFailed(code, sanitize_reason(reason) or f"error {code} (no reason phrase)", "server_error")
+    known = describe(code)
+    fallback = f"{known.name if known else f'error {code}'} (the server sent no reason phrase)"
+    return AttemptFailed(code, sanitize_reason(reason) or fallback, cause)
+
+
+def signed_request_refused(refusal: AttemptFailed) -> AttemptFailed:
+    """An error response to a request signed with the long-term credential."""
+    return AttemptFailed(refusal.code, refusal.text, "signed_request_refused")
 
 
 def error_response(response: stun.Message, server: tuple[str, int]) -> AttemptFailed:
@@ -66,6 +77,26 @@ def no_response(server: tuple[str, int], sends: int, seconds: float, transport: 
             "no_response", f"no response from {endpoint(server)} after {sends} attempts in {seconds:g} s"
         )
     return unreachable("no_response", f"no response from {endpoint(server)} over {transport.upper()} in {seconds:g} s")
+
+
+def answer_unverified(server: tuple[str, int], answers: int) -> AttemptFailed:
+    return unreachable(
+        "answer_unverified",
+        f"{endpoint(server)} answered {_times(answers)}, but without a MESSAGE-INTEGRITY that verifies "
+        "(discarded, RFC 8489 section 9.2.5)",
+    )
+
+
+def answer_wrong_transaction(server: tuple[str, int], answers: int) -> AttemptFailed:
+    return unreachable(
+        "answer_wrong_transaction",
+        f"{endpoint(server)} answered {_times(answers)}, but with another transaction ID "
+        "(discarded, RFC 8489 section 6.3)",
+    )
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def send_failed(server: tuple[str, int], error: OSError) -> AttemptFailed:
@@ -102,7 +133,7 @@ def tls_timeout(server: tuple[str, int], seconds: float) -> AttemptFailed:
 
 
 def host_lookup_failed(host: str, reason: str) -> AttemptFailed:
-    return unreachable("dns", f"host lookup failed for {host}: {reason}")
+    return unreachable("dns", f"host lookup failed for {shown_host(host)}: {reason}")
 
 
 def socket_failed(local_address: str, error: BaseException) -> AttemptFailed:
@@ -110,7 +141,15 @@ def socket_failed(local_address: str, error: BaseException) -> AttemptFailed:
 
 
 def no_local_address(family: str, host: str) -> AttemptFailed:
-    return unreachable("no_local_address", f"no local {family} address to reach {host} from")
+    return unreachable("no_local_address", f"no local {family} address to reach {shown_host(host)} from")
+
+
+def shown_host(host: str) -> str:
+    """A host name as a text shows it: a name has no length limit in a URL, a text has one,
+    so a long one is cut, saying so."""
+    if len(host) <= MAX_SHOWN_HOST:
+        return host
+    return f"{host[:MAX_SHOWN_HOST - 40]}... ({len(host)} characters)"
 
 
 def redirect_unreachable(alternate: tuple[str, int], local_ip: str) -> AttemptFailed:

@@ -5,7 +5,7 @@ code). Responses are parsed here instead of with ``stun.parse_message``, for two
 
 * a server's bytes are untrusted, and one bad attribute must not hide the rest: aioice drops
   the whole message when a reason phrase is not UTF-8, so a 401 would look like a timeout;
-* gathering needs ALTERNATE-SERVER (300 Try Alternate) and ADDRESS-ERROR-CODE, which aioice
+* gathering needs ALTERNATE-SERVER (300 Try Alternate), which aioice
   does not know, and every XOR-RELAYED-ADDRESS of a dual allocation (aioice keeps one).
 
 The result is a ``ServerMessage``: an aioice ``stun.Message`` that keeps the bytes its
@@ -22,8 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aioice import stun
-
-from icegather.transport_proc.stun.address_families import ADDRESS_ERROR_CODES, parse_address_error
 
 ALTERNATE_SERVER = 0x8023
 ERROR_CODE = 0x0009
@@ -103,8 +101,6 @@ def _decode_attribute(kind: int, value: bytes, transaction_id: bytes) -> tuple[s
         return "ERROR-CODE", _error_code(value)
     if kind == ALTERNATE_SERVER:
         return "ALTERNATE-SERVER", _or_none(stun.unpack_address, value)
-    if kind in ADDRESS_ERROR_CODES:
-        return "ADDRESS-ERROR-CODE", parse_address_error(value)
     entry = stun.ATTRIBUTES_BY_TYPE.get(kind)
     if entry is None:
         return None, None

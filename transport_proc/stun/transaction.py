@@ -39,6 +39,22 @@ class Transacted:
 Tracer = Callable[[Transacted], None]
 
 
+@dataclass
+class Discarded:
+    """Answers a transaction had to discard (RFC 8489 sections 6.3 and 9.2.5): they say the
+    server is there, so a transaction that gets nothing else did not meet silence."""
+
+    unverified: int = 0  # its own ID, but not trusted (MESSAGE-INTEGRITY missing or wrong)
+    other_transaction: int = 0  # from its server, with an ID no transaction waits for
+
+    def failure(self, server: Address, sends: int, seconds: float, transport: str) -> AttemptFailed:
+        if self.unverified:
+            return failures.answer_unverified(server, self.unverified)
+        if self.other_transaction:
+            return failures.answer_wrong_transaction(server, self.other_transaction)
+        return failures.no_response(server, sends, seconds, transport)
+
+
 async def transact(
     channel: Channel,
     request: stun.Message,
@@ -56,10 +72,18 @@ async def transact(
     """
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[ServerMessage] = loop.create_future()
+    discarded = Discarded()
 
     def on_message(response: ServerMessage) -> None:
-        if not outcome.done() and accept(response):
+        if outcome.done():
+            return
+        if accept(response):
             outcome.set_result(response)
+        else:
+            discarded.unverified += 1
+
+    def on_stray() -> None:
+        discarded.other_transaction += 1
 
     def on_failure(failure: AttemptFailed) -> None:
         if not outcome.done():
@@ -79,14 +103,14 @@ async def transact(
         # names itself is a reference cycle, garbage for the cyclic collector at every request.
         nonlocal due, timer
         if attempt == len(waits):
-            on_failure(failures.no_response(server, len(waits), schedule.give_up_after, channel.transport_name))
+            on_failure(discarded.failure(server, len(waits), schedule.give_up_after, channel.transport_name))
             return
         sends.append(time.monotonic())
         channel.send(data, server)
         due += waits[attempt]
         timer = loop.call_at(due, again, attempt + 1, again)
 
-    channel.register(request.transaction_id, Waiter(server, on_message, on_failure))
+    channel.register(request.transaction_id, Waiter(server, on_message, on_failure, on_stray))
     try:
         send(0, send)
         response = await outcome  # raises the channel's failure (ICMP, connection lost) or no_response

@@ -5,12 +5,16 @@ rule below is tested without a network:
 
 * the first Allocate carries no credentials; the server's 401 brings REALM and NONCE, and the
   request is repeated with the long-term credential (this 401 is the protocol, not an error);
-* a 401 to the request *with* credentials means they are wrong: the attempt fails with 401;
+* an error to the request *with* credentials fails the attempt with the cause
+  ``signed_request_refused``: a 401 then means the credential is wrong (Pion answers 400);
 * 438 Stale Nonce: repeat with the new nonce, at most ``MAX_STALE_NONCE_RETRIES`` times;
 * 300 Try Alternate: move to the ALTERNATE-SERVER once (the caller reconnects);
-* the first Allocate asks for a dual allocation (the IPv4 relay and an additional IPv6 one);
-  440 Address Family not Supported moves on to IPv6 alone, then IPv4 alone, so a server with
-  relays of one family only gives that family's relay (``address_families``);
+* the first Allocate is what a browser sends: no address family attribute, which asks for an
+  IPv4 relay; 440 Address Family not Supported moves on to IPv6 alone, then IPv4 alone, so a
+  server with relays of one family gives that family's relay. A session can instead ask for
+  one family only (``family``): what icegather asks beyond a browser goes on a socket of its
+  own, so that a server that mishandles it costs nothing of what a browser gets
+  (``address_families``);
 * a success response must carry XOR-RELAYED-ADDRESS (one per family it allocated), and once
   credentials are in use a valid MESSAGE-INTEGRITY (RFC 8489 section 9.2.5), or it is not
   trusted;
@@ -28,7 +32,13 @@ from aioice import stun
 
 from icegather.shared.endpoints import Address, is_ipv6
 from icegather.transport_proc.stun import failures
-from icegather.transport_proc.stun.address_families import DUAL, FALLBACKS, FamilyRequest, family_attributes
+from icegather.transport_proc.stun.address_families import (
+    IPV4_ALONE,
+    IPV6_ALONE,
+    FamilyAsk,
+    FamilyRequest,
+    family_attributes,
+)
 from icegather.transport_proc.stun.parser import ServerMessage
 
 REQUESTED_TRANSPORT_UDP = 0x11000000
@@ -50,8 +60,6 @@ class Allocated:
     relayed: tuple[Address, ...]
     mapped: Address | None
     lifetime: int
-    # The family the server could not add to a dual allocation: (family, code, reason).
-    address_error: tuple[str | None, int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,9 @@ def long_term_key(username: str, realm: str, password: str) -> bytes:
 class AllocateSession:
     """One client's attempt to get an allocation from one TURN server."""
 
-    def __init__(self, username: str, password: str, lifetime: int = DEFAULT_LIFETIME) -> None:
+    def __init__(
+        self, username: str, password: str, lifetime: int = DEFAULT_LIFETIME, family: FamilyAsk | None = None
+    ) -> None:
         self._username = username
         self._password = password
         self._lifetime = lifetime
@@ -80,7 +90,10 @@ class AllocateSession:
         self._stale_nonce_retries = 0
         self._nonce_renewals = 0
         self._redirected = False
-        self._family_asks = (DUAL, *FALLBACKS)
+        # What the Allocate asks for, in turn after each 440: None is the browser's plain request.
+        self._family_asks: tuple[FamilyAsk | None, ...] = (
+            (None, IPV6_ALONE, IPV4_ALONE) if family is None else (family,)
+        )
         self._family_ask = 0  # which of them the Allocate asks now
 
     def __repr__(self) -> str:
@@ -122,6 +135,8 @@ class AllocateSession:
                 self._realm = self._nonce = self._key = None
                 self._family_ask = 0
                 return Redirect(alternate)
+        if self._key is not None and failure.code < 700:
+            raise failures.signed_request_refused(failure)
         raise failure
 
     def request(self, method: stun.Method, attributes: dict[str, Any]) -> stun.Message:
@@ -174,14 +189,13 @@ class AllocateSession:
             relayed=tuple(by_family.values()),
             mapped=response.attributes.get("XOR-MAPPED-ADDRESS"),
             lifetime=lifetime if isinstance(lifetime, int) else self._lifetime,
-            address_error=response.attributes.get("ADDRESS-ERROR-CODE"),
         )
 
     def _allocate(self) -> stun.Message:
         request = FamilyRequest(
             message_method=stun.Method.ALLOCATE,
             message_class=stun.Class.REQUEST,
-            raw_attributes=family_attributes(self._family_asks[self._family_ask]),
+            raw_attributes=family_attributes(ask) if (ask := self._family_asks[self._family_ask]) else (),
         )
         request.attributes["LIFETIME"] = self._lifetime
         request.attributes["REQUESTED-TRANSPORT"] = REQUESTED_TRANSPORT_UDP

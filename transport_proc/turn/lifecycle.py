@@ -12,11 +12,18 @@ from icegather.shared.endpoints import Address
 from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun.channels import Channel
 from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.parser import ServerMessage
 from icegather.transport_proc.stun.transaction import Tracer, transact, transact_signed
 from icegather.transport_proc.turn.allocation import Allocated, AllocateSession, Redirect, SendRequest
 
 # Releasing an allocation is a courtesy to the server (it expires anyway): try briefly.
 RELEASE_SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=2, final_wait=2)
+
+
+def side_schedule(schedule: RetransmissionSchedule, rtt: float) -> RetransmissionSchedule:
+    """The schedule of a request beside the browser's, to a server that answered the browser's
+    in ``rtt`` seconds: short, since silence much longer than that is the server's choice."""
+    return RetransmissionSchedule(initial_rto=min(schedule.initial_rto, max(0.05, 4 * rtt)), max_sends=3, final_wait=4)
 
 
 async def allocate(
@@ -26,14 +33,15 @@ async def allocate(
     request: stun.Message,
     schedule: RetransmissionSchedule,
     trace: Tracer | None = None,
-    answered: Callable[[float], None] = lambda rtt: None,
+    answered: Callable[[ServerMessage, float], None] = lambda response, rtt: None,
 ) -> Allocated | Redirect:
     """Send ``request`` and what each answer asks for next (the 401's signed retry, a retry
     with a fresh nonce), until the server allocates or redirects; ``answered`` hears each
-    round-trip time. Raises ``AttemptFailed`` for an error response or no usable answer."""
+    response and its round-trip time. Raises ``AttemptFailed`` for an error response or no
+    usable answer."""
     while True:
         response, rtt = await transact(channel, request, server, schedule, accept=session.accepts, trace=trace)
-        answered(rtt)
+        answered(response, rtt)
         step = session.on_response(response, server)
         if not isinstance(step, SendRequest):
             return step

@@ -1,0 +1,51 @@
+"""Which TURN/STUN server product answers, from the SOFTWARE attribute it sends, so that a fix is
+given in that product's words (its options, its API) and never in another product's.
+
+Pure. SOFTWARE is free text that a server may leave out or set to anything: Pion's server
+never sends it, node-turn only in Allocate, CreatePermission and Refresh successes, coturn in
+every answer. Text that names no product here (or no SOFTWARE at all) gives None, and the fix
+is given in generic words (``in_words_of``). A fix table is keyed by ``ProductName``; the
+audit's is ``audit_fixes.FIXES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+ProductName = Literal["coturn", "pion", "node-turn"]
+
+
+@dataclass(frozen=True)
+class ServerProduct:
+    name: ProductName
+    title: str  # as its users write it, at the head of a fix in its words
+    software: tuple[str, ...]  # lower-case beginnings of the SOFTWARE texts it sends
+
+
+PRODUCTS: tuple[ServerProduct, ...] = (
+    ServerProduct("coturn", "coturn", ("coturn",)),  # "Coturn-4.6.1 'Gorst'"
+    # pion/turn sends no SOFTWARE of its own: only a server built on it that names itself is known.
+    ServerProduct("pion", "Pion TURN", ("pion",)),
+    ServerProduct("node-turn", "node-turn", ("node-turn",)),  # "node-turn", hard-coded
+)
+
+
+def recognise(software: str) -> ServerProduct | None:
+    """The product a SOFTWARE text names, or None."""
+    text = software.strip().lower()
+    return next((product for product in PRODUCTS if text.startswith(product.software)), None)
+
+
+def in_words_of(product: ServerProduct | None, words: Mapping[ProductName, str], generic: str) -> str:
+    """The fix in the product's words when the table has them, else in generic words."""
+    if product is not None and product.name in words:
+        return f"{product.title}: {words[product.name]}"
+    return generic
+
+
+def in_every_product_words(words: Mapping[ProductName, str], generic: str) -> str:
+    """The generic fix, then each product's words: for ``icegather explain``, which knows no server."""
+    named = [f"{product.title}: {words[product.name]}" for product in PRODUCTS if product.name in words]
+    return "; ".join([generic, *named])

@@ -1,0 +1,121 @@
+"""Which records of a saved run the timeline page can draw: every field the page reads from a
+record must have the type icegather writes there. A saved run is a file anyone may have
+edited, so ``icegather report`` checks each record with ``drawable`` and skips the others; the
+page then never meets a list where it formats text or a string where it computes a position.
+
+Pure. Only the kinds the page draws are checked (state changes, candidates, transactions,
+summaries); it reads nothing but ``type`` from the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from icegather.shared.endpoints import parse_ip
+
+Check = Callable[[Any], bool]
+
+# No time, code, port or count icegather writes comes near this; bounding numbers keeps every
+# axis and every float format of the page finite.
+LIMIT = 1e12
+TRANSACTION_OUTCOMES = ("answer", "error", "failed")
+
+
+def text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+        abs(value) <= LIMIT
+    )
+
+
+def integer(value: Any) -> bool:
+    return isinstance(value, int) and number(value)
+
+
+def flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def ip(value: Any) -> bool:
+    """An address the summary writes as an endpoint, which only an IP address can be."""
+    return isinstance(value, str) and parse_ip(value) is not None
+
+
+def optional(check: Check) -> Check:
+    return lambda value: value is None or check(value)
+
+
+def list_of(check: Check) -> Check:
+    return lambda value: isinstance(value, list) and all(check(item) for item in value)
+
+
+def fields(types: Mapping[str, Check]) -> Check:
+    """A dict with at least these keys, each of its type (``report_command`` checks the keys of
+    a record against the schema; here, only what the page reads)."""
+    return lambda value: isinstance(value, dict) and all(
+        key in value and check(value[key]) for key, check in types.items()
+    )
+
+
+RELAY = fields({
+    "outcome": text, "relayedAddress": optional(ip), "relayedPort": optional(integer), "rttMs": optional(number),
+    "probes": integer, "outReceived": integer, "backReceived": integer, "failedRequest": optional(text),
+    "errorCode": optional(integer), "errorText": optional(text),
+})
+
+
+def relay(value: Any) -> bool:
+    # A failed request is written with its error text.
+    return RELAY(value) and (value["failedRequest"] is None or text(value["errorText"]))
+
+
+SERVER = fields({
+    "url": text, "reachable": optional(flag), "finished": flag, "rttMs": optional(number), "gained": list_of(text),
+    "errorCode": optional(integer), "errorText": optional(text), "errorCause": optional(text),
+    "relays": list_of(relay),
+})
+
+
+def server(value: Any) -> bool:
+    # An error is written with its text.
+    return SERVER(value) and (value["errorCode"] is None or text(value["errorText"]))
+
+
+FINDING = fields({"url": text, "cause": optional(text), "finding": text, "nextCheck": text})
+DIAGNOSIS = fields({"verdict": text, "summary": text, "nextCheck": text, "findings": list_of(FINDING)})
+CANDIDATE = fields({"candidate": optional(text), "time_ms": number})
+FROM_A_SERVER = fields({"candidateType": text, "url": optional(text)})
+
+
+def candidate(value: Any) -> bool:
+    return CANDIDATE(value) and (value["candidate"] is None or FROM_A_SERVER(value))
+
+
+def counts(value: Any) -> bool:
+    return isinstance(value, dict) and all(text(kind) and integer(count) for kind, count in value.items())
+
+
+DRAWN: dict[str, Check] = {
+    "icegatheringstatechange": fields({"state": text, "time_ms": number}),
+    "icecandidate": candidate,
+    "icetransaction": fields({
+        "url": text, "method": text, "sendsMs": list_of(number), "endedMs": number,
+        "outcome": lambda value: value in TRANSACTION_OUTCOMES, "errorCode": optional(integer),
+        "cause": optional(text), "rttMs": optional(number), "address": optional(text), "time_ms": number,
+    }),
+    "summary": fields({
+        "round": integer, "at": text, "complete": flag, "candidates": counts, "errors": integer,
+        "servers": list_of(server), "diagnosis": DIAGNOSIS, "failure": optional(text), "exitStatus": integer,
+        "time_ms": number,
+    }),
+}
+
+
+def drawable(record: Mapping[str, Any]) -> bool:
+    """Whether the page can draw ``record``, a dict with a string ``type``."""
+    return DRAWN.get(record["type"], lambda _: True)(record)

@@ -1,0 +1,43 @@
+"""One try of one server URL from one local address, and where a redirect may take it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from icegather.shared.endpoints import Address, endpoint, family_name
+from icegather.shared.ice_config import IceServer
+from icegather.shared.ice_url import IceUrl
+from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.channels import Channel
+from icegather.transport_proc.turn.allocation import Redirect
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Attempt:
+    """One URL tried from one local address; ``channel`` is the socket in use, if any."""
+
+    url: IceUrl
+    server: IceServer
+    local_ip: str
+    index: int
+    server_address: Address
+    channel: Channel | None = None
+    keep_channel: bool = False
+    answered: bool = False
+    rtt: float = 0.0  # of its first answer, in seconds
+    software_noted: bool = False
+
+    @property
+    def local_address(self) -> Address | None:
+        return self.channel.local_address if self.channel is not None else None
+
+
+def redirect_target(step: Redirect, attempt: Attempt) -> Address:
+    alternate = step.alternate
+    if family_name(alternate[0]) != family_name(attempt.local_ip):
+        raise failures.redirect_unreachable(alternate, attempt.local_ip)
+    logger.info("%s redirected to %s", attempt.url.url, endpoint(alternate))
+    return alternate
