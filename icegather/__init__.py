@@ -27,24 +27,24 @@ if TYPE_CHECKING:
     from icegather.main_proc.link.supervision import Supervision, TransportError
     from icegather.main_proc.link.transport_client import TransportClient
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor
-    from icegather.shared.dom_exception import DOMException
-    from icegather.shared.ice_config import RTCConfiguration, RTCIceServer
-    from icegather.shared.relay_outcomes import relay_outcome
+    from icegather.shared.config.dom_exception import DOMException
+    from icegather.shared.config.ice_config import RTCConfiguration, RTCIceServer
     from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RelayCheckInfo, RetransmissionSchedule
+    from icegather.shared.vocabulary.relay_outcomes import relay_outcome
 
 # Each public name and the module that defines it (tests/test_packaging.py checks that this
 # and __all__ agree).
 _EXPORTS = {
-    "DOMException": "icegather.shared.dom_exception",
+    "DOMException": "icegather.shared.config.dom_exception",
     "Event": "icegather.main_proc.dom.event_target",
     "EventTarget": "icegather.main_proc.dom.event_target",
     "GatherOptions": "icegather.shared.structs",
     "IceCandidateErrorInfo": "icegather.shared.structs",
     "IceRelayCheckEvent": "icegather.main_proc.dom.icegather_events",
     "IceServerAnswerEvent": "icegather.main_proc.dom.icegather_events",
-    "RTCConfiguration": "icegather.shared.ice_config",
+    "RTCConfiguration": "icegather.shared.config.ice_config",
     "RTCIceCandidate": "icegather.main_proc.dom.ice_candidate",
-    "RTCIceServer": "icegather.shared.ice_config",
+    "RTCIceServer": "icegather.shared.config.ice_config",
     "RTCPeerConnection": "icegather.main_proc.dom.peerconnection",
     "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.dom.ice_events",
     "RTCPeerConnectionIceEvent": "icegather.main_proc.dom.ice_events",
@@ -54,7 +54,7 @@ _EXPORTS = {
     "TransportClient": "icegather.main_proc.link.transport_client",
     "TransportError": "icegather.main_proc.link.supervision",
     "TransportSupervisor": "icegather.main_proc.link.transport_supervisor",
-    "relay_outcome": "icegather.shared.relay_outcomes",
+    "relay_outcome": "icegather.shared.vocabulary.relay_outcomes",
 }
 
 __all__ = [

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from icegather.main_proc.diagnosis.exit_status import exit_status
-from icegather.main_proc.diagnosis.outcomes import CredentialFacts, ServerOutcome, credential_facts, server_outcomes
+from icegather.main_proc.diagnosis.outcomes import (
+    Configured,
+    CredentialFacts,
+    ServerOutcome,
+    credential_facts,
+    server_outcomes,
+)
 from icegather.main_proc.diagnosis.verdicts import Diagnosis, diagnose
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -29,19 +35,19 @@ from icegather.main_proc.views.report import (
     state_record,
     transaction_record,
 )
-from icegather.shared.ice_config import IceConfiguration, RTCConfiguration
-from icegather.shared.ice_url import IceUrl
+from icegather.shared.config.ice_config import IceConfiguration, RTCConfiguration
 from icegather.shared.structs import GatherOptions
 
 
 @dataclass(frozen=True)
 class RoundContext:
-    """What a round's records are read against: the configured URLs, whether only relays are
-    gathered, what each URL's username says of its credential, whether relays are checked."""
+    """What a round's records are read against: the configured URLs (each with its entry's
+    index), whether only relays are gathered, what each URL's username says of its credential,
+    whether relays are checked."""
 
-    urls: tuple[IceUrl, ...]
+    urls: tuple[Configured, ...]
     relay_only: bool
-    credentials: Mapping[str, CredentialFacts]
+    credentials: Mapping[Configured, CredentialFacts]
     checks_relay: bool
 
     @classmethod
@@ -49,12 +55,13 @@ class RoundContext:
         cls, validated: IceConfiguration, options: GatherOptions, minted: frozenset[str], now: float
     ) -> RoundContext:
         """``minted``: the usernames minted just now from a shared secret."""
+        entries = tuple(enumerate(validated.ice_servers))
         return cls(
-            urls=tuple(url for server in validated.ice_servers for url in server.urls),
+            urls=tuple((index, url) for index, server in entries for url in server.urls),
             relay_only=validated.ice_transport_policy == "relay",
             credentials={
-                url.url: credential_facts(server.username, server.username in minted, now)
-                for server in validated.ice_servers
+                (index, url): credential_facts(server.username, server.username in minted, now)
+                for index, server in entries
                 for url in server.urls
             },
             checks_relay=options.relay_check,

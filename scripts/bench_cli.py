@@ -12,13 +12,13 @@ loads the rest of itself). Medians of N runs, and each against the bare interpre
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
+from bench_options import quick_mode
 from commands import ICEGATHER
 from local_coturn import local_coturn
 
@@ -36,10 +36,8 @@ def wall(command: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    runs = 3 if args.quick else 15
+    quick = quick_mode(argv, __doc__)
+    runs = 3 if quick else 15
     with local_coturn() as coturn:
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],

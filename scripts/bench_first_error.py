@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
@@ -22,6 +21,7 @@ import sys
 import time
 
 from aioice import turn
+from bench_options import quick_mode
 from local_coturn import local_coturn
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -99,17 +99,15 @@ def import_costs(top: int) -> list[tuple[float, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    rounds = 3 if args.quick else 30
+    quick = quick_mode(argv, __doc__)
+    rounds = 3 if quick else 30
     print(f"bench_first_error: {rounds} rounds each, medians (p90)")
     for transport, (ours, bare) in asyncio.run(first_error(rounds)).items():
         ours_median, bare_median = statistics.median(ours), statistics.median(bare)
         print(f"  TURN/{transport.upper()} 401: icegather {ours_median:.2f} ms ({p90(ours):.2f}), bare aioice "
               f"{bare_median:.2f} ms ({p90(bare):.2f}); difference {ours_median - bare_median:+.2f} ms "
               f"(target within 10 ms)")
-    starts = asyncio.run(cold_start(3 if args.quick else 15))
+    starts = asyncio.run(cold_start(3 if quick else 15))
     print(f"  cold start to a ready transport: median {statistics.median(starts):.0f} ms, p90 {p90(starts):.0f} ms "
           f"(target under 300 ms)")
     print("  heaviest imports of the transport (cumulative ms): "

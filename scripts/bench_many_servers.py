@@ -8,7 +8,6 @@ retransmission schedule: the URLs are tried at once, so the ratio should be abou
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import socket
@@ -19,6 +18,7 @@ import time
 from collections.abc import Iterator
 
 from aioice import stun
+from bench_options import quick_mode
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
@@ -87,10 +87,8 @@ async def measure(rounds: int, dead: int, healthy: int) -> tuple[list[float], li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    rounds, dead, healthy = (2, 5, 5) if args.quick else (10, 25, 25)
+    quick = quick_mode(argv, __doc__)
+    rounds, dead, healthy = (2, 5, 5) if quick else (10, 25, 25)
     one, many, urls = asyncio.run(measure(rounds, dead, healthy))
     single, fifty = statistics.median(one), statistics.median(many)
     print(f"bench_many_servers: schedule gives up after {SCHEDULE.give_up_after:g} s; medians of {rounds}")

@@ -11,12 +11,12 @@ and the ratio, and how many checks said "works" (every one should).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
 import time
 
+from bench_options import quick_mode
 from local_coturn import local_coturn
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -60,10 +60,8 @@ async def measure(rounds: int) -> dict[str, tuple[list[float], list[float], list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    rounds = 3 if args.quick else 30
+    quick = quick_mode(argv, __doc__)
+    rounds = 3 if quick else 30
     print(f"bench_relay_check: one TURN URL, {rounds} gatherings each way, medians")
     for transport, (base, checked, outcomes) in asyncio.run(measure(rounds)).items():
         base_ms, checked_ms = statistics.median(base), statistics.median(checked)

@@ -15,12 +15,12 @@ missing or unexpected event counts as lost.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 from collections import Counter
 
+from bench_options import quick_mode
 from local_coturn import local_coturn
 from process_stats import cpu_seconds, peak_rss_mb
 
@@ -68,11 +68,9 @@ async def gather_all(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    plans = [("STUN + TURN", True, (10, 50) if args.quick else (100, 1_000)),
-             ("STUN only", False, (10, 50) if args.quick else (100, 1_000, 10_000))]
+    quick = quick_mode(argv, __doc__)
+    plans = [("STUN + TURN", True, (10, 50) if quick else (100, 1_000)),
+             ("STUN only", False, (10, 50) if quick else (100, 1_000, 10_000))]
     print("bench_scale: N peer connections at once on one transport process, local coturn")
     with local_coturn() as coturn:
         for name, with_turn, sizes in plans:

@@ -14,7 +14,6 @@ process spent per gathering says where the time goes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ipaddress
 import sys
@@ -22,6 +21,7 @@ import time
 
 import aioice
 import ifaddr
+from bench_options import quick_mode
 from local_coturn import Coturn, local_coturn
 from process_stats import cpu_seconds
 
@@ -86,12 +86,10 @@ async def icegather_run(coturn: Coturn, count: int, with_turn: bool) -> tuple[fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    plans = [("STUN + TURN", True, (20,) if args.quick else (100, 1_000)),
-             ("STUN only", False, (20,) if args.quick else (1_000, 10_000))]
-    repeats = 1 if args.quick else 3
+    quick = quick_mode(argv, __doc__)
+    plans = [("STUN + TURN", True, (20,) if quick else (100, 1_000)),
+             ("STUN only", False, (20,) if quick else (1_000, 10_000))]
+    repeats = 1 if quick else 3
     print(f"bench_vs_aioice: N gatherings at once, local coturn, from {', '.join(ipv4_addresses())}; "
           f"best of {repeats}, the two paths in turns")
     with local_coturn(relay_ips=("127.0.0.1",)) as coturn:

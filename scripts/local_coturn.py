@@ -96,13 +96,15 @@ def start_coturn(
     timeout: float = 10.0,
     loopback_peers: bool = True,
     authentication: bool = True,
+    udp: bool = True,
 ) -> Coturn:
     """Start coturn and wait until it answers a STUN Binding request. ``tls_certificate`` is
     (certificate file, key file) and turns on TLS on a second port. Relayed addresses come
     from ``relay_ips`` (default: ``host``). ``loopback_peers``: relay to peers on loopback,
     which coturn refuses by default; the relay check's peer socket is on loopback here, as
     every address of this server is. Without ``authentication`` it is an open relay
-    (``--no-auth``): for the audit's tests only."""
+    (``--no-auth``): for the audit's tests only. Without ``udp`` it serves TCP only
+    (``--no-udp``), its UDP port free for a test to drop what comes there."""
     turnserver = shutil.which("turnserver")
     if turnserver is None:
         raise RuntimeError("turnserver (coturn) is not installed: apt-get install coturn")
@@ -124,32 +126,38 @@ def start_coturn(
         command += [f"--tls-listening-port={tls_port}", f"--cert={tls_certificate[0]}", f"--pkey={tls_certificate[1]}"]
     else:
         command.append("--no-tls")
+    if not udp:
+        command.append("--no-udp")
     command += list(extra_args)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     coturn = Coturn(host, port, username, password, realm, workdir, process, tls_port, tuple(extra_args))
     try:
-        wait_until_answering(host, port, timeout, process)
+        wait_until_answering(host, port, timeout, process, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
     except BaseException:
         coturn.stop()
         raise
     return coturn
 
 
-def wait_until_answering(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+def wait_until_answering(
+    host: str, port: int, timeout: float, process: subprocess.Popen[bytes], kind: int = socket.SOCK_DGRAM
+) -> None:
+    """Until a STUN Binding request over UDP (``kind`` SOCK_DGRAM) or TCP is answered."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + timeout
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.settimeout(0.05)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"turnserver exited with status {process.returncode}")
-            request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"turnserver exited with status {process.returncode}")
+        request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+        with socket.socket(family, kind) as probe:
+            probe.settimeout(0.05)
             try:
-                probe.sendto(bytes(request), (host, port))
-                probe.recvfrom(2048)
-                return
+                probe.connect((host, port))
+                probe.send(bytes(request))
+                if probe.recv(2048):
+                    return
             except OSError:
-                continue
+                time.sleep(0.01)  # refused at once while it starts: not a busy loop
     raise RuntimeError(f"turnserver did not answer on {host}:{port} within {timeout} s")
 
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Start TURN/STUN servers that are not coturn on 127.0.0.1, on free ports: Pion's TURN server,
-node-turn, and the `stun` npm package's example STUN server. Each is an independent
-implementation with its own behaviour on the wire (scripts/peer_servers/README.md tells
-what differs from coturn), so a test can check icegather against more than one server.
+node-turn, the `stun` npm package's example STUN server and PyPI's `stun` package's server.
+Each is an independent implementation with its own behaviour on the wire
+(scripts/peer_servers/README.md tells what differs from coturn), so a test can check
+icegather against more than one server.
 
     with pion_turn(tcp=True) as turn: ...      # turn.url(), turn.ice_server(), turn.log
     with node_turn() as turn: ...
     with node_stun() as stun_server: ...       # mode="example": answers with a random transaction ID
+    with pypi_stun() as stun_server: ...       # XOR-MAPPED-ADDRESS encoded with the wrong cookie
 
 They are built into a cache directory by ``bash scripts/peer_servers/build.sh``
 (``$ICEGATHER_PEERS_CACHE``, default ~/.cache/icegather-peers). Run this file directly to start
@@ -38,6 +40,7 @@ PEER_SERVERS = Path(__file__).resolve().parent / "peer_servers"
 # The pins of build.sh: a cache holding another version is reported as not built.
 NODE_TURN_VERSION = "0.0.6"
 STUN_VERSION = "2.1.0"
+PYPI_STUN_VERSION = "1.1.0"
 BUILD_COMMAND = "bash scripts/peer_servers/build.sh"
 
 
@@ -259,6 +262,33 @@ def node_stun(mode: str = "example", host: str = "127.0.0.1", timeout: float = 1
         server.stop()
 
 
+def pypi_stun_python() -> Path:
+    python = cache_dir() / "venv" / f"pypi-stun-{PYPI_STUN_VERSION}" / "bin" / "python"
+    if not os.access(python, os.X_OK):
+        raise NotBuilt(f"PyPI stun {PYPI_STUN_VERSION}", python)
+    return python
+
+
+@contextlib.contextmanager
+def pypi_stun(host: str = "127.0.0.1", timeout: float = 10.0) -> Iterator[PeerServer]:
+    """PyPI's `stun` package's server (pinned), in its own virtual environment. Its Binding
+    success carries MAPPED-ADDRESS right and XOR-MAPPED-ADDRESS XORed with the magic cookie
+    byte-reversed, so the two disagree. Its CHANGED-ADDRESS names a second free port, where
+    it also listens."""
+    port = change_port = free_port(host)
+    while change_port == port:
+        change_port = free_port(host)
+    command = [
+        str(pypi_stun_python()), str(PEER_SERVERS / "pypi_stun" / "server.py"), "--host", host,
+        "--port", str(port), "--change-port", str(change_port),
+    ]
+    server = start("pypi-stun", command, host, port, None, None, timeout, scheme="stun")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def main() -> int:
     """Self-check: start each server, show its Binding answer, stop it."""
     checks: dict[str, Callable[[], contextlib.AbstractContextManager[PeerServer]]] = {
@@ -266,6 +296,7 @@ def main() -> int:
         f"node-turn {NODE_TURN_VERSION}": node_turn,
         f"stun {STUN_VERSION} example server": node_stun,
         f"stun {STUN_VERSION} example server, echo mode": lambda: node_stun(mode="echo"),
+        f"PyPI stun {PYPI_STUN_VERSION} server": pypi_stun,
     }
     for label, start_server in checks.items():
         started = time.monotonic()

@@ -1,17 +1,22 @@
 """The data both processes agree on, as frozen dataclasses.
 
 ``IceCandidateErrorInfo`` has the five fields of Firefox's struct of the same name
-(``CandidateInfo.h``), and one of icegather's own: the machine-readable ``cause``. Like there,
-``""`` and ``0`` mean "none" on this side of the process boundary; the main process turns them
-into ``None`` when it builds the DOM event.
+(``CandidateInfo.h``), and three of icegather's own: the machine-readable ``cause``, the
+server's address and the entry of ``iceServers``. Like there, ``""`` and ``0`` mean "none" on
+this side of the process boundary; the main process turns them into ``None`` when it builds the
+DOM event.
+
+Every report about a server URL carries ``server_index``, the index in ``iceServers`` of the
+entry it came from: the same URL may be configured in several entries (with other credentials),
+and each is a server of its own to the diagnosis.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from icegather.shared.endpoints import parse_ip
-from icegather.shared.failure_causes import FailureCause
+from icegather.shared.net.endpoints import parse_ip
+from icegather.shared.vocabulary.failure_causes import FailureCause
 
 # Error codes 700-799 are produced by the ICE agent, not by a server (W3C webrtc-pc).
 SERVER_NOT_REACHABLE = 701
@@ -49,6 +54,11 @@ class IceCandidateErrorInfo:
     error_text: str
     # What happened, as data (one of SERVER_ERROR_CAUSES exactly for codes 300-699): see failure_causes.
     cause: FailureCause
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
+    # The server's IP address the failing attempt was for; "" when there was none (the name
+    # lookup failed, or no local address has the family of any of the name's addresses).
+    server_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class CandidateInfo:
     url: str = ""
     # For relay candidates: how we reach the TURN server ("udp", "tcp" or "tls"); else "".
     relay_protocol: str = ""
+    # The index in iceServers of the URL's entry; 0 for host candidates.
+    server_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,11 +89,13 @@ class ServerAnswerInfo:
     rtt_ms: float
     # The server's IP address that answered (the URL's host, looked up).
     server_address: str
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
 
 
 @dataclass(frozen=True)
 class ServerNoteInfo:
-    """A fact about a server beyond the browser's events (``shared.server_notes``): what software
+    """A fact about a server beyond the browser's events (``shared.vocabulary.server_notes``): what software
     it names, how it took a request icegather makes beyond a browser. Not in the W3C API."""
 
     # Local IP and port of the socket that heard it (as in ServerAnswerInfo).
@@ -92,6 +106,8 @@ class ServerNoteInfo:
     # A ServerNote, and its detail (the SOFTWARE text, an address, an error code and reason).
     note: str
     detail: str
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,7 @@ class RelayCheckInfo:
     """What the relay check found for one allocation: whether data went through the relay to a
     peer socket of icegather's on this machine ("out") and from that socket through the relayed
     address back to the TURN client ("back"). Not in the W3C API. Facts only: what they mean is
-    ``shared.relay_outcomes.relay_outcome``."""
+    ``shared.vocabulary.relay_outcomes.relay_outcome``."""
 
     # Local IP and port of the TURN client's socket (as in ServerAnswerInfo).
     address: str
@@ -146,9 +162,11 @@ class RelayCheckInfo:
     # The server's reason phrase or the cause, for a failed request; why nothing was probed,
     # when probes is 0 and no request failed; else "".
     error_text: str
-    # Why no probe was sent (a NotCheckedReason, shared.relay_outcomes), exactly when probes
+    # Why no probe was sent (a NotCheckedReason, shared.vocabulary.relay_outcomes), exactly when probes
     # is 0 and no request failed; else "".
     not_checked_reason: str
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,8 @@ class TransactionTraceInfo:
     cause: str
     # From the last send to the response; None when none came.
     rtt_ms: float | None
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,7 +206,7 @@ class AuditResultInfo:
 
     # The server URL exactly as configured.
     url: str
-    # Which check (``shared.audit_plan.AuditCheck``).
+    # Which check (``shared.vocabulary.audit_plan.AuditCheck``).
     check: str
     # What was tried: a peer address, a TLS version, the SOFTWARE text; "" otherwise.
     subject: str

@@ -15,7 +15,7 @@ import pytest
 import trustme
 from local_coturn import Coturn, local_coturn
 from network_namespaces import RoutedNamespaces, routed_namespaces
-from peer_turn import PeerServer, node_stun, node_turn, pion_turn
+from peer_turn import PeerServer, node_stun, node_turn, pion_turn, pypi_stun
 from stun_servers import ScriptedStunServer, never_answer
 
 
@@ -43,6 +43,13 @@ def nodeturn() -> Iterator[PeerServer]:
 def stun_example() -> Iterator[PeerServer]:
     """The ``stun`` npm package's example server: it answers with a random transaction ID."""
     with node_stun() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pypi_stun_server() -> Iterator[PeerServer]:
+    """PyPI's ``stun`` 1.1.0 server: XOR-MAPPED-ADDRESS XORed with the wrong cookie."""
+    with pypi_stun() as server:
         yield server
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import socket
 import ssl
 import struct
@@ -35,12 +36,12 @@ class Received:
 class ScriptedStunServer:
     """Answers every STUN request it receives with what ``script`` returns; records them all.
     ``script`` may be replaced while the server runs (a server that redirects to itself needs
-    its own port first)."""
+    its own port first). ``port`` 0: a free one."""
 
-    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
+    def __init__(self, script: Script, host: str = "127.0.0.1", port: int = 0) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.settimeout(0.5)  # a safety net: close() wakes the thread itself
         self.host = host
         self.port: int = self.sock.getsockname()[1]
@@ -101,6 +102,21 @@ def error_to_every_request(code: int, reason: str) -> Script:
     def script(request: stun.Message, source: Address) -> bytes:
         return bytes(response(request, stun.Class.ERROR, **{"ERROR-CODE": (code, reason)}))
     return script
+
+
+def another_transaction_id(request: stun.Message, source: Address) -> bytes:
+    """A Binding success with a random transaction ID, as the ``stun`` npm package's example
+    server sends."""
+    answer = stun.Message(request.message_method, stun.Class.RESPONSE, os.urandom(12))
+    answer.attributes["XOR-MAPPED-ADDRESS"] = ("203.0.113.7", 40000)
+    return bytes(answer)
+
+
+def mapped_two_ways(request: stun.Message, source: Address) -> bytes:
+    """A Binding success whose XOR-MAPPED-ADDRESS and MAPPED-ADDRESS disagree, as PyPI's
+    ``stun`` 1.1.0 server sends (it XORs with the cookie's bytes reversed)."""
+    mapped = {"XOR-MAPPED-ADDRESS": ("203.0.113.7", source[1]), "MAPPED-ADDRESS": source}
+    return bytes(response(request, stun.Class.RESPONSE, **mapped))
 
 
 def mapped_to(address: Address) -> Script:

@@ -24,10 +24,10 @@ from stun_servers import ScriptedStunServer, ScriptedTcpServer, response
 from icegather.main_proc.diagnosis.audit_findings import FINDINGS, classify, classify_all
 from icegather.main_proc.diagnosis.audit_fixes import FIXES, fix_for
 from icegather.main_proc.diagnosis.server_products import PRODUCTS, recognise
-from icegather.shared.audit_plan import AUDIT_PEERS
 from icegather.shared.protocol import ProtocolError
 from icegather.shared.protocol.schemas import decoder_for
 from icegather.shared.structs import AuditResultInfo
+from icegather.shared.vocabulary.audit_plan import AUDIT_PEERS
 
 DUAL_STACK = ("127.0.0.1", "::1")  # the relay has an address of each family: every peer is asked for
 HARDENED = [

@@ -15,7 +15,7 @@ import pytest
 from audit_helpers import FAST, audit, checks
 from peer_turn import PeerServer
 
-from icegather.shared.audit_plan import AUDIT_PEERS
+from icegather.shared.vocabulary.audit_plan import AUDIT_PEERS
 
 pytestmark = pytest.mark.peers
 

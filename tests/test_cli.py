@@ -15,7 +15,7 @@ from commands import ICEGATHER
 from local_coturn import local_coturn
 
 from icegather.main_proc.views.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
-from icegather.shared.stun_codes import describe
+from icegather.shared.vocabulary.stun_codes import describe
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
 
@@ -50,7 +50,10 @@ def test_refused_credentials_exit_1_with_the_dom_shaped_error_record(coturn):
 
     assert result.returncode == 1, result.stderr
     [error] = [r for r in records(result) if r["type"] == "icecandidateerror"]
-    assert set(error) == {"type", "url", "errorCode", "errorText", "errorCause", "address", "port", "time_ms"}
+    assert set(error) == {
+        "type", "url", "serverIndex", "errorCode", "errorText", "errorCause", "address", "port", "serverAddress",
+        "time_ms",
+    }
     assert error["errorCause"] == "signed_request_refused"  # refused after the 401 challenge
     assert (error["url"], error["errorCode"], error["errorText"]) == (coturn.url(), 401, "Unauthorized")
     assert error["address"] == "127.0.0.1" and isinstance(error["port"], int)

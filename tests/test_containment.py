@@ -19,7 +19,7 @@ from test_service import running_service
 
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
-from icegather.shared.ice_config import parse_configuration
+from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol.checks import MAX_TEXT
 from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
 from icegather.transport_proc.service import TransportService, contained

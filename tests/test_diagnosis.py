@@ -27,9 +27,11 @@ from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
     ScriptedTurnServer,
+    another_transaction_id,
     error_to_every_request,
     hang_up,
     mapped_to,
+    mapped_two_ways,
     never_answer,
     response,
     try_alternate,
@@ -43,12 +45,13 @@ from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
 from icegather.main_proc.diagnosis.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.verdicts import VERDICTS, diagnose
-from icegather.main_proc.views.report import format_line
-from icegather.shared.address_scopes import scope_of
-from icegather.shared.relay_outcomes import BROKEN
+from icegather.main_proc.views.text_lines import format_line
+from icegather.shared.net.address_scopes import scope_of
+from icegather.shared.vocabulary.relay_outcomes import BROKEN
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]
+DUAL_STACK = [*LOOPBACK, "--local-address", "::1"]
 TURN_USER = {"username": "u", "credential": "p"}
 REST_SECRET = "the-shared-secret"
 
@@ -89,8 +92,8 @@ class Servers:
     def coturn_relaying_on(self, *relay_ips: str) -> Coturn:
         return self.stack.enter_context(local_coturn(relay_ips=relay_ips))
 
-    def scripted(self, script) -> ScriptedStunServer:
-        return self.stack.enter_context(ScriptedStunServer(script))
+    def scripted(self, script, host: str = "127.0.0.1", port: int = 0) -> ScriptedStunServer:
+        return self.stack.enter_context(ScriptedStunServer(script, host, port))
 
     def both_turn_transports(self, turn: Coturn) -> list[dict]:
         return [turn.ice_server("turn"), turn.ice_server("turn", transport="tcp")]
@@ -113,6 +116,20 @@ def redirect_to_itself(servers: Servers) -> Scenario:
 
 def binding_success_without_address(request: stun.Message, source) -> bytes:
     return bytes(response(request, stun.Class.RESPONSE))
+
+
+def udp_dropped_where_tcp_works(servers: Servers) -> Scenario:
+    """coturn over TCP only, its port's UDP taken by a socket that never answers: UDP to the
+    server is dropped while TCP to the same host and port works."""
+    turn = servers.stack.enter_context(local_coturn(udp=False))
+    return Scenario([{"urls": servers.scripted(never_answer, port=turn.port).url()},
+                     turn.ice_server("turn", transport="tcp")])
+
+
+def silent_over_ipv6(servers: Servers) -> Scenario:
+    """stun:localhost: coturn answers on 127.0.0.1; on [::1], the same port drops everything."""
+    servers.scripted(never_answer, "::1", servers.coturn.port)
+    return Scenario([{"urls": f"stun:localhost:{servers.coturn.port}"}], DUAL_STACK)
 
 
 def one_relay_port(servers: Servers) -> Scenario:
@@ -148,6 +165,13 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "redirect": redirect_to_itself,
     "protocol": lambda s: scripted_turn(s, error_to_every_request(400, "Bad Request")),
     "server error": lambda s: scripted_turn(s, error_to_every_request(500, "Server Error")),
+    # Its answers to the signed Allocate are signed with another password.
+    "answers unverified": lambda s: scripted_relay(s, password="not-" + TURN_USER["credential"]),
+    "answers wrong transaction": lambda s: Scenario([{"urls": s.scripted(another_transaction_id).url()}]),
+    "mapped address wrong": lambda s: Scenario([{"urls": s.scripted(mapped_two_ways).url()}]),
+    # coturn listens on 127.0.0.1 only; localhost is 127.0.0.1 and ::1.
+    "family closed": lambda s: Scenario([{"urls": f"stun:localhost:{s.coturn.port}"}], DUAL_STACK),
+    "family silent": silent_over_ipv6,
     "dns": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
     "udp port closed": lambda s: Scenario([{"urls": f"stun:127.0.0.1:{free_port()}"}]),
     "host unreachable": lambda s: s.behind_router("host_unreachable"),
@@ -157,9 +181,7 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "redirect unreachable": redirect_to_ipv6,
     "tcp port closed": lambda s: Scenario([{"urls": f"turn:127.0.0.1:{free_port()}?transport=tcp", **TURN_USER}]),
     "tls": lambda s: Scenario([s.tls_coturn.ice_server("turns")]),
-    "udp blocked": lambda s: Scenario(
-        [{"urls": s.scripted(never_answer).url()}, s.coturn.ice_server("turn", transport="tcp")]
-    ),
+    "udp blocked": udp_dropped_where_tcp_works,
     "silent": lambda s: Scenario([{"urls": s.scripted(never_answer).url()}]),
     "hang-up": lambda s: Scenario(
         [{"urls": f"turn:127.0.0.1:{s.stack.enter_context(ScriptedTcpServer(hang_up(reset=True))).port}?transport=tcp",
@@ -171,8 +193,8 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "other": lambda s: scripted_turn(s, error_to_every_request(437, "Allocation Mismatch")),
 }
 
-def scripted_relay(servers: Servers, **behaviour) -> Scenario:
-    turn = servers.stack.enter_context(ScriptedTurnServer(TURN_USER["credential"], **behaviour))
+def scripted_relay(servers: Servers, password: str = TURN_USER["credential"], **behaviour) -> Scenario:
+    turn = servers.stack.enter_context(ScriptedTurnServer(password, **behaviour))
     return Scenario([{"urls": turn.url(), **TURN_USER}])
 
 
@@ -204,6 +226,7 @@ VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "relay broken": RELAY_CAUSE_SCENARIOS["relay carries nothing"],
     "no server answered": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
     "turn failed": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
+    "no usable answer": CAUSE_SCENARIOS["answers wrong transaction"],
     "partly working": lambda s: Scenario([s.coturn.ice_server("turn"), {"urls": "stun:stun1.invalid:3478"}]),
     "no turn": lambda s: Scenario([{"urls": s.scripted(mapped_to(("203.0.113.7", 40000))).url()}]),
     "healthy": lambda s: Scenario([s.coturn.ice_server("turn"), s.coturn.ice_server("turn", transport="tcp")]),
@@ -280,7 +303,8 @@ def test_each_address_rule_is_found_from_the_scenario_that_produces_it(rule, cot
 
 def test_a_public_servers_relayed_address_in_private_space_means_external_ip_is_missing():
     outcome = dataclasses.replace(
-        healthy_turn("turn:turn.example.org"), server_address="198.51.100.10", relayed=("10.0.0.5",)
+        healthy_turn("turn:turn.example.org"), server_address="198.51.100.10", relayed=("10.0.0.5",),
+        software="Coturn-4.6.1 'Gorst'",
     )
     [finding] = address_findings(outcome)
     assert finding.cause == "relay address private"

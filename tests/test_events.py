@@ -11,7 +11,7 @@ from icegather.main_proc.dom.ice_candidate import RTCIceCandidate
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
 from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection, error_event_init
-from icegather.shared.dom_exception import DOMException
+from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.structs import IceCandidateErrorInfo
 
 
@@ -67,7 +67,7 @@ def test_synthetic_error_event_rejects_values_of_the_wrong_type():
 def test_empty_address_and_zero_port_become_none_and_nothing_else_changes(info, address, port):
     init = error_event_init(info)
     assert init == {"address": address, "port": port, "url": info.url, "errorCode": info.error_code,
-                    "errorText": info.error_text, "errorCause": info.cause}
+                    "errorText": info.error_text, "errorCause": info.cause, "serverIndex": 0, "serverAddress": None}
     event = RTCPeerConnectionIceErrorEvent("icecandidateerror", init)
     assert (event.address, event.port, event.errorCause) == (address, port, info.cause)
 

@@ -20,7 +20,7 @@ from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer, never_answer
 
 from icegather.main_proc.exporter.allowed_targets import first_refused, parse_allowed_target
-from icegather.shared.ice_url import parse_ice_url
+from icegather.shared.config.ice_url import parse_ice_url
 
 SECRET = "the-shared-secret-of-the-test"
 FAST = {"rto": 0.05, "max_sends": 2, "final_wait": 2}

@@ -13,7 +13,7 @@ from local_coturn import free_port
 from stun_servers import ScriptedStunServer, mapped_to, try_alternate
 
 from icegather.shared import protocol
-from icegather.shared.ice_config import parse_configuration
+from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,

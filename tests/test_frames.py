@@ -15,7 +15,7 @@ from test_supervision import GOOD_ERROR, peer_connection_on_a_fake
 from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
-from icegather.shared.ice_config import parse_configuration
+from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol import (
     MAX_FRAME_BYTES,
     MAX_FRAME_MESSAGES,

@@ -12,16 +12,11 @@ from gathering_helpers import FAST_SCHEDULE, gather
 from stun_servers import (
     ScriptedStunServer,
     ScriptedTcpServer,
+    another_transaction_id,
     error_to_every_request,
     response,
     send_then_close,
 )
-
-
-def wrong_transaction_id(request: stun.Message, source) -> bytes:
-    answer = stun.Message(request.message_method, stun.Class.RESPONSE, os.urandom(12))
-    answer.attributes["XOR-MAPPED-ADDRESS"] = ("203.0.113.7", 40000)
-    return bytes(answer)
 
 
 def garbage(request: stun.Message, source) -> bytes:
@@ -66,7 +61,7 @@ def test_unusable_answers_are_ignored_and_the_server_counts_as_silent(kind, cotu
 
 
 def test_answers_with_another_transaction_id_are_discarded_but_not_taken_for_silence(coturn):
-    with ScriptedStunServer(wrong_transaction_id) as server:
+    with ScriptedStunServer(another_transaction_id) as server:
         recording = gather({"iceServers": [{"urls": server.url()}, coturn.ice_server("turn")]})
 
     [error] = recording.errors

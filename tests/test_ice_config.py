@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from icegather.shared.dom_exception import DOMException
-from icegather.shared.ice_config import parse_configuration
-from icegather.shared.ice_url import parse_ice_url
+from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.ice_config import parse_configuration
+from icegather.shared.config.ice_url import parse_ice_url
 
 SECRET = "s3cret-credential"
 

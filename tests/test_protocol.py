@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icegather.shared import protocol
-from icegather.shared.ice_config import parse_configuration
+from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol import (
     ProtocolError,
     SequenceChecker,
@@ -280,3 +280,55 @@ def test_well_framed_messages_with_random_fields_are_decoded_or_refused_cleanly(
     for decode in (decode_to_main, decode_to_transport):
         with contextlib.suppress(ProtocolError):
             list(decode(data))
+
+
+
+
+# A value nested as deep as msgpack unpacks (1,023 levels) but deeper than the stack frames a
+# process has (Python's limit is 1,000): scripts/fuzz_protocol.py found that error messages
+# quoting such a value (str, repr) raised RecursionError instead of ProtocolError.
+DEEP = "deep: a list of a list of ... 1,015 levels deep"
+
+
+def with_deep_value(message: dict) -> bytes:
+    return msgpack.packb(message).replace(msgpack.packb(DEEP), b"\x91" * 1015 + b"\xc0")
+
+
+def on_the_wire(message: messages.Message, **changes) -> dict:
+    return {**msgpack.unpackb(encode(message, 0)), **changes}
+
+
+def info_with(**changes) -> dict:
+    message = on_the_wire(protocol.CandidateError(7, ERROR))
+    return {**message, "info": {**message["info"], **changes}}
+
+
+def gather_with(**configuration) -> dict:
+    gather = next(message for message in TO_TRANSPORT if isinstance(message, protocol.Gather))
+    return on_the_wire(gather, configuration=configuration)
+
+
+@pytest.mark.parametrize(
+    ("decode", "message"),
+    [
+        pytest.param(decode_to_main, {"type": DEEP, "seq": 0}, id="type, to the main process"),
+        pytest.param(decode_to_transport, {"type": DEEP, "seq": 0}, id="type, to the transport"),
+        pytest.param(decode_to_main, on_the_wire(protocol.Heartbeat(), seq=DEEP), id="seq"),
+        pytest.param(decode_to_main, on_the_wire(protocol.GatheringState(7, "complete"), pc_id=DEEP), id="pc_id"),
+        pytest.param(decode_to_main, on_the_wire(protocol.GatheringState(7, "complete"), state=DEEP), id="state"),
+        pytest.param(decode_to_main, info_with(cause=DEEP), id="info.cause"),
+        pytest.param(decode_to_main, info_with(url=DEEP), id="info.url"),
+        pytest.param(decode_to_transport, gather_with(iceServers=[], iceTransportPolicy=DEEP), id="policy"),
+        pytest.param(decode_to_transport, gather_with(iceServers=[], iceCandidatePoolSize=DEEP), id="pool size"),
+        pytest.param(decode_to_transport, gather_with(iceServers=[{"urls": DEEP}]), id="urls"),
+        pytest.param(
+            decode_to_transport, gather_with(iceServers=[{"urls": "stun:s.example", "username": DEEP}]), id="username"
+        ),
+    ],
+)
+def test_a_value_nested_as_deep_as_msgpack_allows_is_refused_as_a_protocol_error(decode, message):
+    data = with_deep_value(message)
+    assert DEEP.encode() not in data  # the value is nested, not the marker text
+
+    with pytest.raises(ProtocolError):
+        list(decode(data))

@@ -20,7 +20,8 @@ from scripted_relays import RelayBehaviour, ScriptedRelay
 
 from icegather.main_proc.commands.cli import run
 from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent
-from icegather.main_proc.views.report import format_line, relay_check_record
+from icegather.main_proc.views.report import relay_check_record
+from icegather.main_proc.views.text_lines import format_line
 from icegather.shared.structs import GatherOptions
 from icegather.transport_proc.relay.check import PROBES_PER_KIND
 from icegather.transport_proc.stun.channels import StreamChannel, bind_socket, stream_frame_length

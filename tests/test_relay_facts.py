@@ -10,12 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from icegather.main_proc.diagnosis.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES, explain_relay
 from icegather.main_proc.dom.peerconnection import relay_check_event_init
-from icegather.main_proc.views.report import RELAY_FIELDS, relay_result
+from icegather.main_proc.views.report import RELAY_FIELDS
+from icegather.main_proc.views.text_lines import relay_result
 from icegather.shared.protocol.schemas import decoder_for
-from icegather.shared.relay_outcomes import BROKEN, RELAY_OUTCOMES, relay_outcome
 from icegather.shared.structs import RelayCheckInfo
+from icegather.shared.vocabulary.relay_outcomes import BROKEN, RELAY_OUTCOMES, relay_outcome
 from icegather.transport_proc.relay.check import PeerPlan, from_peer_address, plan_peer
 from icegather.transport_proc.relay.probes import CheckedAllocation, FailedRequest, NotChecked, Probe, ProbeLog
 from icegather.transport_proc.relay.scope import relayed_refusal
@@ -286,7 +288,8 @@ def test_each_mechanism_is_shown_when_they_differ_and_the_totals_when_they_agree
 
 
 def test_a_dead_channel_is_explained_without_naming_one_servers_options():
-    finding = explain_relay("turn:t.example", record(facts(ALL, (0, 3))))
+    outcome = ServerOutcome("turn:t.example", "turn", "udp", "t.example", True, 1.0, ("relay",), None, None, None)
+    finding = explain_relay(outcome, record(facts(ALL, (0, 3))))
 
     assert finding.cause == "channel data dropped"
     assert "(0 of 3 out, 3 of 3 back)" in finding.finding and "(3 of 3 out, 3 of 3 back)" in finding.finding

@@ -10,7 +10,8 @@ import dataclasses
 import pytest
 from gathering_helpers import LOOPBACK, events_of
 
-from icegather.main_proc.views.report import format_line, relay_check_record
+from icegather.main_proc.views.report import relay_check_record
+from icegather.main_proc.views.text_lines import format_line
 from icegather.transport_proc.relay.check import PROBES_PER_KIND
 
 CHECKING = dataclasses.replace(LOOPBACK, relay_check=True)

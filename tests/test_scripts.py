@@ -19,16 +19,32 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_the_protocol_fuzzer_finds_no_unhandled_exception_in_a_quick_run():
-    outcomes, bugs = fuzz_protocol.fuzz(400, derandomize=True)
-    again, _ = fuzz_protocol.fuzz(400, derandomize=True)
+def test_the_protocol_fuzzer_finds_no_crash_in_a_quick_run_and_reaches_every_level(capsys):
+    result = fuzz_protocol.fuzz(fuzz_protocol.QUICK_EXAMPLES, derandomize=True)
+    assert fuzz_protocol.main(["--quick"]) == 0
+    printed = capsys.readouterr().out.splitlines()
 
-    assert bugs == []
-    assert outcomes == again  # the same cases every run: what this test sees cannot vary
-    assert outcomes["cases"] == 400
-    # The inputs reach both ends: refused by the decoder, and through it to the events.
-    assert outcomes["rejected by the decoder"] > 0
-    assert outcomes["delivered: event"] > 0
+    assert result.crashes == {}
+    # The same cases every run (what this test sees cannot vary), and the figures printed.
+    assert printed[0].startswith(f"fuzz_protocol: {fuzz_protocol.QUICK_EXAMPLES} cases in ")
+    assert printed[1:] == fuzz_protocol.report(result, 0.0)[1:]
+    assert "  crashes: 0" in printed
+    outcomes = result.outcomes
+    # Both ways, inputs reach both ends: refused, and through the decoder (to the events).
+    for direction in (fuzz_protocol.TO_THE_MAIN_PROCESS, fuzz_protocol.TO_THE_TRANSPORT):
+        assert outcomes[f"accepted {direction}"] > 0
+        assert outcomes[f"refused {direction}"] > 0
+    assert outcomes["delivered with an event"] > 0
+    assert outcomes["frames whose messages before the bad one came out"] > 0
+    # Refused at every level: a message's field, a report's info, the options and their
+    # schedule, the configuration.
+    refused = result.fields_refused
+    levels = {field.split(".")[0] for field in refused}
+    for table in fuzz_protocol.TABLES.values():
+        assert levels & {message.__name__ for message in table.values()}
+    assert {"GatherOptions", "RetransmissionSchedule"} <= levels
+    assert any(level.endswith("Info") for level in levels)
+    assert {"Gather.configuration", "Audit.configuration"} & refused
 
 
 @pytest.mark.parametrize(

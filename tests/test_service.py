@@ -25,8 +25,8 @@ from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
-from icegather.shared.curve_keys import CurveKeys
-from icegather.shared.link_settings import MIN_HEARTBEAT_INTERVAL
+from icegather.shared.protocol.curve_keys import CurveKeys
+from icegather.shared.protocol.link_settings import MIN_HEARTBEAT_INTERVAL
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 NOBODY = 65534
@@ -327,7 +327,7 @@ def test_a_transport_process_loads_aioices_stun_codec_without_its_ice_agent():
         "from icegather.transport_proc.__main__ import load_aioice_without_its_agent\n"
         "load_aioice_without_its_agent()\n"
         "import icegather.transport_proc.service\n"
-        "heavy = ('aioice.ice', 'dns', 'ifaddr', 'icegather.shared.curve_keys')\n"
+        "heavy = ('aioice.ice', 'dns', 'ifaddr', 'icegather.shared.protocol.curve_keys')\n"
         "print(sorted(m for m in heavy if m in sys.modules), 'aioice.stun' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)

@@ -54,7 +54,7 @@ def bad_messages(fake: HostileTransport, pc_id: int) -> dict[str, bytes]:
                 "seq": seq,
                 "pc_id": pc_id,
                 "info": {"address": "x", "port": 1, "url": "stun:s", "error_code": 701, "error_text": "t",
-                         "cause": "no_response"},
+                         "cause": "no_response", "server_index": 0, "server_address": ""},
             }
         ),
         "replayed": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq - 1),

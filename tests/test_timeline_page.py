@@ -195,13 +195,14 @@ def assert_drawn_only_by_the_page(page: Path) -> None:
 
 def with_payload(value: Any, key: str = "") -> Any:
     """Every string the page may show as text, with the payload appended (``type``, a
-    transaction's ``outcome`` and a relayed address keep what icegather writes there, or the
-    record would be refused or left out rather than drawn)."""
+    transaction's ``outcome``, a relayed address, the server address a row failed at and a
+    row's note names keep what icegather writes there, or the record would be refused or left
+    out rather than drawn)."""
     if isinstance(value, dict):
         return {name: with_payload(item, name) for name, item in value.items()}
     if isinstance(value, list):
         return [with_payload(item, key) for item in value]
-    if isinstance(value, str) and key not in ("type", "outcome", "relayedAddress"):
+    if isinstance(value, str) and key not in ("type", "outcome", "relayedAddress", "errorServerAddress", "note"):
         return value + PAYLOAD
     return value
 

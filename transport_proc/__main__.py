@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         curve = None
         if args.curve_secret:
-            from icegather.shared.curve_keys import CurveKeys  # tcp:// only: kept out of a private transport's start
+            from icegather.shared.protocol.curve_keys import (
+                CurveKeys,  # tcp:// only: kept out of a private transport's start
+            )
 
             curve = CurveKeys.load(args.curve_secret)
         asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_jobs))
@@ -125,7 +127,7 @@ def keygen(argv: list[str]) -> int:
     parser.add_argument("directory")
     parser.add_argument("name")
     args = parser.parse_args(argv)
-    from icegather.shared.curve_keys import generate
+    from icegather.shared.protocol.curve_keys import generate
 
     public, secret = generate(args.directory, args.name)
     print(f"public key: {public}\nsecret key: {secret} (keep it private)")

@@ -12,7 +12,7 @@ import ipaddress
 import itertools
 from collections.abc import Iterable
 
-from icegather.shared.endpoints import ip_version, parse_ip
+from icegather.shared.net.endpoints import ip_version, parse_ip
 
 
 def interface_addresses() -> list[str]:

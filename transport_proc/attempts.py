@@ -1,13 +1,17 @@
-"""One try of one server URL from one local address, and where a redirect may take it."""
+"""One try of one server URL from one local address, the entry of iceServers its reports name, and
+where a redirect may take it."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import TypeVar
 
-from icegather.shared.endpoints import Address, endpoint, family_name
-from icegather.shared.ice_config import IceServer
-from icegather.shared.ice_url import IceUrl
+from icegather.shared.config.ice_config import IceServer
+from icegather.shared.config.ice_url import IceUrl
+from icegather.shared.net.endpoints import Address, endpoint, family_name
+from icegather.shared.structs import CandidateInfo, RelayCheckInfo, TransactionTraceInfo
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel
 from icegather.transport_proc.turn.allocation import Redirect
@@ -17,10 +21,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Attempt:
-    """One URL tried from one local address; ``channel`` is the socket in use, if any."""
+    """One URL tried from one local address; ``channel`` is the socket in use, if any.
+    ``server_index`` is the index of the URL's entry in iceServers; ``index``, the local
+    address's among the gathering's."""
 
     url: IceUrl
     server: IceServer
+    server_index: int
     local_ip: str
     index: int
     server_address: Address
@@ -33,6 +40,15 @@ class Attempt:
     @property
     def local_address(self) -> Address | None:
         return self.channel.local_address if self.channel is not None else None
+
+
+# A report built by a module that knows nothing of iceServers entries (a candidate, a trace, a
+# relay check), which the gathering stamps with its attempt's.
+Stamped = TypeVar("Stamped", CandidateInfo, RelayCheckInfo, TransactionTraceInfo)
+
+
+def of_entry(info: Stamped, attempt: Attempt) -> Stamped:
+    return dataclasses.replace(info, server_index=attempt.server_index)
 
 
 def redirect_target(step: Redirect, attempt: Attempt) -> Address:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import zlib
 
-from icegather.shared.candidate import CandidateFields, format_candidate
-from icegather.shared.endpoints import Address
+from icegather.shared.net.candidate import CandidateFields, format_candidate
+from icegather.shared.net.endpoints import Address
 from icegather.shared.structs import CandidateInfo
 
 COMPONENT_RTP = 1

@@ -15,6 +15,7 @@ Firefox's socket process. For one configuration it
 A failure is one ``IceCandidateErrorInfo``: the server's error code and reason phrase, or 701
 with a text naming the cause (``failures``). Its address and port are those of the local
 socket that tried; a failed name lookup was tried by no socket, so it has ``""`` and ``0``.
+Every report names the entry of ``iceServers`` its URL came from (``server_index``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ import time
 from aioice import stun
 
 from icegather.shared import protocol
-from icegather.shared.endpoints import Address, endpoint, family_name, is_ipv6
-from icegather.shared.ice_config import IceServer
-from icegather.shared.ice_url import IceUrl
-from icegather.shared.server_notes import ServerNote
+from icegather.shared.config.ice_config import IceServer
+from icegather.shared.config.ice_url import IceUrl
+from icegather.shared.net.endpoints import Address, endpoint, family_name, is_ipv6
 from icegather.shared.structs import (
     CandidateInfo,
     IceCandidateErrorInfo,
@@ -38,15 +38,17 @@ from icegather.shared.structs import (
     ServerAnswerInfo,
     ServerNoteInfo,
 )
+from icegather.shared.vocabulary.server_notes import ServerNote
 from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
-from icegather.transport_proc.attempts import Attempt, redirect_target
+from icegather.transport_proc.attempts import Attempt, of_entry, redirect_target
 from icegather.transport_proc.relay.check import RelayChecker, plan_peer
 from icegather.transport_proc.relay.probes import CheckedAllocation
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.address_families import IPV6_ALONE
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.mapped_address import MappedAddressProblem, choose_mapped_address
 from icegather.transport_proc.stun.parser import ServerMessage
 from icegather.transport_proc.stun.resolver import resolve
 from icegather.transport_proc.stun.transaction import Tracer, Transacted, transact
@@ -90,8 +92,8 @@ class Gathering:
         relay_only = self.configuration.ice_transport_policy == "relay"
         await asyncio.gather(
             *(
-                self._try_url(url, server)
-                for server in self.configuration.ice_servers
+                self._try_url(url, server, server_index)
+                for server_index, server in enumerate(self.configuration.ice_servers)
                 for url in server.urls
                 if url.is_turn or not relay_only
             )
@@ -120,14 +122,16 @@ class Gathering:
         if self._reporting:
             self.send(protocol.Candidate(self.pc_id, info))
 
-    def _failure(self, url: IceUrl, failure: AttemptFailed, local: Address | None) -> None:
-        address, port = failure.local_address or local or ("", 0)
+    def _failure(self, url: IceUrl, server_index: int, failure: AttemptFailed, attempt: Attempt | None) -> None:
+        """A failure of the URL: of one attempt, or (``attempt`` None) before any began."""
+        address, port = failure.local_address or (attempt and attempt.local_address) or ("", 0)
         logger.info("%s failed from %s: %d %s", url.url, address or "-", failure.code, failure.text)
         if self._reporting:
             self.send(protocol.CandidateError(self.pc_id,
                 IceCandidateErrorInfo(
                     address=address, port=port, url=url.url, error_code=failure.code,
-                    error_text=failure.text, cause=failure.cause,
+                    error_text=failure.text, cause=failure.cause, server_index=server_index,
+                    server_address=attempt.server_address[0] if attempt is not None else "",
                 )
             ))
 
@@ -139,7 +143,8 @@ class Gathering:
         def trace(done: Transacted) -> None:
             if self._reporting and attempt.channel is not None:
                 url, local, server = attempt.url.url, attempt.channel.local_address, attempt.server_address
-                self.send(protocol.TransactionTrace(self.pc_id, trace_info(done, url, local, server, self._started)))
+                info = trace_info(done, url, local, server, self._started)
+                self.send(protocol.TransactionTrace(self.pc_id, of_entry(info, attempt)))
 
         return trace
 
@@ -157,14 +162,15 @@ class Gathering:
         attempt.answered, attempt.rtt = True, rtt
         address, port = attempt.channel.local_address
         if self._reporting:
-            self.send(protocol.ServerAnswer(self.pc_id,
-                ServerAnswerInfo(address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0])
-            ))
+            self.send(protocol.ServerAnswer(self.pc_id, ServerAnswerInfo(
+                address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0], attempt.server_index
+            )))
 
     def _note(self, attempt: Attempt, note: ServerNote, detail: str) -> None:
         if self._reporting and attempt.channel is not None:
             address, port = attempt.channel.local_address
-            self.send(protocol.ServerNote(self.pc_id, ServerNoteInfo(address, port, attempt.url.url, note, detail)))
+            info = ServerNoteInfo(address, port, attempt.url.url, note, detail, attempt.server_index)
+            self.send(protocol.ServerNote(self.pc_id, info))
 
     # --- host candidates ----------------------------------------------------------------
 
@@ -186,36 +192,38 @@ class Gathering:
 
     # --- one URL, from every local address of its family ----------------------------------
 
-    async def _try_url(self, url: IceUrl, server: IceServer) -> None:
+    async def _try_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:
         try:
             server_ips = await resolve(url.host, url.port, self.schedule.give_up_after)
         except AttemptFailed as failure:
-            self._failure(url, failure, None)
+            self._failure(url, server_index, failure, None)
             return
         except Exception as error:  # a bug: this URL fails, and says so; the others go on
             logger.exception("%s: internal error while resolving %s", url.url, url.host)
-            self._failure(url, failures.internal_error(error), None)
+            self._failure(url, server_index, failures.internal_error(error), None)
             return
         pairs = pair_addresses(self.local_addresses, server_ips)
         if not pairs:
-            self._failure(url, failures.no_local_address(family_name(server_ips[0]), url.host), None)
+            self._failure(url, server_index, failures.no_local_address(family_name(server_ips[0]), url.host), None)
             return
-        await asyncio.gather(
-            *(self._attempt(url, server, local_ip, (server_ip, url.port)) for local_ip, server_ip in pairs)
-        )
+        await asyncio.gather(*(
+            self._attempt(Attempt(url, server, server_index, local_ip, self.local_addresses.index(local_ip),
+                                  (server_ip, url.port)))
+            for local_ip, server_ip in pairs
+        ))
 
-    async def _attempt(self, url: IceUrl, server: IceServer, local_ip: str, server_address: Address) -> None:
-        attempt = Attempt(url, server, local_ip, self.local_addresses.index(local_ip), server_address)
+    async def _attempt(self, attempt: Attempt) -> None:
+        url = attempt.url
         try:
             if url.is_turn:
                 await self._allocate(attempt)
             else:
                 await self._bind(attempt)
         except AttemptFailed as failure:
-            self._failure(url, failure, attempt.local_address)
+            self._failure(url, attempt.server_index, failure, attempt)
         except Exception as error:  # a bug: this URL fails, and says so; the others go on
-            logger.exception("%s from %s: internal error", url.url, local_ip)
-            self._failure(url, failures.internal_error(error), attempt.local_address)
+            logger.exception("%s from %s: internal error", url.url, attempt.local_ip)
+            self._failure(url, attempt.server_index, failures.internal_error(error), attempt)
         finally:
             if attempt.channel is not None and not attempt.keep_channel:
                 attempt.channel.close()
@@ -236,9 +244,9 @@ class Gathering:
             )
         except AttemptFailed as failure:
             if self.options.trace and self._reporting and failure.local_address is not None:
-                self.send(protocol.TransactionTrace(self.pc_id,
-                    connect_trace(url.url, failure, attempt.server_address, tried_at, time.monotonic(), self._started)
-                ))
+                ended = time.monotonic()
+                info = connect_trace(url.url, failure, attempt.server_address, tried_at, ended, self._started)
+                self.send(protocol.TransactionTrace(self.pc_id, of_entry(info, attempt)))
             raise
 
     async def _bind(self, attempt: Attempt) -> None:
@@ -252,9 +260,14 @@ class Gathering:
         self._answered(attempt, response, rtt)
         if response.message_class == stun.Class.ERROR:
             raise failures.error_response(response, attempt.server_address)
-        mapped = response.attributes.get("XOR-MAPPED-ADDRESS") or response.attributes.get("MAPPED-ADDRESS")
+        mapped = choose_mapped_address(
+            response.attributes.get("XOR-MAPPED-ADDRESS"), response.attributes.get("MAPPED-ADDRESS"),
+            attempt.server_address,
+        )
         if mapped is None:
             raise failures.malformed_response(attempt.server_address, "Binding success without a mapped address")
+        if isinstance(mapped, MappedAddressProblem):
+            raise failures.mapped_address_mismatch(attempt.server_address, mapped.text)
         if channel.reliable:
             # stuns: (RFC 7064) maps the TLS connection, which closes right after; it says
             # nothing about a UDP socket, so the answer is reported and no candidate made.
@@ -268,9 +281,8 @@ class Gathering:
         if tuple(mapped) == tuple(base) or key in self._srflx_seen:
             return
         self._srflx_seen.add(key)
-        self._candidate(
-            candidates.srflx_candidate(mapped, base, attempt.server_address[0], attempt.index, attempt.url.url)
-        )
+        info = candidates.srflx_candidate(mapped, base, attempt.server_address[0], attempt.index, attempt.url.url)
+        self._candidate(of_entry(info, attempt))
 
     async def _allocate(self, attempt: Attempt) -> None:
         """TURN Allocate; on success the relay candidate is reported and the allocation kept.
@@ -319,12 +331,11 @@ class Gathering:
         attempt.keep_channel = True
         self._allocations.keep(attempt.channel, session, attempt.server_address)
         for relayed in step.relayed:
-            self._candidate(
-                candidates.relay_candidate(
-                    relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
-                    attempt.index, attempt.url.url, attempt.url.relay_protocol,
-                )
+            info = candidates.relay_candidate(
+                relayed, step.mapped, attempt.local_ip, attempt.server_address[0],
+                attempt.index, attempt.url.url, attempt.url.relay_protocol,
             )
+            self._candidate(of_entry(info, attempt))
         if self.options.relay_check:
             # One at a time, as they share the client's socket, each on a channel of its own.
             for channel_number, relayed in enumerate(step.relayed, FIRST_CHANNEL):
@@ -334,7 +345,8 @@ class Gathering:
         """Beyond a browser: ask the server that gave an IPv4 relay for an IPv6 one too, from a
         socket of its own and on a short schedule, so that a server that mishandles the ask
         costs nothing of the browser's result. How it took the ask is a note, never an error."""
-        attempt = Attempt(first.url, first.server, first.local_ip, first.index, first.server_address)
+        attempt = Attempt(first.url, first.server, first.server_index, first.local_ip, first.index,
+                          first.server_address)
         assert first.server.username is not None and first.server.credential is not None
         session = AllocateSession(first.server.username, first.server.credential, family=IPV6_ALONE)
         try:
@@ -379,6 +391,6 @@ class Gathering:
         if self.options.trace and self._reporting:
             ended = time.monotonic()
             for probe in probe_traces(check.log, attempt.url.url, checked.local, relayed, ended, self._started):
-                self.send(protocol.TransactionTrace(self.pc_id, probe))
+                self.send(protocol.TransactionTrace(self.pc_id, of_entry(probe, attempt)))
         if self._reporting:
-            self.send(protocol.RelayCheck(self.pc_id, info))
+            self.send(protocol.RelayCheck(self.pc_id, of_entry(info, attempt)))

@@ -11,7 +11,7 @@ A client that asks for heartbeats in its ``client_hello`` gets one every ``heart
 seconds (at least ``link_settings.MIN_HEARTBEAT_INTERVAL``), so that it can tell a hung transport (stopped,
 deadlocked) from a quiet one.
 
-A client is gone when its connection is (``shared.link_settings``: libzmq's own heartbeats end
+A client is gone when its connection is (``shared.protocol.link_settings``: libzmq's own heartbeats end
 the connection of a process that is killed, stopped or unreachable, whatever its event loop
 does), or when a message to it cannot be delivered (``ROUTER_MANDATORY``: unknown, or its
 queue full). Its gatherings are then closed and their allocations released, so that a
@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, cast
 import zmq
 import zmq.asyncio
 
-from icegather.shared import link_settings, protocol
+from icegather.shared import protocol
+from icegather.shared.protocol import link_settings
 from icegather.shared.protocol.checks import MAX_TEXT
 from icegather.shared.structs import SERVER_NOT_REACHABLE, IceCandidateErrorInfo
 from icegather.transport_proc.audit.server_audit import ServerAudit
@@ -40,7 +41,7 @@ from icegather.transport_proc.ipc.connections import Connection, ConnectionMonit
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 
 if TYPE_CHECKING:
-    from icegather.shared.curve_keys import CurveKeys
+    from icegather.shared.protocol.curve_keys import CurveKeys
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,9 @@ def contained(message: protocol.Message, reason: str) -> protocol.Message | None
         return None
     info = message.info
     text = f"internal error in icegather: a report broke the protocol ({reason})"[:MAX_TEXT]
-    replacement = IceCandidateErrorInfo("", 0, info.url, SERVER_NOT_REACHABLE, text, "internal_error")
+    replacement = IceCandidateErrorInfo(
+        "", 0, info.url, SERVER_NOT_REACHABLE, text, "internal_error", server_index=info.server_index
+    )
     return protocol.CandidateError(message.pc_id, replacement)
 
 

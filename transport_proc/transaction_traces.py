@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address
+from icegather.shared.net.endpoints import Address
 from icegather.shared.structs import TransactionTraceInfo
 from icegather.transport_proc.relay.probes import ProbeLog
 from icegather.transport_proc.stun import failures

@@ -44,9 +44,9 @@ from icegather.main_proc.diagnosis.exit_status import (
 )
 from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
-from icegather.main_proc.views.report import printable
-from icegather.shared.dom_exception import DOMException
-from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.main_proc.views.text_lines import printable
+from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import AuditResultInfo, GatherOptions
 
 FINDING_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")

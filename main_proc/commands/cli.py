@@ -28,8 +28,8 @@ from icegather.main_proc.commands.cli_options import (
 )
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TRANSPORT_FAILED
-from icegather.shared.dom_exception import DOMException
-from icegather.shared.ice_config import parse_configuration
+from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.platform_support import unsupported_platform
 
 

@@ -135,7 +135,7 @@ def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
         return TransportSupervisor(spawned=spawned)
     from icegather.main_proc.link.transport_client import TransportClient
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor
-    from icegather.shared.curve_keys import CurveKeys
+    from icegather.shared.protocol.curve_keys import CurveKeys
 
     curve = None
     if args.curve_secret or args.curve_server:

@@ -17,8 +17,9 @@ from icegather.main_proc.diagnosis.exit_status import EXIT_OK
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.observed_round import RoundContext, observe_round
 from icegather.main_proc.views.progress import ProgressLine
-from icegather.main_proc.views.report import Reporter, summary_record
-from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.main_proc.views.report import summary_record
+from icegather.main_proc.views.reporter import Reporter
+from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import GatherOptions
 
 

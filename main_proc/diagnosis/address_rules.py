@@ -1,5 +1,6 @@
 """Addresses peers elsewhere cannot use (a public server's relayed address in private space,
-say): the ``ADDRESS_RULES`` table, with no traffic needed."""
+say): the ``ADDRESS_RULES`` table, with no traffic needed. What to check is said in the words of
+the server's product when its SOFTWARE names one (``server_products``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
-from icegather.shared.address_scopes import scope_of
-from icegather.shared.endpoints import family_name
+from icegather.main_proc.diagnosis.relay_causes import EXTERNAL_IP, RELAY_IP
+from icegather.main_proc.diagnosis.server_products import Wording, phrased
+from icegather.shared.net.address_scopes import scope_of
+from icegather.shared.net.endpoints import family_name
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class AddressRule:
     name: str
     pick: Callable[[ServerOutcome], str | None]
     finding: str
-    next_check: str
+    next_check: Wording
 
 
 def _private_relay(outcome: ServerOutcome) -> str | None:
@@ -46,21 +49,28 @@ ADDRESS_RULES: tuple[AddressRule, ...] = (
         _private_relay,
         "the server is public ({server}) but its relayed address {address} is in {scope} address space: "
         "peers elsewhere cannot reach it",
-        "coturn's external-ip (the public address, as public/private, behind a NAT) and relay-ip",
+        phrased("{external}, and {relay_ip}", external=EXTERNAL_IP, relay_ip=RELAY_IP),
     ),
     AddressRule(
         "srflx address private",
         _private_srflx,
         "the STUN server sees this machine at {address}, in {scope} address space: it stands inside the same "
         "network (or carrier-grade NAT), so its srflx candidate is of no use to peers outside",
-        "use a STUN server on the public internet",
+        Wording("use a STUN server on the public internet"),
     ),
     AddressRule(
         "relay family",
         _relay_of_other_family,
         "the relay is {family} ({address}) while the server is reached over {server_family}: "
         "peers with only {server_family} cannot use it",
-        "coturn relay-ip: give it an address of each family peers use",
+        Wording(
+            "the server's relay addresses: give it one of each family peers use",
+            {
+                "coturn": "coturn relay-ip: give it an address of each family peers use",
+                "pion": "Pion's PacketConnConfigs: one whose RelayAddressGenerator relays in each family peers use",
+                "node-turn": "node-turn relayIps: give it an address of each family peers use",
+            },
+        ),
     ),
 )
 
@@ -78,5 +88,6 @@ def address_findings(outcome: ServerOutcome) -> tuple[Finding, ...]:
                 "family": family_name(address),
                 "server_family": family_name(server) if server else "",
             }
-            found.append(Finding(outcome.url, rule.name, rule.finding.format(**values), rule.next_check))
+            next_check = rule.next_check.said_for(outcome.product)
+            found.append(Finding(outcome.url, rule.name, rule.finding.format(**values), next_check, outcome.entry))
     return tuple(found)

@@ -19,10 +19,10 @@ from typing import Literal
 
 from icegather.main_proc.diagnosis.audit_fixes import explained_fix, fix_for
 from icegather.main_proc.diagnosis.server_products import ServerProduct, recognise
-from icegather.shared.audit_plan import PEER_KINDS, PeerKind
-from icegather.shared.endpoints import family_name
-from icegather.shared.ice_url import parse_ice_url
+from icegather.shared.config.ice_url import parse_ice_url
+from icegather.shared.net.endpoints import family_name
 from icegather.shared.structs import AuditResultInfo
+from icegather.shared.vocabulary.audit_plan import PEER_KINDS, PeerKind
 
 Severity = Literal["critical", "warning", "not checked", "info", "ok"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "not checked", "info", "ok")

@@ -16,7 +16,7 @@ from icegather.main_proc.diagnosis.server_products import (
     in_every_product_words,
     in_words_of,
 )
-from icegather.shared.audit_plan import PeerKind
+from icegather.shared.vocabulary.audit_plan import PeerKind
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from icegather.main_proc.diagnosis.audit_findings import FINDINGS
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_OK
-from icegather.shared.stun_codes import REGISTRY, describe
+from icegather.shared.vocabulary.stun_codes import REGISTRY, describe
 
 # By name with spaces for hyphens, so that "link-local-peer" finds "link-local peer".
 AUDIT_FINDINGS = {explained.name.replace("-", " "): explained for explained in FINDINGS}

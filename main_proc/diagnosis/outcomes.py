@@ -1,20 +1,30 @@
-"""What a gathering gave, one ``ServerOutcome`` per configured URL, folded from its records, and
+"""What a gathering gave, one ``ServerOutcome`` per configured URL of each ``iceServers`` entry
+(a URL may repeat in several entries, with other credentials), folded from its records, and
 the ``Finding`` every table below produces."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from icegather.main_proc.credentials.rest_credentials import username_expiry
-from icegather.shared.ice_url import IceUrl
-from icegather.shared.relay_outcomes import BROKEN
+from icegather.main_proc.diagnosis.server_products import ServerProduct, recognise
+from icegather.shared.config.ice_url import IceUrl
+from icegather.shared.net.endpoints import family_name
+from icegather.shared.vocabulary.failure_causes import DISCARDED_ANSWER_CAUSES
+from icegather.shared.vocabulary.relay_outcomes import BROKEN
+
+# A URL as configured: its entry's index in iceServers, and the URL.
+Configured = tuple[int, IceUrl]
 
 
 @dataclass(frozen=True)
 class ServerOutcome:
-    """What one configured URL gave: reachable or not, how fast, what candidates, what error."""
+    """What one configured URL gave: reachable or not, how fast, what candidates, what error.
+    ``answered`` holds for a server whose every answer had to be discarded too (its error's
+    cause says so): it is there, and answers wrongly."""
 
     url: str
     kind: str  # "stun" or "turn"
@@ -42,10 +52,36 @@ class ServerOutcome:
     server_address: str | None = None
     relayed: tuple[str, ...] = ()
     mapped: tuple[str, ...] = ()
+    # The index of its entry in iceServers, and the URL's port.
+    entry: int = 0
+    port: int = 0
+    # The address families ("IPv4", "IPv6") it answered over and those of its errors; the
+    # server's IP address its first error was met at (None when none was: no name lookup).
+    answered_over: tuple[str, ...] = ()
+    failed_over: tuple[str, ...] = ()
+    error_server_address: str | None = None
+    # What the server told of itself: the SOFTWARE it named ("" for none) and its other notes
+    # (``shared.vocabulary.server_notes``: how it took the IPv6 relay asked beyond a browser), as (note,
+    # detail).
+    software: str = ""
+    notes: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.error_code is not None
+
+    @property
+    def product(self) -> ServerProduct | None:
+        """The server product its SOFTWARE names, whose words a fix is given in."""
+        return recognise(self.software) if self.software else None
+
+    @property
+    def failed_family(self) -> str | None:
+        return family_name(self.error_server_address) if self.error_server_address else None
+
+    @property
+    def answered_over_other_family(self) -> str | None:
+        return other_family_answered(self.answered_over, self.failed_over)
 
     @property
     def broken_relays(self) -> tuple[Mapping[str, Any], ...]:
@@ -60,6 +96,19 @@ class ServerOutcome:
         if self.kind == "turn":
             return "relay" in self.gained and (not self.checks_relay or bool(self.relay_checks))
         return self.answered
+
+
+def other_family_answered(answered_over: Sequence[str], failed_over: Sequence[str]) -> str | None:
+    """The family a URL answered over without an error when it failed over the other: a name
+    with addresses of both families, of which one has no server behind it. None otherwise."""
+    return next((family for family in answered_over if failed_over and family not in failed_over), None)
+
+
+def server_names(servers: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """Each (entry, URL) as a person reads it: the URL, with its entry in iceServers when the
+    URL is configured in more than one."""
+    entries = Counter(url for _, url in dict.fromkeys(servers))
+    return {(entry, url): url if entries[url] == 1 else f"{url} (iceServers[{entry}])" for entry, url in servers}
 
 
 @dataclass(frozen=True)
@@ -81,54 +130,35 @@ def credential_facts(username: str | None, minted: bool, now: float) -> Credenti
 
 
 def server_outcomes(
-    urls: Sequence[IceUrl],
+    urls: Sequence[Configured],
     records: Iterable[Mapping[str, Any]],
     relay_only: bool = False,
-    credentials: Mapping[str, CredentialFacts] | None = None,
+    credentials: Mapping[Configured, CredentialFacts] | None = None,
     checks_relay: bool = False,
 ) -> tuple[ServerOutcome, ...]:
-    """One outcome per configured URL, in configuration order, from the gathering's records
-    (the dicts of ``icegather.main_proc.views.report``) and what is known of its credential."""
-    answers: dict[str, float] = {}
-    server_addresses: dict[str, str] = {}
-    addresses: dict[tuple[str, str], list[str]] = {}  # (url, candidate type) -> addresses
-    relay_checks: dict[str, list[Mapping[str, Any]]] = {}
-    gained: dict[str, list[str]] = {}
-    errors: dict[str, tuple[int, str, str]] = {}
+    """One outcome per configured URL of each entry, in configuration order, from the
+    gathering's records (the dicts of ``icegather.main_proc.views.report``) and what is known of
+    its credential."""
+    folded: dict[tuple[int, str], Folded] = {}
     for record in records:
-        url = record.get("url")
-        if url is None:  # host candidates, state changes: no server's
-            continue
-        if record["type"] == "iceserveranswer":
-            answers.setdefault(url, record["rttMs"])
-            server_addresses.setdefault(url, record["serverAddress"])
-        elif record["type"] == "icecandidate" and record.get("candidate"):
-            kinds = gained.setdefault(url, [])
-            if record["candidateType"] not in kinds:
-                kinds.append(record["candidateType"])
-            addresses.setdefault((url, record["candidateType"]), []).append(record["address"])
-        elif record["type"] == "icecandidateerror":
-            errors.setdefault(url, (record["errorCode"], record["errorText"], record["errorCause"]))
-        elif record["type"] == "icerelaycheck":
-            relay_checks.setdefault(url, []).append(record)
+        if record.get("url") is not None:  # not host candidates, state changes: no server's
+            folded.setdefault((record["serverIndex"], record["url"]), Folded()).add(record)
     credentials = credentials or {}
-    first_of_each: dict[str, IceUrl] = {}
-    for parsed in urls:
-        first_of_each.setdefault(parsed.url, parsed)
     outcomes = []
-    for url, parsed in first_of_each.items():
+    for entry, parsed in dict.fromkeys(urls):  # a URL twice in one entry is one server
         kind = "turn" if parsed.is_turn else "stun"
-        code, text, cause = errors.get(url, (None, None, None))
-        credential = credentials.get(url, CredentialFacts(""))
+        facts = folded.get((entry, parsed.url), Folded())
+        code, text, cause, error_server = facts.error or (None, None, None, None)
+        credential = credentials.get((entry, parsed), CredentialFacts(""))
         outcomes.append(
             ServerOutcome(
-                url=url,
+                url=parsed.url,
                 kind=kind,
                 transport=parsed.relay_protocol,  # how the server is reached: udp, tcp or tls
                 host=parsed.host.lower(),
-                answered=url in answers,
-                rtt_ms=answers.get(url),
-                gained=tuple(gained.get(url, ())),
+                answered=facts.rtt_ms is not None or cause in DISCARDED_ANSWER_CAUSES,
+                rtt_ms=facts.rtt_ms,
+                gained=tuple(facts.addresses),
                 error_code=code,
                 error_text=text,
                 error_cause=cause,
@@ -136,14 +166,58 @@ def server_outcomes(
                 credential=credential.state,
                 expired_at=credential.expired_at,
                 expired_seconds_ago=credential.expired_seconds_ago,
-                relay_checks=tuple(relay_checks.get(url, ())),
+                relay_checks=tuple(facts.relay_checks),
                 checks_relay=checks_relay,
-                server_address=server_addresses.get(url),
-                relayed=tuple(addresses.get((url, "relay"), ())),
-                mapped=tuple(addresses.get((url, "srflx"), ())),
+                server_address=facts.server_address,
+                relayed=tuple(facts.addresses.get("relay", ())),
+                mapped=tuple(facts.addresses.get("srflx", ())),
+                entry=entry,
+                port=parsed.port,
+                answered_over=tuple(facts.answered_over),
+                failed_over=tuple(facts.failed_over),
+                error_server_address=error_server,
+                software=facts.software,
+                notes=tuple(facts.notes),
             )
         )
     return tuple(outcomes)
+
+
+@dataclass
+class Folded:
+    """What the records of one configured URL say, folded as they come (of answers and errors,
+    the first counts; of every record, its address family)."""
+
+    rtt_ms: float | None = None
+    server_address: str | None = None
+    answered_over: dict[str, None] = field(default_factory=dict)  # families, in order, once each
+    failed_over: dict[str, None] = field(default_factory=dict)
+    addresses: dict[str, list[str]] = field(default_factory=dict)  # candidate type -> addresses
+    error: tuple[int, str, str, str | None] | None = None  # code, text, cause, server address
+    relay_checks: list[Mapping[str, Any]] = field(default_factory=list)
+    software: str = ""
+    notes: dict[tuple[str, str], None] = field(default_factory=dict)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        kind = record["type"]
+        if kind == "iceserveranswer":
+            if self.rtt_ms is None:
+                self.rtt_ms, self.server_address = record["rttMs"], record["serverAddress"]
+            self.answered_over[family_name(record["serverAddress"])] = None
+        elif kind == "icecandidate" and record.get("candidate"):
+            self.addresses.setdefault(record["candidateType"], []).append(record["address"])
+        elif kind == "icecandidateerror":
+            if record["serverAddress"] is not None:
+                self.failed_over[family_name(record["serverAddress"])] = None
+            self.error = self.error or (
+                record["errorCode"], record["errorText"], record["errorCause"], record["serverAddress"]
+            )
+        elif kind == "icerelaycheck":
+            self.relay_checks.append(record)
+        elif kind == "iceservernote" and record["note"] == "software":
+            self.software = self.software or record["detail"]
+        elif kind == "iceservernote":
+            self.notes[(record["note"], record["detail"])] = None
 
 
 @dataclass(frozen=True)
@@ -152,3 +226,4 @@ class Finding:
     cause: str  # the Cause row's name
     finding: str
     next_check: str
+    entry: int = 0  # of the URL in iceServers

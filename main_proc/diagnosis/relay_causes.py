@@ -1,5 +1,6 @@
 """Why a relay does not carry data: the ``RELAY_CAUSES`` table, from the relay check's outcome
-(``shared.relay_outcomes``) and, for a refused request, the server's code."""
+(``shared.vocabulary.relay_outcomes``) and, for a refused request, the server's code. What to check is
+said in the words of the server's product when its SOFTWARE names one (``server_products``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import Finding
-from icegather.shared.endpoints import endpoint
-from icegather.shared.relay_outcomes import RelayOutcome
+from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
+from icegather.main_proc.diagnosis.server_products import Wording, phrased
+from icegather.shared.net.endpoints import endpoint
+from icegather.shared.vocabulary.relay_outcomes import RelayOutcome
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class RelayCause:
     name: str
     outcomes: frozenset[RelayOutcome]
     finding: str
-    next_check: str
+    next_check: Wording
     codes: frozenset[int] | None = None  # None: any
 
     def explains(self, check: Mapping[str, Any]) -> bool:
@@ -34,10 +36,35 @@ def _outcome(*outcomes: RelayOutcome) -> frozenset[RelayOutcome]:
 
 
 # What the relay's handling of each mechanism is, said of any server (RFC 8656).
-INDICATIONS = "the server's handling of Send and Data indications (RFC 8656 section 11)"
-CHANNELS = "the server's ChannelData handling (RFC 8656 section 12)"
-EXTERNAL_IP = "coturn's external-ip (the public address, as public/private, when the relay-ip is behind a NAT)"
-RELAY_PORTS = "firewalls for UDP to and from the relay port range (coturn min-port..max-port)"
+INDICATIONS = Wording("the server's handling of Send and Data indications (RFC 8656 section 11)")
+CHANNELS = Wording("the server's ChannelData handling (RFC 8656 section 12)")
+# The parts of a relay's setup that the next checks below name, in each product's words.
+EXTERNAL_IP = Wording(
+    "the relayed address the server advertises (behind a NAT, it must be told the public one)",
+    {
+        "coturn": "coturn's external-ip (the public address, as public/private, when the relay-ip is behind a NAT)",
+        "pion": "the RelayAddress of Pion's RelayAddressGenerator (the public address; Address is where it "
+                "listens)",
+        "node-turn": "node-turn's externalIps (the public address of each relay IP behind a NAT)",
+    },
+)
+RELAY_IP = Wording(
+    "the addresses the server relays from",
+    {
+        "coturn": "coturn relay-ip",
+        "pion": "the generator's Address, where the relay listens",
+        "node-turn": "node-turn relayIps",
+    },
+)
+RELAY_PORTS = Wording(
+    "firewalls for UDP to and from the server's relay port range",
+    {
+        "coturn": "firewalls for UDP to and from the relay port range (coturn min-port..max-port)",
+        "pion": "firewalls for UDP to and from the relay ports (the MinPort..MaxPort of Pion's "
+                "RelayAddressGeneratorPortRange; any port with another generator)",
+        "node-turn": "firewalls for UDP to and from the relay port range (node-turn minPort..maxPort)",
+    },
+)
 
 RELAY_CAUSES: tuple[RelayCause, ...] = (
     RelayCause(
@@ -51,26 +78,29 @@ RELAY_CAUSES: tuple[RelayCause, ...] = (
         "relay not back",
         _outcome("out_only"),
         "data went out through the relay, but data sent to the relayed address {relayed} never came back{icmp}",
-        f"that {{relayed}} is this server's public address ({EXTERNAL_IP}), and {RELAY_PORTS}",
+        phrased("that {relayed} is this server's public address ({external}), and {ports}", external=EXTERNAL_IP,
+                ports=RELAY_PORTS),
     ),
     RelayCause(
         "relay not out",
         _outcome("back_only"),
         "data sent to the relayed address {relayed} came back, but the relay never delivered data to the peer",
-        f"the server's outbound filtering of relayed data, and {RELAY_PORTS}",
+        phrased("the server's outbound filtering of relayed data, and {ports}", ports=RELAY_PORTS),
     ),
     RelayCause(
         "relay carries nothing",
         _outcome("no_data"),
         "the allocation works, but no data went through the relay {relayed} either way{icmp}",
-        f"that {{relayed}} is reachable ({EXTERNAL_IP}; coturn relay-ip), and {RELAY_PORTS}",
+        phrased("that {relayed} is reachable ({external}; {relay_ip}), and {ports}", external=EXTERNAL_IP,
+                relay_ip=RELAY_IP, ports=RELAY_PORTS),
     ),
     RelayCause(
         "relay reflects data",
         _outcome("reflected"),
         "no data went through the relay {relayed}, but {stray} probes came back to the end that sent them or by "
         "a route the relay must not take{icmp}",
-        "whether this URL reaches a TURN server at all (not an echo service or a STUN-only server), and its log",
+        Wording("whether this URL reaches a TURN server at all (not an echo service or a STUN-only server), and its "
+                "log"),
     ),
     RelayCause(
         "send indications dropped",
@@ -105,28 +135,34 @@ RELAY_CAUSES: tuple[RelayCause, ...] = (
         _outcome("channel_bind_failed"),
         "ChannelBind got no usable answer: {text}; Send and Data indications carried data ({indications}), but "
         "a browser that cannot bind its channel to the peer loses it",
-        "the server's ChannelBind responses: a success must carry MESSAGE-INTEGRITY and the request's transaction "
-        "ID (RFC 8656 section 12.1, RFC 8489 section 9.2)",
+        Wording("the server's ChannelBind responses: a success must carry MESSAGE-INTEGRITY and the request's "
+                "transaction ID (RFC 8656 section 12.1, RFC 8489 section 9.2)"),
     ),
     RelayCause(
         "peer forbidden",
         _outcome("refused"),
         "the server refused {request} for the peer: {code} {text}",
-        "the server's peer address rules (coturn denied-peer-ip / allowed-peer-ip; no-loopback-peers, "
-        "which coturn sets by default, for a peer on this machine's loopback)",
+        Wording(
+            "the server's peer address rules (which peers it refuses; many refuse loopback peers by default)",
+            {
+                "coturn": "the server's peer address rules (coturn denied-peer-ip / allowed-peer-ip; "
+                          "no-loopback-peers, which coturn sets by default, for a peer on this machine's loopback)",
+                "pion": "the PermissionHandler of Pion's PacketConnConfig or ListenerConfig: it refused this peer",
+            },
+        ),
         codes=frozenset({403}),
     ),
     RelayCause(
         "relay request refused",
         _outcome("refused"),
         "the server answered {request} with {code} {text}",
-        "the server's log",
+        Wording("the server's log"),
     ),
     RelayCause(
         "relay request unanswered",
         _outcome("request_failed"),
         "{request} on the allocation got no usable answer: {text}",
-        "the server's log: it allocated, then stopped answering",
+        Wording("the server's log: it allocated, then stopped answering"),
     ),
 )
 
@@ -137,8 +173,9 @@ def carried(check: Mapping[str, Any], mechanism: str) -> str:
     return f"{check[f'{mechanism}OutReceived']} of {probes} out, {check[f'{mechanism}BackReceived']} of {probes} back"
 
 
-def explain_relay(url: str, check: Mapping[str, Any]) -> Finding:
-    """The first row of ``RELAY_CAUSES`` that explains a broken relay (its check's record)."""
+def explain_relay(outcome: ServerOutcome, check: Mapping[str, Any]) -> Finding:
+    """The first row of ``RELAY_CAUSES`` that explains a broken relay (one of the outcome's
+    relay checks, its record)."""
     cause = next(row for row in RELAY_CAUSES if row.explains(check))
     back_cause = check["backCause"]
     values = {
@@ -154,4 +191,5 @@ def explain_relay(url: str, check: Mapping[str, Any]) -> Finding:
         "indications": carried(check, "indication"),
         "channels": carried(check, "channel"),
     }
-    return Finding(url, cause.name, cause.finding.format(**values), cause.next_check.format(**values))
+    next_check = cause.next_check.said_for(outcome.product).format(**values)
+    return Finding(outcome.url, cause.name, cause.finding.format(**values), next_check, outcome.entry)

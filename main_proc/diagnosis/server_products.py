@@ -5,13 +5,14 @@ Pure. SOFTWARE is free text that a server may leave out or set to anything: Pion
 never sends it, node-turn only in Allocate, CreatePermission and Refresh successes, coturn in
 every answer. Text that names no product here (or no SOFTWARE at all) gives None, and the fix
 is given in generic words (``in_words_of``). A fix table is keyed by ``ProductName``; the
-audit's is ``audit_fixes.FIXES``.
+audit's is ``audit_fixes.FIXES``. The diagnosis tables say what to check as a ``Wording``:
+generic words and each product's own, whole phrases that name the product.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ProductName = Literal["coturn", "pion", "node-turn"]
@@ -49,3 +50,38 @@ def in_every_product_words(words: Mapping[ProductName, str], generic: str) -> st
     """The generic fix, then each product's words: for ``icegather explain``, which knows no server."""
     named = [f"{product.title}: {words[product.name]}" for product in PRODUCTS if product.name in words]
     return "; ".join([generic, *named])
+
+
+@dataclass(frozen=True)
+class Wording:
+    """What to check, in generic words (which name no product) and in the words of each product
+    that has its own (a whole phrase naming the product and its options or API). Placeholders
+    such as ``{relayed}`` are filled once the words are chosen."""
+
+    generic: str
+    words: Mapping[ProductName, str] = field(default_factory=dict)
+
+    def said_for(self, product: ServerProduct | None) -> str:
+        if product is not None and product.name in self.words:
+            return self.words[product.name]
+        return self.generic
+
+
+class _Kept(dict[str, str]):
+    """Format values that keep every placeholder they do not have, for a later fill."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def phrased(template: str, **parts: Wording) -> Wording:
+    """A wording whose ``template`` is filled with parts that have words of their own: their
+    generic words for the generic phrase, and for each product any part has words of, each
+    part's words for that product (its generic ones where it has none)."""
+
+    def filled(name: ProductName | None) -> str:
+        chosen = {key: part.words.get(name, part.generic) if name else part.generic for key, part in parts.items()}
+        return template.format_map(_Kept(chosen))
+
+    named = [product.name for product in PRODUCTS if any(product.name in part.words for part in parts.values())]
+    return Wording(filled(None), {name: filled(name) for name in named})

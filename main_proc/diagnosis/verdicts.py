@@ -4,10 +4,10 @@ Pure functions and four tables. ``server_outcomes`` folds the records of one gat
 ``ServerOutcome`` per configured URL. ``diagnose`` then reads the tables, first match wins:
 
 * ``CAUSES`` explains one failing URL from its error code, its machine-readable cause (what
-  the transport saw happen: ``shared.failure_causes``; never the English error text), its
+  the transport saw happen: ``shared.vocabulary.failure_causes``; never the English error text), its
   kind of server and transport, and what happened to the other URLs of the same host;
 * ``RELAY_CAUSES`` explains a relay check that found the relay does not carry data, from its
-  outcome (``shared.relay_outcomes``) and, for a refused request, the server's code;
+  outcome (``shared.vocabulary.relay_outcomes``) and, for a refused request, the server's code;
 * ``ADDRESS_RULES`` finds addresses peers elsewhere cannot use (a public server's relayed
   address in private space, say), with no traffic needed;
 * ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
@@ -62,6 +62,13 @@ VERDICTS: tuple[Verdict, ...] = (
         "the TURN URLs below",
     ),
     Verdict(
+        "no usable answer",
+        {"all_failed": True},
+        "every URL failed, though servers answered: only host candidates, so peers outside this network cannot "
+        "reach you",
+        "each failing URL below",
+    ),
+    Verdict(
         "relay broken",
         {"relay_broken": True},
         "a TURN server allocates, but its relay does not carry data both ways: calls relayed through it fail",
@@ -104,6 +111,8 @@ def facts(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = F
         "finished": finished,
         "any_answered": any(o.answered for o in tried),
         "any_failed": any(o.failed for o in tried),
+        # A URL that answered over one address family and failed over the other worked.
+        "all_failed": all(o.failed and o.answered_over_other_family is None for o in tried),
         "turn_configured": any(o.kind == "turn" for o in tried),
         "relay": any("relay" in o.gained for o in tried),
         "relay_broken": any(o.broken_relays for o in tried),
@@ -117,6 +126,6 @@ def diagnose(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool 
     known = facts(outcomes, finished, timed_out)
     verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
     findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
-    findings += tuple(explain_relay(o.url, check) for o in outcomes for check in o.broken_relays)
+    findings += tuple(explain_relay(o, check) for o in outcomes for check in o.broken_relays)
     findings += tuple(finding for o in outcomes for finding in address_findings(o))
     return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

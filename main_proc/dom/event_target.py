@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
 from icegather.main_proc.dom.event_init import init_dict
-from icegather.shared.dom_exception import invalid_state_error
+from icegather.shared.config.dom_exception import invalid_state_error
 
 logger = logging.getLogger(__name__)
 

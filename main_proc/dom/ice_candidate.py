@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from icegather.shared.candidate import CandidateFields, parse_candidate
+from icegather.shared.net.candidate import CandidateFields, parse_candidate
 
 
 class RTCIceCandidate:

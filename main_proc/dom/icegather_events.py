@@ -1,6 +1,7 @@
 """icegather's own events, beyond W3C: a server answered, a fact about a server, a relay check, a
 traced transaction.
-Named and shaped like the W3C ones (DOM attribute names, read-only, an init dictionary)."""
+Named and shaped like the W3C ones (DOM attribute names, read-only, an init dictionary). Each
+names its ``url`` and ``serverIndex``, the index in ``iceServers`` of the URL's entry."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class IceServerAnswerEvent(Event):
     address: ReadOnly[str | None] = ReadOnly()
     port: ReadOnly[int | None] = ReadOnly()
     url: ReadOnly[str] = ReadOnly()
+    serverIndex: ReadOnly[int | None] = ReadOnly()
     rttMs: ReadOnly[float] = ReadOnly()
     serverAddress: ReadOnly[str | None] = ReadOnly()
 
@@ -27,18 +29,20 @@ class IceServerAnswerEvent(Event):
         self._address = optional(init.get("address"), str, "address")
         self._port = optional(init.get("port"), int, "port")
         self._url = required(init.get("url", ""), str, "url")
+        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._rttMs = number(init.get("rttMs", 0.0), "rttMs")
         self._serverAddress = optional(init.get("serverAddress"), str, "serverAddress")
 
 
 class IceServerNoteEvent(Event):
     """``iceservernote``: a fact about a server that no browser event shows (``note``, one of
-    ``shared.server_notes``, and its ``detail``): the software it names, how it took a request
+    ``shared.vocabulary.server_notes``, and its ``detail``): the software it names, how it took a request
     icegather makes beyond a browser. Not W3C: icegather's own."""
 
     address: ReadOnly[str | None] = ReadOnly()
     port: ReadOnly[int | None] = ReadOnly()
     url: ReadOnly[str] = ReadOnly()
+    serverIndex: ReadOnly[int | None] = ReadOnly()
     note: ReadOnly[str] = ReadOnly()
     detail: ReadOnly[str] = ReadOnly()
 
@@ -48,18 +52,20 @@ class IceServerNoteEvent(Event):
         self._address = optional(init.get("address"), str, "address")
         self._port = optional(init.get("port"), int, "port")
         self._url = required(init.get("url", ""), str, "url")
+        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._note = required(init.get("note", ""), str, "note")
         self._detail = required(init.get("detail", ""), str, "detail")
 
 
 class IceRelayCheckEvent(Event):
     """``icerelaycheck``: what the relay check found for one relayed address. Not W3C:
-    icegather's own. ``outcome`` names the result (``shared.relay_outcomes``); the other
+    icegather's own. ``outcome`` names the result (``shared.vocabulary.relay_outcomes``); the other
     attributes are the facts behind it (``shared.structs.RelayCheckInfo``, in DOM-style names)."""
 
     address: ReadOnly[str | None] = ReadOnly()
     port: ReadOnly[int | None] = ReadOnly()
     url: ReadOnly[str] = ReadOnly()
+    serverIndex: ReadOnly[int | None] = ReadOnly()
     outcome: ReadOnly[str] = ReadOnly()
     relayedAddress: ReadOnly[str | None] = ReadOnly()
     relayedPort: ReadOnly[int | None] = ReadOnly()
@@ -89,6 +95,7 @@ class IceRelayCheckEvent(Event):
         self._address = optional(init.get("address"), str, "address")
         self._port = optional(init.get("port"), int, "port")
         self._url = required(init.get("url", ""), str, "url")
+        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._outcome = required(init.get("outcome", ""), str, "outcome")
         self._relayedAddress = optional(init.get("relayedAddress"), str, "relayedAddress")
         self._relayedPort = optional(init.get("relayedPort"), int, "relayedPort")
@@ -122,6 +129,7 @@ class IceTransactionEvent(Event):
     address: ReadOnly[str | None] = ReadOnly()
     port: ReadOnly[int | None] = ReadOnly()
     url: ReadOnly[str] = ReadOnly()
+    serverIndex: ReadOnly[int | None] = ReadOnly()
     serverAddress: ReadOnly[str | None] = ReadOnly()
     serverPort: ReadOnly[int | None] = ReadOnly()
     method: ReadOnly[str] = ReadOnly()
@@ -138,6 +146,7 @@ class IceTransactionEvent(Event):
         self._address = optional(init.get("address"), str, "address")
         self._port = optional(init.get("port"), int, "port")
         self._url = required(init.get("url", ""), str, "url")
+        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._serverAddress = optional(init.get("serverAddress"), str, "serverAddress")
         self._serverPort = optional(init.get("serverPort"), int, "serverPort")
         self._method = required(init.get("method", ""), str, "method")

@@ -30,9 +30,8 @@ from icegather.main_proc.dom.icegather_events import (
 from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
-from icegather.shared.dom_exception import invalid_state_error
-from icegather.shared.ice_config import IceConfiguration, RTCConfiguration, parse_configuration
-from icegather.shared.relay_outcomes import relay_outcome
+from icegather.shared.config.dom_exception import invalid_state_error
+from icegather.shared.config.ice_config import IceConfiguration, RTCConfiguration, parse_configuration
 from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
@@ -42,6 +41,7 @@ from icegather.shared.structs import (
     ServerNoteInfo,
     TransactionTraceInfo,
 )
+from icegather.shared.vocabulary.relay_outcomes import relay_outcome
 
 # Candidates belong to one media section; the model has exactly one.
 SDP_MID = "0"
@@ -61,6 +61,8 @@ def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
         "errorCode": info.error_code,
         "errorText": info.error_text,
         "errorCause": info.cause,
+        "serverIndex": info.server_index,
+        "serverAddress": info.server_address or None,
     }
 
 
@@ -73,6 +75,7 @@ def relay_check_event_init(info: RelayCheckInfo) -> dict[str, Any]:
         "address": info.address,
         "port": info.port,
         "url": info.url,
+        "serverIndex": info.server_index,
         "outcome": relay_outcome(info),
         "relayedAddress": info.relayed_address,
         "relayedPort": info.relayed_port,
@@ -116,7 +119,9 @@ class PeerConnectionObserver:
                 "url": info.url or None,
             }
         )
-        self._pc._fire(RTCPeerConnectionIceEvent("icecandidate", {"candidate": candidate, "url": info.url or None}))
+        server_index = info.server_index if info.url else None
+        init = {"candidate": candidate, "url": info.url or None, "serverIndex": server_index}
+        self._pc._fire(RTCPeerConnectionIceEvent("icecandidate", init))
         return True
 
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool:
@@ -130,8 +135,8 @@ class PeerConnectionObserver:
         if not self._pc._is_gathering():
             return False
         init = {
-            "address": info.address, "port": info.port, "url": info.url, "rttMs": info.rtt_ms,
-            "serverAddress": info.server_address,
+            "address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index,
+            "rttMs": info.rtt_ms, "serverAddress": info.server_address,
         }
         self._pc._fire(IceServerAnswerEvent("iceserveranswer", init))
         return True
@@ -139,7 +144,10 @@ class PeerConnectionObserver:
     def on_server_note(self, info: ServerNoteInfo) -> bool:
         if not self._pc._is_gathering():
             return False
-        init = {"address": info.address, "port": info.port, "url": info.url, "note": info.note, "detail": info.detail}
+        init = {
+            "address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index,
+            "note": info.note, "detail": info.detail,
+        }
         self._pc._fire(IceServerNoteEvent("iceservernote", init))
         return True
 
@@ -153,7 +161,8 @@ class PeerConnectionObserver:
         if not self._pc._is_gathering():
             return False
         init = {
-            "address": info.address, "port": info.port, "url": info.url, "serverAddress": info.server_address,
+            "address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index,
+            "serverAddress": info.server_address,
             "serverPort": info.server_port, "method": info.method, "sendsMs": info.sends_ms,
             "endedMs": info.ended_ms, "outcome": info.outcome, "errorCode": info.error_code or None,
             "cause": info.cause or None, "rttMs": info.rtt_ms,

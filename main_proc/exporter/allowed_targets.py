@@ -15,8 +15,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from icegather.shared.dom_exception import DOMException
-from icegather.shared.ice_url import IceUrl, parse_ice_url
+from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.ice_url import IceUrl, parse_ice_url
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """One probe's result as Prometheus metrics, for the ``/probe`` answer.
 
 Names follow Prometheus's conventions (base units, so seconds; ``_info`` for text). Labels stay
-bounded: the configured URL, a candidate type, an address family, and the diagnosis's cause
-names, which are the fixed rows of its tables. No error text, address, username or credential
-is ever a label or a value.
+bounded: the configured URL (with `` (iceServers[N])``, its entry, when the URL is configured in
+more than one entry, so that each is a series of its own), a candidate type, an address family,
+and the diagnosis's cause names, which are the fixed rows of its tables. No error text,
+address, username or credential is ever a label or a value.
 
     icegather_probe_success                1 when gathering completed and the diagnosis found nothing
     icegather_probe_duration_seconds       how long the probe took
@@ -24,9 +25,10 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from icegather.main_proc.diagnosis.outcomes import server_names
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import CANDIDATE_TYPES
-from icegather.shared.endpoints import family_name
+from icegather.shared.net.endpoints import family_name
 
 
 class ProbeCollector(Collector):
@@ -61,13 +63,15 @@ class ProbeCollector(Collector):
         failure = GaugeMetricFamily(
             "icegather_server_failure", "1 for each finding of the diagnosis, by its cause", labels=["url", "cause"]
         )
+        names = self._names()
         for outcome in self.result.outcomes:
-            up.add_metric([outcome.url], outcome.tried and outcome.settled and not outcome.failed)
+            url = names[(outcome.entry, outcome.url)]
+            up.add_metric([url], outcome.tried and outcome.settled and not outcome.failed)
             if outcome.rtt_ms is not None:
-                rtt.add_metric([outcome.url], outcome.rtt_ms / 1000)
-            code.add_metric([outcome.url], outcome.error_code or 0)
+                rtt.add_metric([url], outcome.rtt_ms / 1000)
+            code.add_metric([url], outcome.error_code or 0)
         for finding in self.result.diagnosis.findings:
-            failure.add_metric([finding.url, finding.cause], 1)
+            failure.add_metric([names[(finding.entry, finding.url)], finding.cause], 1)
         yield from (up, rtt, code, failure)
 
     def _relays(self) -> Iterator[Metric]:
@@ -77,13 +81,17 @@ class ProbeCollector(Collector):
         rtt = GaugeMetricFamily(
             "icegather_relay_rtt_seconds", "Round trip through the relay, out and back", labels=["url", "family"]
         )
+        names = self._names()
         for outcome in self.result.outcomes:
             for check in outcome.relay_checks:
-                family = family_name(check["relayedAddress"])
-                up.add_metric([outcome.url, family], check["outcome"] == "works")
+                labels = [names[(outcome.entry, outcome.url)], family_name(check["relayedAddress"])]
+                up.add_metric(labels, check["outcome"] == "works")
                 if check["rttMs"] is not None:
-                    rtt.add_metric([outcome.url, family], check["rttMs"] / 1000)
+                    rtt.add_metric(labels, check["rttMs"] / 1000)
         yield from (up, rtt)
+
+    def _names(self) -> dict[tuple[int, str], str]:
+        return server_names([(outcome.entry, outcome.url) for outcome in self.result.outcomes])
 
 
 def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

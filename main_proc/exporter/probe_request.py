@@ -24,9 +24,9 @@ from urllib.parse import parse_qs
 
 from icegather.main_proc.exporter.allowed_targets import first_refused
 from icegather.main_proc.exporter.config import ExporterConfig, Module
-from icegather.shared.dom_exception import DOMException
-from icegather.shared.ice_config import IceConfiguration, parse_configuration
-from icegather.shared.ice_url import parse_ice_url, quote_url
+from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.config.ice_url import parse_ice_url, quote_url
 
 # What the probe leaves Prometheus to receive and store the answer in.
 SCRAPE_TIMEOUT_MARGIN = 0.5

@@ -13,7 +13,7 @@ What the transport sends is untrusted, and the client supervises it. The transpo
   or libzmq's own heartbeats found the other end dead);
 * it stops answering: no message, not even a heartbeat, for ``heartbeat_timeout`` seconds
   (it is stopped or deadlocked);
-* it does not read what we send: its queue (``shared.link_settings.QUEUE_LIMIT``) is full;
+* it does not read what we send: its queue (``shared.protocol.link_settings.QUEUE_LIMIT``) is full;
 * it sends a bad message: one that fails validation, repeats or skips a sequence number, or
   makes no sense for its peer connection. The message is dropped and counted in
   ``rejected`` and never reaches a peer connection. Like a browser that kills a child process
@@ -39,9 +39,10 @@ from icegather.main_proc.link.routing import Router, TransportObserver
 from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_process import TransportProcess
 from icegather.main_proc.link.watchdogs import watch_connection, watch_heartbeats, watch_process
-from icegather.shared import link_settings, protocol
-from icegather.shared.curve_keys import CurveKeys
-from icegather.shared.ice_config import IceConfiguration
+from icegather.shared import protocol
+from icegather.shared.config.ice_config import IceConfiguration
+from icegather.shared.protocol import link_settings
+from icegather.shared.protocol.curve_keys import CurveKeys
 from icegather.shared.structs import GatherOptions
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from icegather.shared.endpoints import parse_ip
+from icegather.main_proc.views.text_lines import NOTE_WORDS
+from icegather.shared.net.endpoints import parse_ip
 
 Check = Callable[[Any], bool]
 
@@ -74,10 +75,12 @@ def relay(value: Any) -> bool:
     return RELAY(value) and (value["failedRequest"] is None or text(value["errorText"]))
 
 
+NOTE = fields({"note": lambda value: isinstance(value, str) and value in NOTE_WORDS, "detail": text})
 SERVER = fields({
-    "url": text, "reachable": optional(flag), "finished": flag, "rttMs": optional(number), "gained": list_of(text),
-    "errorCode": optional(integer), "errorText": optional(text), "errorCause": optional(text),
-    "relays": list_of(relay),
+    "url": text, "entry": integer, "reachable": optional(flag), "finished": flag, "rttMs": optional(number),
+    "answeredOver": list_of(text), "failedOver": list_of(text), "gained": list_of(text), "errorCode": optional(integer),
+    "errorText": optional(text), "errorCause": optional(text), "errorServerAddress": optional(ip),
+    "relays": list_of(relay), "software": optional(text), "notes": list_of(NOTE),
 })
 
 
@@ -86,7 +89,7 @@ def server(value: Any) -> bool:
     return SERVER(value) and (value["errorCode"] is None or text(value["errorText"]))
 
 
-FINDING = fields({"url": text, "cause": optional(text), "finding": text, "nextCheck": text})
+FINDING = fields({"url": text, "entry": integer, "cause": optional(text), "finding": text, "nextCheck": text})
 DIAGNOSIS = fields({"verdict": text, "summary": text, "nextCheck": text, "findings": list_of(FINDING)})
 CANDIDATE = fields({"candidate": optional(text), "time_ms": number})
 FROM_A_SERVER = fields({"candidateType": text, "url": optional(text)})

@@ -23,7 +23,8 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from icegather.main_proc.views.report import format_summary
+from icegather.main_proc.diagnosis.outcomes import server_names
+from icegather.main_proc.views.text_lines import format_summary
 
 WIDTH = 1240
 LABEL_WIDTH = 330
@@ -219,7 +220,8 @@ def legend() -> str:
 
 
 def rtt_chart(summaries: Sequence[Mapping[str, Any]]) -> str:
-    urls = list(dict.fromkeys(row["url"] for s in summaries for row in s["servers"]))
+    servers = list(dict.fromkeys((row["entry"], row["url"]) for s in summaries for row in s["servers"]))
+    names = server_names(servers)
     values = [row["rttMs"] for s in summaries for row in s["servers"] if row["rttMs"] is not None]
     top = nice_span(max(values, default=1.0) * 1.1)
     count = len(summaries)
@@ -235,10 +237,11 @@ def rtt_chart(summaries: Sequence[Mapping[str, Any]]) -> str:
     for tick in axis_ticks(top):
         out.append(f'<line class="grid" x1="{LABEL_WIDTH}" y1="{y(tick):.1f}" x2="{WIDTH - 30}" y2="{y(tick):.1f}"/>')
         out.append(f'<text x="{LABEL_WIDTH - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g} ms</text>')
-    for number, url in enumerate(urls):
+    for number, server in enumerate(servers):
+        url = names[server]
         points = []
         for index, summary in enumerate(summaries):
-            row = next((r for r in summary["servers"] if r["url"] == url), None)
+            row = next((r for r in summary["servers"] if (r["entry"], r["url"]) == server), None)
             if row is None:
                 continue
             if row["errorCode"] is not None:

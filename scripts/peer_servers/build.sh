@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build the TURN/STUN servers that are not coturn, for the tests that compare servers
 # (scripts/peer_turn.py starts them): Pion's TURN server (Go, built offline from Debian's
-# golang-github-pion-turn.v2-dev), node-turn and the `stun` package's example server from npm.
+# golang-github-pion-turn.v2-dev), node-turn and the `stun` package's example server from npm,
+# and PyPI's `stun` package (a different project of the same name) in a virtual environment.
 # Everything goes into a cache directory, never into the checkout:
 #
 #   ${ICEGATHER_PEERS_CACHE:-~/.cache/icegather-peers}/
 #     bin/pion_turn-<hash>           hash of main.go + go.mod: a changed source is a new binary
 #     go/{path,cache}/               GOPATH and GOCACHE for that build
 #     npm/node-turn-<version>/, npm/stun-<version>/   one npm prefix each, versions pinned
+#     venv/pypi-stun-<version>/      PyPI's stun and what it needs, pinned (python3 -m venv)
 #
 # Idempotent: a second run only checks. apt runs only for what is missing, as root or through
 # sudo. The pins here and in scripts/peer_turn.py must agree.
@@ -18,6 +20,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cache="${ICEGATHER_PEERS_CACHE:-$HOME/.cache/icegather-peers}"
 NODE_TURN_VERSION=0.0.6
 STUN_VERSION=2.1.0
+PYPI_STUN_VERSION=1.1.0
 pion_src=/usr/share/gocode/src/github.com/pion/turn/v2
 
 missing=()
@@ -26,6 +29,8 @@ command -v go >/dev/null || missing+=(golang-go)
 command -v node >/dev/null || missing+=(nodejs)
 # NodeSource's nodejs bundles npm (and conflicts with Debian's npm): only ask apt when absent.
 command -v npm >/dev/null || missing+=(npm)
+# Debian ships venv without ensurepip unless python3-venv is installed.
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -65,3 +70,21 @@ npm_install() {  # name version: into a prefix of its own, so neither shares the
 }
 npm_install node-turn "$NODE_TURN_VERSION"
 npm_install stun "$STUN_VERSION"
+
+# --- PyPI's stun -------------------------------------------------------------------------
+# A virtual environment of its own, so that it and its dependencies (udp, startrek, smallib,
+# pinned too) stay out of .venv.
+pypi_stun="$cache/venv/pypi-stun-$PYPI_STUN_VERSION"
+installed=$("$pypi_stun/bin/python" -c 'import importlib.metadata as m; print(m.version("stun"))' 2>/dev/null || true)
+if [ "$installed" = "$PYPI_STUN_VERSION" ]; then
+  echo "pypi stun: up to date ($pypi_stun)"
+else
+  rm -rf "$pypi_stun" "$pypi_stun.tmp"
+  python3 -m venv "$pypi_stun.tmp"
+  "$pypi_stun.tmp/bin/python" -m pip install -q --disable-pip-version-check \
+    "stun==$PYPI_STUN_VERSION" udp==2.3.3 startrek==2.3.3 smallib==1.2.0
+  # Renamed only when complete. Only its bin/python is used, which runs from anywhere (the
+  # scripts pip wrote name the old path in their first line).
+  mv "$pypi_stun.tmp" "$pypi_stun"
+  echo "pypi stun: installed $PYPI_STUN_VERSION in $pypi_stun"
+fi

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from icegather.shared.candidate import parse_candidate
-from icegather.shared.dom_exception import DOMException
-from icegather.shared.endpoints import parse_ip
-from icegather.shared.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
+from icegather.shared.net.candidate import parse_candidate
+from icegather.shared.net.endpoints import parse_ip
 
 # The longest free text a message may carry (an error text, a reason).
 MAX_TEXT = 512
@@ -30,6 +30,12 @@ class InvalidMessage(ProtocolError):
 
 
 Check = Callable[[Any], Any]
+
+
+def shown(value: object) -> str:
+    """A refused value as an error text quotes it: a string, cut short; anything else by its
+    type only (a list nested a thousand deep has no text that is safe to make)."""
+    return repr(value[:40]) if type(value) is str else f"a {type(value).__name__}"
 
 
 # The checks test exact types (``type(value) is int``): msgpack makes nothing else, it is
@@ -63,7 +69,7 @@ def text(max_length: int, *, empty: bool = True) -> Check:
 def one_of(*choices: str) -> Check:
     def check(value: object) -> str:
         if type(value) is not str or value not in choices:
-            raise ProtocolError(f"{str(value)[:40]!r} is not one of {', '.join(choices)}")
+            raise ProtocolError(f"{shown(value)} is not one of {', '.join(choices)}")
         return value
 
     return check
@@ -78,7 +84,7 @@ def ip_address(*, empty: bool) -> Check:
             return address
         parsed = parse_ip(address)
         if parsed is None:
-            raise ProtocolError(f"{value!r} is not an IP address")
+            raise ProtocolError(f"{shown(value)} is not an IP address")
         return parsed[0]
 
     return check
@@ -136,5 +142,5 @@ def configuration(value: Any) -> IceConfiguration:
     try:
         return parse_configuration(value)
     except (DOMException, TypeError) as exc:
-        # The message names the URL, never the credential: see shared.ice_config.
+        # The message names the URL, never the credential: see shared.config.ice_config.
         raise ProtocolError(f"configuration: {exc}") from None

@@ -6,8 +6,8 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from icegather.shared.ice_config import IceConfiguration
-from icegather.shared.protocol.checks import InvalidMessage, ProtocolError
+from icegather.shared.config.ice_config import IceConfiguration
+from icegather.shared.protocol.checks import InvalidMessage, ProtocolError, shown
 from icegather.shared.protocol.messages import Message
 from icegather.shared.protocol.schemas import SCHEMAS, SEQ, decoder_for
 
@@ -42,8 +42,10 @@ def decode(envelope: Any, accepted: dict[str, type]) -> tuple[int, Message]:
     if not isinstance(envelope, dict):
         raise ProtocolError("a message must be a map")
     kind = envelope.pop("type", None)
-    if kind.__class__ is not str or kind not in accepted:  # a list or a map is unhashable
-        raise ProtocolError(f"unknown message type {str(kind)[:40]!r}")
+    if kind.__class__ is not str:  # a list or a map is unhashable, and may be nested deep
+        raise ProtocolError(f"a message type must be a string, got {type(kind).__name__}")
+    if kind not in accepted:
+        raise ProtocolError(f"unknown message type {shown(kind)}")
     seq = SEQ(envelope.pop("seq", None))
     try:
         message: Message = decoder_for(accepted[kind])(envelope)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from icegather.shared.ice_config import IceConfiguration
+from icegather.shared.config.ice_config import IceConfiguration
 from icegather.shared.protocol.checks import MAX_TEXT, Check, configuration, integer, number, one_of, text
 from icegather.shared.protocol.schemas import struct
 from icegather.shared.structs import (
@@ -26,7 +26,7 @@ from icegather.shared.structs import (
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 
 MAX_JOB_ID = 2**53
 MAX_HEARTBEAT_INTERVAL = 3600.0

@@ -7,9 +7,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from icegather.shared.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES, subject_fits
-from icegather.shared.failure_causes import FAILURE_CAUSES, SERVER_ERROR_CAUSES
-from icegather.shared.ice_url import MAX_URL_LENGTH
+from icegather.shared.config.ice_config import MAX_URLS
+from icegather.shared.config.ice_url import MAX_URL_LENGTH
 from icegather.shared.protocol.checks import (
     MAX_TEXT,
     Check,
@@ -24,8 +23,6 @@ from icegather.shared.protocol.checks import (
     optional,
     text,
 )
-from icegather.shared.relay_outcomes import NOT_CHECKED_REASONS
-from icegather.shared.server_notes import SERVER_NOTES
 from icegather.shared.structs import (
     FINAL_WAIT_RANGE,
     MAX_GATHERING_DEADLINE,
@@ -43,6 +40,10 @@ from icegather.shared.structs import (
     ServerNoteInfo,
     TransactionTraceInfo,
 )
+from icegather.shared.vocabulary.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES, subject_fits
+from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSES, SERVER_ERROR_CAUSES
+from icegather.shared.vocabulary.relay_outcomes import NOT_CHECKED_REASONS
+from icegather.shared.vocabulary.server_notes import SERVER_NOTES
 
 MAX_RTT_MS = MAX_GIVE_UP_AFTER * 1000  # an answer comes before its transaction gives up
 # A time since the gathering started: a gathering ends by its deadline.
@@ -56,6 +57,7 @@ def struct(cls: type) -> Check:
 
 
 SEQ = integer(0, 2**63)
+SERVER_INDEX = integer(0, MAX_URLS - 1)  # an entry of iceServers, which has at most MAX_URLS
 
 SCHEMAS: dict[type, Mapping[str, Check]] = {
     IceCandidateErrorInfo: {
@@ -65,11 +67,14 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "error_code": integer(300, 799),
         "error_text": text(MAX_TEXT, empty=False),
         "cause": one_of(*FAILURE_CAUSES),
+        "server_index": SERVER_INDEX,
+        "server_address": ip_address(empty=True),
     },
     CandidateInfo: {
         "candidate": candidate_line,
         "url": text(MAX_URL_LENGTH),
         "relay_protocol": one_of("", "udp", "tcp", "tls"),
+        "server_index": SERVER_INDEX,
     },
     ServerAnswerInfo: {
         "address": ip_address(empty=False),
@@ -77,6 +82,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "url": text(MAX_URL_LENGTH, empty=False),
         "rtt_ms": number(0.0, MAX_RTT_MS),
         "server_address": ip_address(empty=False),
+        "server_index": SERVER_INDEX,
     },
     ServerNoteInfo: {
         "address": ip_address(empty=False),
@@ -84,6 +90,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "url": text(MAX_URL_LENGTH, empty=False),
         "note": one_of(*SERVER_NOTES),
         "detail": text(MAX_TEXT),
+        "server_index": SERVER_INDEX,
     },
     RelayCheckInfo: {
         "address": ip_address(empty=False),
@@ -110,6 +117,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "error_cause": one_of("", *FAILURE_CAUSES),
         "error_text": text(MAX_TEXT),
         "not_checked_reason": one_of("", *NOT_CHECKED_REASONS),
+        "server_index": SERVER_INDEX,
     },
     TransactionTraceInfo: {
         "url": text(MAX_URL_LENGTH, empty=False),
@@ -126,6 +134,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "error_code": integer(0, 799),
         "cause": one_of("", *FAILURE_CAUSES),
         "rtt_ms": optional(number(0.0, MAX_RTT_MS)),
+        "server_index": SERVER_INDEX,
     },
     AuditResultInfo: {
         "url": text(MAX_URL_LENGTH, empty=False),
@@ -157,6 +166,7 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
         (lambda e: (e.address == "") == (e.port == 0), "address and port must be both set or both empty"),
         (lambda e: (e.cause in SERVER_ERROR_CAUSES) == (e.error_code < 700), "server errors are codes 300-699"),
     ),
+    CandidateInfo: ((lambda c: c.url != "" or c.server_index == 0, "a host candidate is of no server's entry"),),
     TransactionTraceInfo: (
         (lambda t: len(t.sends_ms) > 0 or t.outcome == "failed", "a transaction that sent nothing can only fail"),
         (lambda t: list(t.sends_ms) == sorted(t.sends_ms), "sends come in order"),

@@ -18,11 +18,11 @@ import logging
 from aioice import stun
 
 from icegather.shared import protocol
-from icegather.shared.audit_plan import TLS_VERSIONS, AuditCheck, AuditOutcome
-from icegather.shared.endpoints import Address, family_name
-from icegather.shared.ice_config import IceServer
-from icegather.shared.ice_url import IceUrl
+from icegather.shared.config.ice_config import IceServer
+from icegather.shared.config.ice_url import IceUrl
+from icegather.shared.net.endpoints import Address, family_name
 from icegather.shared.structs import AuditResultInfo
+from icegather.shared.vocabulary.audit_plan import TLS_VERSIONS, AuditCheck, AuditOutcome
 from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
 from icegather.transport_proc.audit import tls_probe
 from icegather.transport_proc.audit.turn_audit import TurnAudit

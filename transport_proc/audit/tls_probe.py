@@ -16,7 +16,7 @@ import ssl
 import warnings
 from dataclasses import dataclass
 
-from icegather.shared.endpoints import Address
+from icegather.shared.net.endpoints import Address
 
 VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,

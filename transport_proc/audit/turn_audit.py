@@ -22,10 +22,10 @@ from typing import Protocol
 
 from aioice import stun
 
-from icegather.shared.audit_plan import AUDIT_PEERS, PEER_INDEX, AuditCheck, AuditOutcome, peer_port
-from icegather.shared.endpoints import Address, is_ipv6
-from icegather.shared.ice_config import IceServer
+from icegather.shared.config.ice_config import IceServer
+from icegather.shared.net.endpoints import Address, is_ipv6
 from icegather.shared.structs import RetransmissionSchedule
+from icegather.shared.vocabulary.audit_plan import AUDIT_PEERS, PEER_INDEX, AuditCheck, AuditOutcome, peer_port
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.address_families import IPV6_ALONE
 from icegather.transport_proc.stun.channels import Channel

@@ -4,7 +4,7 @@
   it, so the directory must be open to this user only (mode 0700); it is created that way
   if missing, and a directory that others can open is refused. Abstract sockets
   (``ipc://@name``) have no permissions at all and are refused.
-* ``tcp://HOST:PORT``: reachable from the network, so only with CURVE (``icegather.shared.curve_keys``):
+* ``tcp://HOST:PORT``: reachable from the network, so only with CURVE (``icegather.shared.protocol.curve_keys``):
   encrypted, and open only to clients whose public keys the service holds.
 """
 

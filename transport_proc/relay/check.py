@@ -14,7 +14,7 @@ stands between this machine and the server (the server sees the client at anothe
 to the address from which the server relayed one of the peer's own probes, the check's random
 token in it. The peer socket sends only to a relayed address in the server's own scope
 (``scope``). Each probe counts only where it can legitimately arrive (``probes``). The facts go
-out as a ``RelayCheckInfo`` that passes its schema (``validation``); ``shared.relay_outcomes``
+out as a ``RelayCheckInfo`` that passes its schema (``validation``); ``shared.vocabulary.relay_outcomes``
 says what they mean. This module is the I/O around them.
 """
 
@@ -31,10 +31,10 @@ from typing import Any, Literal
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address, endpoint, family_name
-from icegather.shared.failure_causes import FailureCause
-from icegather.shared.relay_outcomes import Mechanism
+from icegather.shared.net.endpoints import Address, endpoint, family_name
 from icegather.shared.structs import RelayCheckInfo, RetransmissionSchedule
+from icegather.shared.vocabulary.failure_causes import FailureCause
+from icegather.shared.vocabulary.relay_outcomes import Mechanism
 from icegather.transport_proc.relay.probes import (
     CheckedAllocation,
     FailedRequest,

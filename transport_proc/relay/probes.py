@@ -18,10 +18,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Literal
 
-from icegather.shared.endpoints import Address
-from icegather.shared.failure_causes import FailureCause
-from icegather.shared.relay_outcomes import Mechanism, NotCheckedReason
+from icegather.shared.net.endpoints import Address
 from icegather.shared.structs import RelayCheckInfo
+from icegather.shared.vocabulary.failure_causes import FailureCause
+from icegather.shared.vocabulary.relay_outcomes import Mechanism, NotCheckedReason
 from icegather.transport_proc.relay.validation import not_checked_info, validated
 
 Direction = Literal["out", "back"]

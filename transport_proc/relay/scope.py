@@ -4,7 +4,7 @@ The peer socket sends its "back" probes straight to the relayed address the serv
 the one address of the check that the server, not icegather, chooses. A hostile server could
 advertise a loopback or private address around the machine that runs icegather and have the
 probes sent there. So probes go only to a unicast relayed address in the same scope as the
-server's own address (``shared.address_scopes``: a loopback server relays on loopback, a public
+server's own address (``shared.net.address_scopes``: a loopback server relays on loopback, a public
 one on a public address); anything else is not checked, and says why.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from icegather.shared.address_scopes import scope_of
+from icegather.shared.net.address_scopes import scope_of
 from icegather.transport_proc.relay.probes import NotChecked
 
 

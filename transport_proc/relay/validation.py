@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from icegather.shared.endpoints import Address
+from icegather.shared.net.endpoints import Address
 from icegather.shared.protocol.checks import ProtocolError
 from icegather.shared.protocol.schemas import decoder_for
-from icegather.shared.relay_outcomes import NotCheckedReason
 from icegather.shared.structs import RelayCheckInfo
+from icegather.shared.vocabulary.relay_outcomes import NotCheckedReason
 
 logger = logging.getLogger(__name__)
 

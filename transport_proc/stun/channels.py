@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address, is_ipv6
-from icegather.shared.ice_url import IceUrl
+from icegather.shared.config.ice_url import IceUrl
+from icegather.shared.net.endpoints import Address, is_ipv6
 from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun import failures, icmp
 from icegather.transport_proc.stun.failures import AttemptFailed

@@ -3,7 +3,7 @@
 A server that answers with an error response fails the attempt with that response's code and
 reason phrase. Every other failure is 701 (W3C: the server could not be reached), and its text
 names the cause, so that a person reading the event knows what to check. Each failure also
-carries its cause as data (``shared.failure_causes``), which is what programs match on. The
+carries its cause as data (``shared.vocabulary.failure_causes``), which is what programs match on. The
 texts and causes are made here, in one place, by pure functions.
 """
 
@@ -13,10 +13,10 @@ import unicodedata
 
 from aioice import stun
 
-from icegather.shared.endpoints import endpoint
-from icegather.shared.failure_causes import FailureCause
+from icegather.shared.net.endpoints import endpoint
 from icegather.shared.structs import SERVER_NOT_REACHABLE
-from icegather.shared.stun_codes import describe
+from icegather.shared.vocabulary.failure_causes import FailureCause
+from icegather.shared.vocabulary.stun_codes import describe
 
 # RFC 8489 section 14.8: the reason phrase is fewer than 128 characters.
 MAX_REASON_LENGTH = 127
@@ -171,3 +171,8 @@ def describe_os_error(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__
+
+
+def mapped_address_mismatch(server: tuple[str, int], problem: str) -> AttemptFailed:
+    """A Binding success whose mapped address cannot be right (``mapped_address``)."""
+    return unreachable("mapped_address_mismatch", f"wrong mapped address from {endpoint(server)}: {problem}")

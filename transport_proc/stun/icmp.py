@@ -16,8 +16,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from icegather.shared.endpoints import endpoint
-from icegather.shared.failure_causes import FailureCause
+from icegather.shared.net.endpoints import endpoint
+from icegather.shared.vocabulary.failure_causes import FailureCause
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.failures import AttemptFailed
 

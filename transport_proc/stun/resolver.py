@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from icegather.shared.endpoints import parse_ip
+from icegather.shared.net.endpoints import parse_ip
 from icegather.transport_proc.stun import failures
 
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")

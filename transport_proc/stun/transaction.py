@@ -15,7 +15,7 @@ from typing import Protocol
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address
+from icegather.shared.net.endpoints import Address
 from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, Waiter

@@ -30,7 +30,7 @@ from typing import Any
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address, is_ipv6
+from icegather.shared.net.endpoints import Address, is_ipv6
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.address_families import (
     IPV4_ALONE,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address
+from icegather.shared.net.endpoints import Address
 from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun.channels import Channel
 from icegather.transport_proc.stun.failures import AttemptFailed

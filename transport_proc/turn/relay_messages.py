@@ -13,7 +13,7 @@ from typing import Any
 
 from aioice import stun
 
-from icegather.shared.endpoints import Address
+from icegather.shared.net.endpoints import Address
 from icegather.transport_proc.stun.parser import parse_stun
 
 # The first channel number a client may bind (RFC 8656 section 12).

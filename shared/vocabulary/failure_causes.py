@@ -39,6 +39,9 @@ FailureCause = Literal[
     "tls_failed",  # the TLS handshake failed (certificate, protocol)
     "tls_timeout",  # the TLS handshake did not finish in time
     "malformed_response",  # something answered that is not a usable STUN/TURN response
+    # A Binding success whose XOR-MAPPED-ADDRESS disagrees with its MAPPED-ADDRESS: the server
+    # encodes it wrongly, and a browser would make a srflx candidate of a made-up address.
+    "mapped_address_mismatch",
     "redirect_unreachable",  # 300 Try Alternate to an address this machine cannot reach
     "no_local_address",  # no local address of the server's address family
     "socket_failed",  # a local socket could not be opened
@@ -48,3 +51,5 @@ FailureCause = Literal[
 FAILURE_CAUSES: tuple[FailureCause, ...] = get_args(FailureCause)
 # The causes of an error response (codes 300-699); every other cause goes with 701.
 SERVER_ERROR_CAUSES: frozenset[FailureCause] = frozenset({"server_error", "signed_request_refused"})
+# The 701 causes of a server that did answer, with answers that had to be discarded.
+DISCARDED_ANSWER_CAUSES: frozenset[FailureCause] = frozenset({"answer_unverified", "answer_wrong_transaction"})

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from icegather.shared.dom_exception import invalid_access_error, syntax_error
-from icegather.shared.ice_url import IceUrl, parse_ice_url, quote_url
+from icegather.shared.config.dom_exception import invalid_access_error, syntax_error
+from icegather.shared.config.ice_url import IceUrl, parse_ice_url, quote_url
 
 RTCIceTransportPolicy = Literal["all", "relay"]
 TRANSPORT_POLICIES: tuple[RTCIceTransportPolicy, ...] = ("all", "relay")
@@ -101,7 +101,8 @@ def parse_configuration(configuration: RTCConfiguration | Mapping[str, Any] | No
         raise TypeError("iceServers must be a list of {'urls': ...} dictionaries")
     policy = configuration.get("iceTransportPolicy", "all")
     if policy not in TRANSPORT_POLICIES:
-        raise TypeError(f"iceTransportPolicy must be 'all' or 'relay', not {policy!r}")
+        shown = repr(policy[:40]) if isinstance(policy, str) else f"a {type(policy).__name__}"
+        raise TypeError(f"iceTransportPolicy must be 'all' or 'relay', not {shown}")
     pool_size = configuration.get("iceCandidatePoolSize", 0)
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size <= 255:
         raise TypeError("iceCandidatePoolSize must be an integer from 0 to 255")

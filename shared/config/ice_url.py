@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from icegather.shared.dom_exception import DOMException, syntax_error
+from icegather.shared.config.dom_exception import DOMException, syntax_error
 
 DEFAULT_PORTS = {"stun": 3478, "turn": 3478, "stuns": 5349, "turns": 5349}
 SCHEMES = tuple(DEFAULT_PORTS)

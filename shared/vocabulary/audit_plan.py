@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from icegather.shared.endpoints import parse_ip
+from icegather.shared.net.endpoints import parse_ip
 
 AuditCheck = Literal[
     "allocate_without_credentials",  # an Allocate with no credentials at all

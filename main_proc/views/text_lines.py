@@ -1,0 +1,186 @@
+"""The records as lines for a person: one line per event, several for a summary. Text that
+came from the network is made safe for a terminal (``printable``). A server note has no line of
+its own: the summary's row of its server tells what it says, briefly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from icegather.main_proc.diagnosis.outcomes import other_family_answered, server_names
+from icegather.main_proc.views.report import schema_name
+from icegather.shared.net.endpoints import endpoint, is_ipv6
+
+# Record types with no line of their own: the summary's rows tell them.
+IN_SUMMARY_ONLY = frozenset({"iceservernote"})
+
+
+def printable(text: str) -> str:
+    """Text from the network, safe for a terminal: control characters become escapes."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
+def local_endpoint(address: str | None, port: int | None) -> str:
+    """The local socket of a record: ``-`` when none talked to the server."""
+    return "-" if address is None or port is None else endpoint((address, port))
+
+
+def format_line(record: dict[str, Any]) -> str:
+    """One record as text for a person (a summary takes several lines)."""
+    time = f"{record.get('time_ms', 0):>8.1f} ms"
+    kind = schema_name(record)
+    if kind == "icegatheringstatechange":
+        return f"{time}  {record['state']}"
+    if kind == "endofcandidates":
+        return f"{time}  end of candidates"
+    if kind == "icecandidate":
+        line = (
+            f"{time}  {record['candidateType']:<6} {record['protocol']} "
+            f"{local_endpoint(record['address'], record['port'])}"
+        )
+        if record["relatedAddress"] is not None:
+            line += f" (from {local_endpoint(record['relatedAddress'], record['relatedPort'])})"
+        line += f"  {record['component']} foundation {record['foundation']} priority {record['priority']}"
+        if record["url"]:
+            via = f" over {record['relayProtocol']}" if record["relayProtocol"] else ""
+            line += f"  via {printable(record['url'])}{via}"
+        return line
+    if kind == "icecandidateerror":
+        return (
+            f"{time}  error  {record['errorCode']} {printable(record['errorText'])}  {printable(record['url'])}"
+            f"  (local {local_endpoint(record['address'], record['port'])})"
+        )
+    if kind == "iceserveranswer":
+        return (
+            f"{time}  answer {printable(record['url'])} in {record['rttMs']:.1f} ms"
+            f"  (local {local_endpoint(record['address'], record['port'])})"
+        )
+    if kind == "icetransaction":
+        sends = ", ".join(f"{sent:.1f}" for sent in record["sendsMs"])
+        ended = {"answer": f"answered in {record['rttMs']:.1f} ms" if record["rttMs"] is not None else "answered",
+                 "error": f"error {record['errorCode']}", "failed": f"failed ({record['cause']})"}[record["outcome"]]
+        return (f"{time}  trace  {record['method']} to {local_endpoint(record['serverAddress'], record['serverPort'])} "
+                f"sent at {sends} ms, {ended} at {record['endedMs']:.1f} ms  {printable(record['url'])}")
+    if kind == "icerelaycheck":
+        return f"{time}  relay check: {relay_result(record)}  {printable(record['url'])}" + (
+            f"  (local {local_endpoint(record['address'], record['port'])})"
+        )
+    if kind == "summary":
+        return format_summary(record)
+    raise ValueError(f"unknown record type {kind!r}")
+
+
+def format_summary(record: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {kind}" for kind, n in record["candidates"].items() if n) or "none"
+    state = "complete" if record["complete"] else "NOT complete"
+    lines = [
+        f"summary (round {record['round']}, {record['at']}): gathering {state} in {record['time_ms']:.0f} ms; "
+        f"candidates: {counts}; errors: {record['errors']}"
+    ]
+    if record["failure"]:
+        lines.append(f"failure: {record['failure']}")
+    names = server_names([(row["entry"], row["url"]) for row in record["servers"]])
+
+    def name(row: dict[str, Any]) -> str:
+        return printable(names.get((row["entry"], row["url"]), row["url"]))
+
+    width = max((len(name(row)) for row in record["servers"]), default=0)
+    for row in record["servers"]:
+        lines.append(f"  {name(row):<{width}}  {server_result(row)}")
+    diagnosis = record["diagnosis"]
+    lines.append(f"diagnosis: {diagnosis['summary']}")
+    for finding in diagnosis["findings"]:
+        lines.append(f"  {name(finding)}: {finding['finding']}; check {finding['nextCheck']}")
+    if not diagnosis["findings"]:
+        lines.append(f"  next: {diagnosis['nextCheck']}")
+    return "\n".join(lines)
+
+
+def server_result(row: dict[str, Any]) -> str:
+    """A server's row: how it answered, what it gave or how it failed (per address family when it
+    answered over one and failed over the other), and what it told of itself."""
+    if row["reachable"] is None:
+        return "not tried (relay only)"
+    if row["rttMs"] is not None:
+        rtt = f"answered in {row['rttMs']:.1f} ms"
+    else:
+        rtt = "answers discarded" if row["reachable"] else "no answer"
+    told = server_told(row)
+    failure = f"{row['errorCode']} {printable(row['errorText'] or '')}"
+    other_family = other_family_answered(row["answeredOver"], row["failedOver"])
+    if row["errorCode"] is not None and other_family is None:
+        return f"FAILED {failure} ({'; '.join(filter(None, (rtt, told)))})"
+    if not row["finished"]:
+        return f"NOT FINISHED ({rtt} before gathering ended)"
+    gained = ", ".join(row["gained"])
+    relays = "".join(f"; relay {relay_result(relay)}" for relay in row["relays"])
+    over = f" over {other_family}" if other_family else ""
+    result = f"ok{over}, {rtt}" + (f", gave {gained}" if gained else "") + (f" ({told})" if told else "") + relays
+    if other_family:
+        address = row["errorServerAddress"]
+        at = f" ({f'[{address}]' if is_ipv6(address) else address})" if address else ""
+        result += f"; FAILED over {printable(', '.join(row['failedOver']))}{at}: {failure}"
+    return result
+
+
+# How each server note reads in its server's row ({detail}: the note's).
+NOTE_WORDS = {
+    "ipv6_relay": "IPv6 relay too",
+    "ipv6_relay_refused": "no IPv6 relay: {detail}",
+    "ipv6_relay_ignored": "IPv6 relay asked, IPv4 given",
+    "ipv6_relay_unanswered": "IPv6 relay asked, no answer",
+}
+
+
+def server_told(row: dict[str, Any]) -> str:
+    """What the server told of itself, briefly: its SOFTWARE and how it took the IPv6 ask."""
+    told = [printable(row["software"])] if row["software"] else []
+    told += [NOTE_WORDS[note["note"]].format(detail=printable(note["detail"])) for note in row["notes"]]
+    return "; ".join(dict.fromkeys(told))
+
+
+RELAY_WORDS = {
+    "works": "works",
+    "wrong_source": "WRONG SOURCE: data arrives from another address than the relayed one",
+    "out_only": "ONE WAY: data out to the peer, nothing back",
+    "back_only": "ONE WAY: data back from the peer, nothing out",
+    "no_data": "CARRIES NO DATA either way",
+    "reflected": "REFLECTED: probes came back to their sender, none got through",
+    "indication_out_dropped": "SEND INDICATIONS DROPPED: none reached the peer",
+    "indication_back_dropped": "DATA INDICATIONS MISSING: nothing from the peer came back before ChannelBind",
+    "channel_out_dropped": "CHANNELDATA DROPPED: none from the client reached the peer",
+    "channel_back_dropped": "CHANNEL CARRIES NOTHING BACK: nothing from the peer came back after ChannelBind",
+    "refused": "REFUSED",
+    "request_failed": "NOT CHECKED, no answer",
+    "channel_bind_failed": "CHANNELBIND FAILED, no usable answer",
+    "not_checked": "not checked",
+}
+
+
+def relay_traffic(relay: dict[str, Any]) -> str:
+    """What got through each way: in all, or per mechanism when the mechanisms differ."""
+
+    def ways(probes: int, out: int, back: int) -> str:
+        return f"{out}/{probes} out, {back}/{probes} back"
+
+    indications = (relay["indicationProbes"], relay["indicationOutReceived"], relay["indicationBackReceived"])
+    channels = (relay["channelProbes"], relay["channelOutReceived"], relay["channelBackReceived"])
+    traffic = (
+        f"Send/Data {ways(*indications)}; ChannelData {ways(*channels)}"
+        if channels[0] and channels != indications
+        else ways(relay["probes"], relay["outReceived"], relay["backReceived"])
+    )
+    return traffic + (f", {relay['strayProbes']} stray" if relay["strayProbes"] else "")
+
+
+def relay_result(relay: dict[str, Any]) -> str:
+    """A relay check in a few words: its outcome, the relayed address and what got through."""
+    words = RELAY_WORDS.get(relay["outcome"], relay["outcome"])
+    relayed = local_endpoint(relay["relayedAddress"], relay["relayedPort"])
+    if relay["failedRequest"]:
+        words += f"; {relay['failedRequest']} {relay['errorCode']} {printable(relay['errorText'])}"
+    elif not relay["probes"]:
+        words += f": {printable(relay['errorText'] or '')}"
+    if not relay["probes"]:
+        return f"{words} ({relayed})"
+    rtt = f", RTT {relay['rttMs']:.1f} ms" if relay["rttMs"] is not None else ""
+    return f"{words} ({relayed}: {relay_traffic(relay)}{rtt})"

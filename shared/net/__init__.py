@@ -1,0 +1,1 @@
+"""IP endpoints and their address families, address scopes, ICE candidate lines."""
