@@ -61,6 +61,8 @@ def bad_messages(fake: HostileTransport, pc_id: int) -> dict[str, bytes]:
         "skipped": protocol.encode(protocol.CandidateError(pc_id, GOOD_ERROR), seq + 1),
         "unknown pc_id": protocol.encode(protocol.CandidateError(pc_id + 100, GOOD_ERROR), seq),
         "before gathering": protocol.encode(protocol.GatheringState(pc_id, "complete"), seq),
+        # Once a TypeError in the receive loop, which then died silently and left the gathering hanging.
+        "type is a list": msgpack.packb({"type": [1], "seq": seq}),
     }
 
 
@@ -71,6 +73,7 @@ EXPECTED_REASON = {
     "skipped": "1 message(s) lost before sequence number",
     "unknown pc_id": "unknown pc_id",
     "before gathering": "out of turn",
+    "type is a list": "a message type must be a string, got list",
 }
 
 
