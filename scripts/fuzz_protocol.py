@@ -44,22 +44,11 @@ from hypothesis import strategies as st
 
 from icegather.main_proc.dom.peerconnection import PeerConnectionObserver, RTCPeerConnection
 from icegather.main_proc.link.routing import Router
-from icegather.shared import protocol
+from icegather.shared import protocol, structs
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol.frames import unpack
 from icegather.shared.protocol.messages import TO_MAIN, TO_TRANSPORT
 from icegather.shared.protocol.schemas import SCHEMAS, fields_of
-from icegather.shared.structs import (
-    AuditResultInfo,
-    CandidateInfo,
-    GatherOptions,
-    IceCandidateErrorInfo,
-    RelayCheckInfo,
-    RetransmissionSchedule,
-    ServerAnswerInfo,
-    ServerNoteInfo,
-    TransactionTraceInfo,
-)
 from icegather.shared.vocabulary.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSES
 from icegather.shared.vocabulary.relay_outcomes import NOT_CHECKED_REASONS
@@ -86,7 +75,9 @@ CONFIGURATION = parse_configuration(
         "iceTransportPolicy": "relay",
     }
 )
-OPTIONS = GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), verify_tls=False, trace=True)
+OPTIONS = structs.GatherOptions(
+    structs.RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), verify_tls=False, trace=True
+)
 # Valid messages of each direction, (encoded, message): what mutations start from, and what
 # goes around a bad message in a frame.
 VALID: dict[str, list[tuple[bytes, protocol.Message]]] = {
@@ -95,26 +86,29 @@ VALID: dict[str, list[tuple[bytes, protocol.Message]]] = {
         TO_THE_MAIN_PROCESS: [
             protocol.ServerHello(pid=42),
             protocol.Heartbeat(),
-            protocol.Candidate(1, CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")),
+            protocol.Candidate(1, structs.CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")),
             protocol.Candidate(
                 1,
-                CandidateInfo(
+                structs.CandidateInfo(
                     "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
                     "turn:turn.example.org",
                     "udp",
                 ),
             ),
             protocol.CandidateError(
-                1, IceCandidateErrorInfo("192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized", "server_error")
+                1,
+                structs.IceCandidateErrorInfo(
+                    "192.0.2.2", 50000, "turn:t.example", 401, "Unauthorized", "server_error"
+                ),
             ),
             protocol.CandidateError(
-                1, IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed", "dns")
+                1, structs.IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed", "dns")
             ),
-            protocol.ServerAnswer(1, ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5, "::1")),
-            protocol.ServerNote(1, ServerNoteInfo("::1", 4000, "stun:[::1]", "software", "coturn-4.6.1")),
+            protocol.ServerAnswer(1, structs.ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5, "::1")),
+            protocol.ServerNote(1, structs.ServerNoteInfo("::1", 4000, "stun:[::1]", "software", "coturn-4.6.1")),
             protocol.RelayCheck(
                 1,
-                RelayCheckInfo(
+                structs.RelayCheckInfo(
                     address="127.0.0.1", port=4000, url="turn:t.example", relayed_address="127.0.0.1",
                     relayed_port=5000, probes=6, out_received=6, back_received=6, indication_probes=3,
                     indication_out_received=3, indication_back_received=3, channel_probes=3, channel_out_received=3,
@@ -125,12 +119,15 @@ VALID: dict[str, list[tuple[bytes, protocol.Message]]] = {
             ),
             protocol.TransactionTrace(
                 1,
-                TransactionTraceInfo(
+                structs.TransactionTraceInfo(
                     "stun:[::1]", "::1", 4000, "::1", 3478, "Binding", (0.0, 100.0), 120.5, "answer", 0, "", 20.5
                 ),
             ),
             protocol.AuditResult(
-                1, AuditResultInfo("turn:t.example", "peer_permission", "127.0.0.1", "refused", 403, "Forbidden", 0)
+                1,
+                structs.AuditResultInfo(
+                    "turn:t.example", "peer_permission", "127.0.0.1", "refused", 403, "Forbidden", 0
+                ),
             ),
             protocol.GatheringState(1, "complete"),
             protocol.GatherRejected(1, "internal error"),
@@ -284,18 +281,18 @@ STRUCTS: dict[tuple[type, str], type] = {
     **{
         (message, "info"): info
         for message, info in {
-            protocol.Candidate: CandidateInfo,
-            protocol.CandidateError: IceCandidateErrorInfo,
-            protocol.ServerAnswer: ServerAnswerInfo,
-            protocol.ServerNote: ServerNoteInfo,
-            protocol.RelayCheck: RelayCheckInfo,
-            protocol.AuditResult: AuditResultInfo,
-            protocol.TransactionTrace: TransactionTraceInfo,
+            protocol.Candidate: structs.CandidateInfo,
+            protocol.CandidateError: structs.IceCandidateErrorInfo,
+            protocol.ServerAnswer: structs.ServerAnswerInfo,
+            protocol.ServerNote: structs.ServerNoteInfo,
+            protocol.RelayCheck: structs.RelayCheckInfo,
+            protocol.AuditResult: structs.AuditResultInfo,
+            protocol.TransactionTrace: structs.TransactionTraceInfo,
         }.items()
     },
-    (protocol.Gather, "options"): GatherOptions,
-    (protocol.Audit, "options"): GatherOptions,
-    (GatherOptions, "schedule"): RetransmissionSchedule,
+    (protocol.Gather, "options"): structs.GatherOptions,
+    (protocol.Audit, "options"): structs.GatherOptions,
+    (structs.GatherOptions, "schedule"): structs.RetransmissionSchedule,
 }
 CLASSES = (*TO_MAIN.values(), *TO_TRANSPORT.values(), *SCHEMAS)
 FIELDS = sorted({name for cls in CLASSES for name in fields_of(cls)})

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from aioice import stun
 
@@ -29,34 +30,41 @@ DEFAULT_PASSWORD = "correct-horse-battery-staple"
 DEFAULT_REALM = "icegather.test"
 
 
-@dataclass
-class Coturn:
+class LocalServer:
+    """A STUN/TURN server process started on this machine for the tests: its URLs, the
+    ``iceServers`` entry that reaches it, its log (in ``workdir``) and ``stop``."""
+
     host: str
     port: int
-    username: str
-    password: str
-    realm: str
+    username: str | None  # None: a server without authentication
+    password: str | None
     workdir: str
     process: subprocess.Popen[bytes]
-    tls_port: int | None = None
-    extra_args: Sequence[str] = field(default_factory=tuple)
+    scheme = "turn"  # what url() gives by default
+    LOG_FILE: ClassVar[str]
 
-    def url(self, scheme: str = "turn", transport: str | None = None) -> str:
-        port = self.tls_port if scheme in ("turns", "stuns") else self.port
+    def url(self, scheme: str | None = None, transport: str | None = None) -> str:
+        scheme = scheme or self.scheme
         host = f"[{self.host}]" if ":" in self.host else self.host
         query = f"?transport={transport}" if transport else ""
-        return f"{scheme}:{host}:{port}{query}"
+        return f"{scheme}:{host}:{self.port_for(scheme)}{query}"
 
-    def ice_server(self, scheme: str = "turn", transport: str | None = None, password: str | None = None) -> dict:
-        return {
-            "urls": self.url(scheme, transport),
-            "username": self.username,
-            "credential": self.password if password is None else password,
-        }
+    def port_for(self, scheme: str) -> int | None:
+        """The port that serves ``scheme``: TLS may have one of its own."""
+        return self.port
+
+    def ice_server(
+        self, scheme: str | None = None, transport: str | None = None, password: str | None = None
+    ) -> dict[str, str]:
+        server = {"urls": self.url(scheme, transport)}
+        if self.username is not None:
+            server["username"] = self.username
+            server["credential"] = password if password is not None else self.password or ""
+        return server
 
     @property
     def log(self) -> str:
-        with open(os.path.join(self.workdir, "turnserver.log"), encoding="utf-8", errors="replace") as file:
+        with open(os.path.join(self.workdir, self.LOG_FILE), encoding="utf-8", errors="replace") as file:
             return file.read()
 
     def stop(self) -> None:
@@ -68,6 +76,23 @@ class Coturn:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class Coturn(LocalServer):
+    host: str
+    port: int
+    username: str
+    password: str
+    realm: str
+    workdir: str
+    process: subprocess.Popen[bytes]
+    tls_port: int | None = None
+    extra_args: Sequence[str] = field(default_factory=tuple)
+    LOG_FILE: ClassVar[str] = "turnserver.log"
+
+    def port_for(self, scheme: str) -> int | None:
+        return self.tls_port if scheme in ("turns", "stuns") else self.port
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -120,7 +145,7 @@ def start_coturn(
         *(["--allow-loopback-peers"] if loopback_peers else []),
         "--fingerprint", "--no-cli", "--no-dtls",
         f"--userdb={workdir}/turndb", f"--pidfile={workdir}/turnserver.pid",
-        f"--log-file={workdir}/turnserver.log", "--simple-log", "--no-stdout-log",
+        f"--log-file={workdir}/{Coturn.LOG_FILE}", "--simple-log", "--no-stdout-log",
     ]
     if tls_certificate:
         command += [f"--tls-listening-port={tls_port}", f"--cert={tls_certificate[0]}", f"--pkey={tls_certificate[1]}"]

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,9 +31,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from aioice import stun
-from local_coturn import DEFAULT_PASSWORD, DEFAULT_REALM, DEFAULT_USERNAME, free_port
+from local_coturn import DEFAULT_PASSWORD, DEFAULT_REALM, DEFAULT_USERNAME, LocalServer, free_port
 
 PEER_SERVERS = Path(__file__).resolve().parent / "peer_servers"
 # The pins of build.sh: a cache holding another version is reported as not built.
@@ -49,7 +49,7 @@ def cache_dir() -> Path:
 
 
 @dataclass
-class PeerServer:
+class PeerServer(LocalServer):
     name: str
     host: str
     port: int
@@ -60,37 +60,12 @@ class PeerServer:
     process: subprocess.Popen[bytes]
     scheme: str = "turn"  # what url() gives by default: "stun" for a STUN-only server
     tcp: bool = False  # whether it also listens on TCP (same port)
+    LOG_FILE: ClassVar[str] = "server.log"
 
     def url(self, scheme: str | None = None, transport: str | None = None) -> str:
         if transport == "tcp" and not self.tcp:
             raise ValueError(f"{self.name} does not listen on TCP here")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        query = f"?transport={transport}" if transport else ""
-        return f"{scheme or self.scheme}:{host}:{self.port}{query}"
-
-    def ice_server(
-        self, scheme: str | None = None, transport: str | None = None, password: str | None = None
-    ) -> dict[str, str]:
-        server = {"urls": self.url(scheme, transport)}
-        if self.username is not None:
-            server["username"] = self.username
-            server["credential"] = password if password is not None else self.password or ""
-        return server
-
-    @property
-    def log(self) -> str:
-        with open(os.path.join(self.workdir, "server.log"), encoding="utf-8", errors="replace") as file:
-            return file.read()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        return super().url(scheme, transport)
 
 
 class NotBuilt(RuntimeError):
@@ -144,7 +119,7 @@ def start(
     tcp: bool = False,
 ) -> PeerServer:
     workdir = tempfile.mkdtemp(prefix=f"icegather-{name}-")
-    with open(os.path.join(workdir, "server.log"), "wb") as log:
+    with open(os.path.join(workdir, PeerServer.LOG_FILE), "wb") as log:
         # The child keeps its own copy of the descriptor: the log outlives this block.
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -39,15 +39,21 @@ MAX_LOCAL_ADDRESSES = 64
 
 
 @dataclass(frozen=True)
-class IceCandidateErrorInfo:
-    """One failure of one STUN/TURN server URL, as the transport reports it."""
+class UrlReport:
+    """What a report about a server URL starts with: the local socket that talked to the server
+    (its IP and port) and the URL."""
 
-    # Local IP of the socket that talked to the server; "" when no socket did.
     address: str
-    # Local port of that socket; 0 exactly when address is "".
     port: int
     # The server URL exactly as configured.
     url: str
+
+
+@dataclass(frozen=True)
+class IceCandidateErrorInfo(UrlReport):
+    """One failure of one STUN/TURN server URL, as the transport reports it. Its ``address`` is
+    "" when no socket talked to the server, and its ``port`` 0 exactly then."""
+
     # The server's STUN error code (300-699), or 7xx when it gave no usable answer.
     error_code: int
     # The server's reason phrase, or for 7xx a text naming the cause. Never empty.
@@ -75,16 +81,11 @@ class CandidateInfo:
 
 
 @dataclass(frozen=True)
-class ServerAnswerInfo:
+class ServerAnswerInfo(UrlReport):
     """A server URL answered a request from one local socket (the first response, success or
     error). Not in the W3C API: it tells a diagnosis which servers were reachable, and how
     fast, even when they produced no candidate (a srflx equal to its base is not surfaced)."""
 
-    # Local IP and port of the socket that got the answer.
-    address: str
-    port: int
-    # The server URL exactly as configured.
-    url: str
     # From sending the request that was answered to the answer.
     rtt_ms: float
     # The server's IP address that answered (the URL's host, looked up).
@@ -94,15 +95,10 @@ class ServerAnswerInfo:
 
 
 @dataclass(frozen=True)
-class ServerNoteInfo:
+class ServerNoteInfo(UrlReport):
     """A fact about a server beyond the browser's events (``shared.vocabulary.server_notes``): what software
     it names, how it took a request icegather makes beyond a browser. Not in the W3C API."""
 
-    # Local IP and port of the socket that heard it (as in ServerAnswerInfo).
-    address: str
-    port: int
-    # The server URL exactly as configured.
-    url: str
     # A ServerNote, and its detail (the SOFTWARE text, an address, an error code and reason).
     note: str
     detail: str
@@ -111,17 +107,12 @@ class ServerNoteInfo:
 
 
 @dataclass(frozen=True)
-class RelayCheckInfo:
+class RelayCheckInfo(UrlReport):
     """What the relay check found for one allocation: whether data went through the relay to a
     peer socket of icegather's on this machine ("out") and from that socket through the relayed
     address back to the TURN client ("back"). Not in the W3C API. Facts only: what they mean is
-    ``shared.vocabulary.relay_outcomes.relay_outcome``."""
+    ``shared.vocabulary.relay_outcomes.relay_outcome``. Its socket is the TURN client's."""
 
-    # Local IP and port of the TURN client's socket (as in ServerAnswerInfo).
-    address: str
-    port: int
-    # The server URL exactly as configured.
-    url: str
     # The relayed transport address the server advertised (the relay candidate's address).
     relayed_address: str
     relayed_port: int

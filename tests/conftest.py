@@ -9,48 +9,39 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 import pytest
 import trustme
 from local_coturn import Coturn, local_coturn
 from network_namespaces import RoutedNamespaces, routed_namespaces
-from peer_turn import PeerServer, node_stun, node_turn, pion_turn, pypi_stun
+from peer_turn import node_stun, node_turn, pion_turn, pypi_stun
 from stun_servers import ScriptedStunServer, never_answer
 
-
-@pytest.fixture(scope="session")
-def coturn() -> Iterator[Coturn]:
-    with local_coturn() as server:
-        yield server
+T = TypeVar("T")
 
 
-@pytest.fixture(scope="session")
-def pion() -> Iterator[PeerServer]:
-    """Pion TURN (Debian's golang-github-pion-turn.v2-dev), over UDP and TCP."""
-    with pion_turn(tcp=True) as server:
-        yield server
+def session_server(start: Callable[[], AbstractContextManager[T]]) -> Any:
+    """A fixture for the whole session: the server ``start`` gives, stopped at the end."""
+
+    def server() -> Iterator[T]:
+        with start() as started:
+            yield started
+
+    return pytest.fixture(scope="session")(server)
 
 
-@pytest.fixture(scope="session")
-def nodeturn() -> Iterator[PeerServer]:
-    """npm's node-turn 0.0.6: UDP only."""
-    with node_turn() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def stun_example() -> Iterator[PeerServer]:
-    """The ``stun`` npm package's example server: it answers with a random transaction ID."""
-    with node_stun() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def pypi_stun_server() -> Iterator[PeerServer]:
-    """PyPI's ``stun`` 1.1.0 server: XOR-MAPPED-ADDRESS XORed with the wrong cookie."""
-    with pypi_stun() as server:
-        yield server
+coturn = session_server(local_coturn)
+# Pion TURN (Debian's golang-github-pion-turn.v2-dev), over UDP and TCP.
+pion = session_server(lambda: pion_turn(tcp=True))
+# npm's node-turn 0.0.6: UDP only.
+nodeturn = session_server(node_turn)
+# The ``stun`` npm package's example server: it answers with a random transaction ID.
+stun_example = session_server(node_stun)
+# PyPI's ``stun`` 1.1.0 server: XOR-MAPPED-ADDRESS XORed with the wrong cookie.
+pypi_stun_server = session_server(pypi_stun)
 
 
 @pytest.fixture(scope="session")

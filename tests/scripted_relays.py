@@ -9,7 +9,6 @@ elsewhere is only ever written into the Allocate response, never sent to.
 
 from __future__ import annotations
 
-import hashlib
 import selectors
 import socket
 import struct
@@ -18,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from aioice import stun
-from stun_servers import response
+from stun_servers import ThreadedServer, challenge, data_indication, response, signed
 
 Address = tuple[str, int]
 CHANNEL_NUMBERS = range(0x4000, 0x5000)
@@ -47,13 +46,10 @@ class RelayBehaviour:
     relay_host: str = "127.0.0.1"
 
 
-class ScriptedRelay:
+class ScriptedRelay(ThreadedServer):
     """A TURN server on 127.0.0.1 (any user, after the usual 401) with one relay socket on
     ``behaviour.relay_host``. ``seen`` counts what it received by kind ("Allocate",
     "CreatePermission", "ChannelBind", "Send", "ChannelData", "peer data")."""
-
-    REALM = "scripted"
-    NONCE = b"scripted-nonce"
 
     def __init__(self, password: str, behaviour: RelayBehaviour = RelayBehaviour()) -> None:
         self.password = password
@@ -134,9 +130,7 @@ class ScriptedRelay:
 
     def _answer(self, request: stun.Message, source: Address) -> bytes | None:
         if "USERNAME" not in request.attributes:
-            return bytes(response(request, stun.Class.ERROR, **{
-                "ERROR-CODE": (401, "Unauthorized"), "REALM": self.REALM, "NONCE": self.NONCE,
-            }))
+            return challenge(request)
         method = request.message_method
         if method == stun.Method.ALLOCATE:
             answer = response(request, stun.Class.RESPONSE, **{
@@ -152,9 +146,7 @@ class ScriptedRelay:
                 return bytes(answer)
         else:
             answer = response(request, stun.Class.RESPONSE)
-        key = hashlib.md5(f"{request.attributes['USERNAME']}:{self.REALM}:{self.password}".encode()).digest()
-        answer.add_message_integrity(key)
-        return bytes(answer)
+        return signed(answer, request, self.password)
 
     def close(self) -> None:
         self._stopping.set()
@@ -162,15 +154,3 @@ class ScriptedRelay:
         self._selector.close()
         self.server.close()
         self.relay.close()
-
-    def __enter__(self) -> ScriptedRelay:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def data_indication(peer: Address, data: bytes) -> bytes:
-    indication = stun.Message(stun.Method.DATA, stun.Class.INDICATION)
-    indication.attributes.update({"XOR-PEER-ADDRESS": peer, "DATA": data})
-    return bytes(indication)

@@ -18,12 +18,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aioice import stun
 
 Address = tuple[str, int]
 # What a script answers to one request: the bytes to send back, or None to stay silent.
 Script = Callable[[stun.Message, Address], bytes | None]
+Server = TypeVar("Server", bound="ThreadedServer")
+
+# The scripted TURN servers' long-term credential realm, and the nonce they never renew.
+REALM = "scripted"
+NONCE = b"scripted-nonce"
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,21 @@ class Received:
     at: float  # time.monotonic() on arrival
 
 
-class ScriptedStunServer:
+class ThreadedServer:
+    """A server a thread of its own serves: ``close`` stops it, as does the end of a ``with``
+    block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: Server) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ScriptedStunServer(ThreadedServer):
     """Answers every STUN request it receives with what ``script`` returns; records them all.
     ``script`` may be replaced while the server runs (a server that redirects to itself needs
     its own port first). ``port`` 0: a free one."""
@@ -78,12 +98,6 @@ class ScriptedStunServer:
         self._thread.join()
         self.sock.close()
 
-    def __enter__(self) -> ScriptedStunServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 # --- scripts and the responses they send ----------------------------------------------------
 
@@ -96,6 +110,27 @@ def response(request: stun.Message, message_class: stun.Class, **attributes: obj
     answer = stun.Message(request.message_method, message_class, request.transaction_id)
     answer.attributes.update(attributes)
     return answer
+
+
+def challenge(request: stun.Message) -> bytes:
+    """The 401 with which a TURN server asks for long-term credentials."""
+    return bytes(response(request, stun.Class.ERROR, **{
+        "ERROR-CODE": (401, "Unauthorized"), "REALM": REALM, "NONCE": NONCE,
+    }))
+
+
+def signed(answer: stun.Message, request: stun.Message, password: str) -> bytes:
+    """``answer`` with MESSAGE-INTEGRITY, keyed with the long-term credentials of ``request``'s
+    user."""
+    key = hashlib.md5(f"{request.attributes['USERNAME']}:{REALM}:{password}".encode()).digest()
+    answer.add_message_integrity(key)
+    return bytes(answer)
+
+
+def data_indication(peer: Address, data: bytes) -> bytes:
+    indication = stun.Message(stun.Method.DATA, stun.Class.INDICATION)
+    indication.attributes.update({"XOR-PEER-ADDRESS": peer, "DATA": data})
+    return bytes(indication)
 
 
 def error_to_every_request(code: int, reason: str) -> Script:
@@ -143,7 +178,7 @@ def with_alternate_server(message: bytes, alternate: Address) -> bytes:
     return message[:2] + struct.pack("!H", length) + message[4:] + attribute
 
 
-class ScriptedTcpServer:
+class ScriptedTcpServer(ThreadedServer):
     """A TCP server on loopback that hands each accepted connection to ``handle``; with
     ``tls``, after a TLS handshake as the server."""
 
@@ -177,12 +212,6 @@ class ScriptedTcpServer:
         self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread from accept()
         self.sock.close()
         self._thread.join()
-
-    def __enter__(self) -> ScriptedTcpServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def hang_up(reset: bool) -> Callable[[socket.socket], None]:
@@ -225,16 +254,13 @@ def send_then_close(data: bytes) -> Callable[[socket.socket], None]:
     return handle
 
 
-class ScriptedTurnServer:
+class ScriptedTurnServer(ThreadedServer):
     """A small TURN server over UDP on loopback, for relays coturn cannot be made to break: it
     allocates for any user (after the usual 401), relays data out to peers (Send indications,
     not ChannelData) only if ``relay_out``, relays data from peers back only if ``relay_back``,
     and answers CreatePermission and ChannelBind with ``permission``: None grants it, a (code,
     reason) refuses it, "silent" never answers. Its relayed address is a real socket of its own,
     so the data it does relay comes from the address it advertises."""
-
-    REALM = "scripted"
-    NONCE = b"scripted-nonce"
 
     def __init__(
         self,
@@ -265,9 +291,7 @@ class ScriptedTurnServer:
                 self.relay.sendto(request.attributes["DATA"], request.attributes["XOR-PEER-ADDRESS"])
             return None
         if "USERNAME" not in request.attributes:
-            return bytes(response(request, stun.Class.ERROR, **{
-                "ERROR-CODE": (401, "Unauthorized"), "REALM": self.REALM, "NONCE": self.NONCE,
-            }))
+            return challenge(request)
         if method in (stun.Method.CREATE_PERMISSION, stun.Method.CHANNEL_BIND) and self.permission is not None:
             if self.permission == "silent":
                 return None
@@ -279,9 +303,7 @@ class ScriptedTurnServer:
             })
         else:
             answer = response(request, stun.Class.RESPONSE)
-        key = hashlib.md5(f"{request.attributes['USERNAME']}:{self.REALM}:{self.password}".encode()).digest()
-        answer.add_message_integrity(key)
-        return bytes(answer)
+        return signed(answer, request, self.password)
 
     def _relay_back(self) -> None:
         while not self._stopping.is_set():
@@ -290,18 +312,10 @@ class ScriptedTurnServer:
             except (TimeoutError, OSError):
                 continue
             if self.relay_back and self.client is not None:
-                indication = stun.Message(stun.Method.DATA, stun.Class.INDICATION)
-                indication.attributes.update({"XOR-PEER-ADDRESS": peer[:2], "DATA": data})
-                self.server.sock.sendto(bytes(indication), self.client)
+                self.server.sock.sendto(data_indication(peer[:2], data), self.client)
 
     def close(self) -> None:
         self._stopping.set()
         self.server.close()
         self._thread.join()
         self.relay.close()
-
-    def __enter__(self) -> ScriptedTurnServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

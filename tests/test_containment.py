@@ -15,7 +15,7 @@ import zmq
 import zmq.asyncio
 from commands import ICEGATHER
 from gathering_helpers import FAST_SCHEDULE, record_gathering
-from test_service import running_service
+from test_service import a_rogue_client_then_a_gathering, running_service
 
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
@@ -92,10 +92,7 @@ def test_a_message_that_fails_validation_uses_its_sequence_number():
 def test_the_service_survives_a_hostile_client_and_answers_its_undecodable_gather(tmp_path):
     endpoint = f"ipc://{tmp_path}/run/transport"
 
-    async def scenario():
-        context = zmq.asyncio.Context()
-        rogue = context.socket(zmq.DEALER)
-        rogue.connect(endpoint)
+    async def misbehave(rogue: zmq.asyncio.Socket) -> list[tuple[int, protocol.Message]]:
         await rogue.send(protocol.encode(protocol.ClientHello(), 0))
         await asyncio.wait_for(rogue.recv(), 10)
         await rogue.send(msgpack.packb({"type": [1], "seq": 1}))
@@ -103,17 +100,10 @@ def test_the_service_survives_a_hostile_client_and_answers_its_undecodable_gathe
         answer = list(protocol.decode_to_main(await asyncio.wait_for(rogue.recv(), 10)))
         # Its number was used: a close after it is no protocol error ("lost" messages).
         await rogue.send(protocol.encode(protocol.Close(7), 2))
-        rogue.close(linger=0)
-        context.term()
-        transport = await TransportClient.connect(endpoint)
-        try:
-            recording = await record_gathering({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=transport)
-        finally:
-            transport.close()
-        return answer, recording
+        return answer
 
     with running_service("--bind", endpoint, ready=tmp_path / "run" / "transport") as process:
-        answer, recording = asyncio.run(scenario())
+        answer, recording = asyncio.run(a_rogue_client_then_a_gathering(endpoint, misbehave))
     log = process.stderr.read()
 
     [(_, rejected)] = answer

@@ -11,12 +11,11 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
-from gathering_helpers import LOOPBACK, Recording, record_gathering
-from test_service import running_service
+from gathering_helpers import LOOPBACK
+from test_service import a_rogue_client_then_a_gathering, running_service
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.supervision import TransportError
-from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 
 GARBAGE = (
@@ -31,10 +30,7 @@ GARBAGE = (
 def test_the_transport_rejects_and_counts_garbage_and_still_serves_a_well_behaved_client(tmp_path):
     endpoint = f"ipc://{tmp_path}/run/transport"
 
-    async def scenario() -> tuple[protocol.Message, Recording]:
-        context = zmq.asyncio.Context()
-        rogue = context.socket(zmq.DEALER)
-        rogue.connect(endpoint)
+    async def misbehave(rogue: zmq.asyncio.Socket) -> protocol.Message:
         for frame in GARBAGE:
             await rogue.send(frame)
         await rogue.send_multipart([b"two", b"frames"])
@@ -42,18 +38,10 @@ def test_the_transport_rejects_and_counts_garbage_and_still_serves_a_well_behave
         # transport read every frame before it. Refused messages leave no client state
         # behind, so the hello starts at seq 0.
         await rogue.send(protocol.encode(protocol.ClientHello(), 0))
-        hello = next(protocol.decode_to_main(await asyncio.wait_for(rogue.recv(), 10)))[1]
-        rogue.close(linger=0)
-        context.term()
-        transport = await TransportClient.connect(endpoint)
-        try:
-            recording = await record_gathering({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=transport)
-        finally:
-            transport.close()
-        return hello, recording
+        return next(protocol.decode_to_main(await asyncio.wait_for(rogue.recv(), 10)))[1]
 
     with running_service("--bind", endpoint, ready=tmp_path / "run" / "transport") as process:
-        hello, recording = asyncio.run(scenario())
+        hello, recording = asyncio.run(a_rogue_client_then_a_gathering(endpoint, misbehave))
     log = process.stderr.read()
 
     assert isinstance(hello, protocol.ServerHello)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icegather.shared import protocol
+from icegather.shared import protocol, structs
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol import (
     ProtocolError,
@@ -20,23 +20,14 @@ from icegather.shared.protocol import (
     encode,
     messages,
 )
-from icegather.shared.structs import (
-    AuditResultInfo,
-    CandidateInfo,
-    GatherOptions,
-    IceCandidateErrorInfo,
-    RelayCheckInfo,
-    RetransmissionSchedule,
-    ServerAnswerInfo,
-)
 
-ERROR = IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, "Unauthorized", "server_error")
-CANDIDATE = CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")
+ERROR = structs.IceCandidateErrorInfo("192.0.2.2", 50000, "turn:turn.example.org", 401, "Unauthorized", "server_error")
+CANDIDATE = structs.CandidateInfo("candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host")
 CONFIGURATION = parse_configuration(
     {"iceServers": [{"urls": ["turn:turn.example.org?transport=tcp"], "username": "u", "credential": "p"}]}
 )
 
-RELAY_CHECK = RelayCheckInfo(
+RELAY_CHECK = structs.RelayCheckInfo(
     address="192.0.2.2", port=50000, url="turn:turn.example.org", relayed_address="203.0.113.9",
     relayed_port=61000, probes=6, out_received=6, back_received=0, indication_probes=3, indication_out_received=3,
     indication_back_received=0, channel_probes=3, channel_out_received=3, channel_back_received=0, stray_probes=1,
@@ -50,7 +41,7 @@ TO_MAIN = [
     protocol.Candidate(7, CANDIDATE),
     protocol.Candidate(
         7,
-        CandidateInfo(
+        structs.CandidateInfo(
             "candidate:2 1 udp 16777215 203.0.113.9 61000 typ relay raddr 192.0.2.2 rport 50000",
             "turn:turn.example.org",
             "tcp",
@@ -58,9 +49,9 @@ TO_MAIN = [
     ),
     protocol.CandidateError(7, ERROR),
     protocol.CandidateError(
-        7, IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed", "dns")
+        7, structs.IceCandidateErrorInfo("", 0, "stun:stun1.invalid:3478", 701, "host lookup failed", "dns")
     ),
-    protocol.ServerAnswer(7, ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412, "::1")),
+    protocol.ServerAnswer(7, structs.ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412, "::1")),
     protocol.RelayCheck(7, RELAY_CHECK),
     protocol.RelayCheck(
         7,
@@ -73,7 +64,7 @@ TO_MAIN = [
     protocol.GatheringState(7, "complete"),
     protocol.GatherRejected(7, "internal error"),
     protocol.AuditResult(
-        8, AuditResultInfo("turn:t.example", "peer_permission", "127.0.0.1", "refused", 403, "Forbidden", 0)
+        8, structs.AuditResultInfo("turn:t.example", "peer_permission", "127.0.0.1", "refused", 403, "Forbidden", 0)
     ),
     protocol.AuditState(8, "auditing"),
     protocol.AuditRejected(8, "this id is already in use"),
@@ -81,9 +72,13 @@ TO_MAIN = [
 TO_TRANSPORT = [
     protocol.ClientHello(),
     protocol.ClientHello(heartbeat_interval=0.5),
-    protocol.Gather(3, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)),
+    protocol.Gather(
+        3, CONFIGURATION, structs.GatherOptions(structs.RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)
+    ),
     protocol.Close(3),
-    protocol.Audit(4, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1",), False)),
+    protocol.Audit(
+        4, CONFIGURATION, structs.GatherOptions(structs.RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1",), False)
+    ),
     protocol.CloseAudit(4),
 ]
 

@@ -12,13 +12,15 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import zmq
 import zmq.asyncio
 from commands import ICEGATHER
+from gathering_helpers import Recording, record_gathering
 from local_coturn import free_port
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -30,6 +32,7 @@ from icegather.shared.protocol.link_settings import MIN_HEARTBEAT_INTERVAL
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 NOBODY = 65534
+T = TypeVar("T")
 STUN_INVALID = ["-s", "stun:stun1.invalid:3478", "--json", "--local-address", "127.0.0.1"]
 
 
@@ -46,6 +49,25 @@ def running_service(*args: str, ready: Path | None = None) -> Iterator[subproces
     finally:
         process.terminate()
         process.wait(10)
+
+
+async def a_rogue_client_then_a_gathering(
+    endpoint: str, misbehave: Callable[[zmq.asyncio.Socket], Awaitable[T]]
+) -> tuple[T, Recording]:
+    """What ``misbehave`` got from the service at ``endpoint`` on a raw connection of its own,
+    then how a well-behaved client's gathering there went (a name lookup that fails)."""
+    context = zmq.asyncio.Context()
+    rogue = context.socket(zmq.DEALER)
+    rogue.connect(endpoint)
+    answer = await misbehave(rogue)
+    rogue.close(linger=0)
+    context.term()
+    transport = await TransportClient.connect(endpoint)
+    try:
+        recording = await record_gathering({"iceServers": [{"urls": "stun:stun1.invalid"}]}, transport=transport)
+    finally:
+        transport.close()
+    return answer, recording
 
 
 def icegather(*args: str) -> subprocess.Popen[str]:

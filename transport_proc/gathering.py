@@ -34,14 +34,14 @@ from icegather.shared.net.endpoints import Address, endpoint, family_name, is_ip
 from icegather.shared.structs import (
     CandidateInfo,
     IceCandidateErrorInfo,
-    RetransmissionSchedule,
     ServerAnswerInfo,
     ServerNoteInfo,
 )
 from icegather.shared.vocabulary.server_notes import ServerNote
 from icegather.transport_proc import candidates
-from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
+from icegather.transport_proc.addresses import pair_addresses
 from icegather.transport_proc.attempts import Attempt, of_entry, redirect_target
+from icegather.transport_proc.job import Job
 from icegather.transport_proc.relay.check import RelayChecker, plan_peer
 from icegather.transport_proc.relay.probes import CheckedAllocation
 from icegather.transport_proc.stun import failures
@@ -54,7 +54,7 @@ from icegather.transport_proc.stun.resolver import resolve
 from icegather.transport_proc.stun.transaction import Tracer, Transacted, transact
 from icegather.transport_proc.transaction_traces import connect_trace, probe_traces, trace_info
 from icegather.transport_proc.turn.allocation import Allocated, AllocateSession, Redirect
-from icegather.transport_proc.turn.lifecycle import Allocations, allocate, side_schedule
+from icegather.transport_proc.turn.lifecycle import allocate, side_schedule
 from icegather.transport_proc.turn.relay_messages import FIRST_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -63,43 +63,24 @@ ALLOCATION_MISMATCH = 437
 ALLOCATION_MISMATCH_RETRIES = 3  # new local ports to try (RFC 8656 section 7.3)
 
 
-class Gathering:
-    """One peer connection's gathering, as a ``gather`` message asked: ``run`` it, then ``close``
-    it. What it finds leaves as messages through ``send``."""
+class Gathering(Job):
+    """One peer connection's gathering, as a ``gather`` message asked."""
+
+    STARTED = "gathering"
 
     def __init__(self, request: protocol.Gather, send: protocol.Send) -> None:
+        super().__init__(request, send)
         self.pc_id = request.pc_id
-        self.configuration = request.configuration
-        self.options = request.options
-        self.send = send
-        self.local_addresses: tuple[str, ...] = ()
         self._host_channels: dict[str, UdpChannel | AttemptFailed] = {}
-        self._allocations = Allocations()
         self._srflx_seen: set[tuple[str, int, str, int]] = set()
-        self._reporting = False
         self._started = time.monotonic()  # the trace's times count from here
 
-    @property
-    def schedule(self) -> RetransmissionSchedule:
-        return self.options.schedule
-
     async def run(self) -> None:
-        self._reporting = True
         self._started = time.monotonic()
-        self.send(protocol.GatheringState(self.pc_id, "gathering"))
-        self.local_addresses = gathering_addresses(self.options.local_addresses)
-        await self._open_host_sockets()
-        relay_only = self.configuration.ice_transport_policy == "relay"
-        await asyncio.gather(
-            *(
-                self._try_url(url, server, server_index)
-                for server_index, server in enumerate(self.configuration.ice_servers)
-                for url in server.urls
-                if url.is_turn or not relay_only
-            )
-        )
-        self.send(protocol.GatheringState(self.pc_id, "complete"))
-        self._reporting = False
+        await super().run()
+
+    def _state(self, state: str) -> protocol.GatheringState:
+        return protocol.GatheringState(self.pc_id, state)
 
     def rejected(self, reason: str) -> protocol.GatherRejected:
         return protocol.GatherRejected(self.pc_id, reason)
@@ -108,9 +89,7 @@ class Gathering:
         return f"<Gathering pc_id={self.pc_id}>"
 
     async def close(self) -> None:
-        """Stop reporting, release allocations and close every socket."""
-        self._reporting = False
-        await self._allocations.release_all()
+        await super().close()
         for channel in self._host_channels.values():
             if isinstance(channel, Channel):
                 channel.close()
@@ -174,6 +153,10 @@ class Gathering:
 
     # --- host candidates ----------------------------------------------------------------
 
+    async def _prepare(self) -> None:
+        await super()._prepare()
+        await self._open_host_sockets()
+
     async def _open_host_sockets(self) -> None:
         async def open_one(local_ip: str) -> UdpChannel | AttemptFailed:
             try:
@@ -192,7 +175,10 @@ class Gathering:
 
     # --- one URL, from every local address of its family ----------------------------------
 
-    async def _try_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:
+    def _runs(self, url: IceUrl) -> bool:
+        return url.is_turn or self.configuration.ice_transport_policy != "relay"
+
+    async def _run_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:
         try:
             server_ips = await resolve(url.host, url.port, self.schedule.give_up_after)
         except AttemptFailed as failure:

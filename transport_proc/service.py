@@ -39,6 +39,7 @@ from icegather.transport_proc.audit.server_audit import ServerAudit
 from icegather.transport_proc.gathering import Gathering
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
+from icegather.transport_proc.job import Job
 
 if TYPE_CHECKING:
     from icegather.shared.protocol.curve_keys import CurveKeys
@@ -51,7 +52,6 @@ REMEMBERED_DROPS = 4096
 # its peer connection closes): each holds sockets, and the process has a limit on open files.
 MAX_JOBS = 16_384
 
-Job = Gathering | ServerAudit
 # A job is known by what started it and its id: a client numbers its gatherings and audits.
 JobKey = tuple[type[protocol.Gather] | type[protocol.Audit], int]
 

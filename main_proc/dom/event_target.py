@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
-from icegather.main_proc.dom.event_init import init_dict
+from icegather.main_proc.dom.event_init import ReadOnly, init_dict
 from icegather.shared.config.dom_exception import invalid_state_error
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,17 @@ E = TypeVar("E", bound="Event")
 class Event:
     NONE, CAPTURING_PHASE, AT_TARGET, BUBBLING_PHASE = 0, 1, 2, 3
 
+    type: ReadOnly[str] = ReadOnly()
+    bubbles: ReadOnly[bool] = ReadOnly()
+    cancelable: ReadOnly[bool] = ReadOnly()
+    composed: ReadOnly[bool] = ReadOnly()
+    target: ReadOnly[EventTarget | None] = ReadOnly()
+    currentTarget: ReadOnly[EventTarget | None] = ReadOnly()
+    eventPhase: ReadOnly[int] = ReadOnly()
+    defaultPrevented: ReadOnly[bool] = ReadOnly()
+    isTrusted: ReadOnly[bool] = ReadOnly()
+    timeStamp: ReadOnly[float] = ReadOnly()
+
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         if not isinstance(type, str):
             raise TypeError("the event type must be a string")
@@ -43,59 +54,18 @@ class Event:
         self._cancelable = bool(init.get("cancelable", False))
         self._composed = bool(init.get("composed", False))
         self._target: EventTarget | None = None
-        self._current_target: EventTarget | None = None
-        self._phase = Event.NONE
-        self._canceled = False
+        self._currentTarget: EventTarget | None = None
+        self._eventPhase = Event.NONE
+        self._defaultPrevented = False
         self._stop = False
         self._stop_immediate = False
         self._dispatching = False
-        self._trusted = False
-        self._time_stamp = (time.monotonic() - _TIME_ORIGIN) * 1000
-
-    @property
-    def type(self) -> str:
-        return self._type
-
-    @property
-    def bubbles(self) -> bool:
-        return self._bubbles
-
-    @property
-    def cancelable(self) -> bool:
-        return self._cancelable
-
-    @property
-    def composed(self) -> bool:
-        return self._composed
-
-    @property
-    def target(self) -> EventTarget | None:
-        return self._target
-
-    @property
-    def currentTarget(self) -> EventTarget | None:
-        return self._current_target
-
-    @property
-    def eventPhase(self) -> int:
-        return self._phase
-
-    @property
-    def defaultPrevented(self) -> bool:
-        return self._canceled
-
-    @property
-    def isTrusted(self) -> bool:
-        return self._trusted
-
-    @property
-    def timeStamp(self) -> float:
-        return self._time_stamp
-
+        self._isTrusted = False
+        self._timeStamp = (time.monotonic() - _TIME_ORIGIN) * 1000
 
     def preventDefault(self) -> None:
         if self._cancelable:
-            self._canceled = True
+            self._defaultPrevented = True
 
     def stopPropagation(self) -> None:
         self._stop = True
@@ -104,7 +74,7 @@ class Event:
         self._stop = self._stop_immediate = True
 
     def composedPath(self) -> list[EventTarget]:
-        return [self._current_target] if self._current_target is not None else []
+        return [self._currentTarget] if self._currentTarget is not None else []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} type={self._type!r}>"
@@ -158,9 +128,9 @@ class EventTarget:
     def _dispatch(self, event: Event, trusted: bool) -> bool:
         if event._dispatching:
             raise invalid_state_error("the event is already being dispatched")
-        event._dispatching, event._trusted = True, trusted
-        event._target = event._current_target = self
-        event._phase = Event.AT_TARGET
+        event._dispatching, event._isTrusted = True, trusted
+        event._target = event._currentTarget = self
+        event._eventPhase = Event.AT_TARGET
         event._stop = event._stop_immediate = False
         try:
             for registration in list(self._listeners.get(event.type, [])):
@@ -173,8 +143,8 @@ class EventTarget:
                     break
         finally:
             event._dispatching = False
-            event._current_target = None
-            event._phase = Event.NONE
+            event._currentTarget = None
+            event._eventPhase = Event.NONE
         return not event.defaultPrevented
 
     @staticmethod

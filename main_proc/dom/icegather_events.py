@@ -1,7 +1,7 @@
 """icegather's own events, beyond W3C: a server answered, a fact about a server, a relay check, a
 traced transaction.
 Named and shaped like the W3C ones (DOM attribute names, read-only, an init dictionary). Each
-names its ``url`` and ``serverIndex``, the index in ``iceServers`` of the URL's entry."""
+is an ``IceServerEvent``."""
 
 from __future__ import annotations
 
@@ -12,60 +12,59 @@ from icegather.main_proc.dom.event_init import ReadOnly, init_dict, number, opti
 from icegather.main_proc.dom.event_target import Event
 
 
-class IceServerAnswerEvent(Event):
-    """``iceserveranswer``: a STUN/TURN server URL answered a request. Not W3C: icegather's own,
-    for diagnosis (which servers are reachable, and their round-trip time ``rttMs``)."""
+class IceServerEvent(Event):
+    """What every event here names: the server ``url``, its ``serverIndex`` (the index in
+    ``iceServers`` of the URL's entry) and the local socket (``address``, ``port``) that talked
+    to the server."""
 
     address: ReadOnly[str | None] = ReadOnly()
     port: ReadOnly[int | None] = ReadOnly()
     url: ReadOnly[str] = ReadOnly()
     serverIndex: ReadOnly[int | None] = ReadOnly()
+
+    def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
+        super().__init__(type, eventInitDict)
+        init = init_dict(eventInitDict)
+        self._address = optional(init.get("address"), str, "address")
+        self._port = optional(init.get("port"), int, "port")
+        self._url = required(init.get("url", ""), str, "url")
+        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
+
+
+class IceServerAnswerEvent(IceServerEvent):
+    """``iceserveranswer``: a STUN/TURN server URL answered a request. Not W3C: icegather's own,
+    for diagnosis (which servers are reachable, and their round-trip time ``rttMs``)."""
+
     rttMs: ReadOnly[float] = ReadOnly()
     serverAddress: ReadOnly[str | None] = ReadOnly()
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = init_dict(eventInitDict)
-        self._address = optional(init.get("address"), str, "address")
-        self._port = optional(init.get("port"), int, "port")
-        self._url = required(init.get("url", ""), str, "url")
-        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._rttMs = number(init.get("rttMs", 0.0), "rttMs")
         self._serverAddress = optional(init.get("serverAddress"), str, "serverAddress")
 
 
-class IceServerNoteEvent(Event):
+class IceServerNoteEvent(IceServerEvent):
     """``iceservernote``: a fact about a server that no browser event shows (``note``, one of
     ``shared.vocabulary.server_notes``, and its ``detail``): the software it names, how it took a request
     icegather makes beyond a browser. Not W3C: icegather's own."""
 
-    address: ReadOnly[str | None] = ReadOnly()
-    port: ReadOnly[int | None] = ReadOnly()
-    url: ReadOnly[str] = ReadOnly()
-    serverIndex: ReadOnly[int | None] = ReadOnly()
     note: ReadOnly[str] = ReadOnly()
     detail: ReadOnly[str] = ReadOnly()
 
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = init_dict(eventInitDict)
-        self._address = optional(init.get("address"), str, "address")
-        self._port = optional(init.get("port"), int, "port")
-        self._url = required(init.get("url", ""), str, "url")
-        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._note = required(init.get("note", ""), str, "note")
         self._detail = required(init.get("detail", ""), str, "detail")
 
 
-class IceRelayCheckEvent(Event):
+class IceRelayCheckEvent(IceServerEvent):
     """``icerelaycheck``: what the relay check found for one relayed address. Not W3C:
     icegather's own. ``outcome`` names the result (``shared.vocabulary.relay_outcomes``); the other
     attributes are the facts behind it (``shared.structs.RelayCheckInfo``, in DOM-style names)."""
 
-    address: ReadOnly[str | None] = ReadOnly()
-    port: ReadOnly[int | None] = ReadOnly()
-    url: ReadOnly[str] = ReadOnly()
-    serverIndex: ReadOnly[int | None] = ReadOnly()
     outcome: ReadOnly[str] = ReadOnly()
     relayedAddress: ReadOnly[str | None] = ReadOnly()
     relayedPort: ReadOnly[int | None] = ReadOnly()
@@ -92,10 +91,6 @@ class IceRelayCheckEvent(Event):
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = init_dict(eventInitDict)
-        self._address = optional(init.get("address"), str, "address")
-        self._port = optional(init.get("port"), int, "port")
-        self._url = required(init.get("url", ""), str, "url")
-        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._outcome = required(init.get("outcome", ""), str, "outcome")
         self._relayedAddress = optional(init.get("relayedAddress"), str, "relayedAddress")
         self._relayedPort = optional(init.get("relayedPort"), int, "relayedPort")
@@ -120,16 +115,12 @@ class IceRelayCheckEvent(Event):
         self._notCheckedReason = optional(init.get("notCheckedReason"), str, "notCheckedReason")
 
 
-class IceTransactionEvent(Event):
+class IceTransactionEvent(IceServerEvent):
     """``icetransaction``: one STUN/TURN transaction of the gathering, with
     ``GatherOptions(trace=True)``. Not W3C: icegather's own, what a timeline draws. Times are
     milliseconds since the gathering started; ``sendsMs`` has one entry per send (attempt 1 is
     the first)."""
 
-    address: ReadOnly[str | None] = ReadOnly()
-    port: ReadOnly[int | None] = ReadOnly()
-    url: ReadOnly[str] = ReadOnly()
-    serverIndex: ReadOnly[int | None] = ReadOnly()
     serverAddress: ReadOnly[str | None] = ReadOnly()
     serverPort: ReadOnly[int | None] = ReadOnly()
     method: ReadOnly[str] = ReadOnly()
@@ -143,10 +134,6 @@ class IceTransactionEvent(Event):
     def __init__(self, type: str, eventInitDict: Mapping[str, Any] | None = None) -> None:  # noqa: A002, N803
         super().__init__(type, eventInitDict)
         init = init_dict(eventInitDict)
-        self._address = optional(init.get("address"), str, "address")
-        self._port = optional(init.get("port"), int, "port")
-        self._url = required(init.get("url", ""), str, "url")
-        self._serverIndex = optional(init.get("serverIndex"), int, "serverIndex")
         self._serverAddress = optional(init.get("serverAddress"), str, "serverAddress")
         self._serverPort = optional(init.get("serverPort"), int, "serverPort")
         self._method = required(init.get("method", ""), str, "method")

@@ -46,6 +46,9 @@ from icegather.shared.vocabulary.relay_outcomes import relay_outcome
 # Candidates belong to one media section; the model has exactly one.
 SDP_MID = "0"
 
+# What the transport reports that becomes an ``IceServerEvent``.
+ServerEventInfo = ServerAnswerInfo | ServerNoteInfo | RelayCheckInfo | TransactionTraceInfo
+
 
 def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
     """The ``RTCPeerConnectionIceErrorEventInit`` for what the transport reported.
@@ -66,16 +69,19 @@ def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
     }
 
 
+def server_event_init(info: ServerEventInfo) -> dict[str, Any]:
+    """What the init of every ``IceServerEvent`` starts with: the local socket, the URL and the
+    index of its entry."""
+    return {"address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index}
+
+
 def relay_check_event_init(info: RelayCheckInfo) -> dict[str, Any]:
     """The ``icerelaycheck`` event's init: the facts in DOM-style names, ``""`` and ``0`` as
     ``None``, and the outcome they mean."""
     received = info.out_source_address != ""
     failed = info.failed_request != ""
     return {
-        "address": info.address,
-        "port": info.port,
-        "url": info.url,
-        "serverIndex": info.server_index,
+        **server_event_init(info),
         "outcome": relay_outcome(info),
         "relayedAddress": info.relayed_address,
         "relayedPort": info.relayed_port,
@@ -107,9 +113,15 @@ class PeerConnectionObserver:
     def __init__(self, pc: RTCPeerConnection) -> None:
         self._pc = pc
 
-    def on_candidate(self, info: CandidateInfo) -> bool:
+    def _fire_while_gathering(self, event: Event) -> bool:
+        """Fire ``event`` on the peer connection if it is gathering; if not, the message makes
+        no sense: False."""
         if not self._pc._is_gathering():
             return False
+        self._pc._fire(event)
+        return True
+
+    def on_candidate(self, info: CandidateInfo) -> bool:
         candidate = RTCIceCandidate(
             {
                 "candidate": info.candidate,
@@ -121,54 +133,32 @@ class PeerConnectionObserver:
         )
         server_index = info.server_index if info.url else None
         init = {"candidate": candidate, "url": info.url or None, "serverIndex": server_index}
-        self._pc._fire(RTCPeerConnectionIceEvent("icecandidate", init))
-        return True
+        return self._fire_while_gathering(RTCPeerConnectionIceEvent("icecandidate", init))
 
     def on_candidate_error(self, info: IceCandidateErrorInfo) -> bool:
         # W3C: icecandidateerror fires only while the gathering state is "gathering".
-        if not self._pc._is_gathering():
-            return False
-        self._pc._fire(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
-        return True
+        return self._fire_while_gathering(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
 
     def on_server_answer(self, info: ServerAnswerInfo) -> bool:
-        if not self._pc._is_gathering():
-            return False
-        init = {
-            "address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index,
-            "rttMs": info.rtt_ms, "serverAddress": info.server_address,
-        }
-        self._pc._fire(IceServerAnswerEvent("iceserveranswer", init))
-        return True
+        init = {**server_event_init(info), "rttMs": info.rtt_ms, "serverAddress": info.server_address}
+        return self._fire_while_gathering(IceServerAnswerEvent("iceserveranswer", init))
 
     def on_server_note(self, info: ServerNoteInfo) -> bool:
-        if not self._pc._is_gathering():
-            return False
-        init = {
-            "address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index,
-            "note": info.note, "detail": info.detail,
-        }
-        self._pc._fire(IceServerNoteEvent("iceservernote", init))
-        return True
+        init = {**server_event_init(info), "note": info.note, "detail": info.detail}
+        return self._fire_while_gathering(IceServerNoteEvent("iceservernote", init))
 
     def on_relay_check(self, info: RelayCheckInfo) -> bool:
-        if not self._pc._is_gathering():
-            return False
-        self._pc._fire(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
-        return True
+        return self._fire_while_gathering(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
 
     def on_transaction(self, info: TransactionTraceInfo) -> bool:
-        if not self._pc._is_gathering():
-            return False
         init = {
-            "address": info.address, "port": info.port, "url": info.url, "serverIndex": info.server_index,
+            **server_event_init(info),
             "serverAddress": info.server_address,
             "serverPort": info.server_port, "method": info.method, "sendsMs": info.sends_ms,
             "endedMs": info.ended_ms, "outcome": info.outcome, "errorCode": info.error_code or None,
             "cause": info.cause or None, "rttMs": info.rtt_ms,
         }
-        self._pc._fire(IceTransactionEvent("icetransaction", init))
-        return True
+        return self._fire_while_gathering(IceTransactionEvent("icetransaction", init))
 
     def on_gathering_state(self, state: str) -> bool:
         return self._pc._gathering_state_changed(state)

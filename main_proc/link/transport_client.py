@@ -183,31 +183,38 @@ class TransportClient:
 
     def gather(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
         """Ask the transport to gather for a new peer connection; return its ``pc_id``."""
-        pc_id = self._add(observer)
-        self._send(protocol.Gather(pc_id, configuration, options))
-        return pc_id
+        return self._start(protocol.Gather, configuration, options, observer)
 
     def stop(self, pc_id: int) -> None:
         """Stop gathering for ``pc_id`` and release its allocations; no more messages for it."""
-        if self._router.remove(pc_id) and self.failure is None:
-            self._send(protocol.Close(pc_id))
+        self._stop(protocol.Close, pc_id)
 
     def audit(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:
         """Ask the transport to audit the configuration's servers (``icegather audit``); return
         its ``audit_id``. ``stop_audit`` ends it."""
-        audit_id = self._add(observer)
-        self._send(protocol.Audit(audit_id, configuration, options))
-        return audit_id
+        return self._start(protocol.Audit, configuration, options, observer)
 
     def stop_audit(self, audit_id: int) -> None:
         """Stop the audit ``audit_id`` and release its allocations; no more messages for it."""
-        if self._router.remove(audit_id) and self.failure is None:
-            self._send(protocol.CloseAudit(audit_id))
+        self._stop(protocol.CloseAudit, audit_id)
 
-    def _add(self, observer: TransportObserver) -> int:
+    def _start(
+        self,
+        request: type[protocol.Gather] | type[protocol.Audit],
+        configuration: IceConfiguration,
+        options: GatherOptions,
+        observer: TransportObserver,
+    ) -> int:
+        """Start a job (a gathering or an audit) whose messages go to ``observer``; return its id."""
         if self.failure is not None:
             raise TransportError(self.failure)
-        return self._router.add(observer)
+        job_id = self._router.add(observer)
+        self._send(request(job_id, configuration, options))
+        return job_id
+
+    def _stop(self, close: type[protocol.Close] | type[protocol.CloseAudit], job_id: int) -> None:
+        if self._router.remove(job_id) and self.failure is None:
+            self._send(close(job_id))
 
     def close(self) -> None:
         """Disconnect without waiting. A transport process of our own is asked to exit: it

@@ -12,7 +12,6 @@ closes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aioice import stun
@@ -23,15 +22,15 @@ from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import Address, family_name
 from icegather.shared.structs import AuditResultInfo
 from icegather.shared.vocabulary.audit_plan import TLS_VERSIONS, AuditCheck, AuditOutcome
-from icegather.transport_proc.addresses import gathering_addresses, pair_addresses
+from icegather.transport_proc.addresses import pair_addresses
 from icegather.transport_proc.audit import tls_probe
 from icegather.transport_proc.audit.turn_audit import TurnAudit
+from icegather.transport_proc.job import Job
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.resolver import resolve
 from icegather.transport_proc.stun.transaction import Transacted, transact
-from icegather.transport_proc.turn.lifecycle import Allocations
 
 logger = logging.getLogger(__name__)
 
@@ -63,28 +62,18 @@ def binding_request() -> stun.Message:
     return request
 
 
-class ServerAudit:
-    """One audit of a configuration's servers; ``run`` it, then ``close`` it."""
+class ServerAudit(Job):
+    """One audit of a configuration's servers, as an ``audit`` message asked."""
+
+    STARTED = "auditing"
 
     def __init__(self, request: protocol.Audit, send: protocol.Send) -> None:
+        super().__init__(request, send)
         self.audit_id = request.audit_id
-        self.configuration = request.configuration
-        self.options = request.options
-        self.send = send
-        self.schedule = request.options.schedule
         self._channels: list[Channel] = []
-        self._allocations = Allocations()
-        self._reporting = False
 
-    async def run(self) -> None:
-        self._reporting = True
-        self.send(protocol.AuditState(self.audit_id, "auditing"))
-        local = gathering_addresses(self.options.local_addresses)
-        await asyncio.gather(
-            *(self._audit_url(url, server, local) for server in self.configuration.ice_servers for url in server.urls)
-        )
-        self.send(protocol.AuditState(self.audit_id, "complete"))
-        self._reporting = False
+    def _state(self, state: str) -> protocol.AuditState:
+        return protocol.AuditState(self.audit_id, state)
 
     def rejected(self, reason: str) -> protocol.AuditRejected:
         return protocol.AuditRejected(self.audit_id, reason)
@@ -93,9 +82,7 @@ class ServerAudit:
         return f"<ServerAudit audit_id={self.audit_id}>"
 
     async def close(self) -> None:
-        """Stop reporting, release the allocations and close every socket."""
-        self._reporting = False
-        await self._allocations.release_all()
+        await super().close()
         for channel in self._channels:
             channel.close()
 
@@ -108,12 +95,12 @@ class ServerAudit:
     def _failed(self, url: IceUrl, check: str, failure: AttemptFailed, subject: str = "") -> None:
         self._result(url, check, "failed", subject, failure.code, failure.text)
 
-    async def _audit_url(self, url: IceUrl, server: IceServer, local_addresses: tuple[str, ...]) -> None:
+    async def _run_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:
         first_check = "allocate_without_credentials" if url.is_turn else "software"
         software = Software()
         try:
             server_ips = await resolve(url.host, url.port, self.schedule.give_up_after)
-            pairs = pair_addresses(local_addresses, server_ips)
+            pairs = pair_addresses(self.local_addresses, server_ips)
             if not pairs:
                 raise failures.no_local_address(family_name(server_ips[0]), url.host)
             channel, local_ip, address = await self._connect(url, pairs)

@@ -1,0 +1,76 @@
+"""What the service runs for a client: a job, a gathering or an audit. Each reports that it
+started, runs every server URL at once and reports "complete"; what it finds leaves as messages
+in between, never after (nor once it is closed)."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from icegather.shared import protocol
+from icegather.shared.config.ice_config import IceServer
+from icegather.shared.config.ice_url import IceUrl
+from icegather.shared.structs import RetransmissionSchedule
+from icegather.transport_proc.addresses import gathering_addresses
+from icegather.transport_proc.turn.lifecycle import Allocations
+
+
+class Job(ABC):
+    """One job, as a ``gather`` or ``audit`` message asked: ``run`` it, then ``close`` it. What
+    it finds leaves as messages through ``send``."""
+
+    # The state it reports first ("gathering", "auditing"); the last is "complete".
+    STARTED: ClassVar[str]
+
+    def __init__(self, request: protocol.Gather | protocol.Audit, send: protocol.Send) -> None:
+        self.configuration = request.configuration
+        self.options = request.options
+        self.send = send
+        self.local_addresses: tuple[str, ...] = ()
+        self._allocations = Allocations()
+        self._reporting = False
+
+    @property
+    def schedule(self) -> RetransmissionSchedule:
+        return self.options.schedule
+
+    async def run(self) -> None:
+        self._reporting = True
+        self.send(self._state(self.STARTED))
+        await self._prepare()
+        await asyncio.gather(
+            *(
+                self._run_url(url, server, server_index)
+                for server_index, server in enumerate(self.configuration.ice_servers)
+                for url in server.urls
+                if self._runs(url)
+            )
+        )
+        self.send(self._state("complete"))
+        self._reporting = False
+
+    async def close(self) -> None:
+        """Stop reporting and release the allocations; a subclass closes its sockets too."""
+        self._reporting = False
+        await self._allocations.release_all()
+
+    async def _prepare(self) -> None:
+        """What comes before the URLs run: the local addresses they run from."""
+        self.local_addresses = gathering_addresses(self.options.local_addresses)
+
+    def _runs(self, url: IceUrl) -> bool:
+        """Whether the job runs ``url`` at all."""
+        return True
+
+    @abstractmethod
+    async def _run_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:
+        """Run one URL of ``server``, the entry ``server_index`` of ``iceServers``."""
+
+    @abstractmethod
+    def _state(self, state: str) -> protocol.Message:
+        """The message that reports the job's ``state``."""
+
+    @abstractmethod
+    def rejected(self, reason: str) -> protocol.Message:
+        """The message that says the job was refused, or ended with an internal error."""
