@@ -145,16 +145,20 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
     local_addresses = get("local_addresses", list, [])
     if not all(isinstance(address, str) for address in local_addresses):
         raise BadInput(f"{where}: local_addresses must be a list of IP addresses")
+    try:
+        options = GatherOptions(
+            schedule=RetransmissionSchedule(rto, max_sends, final_wait),
+            local_addresses=tuple(local_addresses),
+            relay_check=get("relay_check", bool, True),
+        )
+    except ValueError as exc:  # the limits the protocol has (a schedule gives up within 600 s)
+        raise BadInput(f"{where}: {exc}") from None
     return Module(
         name=name,
         username=username,
         credential=credential,
         minting=minting,
-        options=GatherOptions(
-            schedule=RetransmissionSchedule(rto, max_sends, final_wait),
-            local_addresses=tuple(local_addresses),
-            relay_check=get("relay_check", bool, True),
-        ),
+        options=options,
         relay_only=get("relay_only", bool, False),
         timeout=_number(module.get("timeout", DEFAULT_TIMEOUT), f"{where}: timeout", 0.5, 3600),
         allowed_targets=_allowed_targets(module, where, credential is not None or minting is not None),
