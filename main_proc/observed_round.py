@@ -123,7 +123,7 @@ async def observe_round(
     pc.oniceserveranswer = record(answer_record)
     pc.oniceservernote = record(note_record)
     pc.onicerelaycheck = record(relay_check_record)
-    pc.onicetransaction = record(transaction_record)
+    pc.onicetransaction = record(lambda event, t: transaction_record(event, t, tally.gathering_ms))
     failure = None
     timed_out = False
     try:

@@ -208,11 +208,35 @@ class AuditResultInfo:
     error_code: int
     # The reason phrase, verification message or cause; "" when none.
     error_text: str
-    # For a certificate: the end of its validity, Unix time (0 when not known); else 0.
+    # For a certificate: the end of its validity, Unix time (negative before 1970; 0 when not
+    # known); else 0.
     expires: int
     # For a peer check: the relayed IP address of the allocation it was asked on (whose address
     # family says whether the peer can be reached through it); "" otherwise.
     relay: str = ""
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """The confinement a transport process runs under, as its kernel reports it (the transport's
+    ``/proc/self/status`` and limits) and as it set it up: what ``icegather sandbox`` shows.
+    The defaults describe a transport that has no sandbox."""
+
+    # False when the sandbox was turned off (``--no-sandbox``), or the transport is embedded.
+    enabled: bool = False
+    no_new_privs: bool = False
+    # 0 none, 1 strict, 2 filter; and how many filters are stacked.
+    seccomp_mode: int = 0
+    seccomp_filters: int = 0
+    # The kernel's Landlock ABI (0: it has none), and whether a ruleset confines the transport.
+    landlock_abi: int = 0
+    landlock_enforced: bool = False
+    # The effective capabilities (a bit per capability; 0 none).
+    capabilities: int = 0
+    # Hard limits; -1 is unlimited.
+    max_file_size: int = -1
+    max_core_size: int = -1
+    max_open_files: int = -1
 
 
 @dataclass(frozen=True)

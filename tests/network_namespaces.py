@@ -26,6 +26,11 @@ class RoutedNamespaces:
     network_unreachable: str = "198.51.100.5"
     refused_locally: str = "192.0.2.5"
 
+    @property
+    def client_device(self) -> str:
+        """The client's end of the veth pair."""
+        return f"{self.client}0"
+
     def command(self, *argv: str) -> list[str]:
         """``argv`` run inside the client namespace."""
         return ["ip", "netns", "exec", self.client, *argv]

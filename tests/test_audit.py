@@ -257,14 +257,14 @@ def test_a_closed_tls_port_is_not_audited_and_says_why():
     assert {r["name"] for r in checks(records)} == {"not audited"}
 
 
-def test_without_credentials_the_peers_are_not_checked_the_exit_is_1_and_credentials_are_named_once(coturn):
+def test_without_credentials_the_peers_are_not_checked_the_exit_is_1_and_the_advice_is_given_once(coturn):
     urls = [coturn.url(), coturn.url(transport="tcp")]
     result = subprocess.run([ICEGATHER, "audit", *LOOPBACK, *urls], capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     not_checked = [line.split(":")[0].split() for line in lines if "NOT CHECKED" in line]
-    assert not_checked == [["NOT", "CHECKED", "credentials"]] * 2
+    assert not_checked == [["NOT", "CHECKED", "authenticated", "checks"]] * 2
     [advice] = [line for line in lines if "--credential-file" in line]  # said once, for both URLs
     assert "2 TURN URLs" in advice and "loopback" in advice
     assert lines[-1] == "audit: not checked (0 critical, 0 warning, 2 not checked, 2 info, 2 ok)"
@@ -330,7 +330,16 @@ def test_explain_knows_every_audit_finding_by_its_hyphenated_name():
     result = subprocess.run([ICEGATHER, "explain", *names], capture_output=True, text=True, timeout=60)
 
     assert result.returncode == 0
-    assert result.stdout.count("(an icegather audit finding)") == len(FINDINGS)
+    assert result.stdout.count("(audit finding: ") == len(FINDINGS)
+
+
+def test_the_audit_finding_about_credentials_is_not_named_as_the_diagnosis_cause_of_refused_ones():
+    # "credentials" is the diagnosis cause of a server that refused them: the audit's finding,
+    # whether the checks that need credentials ran, has a name of its own.
+    found = classify(result("allocate", "refused", code=401, text="Unauthorized"), 0)
+
+    assert [(f.name, f.severity) for f in found] == [("authenticated checks", "not checked")]
+    assert "credentials" not in {explained.name for explained in FINDINGS}
 
 
 def peer(subject: str, relay: str, check: str = "peer_permission", outcome: str = "accepted", code: int = 0):

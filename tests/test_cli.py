@@ -37,7 +37,7 @@ def test_healthy_turn_server_exits_0_with_a_relay_candidate_in_ndjson(coturn):
 
     assert result.returncode == 0, result.stderr
     lines = records(result)
-    assert lines[0] == {"type": "icegatheringstatechange", "state": "gathering", "time_ms": lines[0]["time_ms"]}
+    assert lines[0] == {"type": "icegatheringstatechange", "state": "gathering", "timeMs": lines[0]["timeMs"]}
     relays = [r for r in lines if r["type"] == "icecandidate" and r["candidate"] and r["candidateType"] == "relay"]
     assert len(relays) == 1 and relays[0]["url"] == coturn.url() and relays[0]["relayProtocol"] == "udp"
     assert lines[-1]["type"] == "summary" and lines[-1]["exitStatus"] == 0
@@ -52,7 +52,7 @@ def test_refused_credentials_exit_1_with_the_dom_shaped_error_record(coturn):
     [error] = [r for r in records(result) if r["type"] == "icecandidateerror"]
     assert set(error) == {
         "type", "url", "serverIndex", "errorCode", "errorText", "errorCause", "address", "port", "serverAddress",
-        "time_ms",
+        "timeMs",
     }
     assert error["errorCause"] == "signed_request_refused"  # refused after the 401 challenge
     assert (error["url"], error["errorCode"], error["errorText"]) == (coturn.url(), 401, "Unauthorized")
@@ -233,7 +233,7 @@ def test_a_progress_line_shows_on_a_terminal_and_never_in_a_pipe(silent_udp_serv
         process.wait(30)
     piped = icegather(*args)
 
-    assert "waiting for 1 of 1 server URLs" in shown
+    assert f"waiting for 1 of 1 server URLs: stun:127.0.0.1:{silent_udp_server.port} (no answer yet)" in shown
     assert "error  701 no response" in shown and "\x1b[K" in shown  # cleared before the record
     assert "waiting for" not in piped.stdout and "\x1b" not in piped.stdout
 
@@ -287,7 +287,7 @@ def test_explain_gives_name_origin_and_advice_for_every_code():
     assert len(blocks) == len(EXPLAINED_CODES) + 1
     for code in EXPLAINED_CODES:
         entry = describe(code)
-        header = f"{code} {entry.name}  ({entry.reference}; sent by the {entry.produced_by})"
+        header = f"{code} {entry.name}  (error code: {entry.reference}; sent by the {entry.produced_by})"
         assert header in result.stdout
     assert "sent by the local ICE agent" in icegather("explain", "701").stdout
     assert "sent by the STUN/TURN server" in icegather("explain", "486").stdout

@@ -3,6 +3,7 @@ multi-target pattern, and the shipped scrape configuration and alerting rules pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -10,7 +11,9 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -21,6 +24,7 @@ from icegather.main_proc.exporter.config import parse_config
 from icegather.main_proc.exporter.probe_request import BadProbe, probe_request
 
 EXAMPLES = Path(__file__).parent.parent / "docs" / "prometheus"
+T = TypeVar("T")
 
 
 def tool(name: str) -> str:
@@ -38,7 +42,7 @@ def test_the_shipped_alerting_rules_are_valid_and_their_unit_tests_pass():
     tested = promtool("test", "rules", "icegather-alerts-test.yml")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 5 rules found" in checked.stdout
+    assert "SUCCESS: 8 rules found" in checked.stdout
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
@@ -87,12 +91,34 @@ def scrape_job(name: str, module: str, targets: list[str], exporter_port: int) -
     }
 
 
+def api(port: int, path: str) -> Any:
+    """The data of an answer of Prometheus's HTTP API."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
 def query(port: int, expression: str) -> dict[str, float]:
     """instance -> value of each series of an instant query."""
-    url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(expression)}"
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        results = json.load(answer)["data"]["result"]
+    results = api(port, f"query?query={urllib.parse.quote(expression)}")["result"]
     return {result["metric"]["instance"]: float(result["value"][1]) for result in results}
+
+
+@contextlib.contextmanager
+def prometheus(directory: Path, config: dict[str, Any]) -> Iterator[int]:
+    """A real Prometheus with ``config``, its data and log in ``directory``; its port."""
+    port = free_port()
+    (directory / "prometheus.yml").write_text(json.dumps(config))
+    with open(directory / "prometheus.log", "w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [tool("prometheus"), f"--config.file={directory / 'prometheus.yml'}",
+             f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(coturn, tmp_path):
@@ -106,28 +132,18 @@ def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(cotu
     healthy, closed = coturn.url("turn"), f"turn:127.0.0.1:{free_port()}?transport=tcp"
     refused = coturn.url("turn", "tcp")
     with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:
-        prometheus_port = free_port()
-        (tmp_path / "prometheus.yml").write_text(json.dumps({
+        config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
             "scrape_configs": [
                 scrape_job("turn", "turn", [healthy, closed], exporter.port),
                 scrape_job("refused", "wrong", [refused], exporter.port),
             ],
-        }))
-        with open(tmp_path / "prometheus.log", "w", encoding="utf-8") as log:
-            prometheus = subprocess.Popen(
-                [tool("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-                stdout=subprocess.DEVNULL, stderr=log,
-            )
-        try:
+        }
+        with prometheus(tmp_path, config) as prometheus_port:
             success = wait_for_series(prometheus_port, "icegather_probe_success", 3)
             relay = query(prometheus_port, "icegather_relay_up")
             codes = query(prometheus_port, "icegather_server_error_code")
             causes = query(prometheus_port, 'icegather_server_failure{cause=~"credentials|tcp port closed"}')
-        finally:
-            prometheus.terminate()
-            prometheus.wait(timeout=30)
 
     assert success == {healthy: 1, closed: 0, refused: 0}
     assert relay == {healthy: 1}
@@ -135,16 +151,66 @@ def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(cotu
     assert causes == {closed: 1, refused: 1}
 
 
+def test_prometheus_fires_the_exporter_down_alert_when_the_exporter_stops(tmp_path):
+    rules = yaml.safe_load((EXAMPLES / "icegather-alerts.yml").read_text())
+    for group in rules["groups"]:  # the shipped rules without their waits, which are minutes long
+        for rule in group["rules"]:
+            rule.pop("for", None)
+    (tmp_path / "alerts.yml").write_text(json.dumps(rules))
+    with exporter_process(None, tmp_path / "exporter.log") as exporter:
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp_path / "alerts.yml")],
+            "scrape_configs": [  # the exporter's own job, as docs/prometheus/prometheus.yml has it
+                {"job_name": "icegather-exporter", "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]},
+            ],
+        }
+        with prometheus(tmp_path, config) as prometheus_port:
+            up = wait_for_series(prometheus_port, 'up{job="icegather-exporter"} == 1', 1)
+            seen_up = last_evaluation(prometheus_port)  # the next evaluation sees the exporter up
+            firing_while_up = wait_until(
+                lambda: firing_alerts(prometheus_port) if last_evaluation(prometheus_port) != seen_up else None
+            )
+            exporter.process.terminate()
+            exporter.process.wait(timeout=30)
+            firing = wait_until(lambda: firing_alerts(prometheus_port).get("IcegatherExporterDown"))
+
+    assert up == {f"127.0.0.1:{exporter.port}": 1}
+    assert "IcegatherExporterDown" not in firing_while_up
+    assert firing == {"alertname": "IcegatherExporterDown", "severity": "page", "job": "icegather-exporter",
+                      "instance": f"127.0.0.1:{exporter.port}"}
+
+
+def firing_alerts(port: int) -> dict[str, dict[str, str]]:
+    """alertname -> labels of each firing alert."""
+    return {alert["labels"]["alertname"]: alert["labels"] for alert in api(port, "alerts")["alerts"]
+            if alert["state"] == "firing"}
+
+
+def last_evaluation(port: int) -> str:
+    """When Prometheus last evaluated the exporter's rules."""
+    return str(next(group for group in api(port, "rules")["groups"] if group["name"] == "icegather-exporter")
+               ["lastEvaluation"])
+
+
+def wait_until(found: Callable[[], T | None], timeout: float = 60) -> T:
+    """What ``found`` returns once it is not None (polling Prometheus's API)."""
+    deadline = time.monotonic() + timeout
+    while (value := found()) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus did not get there within {timeout} s")
+        time.sleep(0.2)
+    return value
+
+
 def wait_for_series(port: int, expression: str, count: int, timeout: float = 60) -> dict[str, float]:
     """The query's series once there are ``count`` of them (Prometheus has scraped each target)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def found() -> dict[str, float] | None:
         try:
-            found = query(port, expression)
+            series = query(port, expression)
         except OSError:  # Prometheus is still starting
-            found = {}
-        if len(found) >= count:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"Prometheus had {found} after {timeout} s")
-        time.sleep(0.2)
+            return None
+        return series if len(series) >= count else None
+
+    return wait_until(found, timeout)

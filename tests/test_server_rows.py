@@ -69,7 +69,7 @@ def test_the_exporter_gives_each_entry_of_a_repeated_url_a_series_of_its_own():
                                   error_cause="signed_request_refused", entry=1)
     result = RoundResult(Tally(), (good, refused), diagnose((good, refused), finished=True), None, 1.0)
 
-    samples = [(sample.name, sample.labels) for metric in ProbeCollector(result, 0.1).collect()
+    samples = [(sample.name, sample.labels) for metric in ProbeCollector(result, 0.1, per_url=True).collect()
                for sample in metric.samples if sample.name.startswith("icegather_server")]
 
     assert len({(name, tuple(sorted(labels.items()))) for name, labels in samples}) == len(samples)

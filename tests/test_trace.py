@@ -1,15 +1,19 @@
 """The trace: every STUN/TURN transaction of a gathering, with each send and how it ended,
-against real servers (``GatherOptions(trace=True)``)."""
+against real servers (``GatherOptions(trace=True)``), and its times on the records' one clock."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
 
 import pytest
+from commands import ICEGATHER
 from gathering_helpers import FAST_SCHEDULE, LOOPBACK, events_of
 from local_coturn import free_port
 
 from icegather.main_proc.dom.icegather_events import IceTransactionEvent
+from icegather.main_proc.views.report import transaction_record
 from icegather.shared.protocol import ProtocolError, decode_to_main, encode
 from icegather.shared.protocol.messages import TransactionTrace
 from icegather.shared.structs import GatherOptions, TransactionTraceInfo
@@ -103,3 +107,23 @@ def test_a_transaction_round_trips_the_protocol():
 def test_the_main_process_refuses_a_transaction_that_cannot_have_happened(changes):
     with pytest.raises(ProtocolError):
         list(decode_to_main(encode(TransactionTrace(1, dataclasses.replace(INFO, **changes)), 0)))
+
+
+def test_a_transactions_times_are_placed_on_the_records_clock_from_when_gathering_started():
+    event = IceTransactionEvent("icetransaction", {"url": "stun:s.example", "method": "Binding",
+                                                   "sendsMs": (0.5, 50.5), "endedMs": 60.25, "outcome": "answer"})
+
+    record = transaction_record(event, 85.0, 21.7)
+
+    assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([22.2, 72.2], 81.95, 85.0)
+
+
+def test_every_time_of_a_traced_run_is_on_one_clock(coturn):
+    result = subprocess.run([ICEGATHER, "--json", "--trace", "--server", coturn.url("stun"), "--local-address",
+                             "127.0.0.1"], capture_output=True, text=True, timeout=60)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    started = next(r["timeMs"] for r in records if r["type"] == "icegatheringstatechange")
+    [binding] = [r for r in records if r["type"] == "icetransaction"]
+
+    # Sent after gathering started, ended before the summary: both on the records' clock.
+    assert started <= binding["sendsMs"][0] <= binding["endedMs"] <= records[-1]["timeMs"]

@@ -80,10 +80,10 @@ def test_local_addresses_skip_link_local_and_fall_back_to_loopback_only_when_alo
 
 
 def test_each_local_address_tries_the_first_server_address_of_its_family():
-    assert pair_addresses(["192.0.2.2", "fd00::2", "192.0.2.3"], ["2001:db8::1", "203.0.113.1", "203.0.113.2"]) == [
+    assert pair_addresses(("192.0.2.2", "fd00::2", "192.0.2.3"), ("2001:db8::1", "203.0.113.1", "203.0.113.2")) == (
         ("192.0.2.2", "203.0.113.1"), ("fd00::2", "2001:db8::1"), ("192.0.2.3", "203.0.113.1"),
-    ]
-    assert pair_addresses(["192.0.2.2"], ["2001:db8::1"]) == []
+    )
+    assert pair_addresses(("192.0.2.2",), ("2001:db8::1",)) == ()
 
 
 def test_names_under_invalid_fail_without_a_lookup_and_others_are_looked_up():

@@ -9,6 +9,10 @@ The main process starts it with ``--watch-stdin --remove-runtime-dir`` and a pri
 endpoint; the transport then lives exactly as long as the pipe on its stdin, and removes its
 socket's directory when it ends, also when the main process was killed. Run on its own, it is a
 service that several main processes share (``TransportClient.connect``).
+
+It confines itself once started (``transport_proc.sandbox``; ``--no-sandbox`` turns that off,
+for debugging). Confined, it can write to no file: standard output or error that is a file is
+written through a pipe and ``cat``.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import importlib.util
 import logging
 import resource
 import sys
+from typing import TYPE_CHECKING
 
 from icegather.shared.platform_support import unsupported_platform
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, remove_private_ipc_directory
+
+if TYPE_CHECKING:
+    from icegather.transport_proc.sandbox.confinement import Sandbox
 
 # Net container allocations between two collections of the youngest generation (CPython: 700).
 GC_THRESHOLD = 10_000
@@ -60,21 +68,29 @@ def main(argv: list[str] | None = None) -> None:
         help=f"gatherings and audits run at once; more are refused (default {MAX_JOBS})",
     )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    parser.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                        help="do not confine the process (for debugging; it parses what any server sends)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s"
     )
-    raise_open_file_limit()
     tune_garbage_collector()
     try:
         curve = None
         if args.curve_secret:
-            from icegather.shared.protocol.curve_keys import (
-                CurveKeys,  # tcp:// only: kept out of a private transport's start
-            )
+            # tcp:// only: kept out of a private transport's start, and loaded before confinement.
+            import zmq.auth.asyncio  # noqa: F401
+
+            from icegather.shared.protocol.curve_keys import CurveKeys
 
             curve = CurveKeys.load(args.curve_secret)
-        asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_jobs))
+        sandbox = None
+        if args.sandbox:
+            sandbox = confined(args.bind, args.remove_runtime_dir, args.curve_clients, args.max_jobs)
+        else:
+            logging.warning("running without a sandbox (--no-sandbox)")
+            raise_open_file_limit()
+        asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_jobs, sandbox))
     except (EndpointRefused, ValueError, OSError) as exc:
         sys.exit(f"icegather.transport_proc: {exc}")
     except KeyboardInterrupt:
@@ -82,6 +98,21 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args.remove_runtime_dir and args.bind.startswith("ipc://"):
             remove_private_ipc_directory(args.bind)
+
+
+def confined(bind: str, remove_runtime_dir: bool, curve_clients: str | None, max_jobs: int) -> Sandbox:
+    """The sandbox, prepared: every layer but the seccomp filter, which ``run_service`` adds
+    once its IPC socket is bound."""
+    from icegather.transport_proc.ipc.endpoint import private_ipc_directory
+    from icegather.transport_proc.sandbox.confinement import Sandbox, SandboxPlan, pipe_streams_that_are_files
+
+    pipe_streams_that_are_files()
+    ipc_socket = None
+    if bind.startswith("ipc://"):
+        ipc_socket = str(private_ipc_directory(bind) / bind.rpartition("/")[2])  # made while it still can be
+    sandbox = Sandbox(SandboxPlan(ipc_socket, remove_runtime_dir, curve_clients, max_jobs))
+    sandbox.prepare()
+    return sandbox
 
 
 def raise_open_file_limit() -> None:

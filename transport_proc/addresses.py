@@ -2,34 +2,27 @@
 
 Browsers gather from every usable interface address and try each server from every local
 address of the server's address family. ``choose_local_addresses``, ``rfc8421_order`` and
-``pair_addresses`` are that policy as pure functions; ``interface_addresses`` reads the machine's
-interfaces, and ``gathering_addresses`` puts the two together.
+``pair_addresses`` are that policy as pure functions; ``gathering_addresses`` applies it to the
+configured addresses or takes the machine's, which ``interfaces`` keeps current.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from icegather.shared.net.endpoints import ip_version, parse_ip
 
-
-def interface_addresses() -> list[str]:
-    """Every IP address of every interface, as text (IPv6 without scope)."""
-    import ifaddr  # its import runs ldconfig: loaded only when no local address was given
-
-    found = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            found.append(ip.ip[0] if isinstance(ip.ip, tuple) else ip.ip)
-    return found
+# The machine's usable interface addresses, already chosen and in order of preference.
+InterfaceAddresses = Callable[[], tuple[str, ...]]
 
 
-def gathering_addresses(configured: tuple[str, ...]) -> tuple[str, ...]:
+def gathering_addresses(configured: tuple[str, ...], machine: InterfaceAddresses) -> tuple[str, ...]:
     """The local addresses a gathering (or an audit) uses, in order of preference: the ones
-    configured, or else the usable addresses of the machine's interfaces."""
-    return rfc8421_order(configured or choose_local_addresses(interface_addresses()))
+    configured, or else the machine's."""
+    return rfc8421_order(configured) if configured else machine()
 
 
 def choose_local_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
@@ -56,13 +49,11 @@ def rfc8421_order(addresses: Iterable[str]) -> tuple[str, ...]:
     return tuple(address for pair in itertools.zip_longest(v6, v4) for address in pair if address is not None)
 
 
-def pair_addresses(local_addresses: Iterable[str], server_addresses: Iterable[str]) -> list[tuple[str, str]]:
-    """For each local address, the first server address of the same family (if any)."""
-    servers = list(server_addresses)
-    pairs = []
-    for local in local_addresses:
-        version = ip_version(local)
-        match = next((s for s in servers if ip_version(s) == version), None)
-        if match is not None:
-            pairs.append((local, match))
-    return pairs
+@functools.lru_cache(maxsize=1024)
+def pair_addresses(local_addresses: tuple[str, ...], server_addresses: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """For each local address, the first server address of the same family (if any). Cached:
+    every gathering pairs the same few addresses."""
+    first: dict[int, str] = {}
+    for server in server_addresses:
+        first.setdefault(ip_version(server), server)
+    return tuple((local, first[version]) for local in local_addresses if (version := ip_version(local)) in first)

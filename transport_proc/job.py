@@ -12,7 +12,8 @@ from icegather.shared import protocol
 from icegather.shared.config.ice_config import IceServer
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.structs import RetransmissionSchedule
-from icegather.transport_proc.addresses import gathering_addresses
+from icegather.transport_proc.addresses import InterfaceAddresses, gathering_addresses
+from icegather.transport_proc.interfaces.tracker import interface_addresses
 from icegather.transport_proc.turn.lifecycle import Allocations
 
 
@@ -23,10 +24,15 @@ class Job(ABC):
     # The state it reports first ("gathering", "auditing"); the last is "complete".
     STARTED: ClassVar[str]
 
-    def __init__(self, request: protocol.Gather | protocol.Audit, send: protocol.Send) -> None:
+    def __init__(
+        self, request: protocol.Gather | protocol.Audit, send: protocol.Send,
+        machine_addresses: InterfaceAddresses = interface_addresses,
+    ) -> None:
         self.configuration = request.configuration
         self.options = request.options
         self.send = send
+        # The service's tracker; by default, the kernel is asked for each job.
+        self._machine_addresses = machine_addresses
         self.local_addresses: tuple[str, ...] = ()
         self._allocations = Allocations()
         self._reporting = False
@@ -57,7 +63,7 @@ class Job(ABC):
 
     async def _prepare(self) -> None:
         """What comes before the URLs run: the local addresses they run from."""
-        self.local_addresses = gathering_addresses(self.options.local_addresses)
+        self.local_addresses = gathering_addresses(self.options.local_addresses, self._machine_addresses)
 
     def _runs(self, url: IceUrl) -> bool:
         """Whether the job runs ``url`` at all."""

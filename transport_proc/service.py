@@ -34,12 +34,15 @@ import zmq.asyncio
 from icegather.shared import protocol
 from icegather.shared.protocol import link_settings
 from icegather.shared.protocol.checks import MAX_TEXT
-from icegather.shared.structs import SERVER_NOT_REACHABLE, IceCandidateErrorInfo
+from icegather.shared.structs import SERVER_NOT_REACHABLE, IceCandidateErrorInfo, SandboxInfo
+from icegather.transport_proc.addresses import InterfaceAddresses
 from icegather.transport_proc.audit.server_audit import ServerAudit
 from icegather.transport_proc.gathering import Gathering
+from icegather.transport_proc.interfaces.tracker import AddressTracker, interface_addresses
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.job import Job
+from icegather.transport_proc.sandbox.confinement import Sandbox, unconfined
 
 if TYPE_CHECKING:
     from icegather.shared.protocol.curve_keys import CurveKeys
@@ -87,9 +90,14 @@ def contained(message: protocol.Message, reason: str) -> protocol.Message | None
 
 
 class TransportService:
-    def __init__(self, sock: zmq.asyncio.Socket, max_jobs: int = MAX_JOBS) -> None:
+    def __init__(
+        self, sock: zmq.asyncio.Socket, max_jobs: int = MAX_JOBS,
+        machine_addresses: InterfaceAddresses = interface_addresses,
+    ) -> None:
         self.sock = sock
         self.max_jobs = max_jobs
+        self.machine_addresses = machine_addresses  # what a job without local addresses gathers from
+        self.sandbox_info = SandboxInfo()  # what server_hello says of the process's confinement
         self.clients: dict[bytes, Client] = {}
         self.jobs = 0  # in all clients
         self.rejected = 0
@@ -221,17 +229,18 @@ class TransportService:
             client.greeted = True
             asked = message.heartbeat_interval
             interval = asked and max(asked, link_settings.MIN_HEARTBEAT_INTERVAL)
-            self.send(client, protocol.ServerHello(pid=os.getpid(), heartbeat_interval=interval))
+            hello = protocol.ServerHello(pid=os.getpid(), heartbeat_interval=interval, sandbox=self.sandbox_info)
+            self.send(client, hello)
             if client.heartbeat is None and interval > 0:
                 client.heartbeat = asyncio.ensure_future(self._beat(client, interval))
         elif not client.greeted:
             self._reject(f"{type(message).__name__} before client_hello")
         elif isinstance(message, protocol.Gather):
             send = functools.partial(self.send, client)
-            self._start(client, (protocol.Gather, message.pc_id), Gathering(message, send))
+            self._start(client, (protocol.Gather, message.pc_id), Gathering(message, send, self.machine_addresses))
         elif isinstance(message, protocol.Audit):
             send = functools.partial(self.send, client)
-            self._start(client, (protocol.Audit, message.audit_id), ServerAudit(message, send))
+            self._start(client, (protocol.Audit, message.audit_id), ServerAudit(message, send, self.machine_addresses))
         elif isinstance(message, protocol.Close):
             self._close_in_background(client, (protocol.Gather, message.pc_id))
         elif isinstance(message, protocol.CloseAudit):
@@ -290,11 +299,13 @@ async def run_service(
     curve: CurveKeys | None = None,
     curve_clients: str | None = None,
     max_jobs: int = MAX_JOBS,
+    sandbox: Sandbox | None = None,
 ) -> None:
     """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes).
 
     Over ``tcp://``, ``curve`` is the service's key pair and ``curve_clients`` the directory of
     the public keys of the clients it accepts; see ``icegather.transport_proc.ipc.endpoint``.
+    A prepared ``sandbox`` is sealed once the socket is bound, before anything is read from it.
     """
     check_endpoint(endpoint, curve is not None)
     if endpoint.startswith("ipc://"):
@@ -316,8 +327,16 @@ async def run_service(
     # A message to a client that is gone raises instead of vanishing: the client is dropped.
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     sock.setsockopt(zmq.LINGER, 1000)
-    service = TransportService(sock, max_jobs)  # its connection monitor starts before bind
+    # Before the transport confines itself, which leaves it no way to open a netlink socket.
+    tracker = AddressTracker.open()
+    tracker.follow()
+    service = TransportService(sock, max_jobs, tracker.addresses)  # its connection monitor starts before bind
     sock.bind(endpoint)
+    if sandbox is not None:
+        sandbox.seal()
+        service.sandbox_info = sandbox.info()
+    else:
+        service.sandbox_info = unconfined()
     serving = asyncio.ensure_future(service.serve())
     waiters = [serving]
     if watch_stdin:
@@ -329,6 +348,7 @@ async def run_service(
             waiter.cancel()
         await service.shutdown()
         service.connections.close()
+        tracker.close()
         sock.close()
         if authenticator is not None:
             authenticator.stop()

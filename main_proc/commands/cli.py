@@ -2,23 +2,30 @@
 
 ``icegather --server URL ...`` / ``--config FILE`` gathers once, prints each event as it
 arrives and a summary with a diagnosis; ``--watch SECONDS`` repeats that and prints one summary
-per round; ``icegather explain CODE`` explains an error code; ``icegather exporter`` serves
-probes to Prometheus (``exporter_command``).
+per round. The other commands (``cli_options.SUBCOMMANDS``: explain, audit, report, exporter,
+sandbox) each have a module of their own.
 
 Exit status: 0 when gathering completed and the diagnosis found nothing; 1 when it found
 something (an ``icecandidateerror``, a relay that carries no data, an address peers cannot
 use); 2 for bad input (a malformed URL, missing TURN credentials, an unreadable
 configuration), with a one-line message on stderr; 3 when gathering could not complete
-because the transport process failed. With ``--watch``, the status of the last round.
+because the transport process failed. With ``--watch``, the status of the last round. 141 when
+whatever reads stdout went away first (``icegather ... | head -1``): quietly, as ``yes | head -1``
+ends, and a shell shows.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from importlib import import_module
+from typing import TYPE_CHECKING, TextIO
 
 from icegather.main_proc.commands.cli_options import (
+    SUBCOMMANDS,
     build_parser,
     check_watch,
     gather_options,
@@ -32,36 +39,65 @@ from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.platform_support import unsupported_platform
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+
+# 128 + SIGPIPE (13): the status a shell shows for a command that a closed pipe ended.
+EXIT_PIPE_CLOSED = 141
+
 
 def main(argv: list[str] | None = None) -> None:
     unsupported = unsupported_platform()
     if unsupported is not None:
         sys.stderr.write(f"icegather: {unsupported}\n")
         sys.exit(EXIT_TRANSPORT_FAILED)  # the transport cannot run here
-    sys.exit(run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr))
+    sys.stdout = quiet_on_closed_pipe(sys.stdout)
+    try:
+        status = run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
+    finally:
+        sys.stdout.flush()  # here, not at exit, where a closed pipe could only print a traceback
+    sys.exit(status)
+
+
+class PipeClosed(SystemExit):
+    """Whatever read stdout went away. A SystemExit, so that neither a listener (which reports
+    an Exception and goes on, as the DOM does) nor an asyncio callback keeps it: the command ends
+    at once, through every ``finally`` on its way (the transport is closed, the page written)."""
+
+
+class StdoutFile(io.FileIO):
+    """stdout's file: a write to a closed pipe raises ``PipeClosed``, and every later write
+    (Python's flush at exit too) goes to /dev/null."""
+
+    def write(self, data: ReadableBuffer) -> int:
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.fileno())
+            os.close(devnull)
+            raise PipeClosed(EXIT_PIPE_CLOSED) from None
+
+
+def quiet_on_closed_pipe(stdout: TextIO) -> TextIO:
+    """``stdout`` as the same text stream over a ``StdoutFile``; as it is without a file."""
+    try:
+        fileno = stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return stdout
+    stdout.flush()
+    return io.TextIOWrapper(io.BufferedWriter(StdoutFile(fileno, "w", closefd=False)), encoding=stdout.encoding,
+                            errors=stdout.errors, line_buffering=bool(stdout.line_buffering))
 
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     # Each path imports what it needs once it is taken: bad input is answered before asyncio,
     # ZeroMQ and the gathering code are loaded.
-    if argv[:1] == ["explain"]:
-        from icegather.main_proc.diagnosis.explain import explain
-
-        return explain(argv[1:], out, err)
-    if argv[:1] == ["audit"]:
-        from icegather.main_proc.commands.audit_command import run_audit  # only this path needs the audit's tables
-
-        return run_audit(argv[1:], out, err)
-    if argv[:1] == ["report"]:
-        from icegather.main_proc.commands.report_command import run_report
-
-        return run_report(argv[1:], out, err)
-    if argv[:1] == ["exporter"]:
-        from icegather.main_proc.commands.exporter_command import (
-            run_exporter,  # only this path needs HTTP and Prometheus
-        )
-
-        return run_exporter(argv[1:], out, err)
+    command = SUBCOMMANDS.get(argv[0]) if argv else None
+    if command is not None:
+        runner: Callable[[list[str], TextIO, TextIO], int] = getattr(import_module(command.module), command.function)
+        return runner(argv[1:], out, err)
     args = build_parser().parse_args(argv)
     try:
         minting = read_minting(args)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import textwrap
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
@@ -43,15 +45,52 @@ def read_minting(args: argparse.Namespace) -> Minting | None:
     return Minting(secret, args.auth_user, args.auth_ttl)
 
 
+@dataclass(frozen=True)
+class Subcommand:
+    """A command besides gathering: one line for --help, and where it runs (``cli.run`` imports
+    its module only when it runs, so that bad input is answered before anything else loads)."""
+
+    summary: str
+    module: str
+    function: str  # (argv, out, err) -> exit status
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "explain": Subcommand("what a word icegather prints means, and what to do",
+                          "icegather.main_proc.diagnosis.explain", "explain"),
+    "audit": Subcommand("what in a TURN server can be abused: open relay, peers, TLS",
+                        "icegather.main_proc.commands.audit_command", "run_audit"),
+    "report": Subcommand("a saved --json run as a timeline page", "icegather.main_proc.commands.report_command",
+                         "run_report"),
+    "exporter": Subcommand("serve probes to Prometheus", "icegather.main_proc.commands.exporter_command",
+                           "run_exporter"),
+    "sandbox": Subcommand("show which confinement layers the transport process runs under",
+                          "icegather.main_proc.commands.sandbox_command", "run_sandbox"),
+}
+EXIT_STATUS_HELP = (
+    "exit status: 0 complete and nothing found, 1 the diagnosis found something (an error event, a relay that "
+    "carries no data, an address peers cannot use), 2 bad input, 3 transport failure, 130 Ctrl-C, 141 whatever "
+    "read the output went away first (icegather ... | head)"
+)
+
+
+def commands_help() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    return "commands (icegather COMMAND --help for more):\n" + "\n".join(
+        f"  {name:<{width}}  {command.summary}" for name, command in SUBCOMMANDS.items()
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    about = ("Gather ICE candidates from STUN/TURN servers and report every failure as a browser's "
+             "icecandidateerror event would, with its cause.")
     parser = argparse.ArgumentParser(
         prog="icegather",
-        description="Gather ICE candidates from STUN/TURN servers and report every failure "
-        "as a browser's icecandidateerror event would, with its cause.",
-        epilog="icegather explain CODE: what an error code means and what to check. "
-        "icegather exporter --help: probes for Prometheus. "
-        "exit status: 0 complete and nothing found, 1 the diagnosis found something (an error event, "
-        "a relay that carries no data, an address peers cannot use), 2 bad input, 3 transport failure",
+        usage=f"%(prog)s [OPTIONS] (--server URL ... | --config FILE)\n       %(prog)s {{{','.join(SUBCOMMANDS)}}} ...",
+        description=f"{textwrap.fill(about)}\n\n{commands_help()}",
+        epilog=textwrap.fill(EXIT_STATUS_HELP),
+        # The description and epilog keep their lines: one per command.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     servers = parser.add_argument_group("servers")
@@ -65,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="repeat the check every SECONDS and print one summary per round")
     output.add_argument("--rounds", type=int, metavar="N", help="with --watch: stop after N rounds")
     output.add_argument("--html", metavar="FILE",
-                        help="also write a timeline page of the run to FILE (self-contained HTML; turns on --trace)")
+                        help="also write a timeline page of the run to FILE (self-contained HTML; the run is "
+                        "traced for the page, and the trace printed only with --trace)")
     gathering = parser.add_argument_group("gathering")
     gathering.add_argument("--relay-only", action="store_true", help='iceTransportPolicy "relay"')
     add_schedule_options(gathering)
@@ -104,6 +144,8 @@ def add_transport_options(parser: argparse.ArgumentParser) -> None:
                               "instead of starting one")
     service.add_argument("--curve-secret", metavar="FILE", help="this client's NAME.key_secret, for tcp://")
     service.add_argument("--curve-server", metavar="FILE", help="the service's public NAME.key, for tcp://")
+    service.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                         help="start the transport unconfined, for debugging (it warns on stderr)")
 
 
 def add_schedule_options(group: argparse._ArgumentGroup) -> None:
@@ -129,10 +171,15 @@ def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
             raise BadInput("--curve-secret and --curve-server go with --transport tcp://...")
         from icegather.main_proc.link.transport_process import TransportProcess
 
-        spawned = TransportProcess.start()
+        sandbox = args.sandbox
+        spawned = TransportProcess.start(sandbox=sandbox)
+        from icegather.main_proc.link.transport_client import TransportClient
         from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 
-        return TransportSupervisor(spawned=spawned)
+        return TransportSupervisor(
+            spawned=spawned,
+            connect=lambda supervision: TransportClient.start(supervision=supervision, sandbox=sandbox),
+        )
     from icegather.main_proc.link.transport_client import TransportClient
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor
     from icegather.shared.protocol.curve_keys import CurveKeys

@@ -1,6 +1,7 @@
 """``icegather exporter [--listen HOST:PORT] [--config FILE]``: the Prometheus exporter's
 command line. It listens on loopback unless told otherwise: whoever can reach it can make it
-probe any address they name, as with blackbox_exporter."""
+probe any address they name, as with blackbox_exporter. A configuration that does not load
+stops it at start (exit status 2); once it serves, SIGHUP loads the file again."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                         help=f"where to serve HTTP (default {DEFAULT_LISTEN}; port 0: any free port)")
-    parser.add_argument("--config", metavar="FILE", help="the modules file (YAML); without it, module default only")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the modules file (YAML), loaded again on SIGHUP or POST /-/reload; without it, "
+                        "module default only")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -55,7 +58,7 @@ def run_exporter(argv: list[str], out: TextIO, err: TextIO) -> int:
 
     async def main() -> None:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        serving: asyncio.Future[None] = asyncio.ensure_future(serve(config, host, port, ready))
+        serving: asyncio.Future[None] = asyncio.ensure_future(serve(config, host, port, ready, args.config))
         waited: set[asyncio.Future[Any]] = {ready, serving}
         await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():

@@ -1,12 +1,14 @@
 """One round of the ``icegather`` command: a peer connection gathers (``observed_round``), each
 event is reported as it comes, and a summary with its diagnosis closes the round; ``session`` runs one round with
-every event shown, or ``--watch`` rounds with only their summaries."""
+every event shown, or ``--watch`` rounds with only their summaries (and every event too with ``--trace``, so that
+a saved run can be drawn). A trace that only ``--html`` asked for goes to the page, not to the terminal."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
@@ -16,7 +18,7 @@ from icegather.main_proc.credentials.secrets_input import Minting
 from icegather.main_proc.diagnosis.exit_status import EXIT_OK
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.observed_round import RoundContext, observe_round
-from icegather.main_proc.views.progress import ProgressLine
+from icegather.main_proc.views.progress import ProgressLine, waiting_words
 from icegather.main_proc.views.report import summary_record
 from icegather.main_proc.views.reporter import Reporter
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
@@ -31,28 +33,28 @@ async def gather_round(
     progress: type[ProgressLine] | None = None,
     transport: TransportSupervisor | None = None,
     round_number: int = 1,
-    show_events: bool = True,
+    shown: Callable[[dict[str, Any]], bool] = lambda record: True,
     minted: frozenset[str] = frozenset(),
     page: PageFile | None = None,
 ) -> int:
-    """Gather once, report each event (if ``show_events``) and the summary; return the status.
+    """Gather once, report each event that is ``shown`` and the summary; return the status.
     ``minted`` holds the usernames minted just now from a shared secret; ``page`` (``--html``)
     receives the round's records and its summary."""
     context = RoundContext.of(validated, options, minted, time.time())
 
     def waiting_for() -> str:
-        outcomes = context.outcomes(reporter.tally.records)
-        pending = sum(1 for outcome in outcomes if not outcome.settled)
-        return f"waiting for {pending} of {len(outcomes)} server URLs"
+        return waiting_words(context.outcomes(reporter.tally.records))
 
     line = progress(reporter.out, waiting_for) if progress is not None else None
     if line is not None:
         reporter.before_write = line.clear
         line.start()
+    def show(record: dict[str, Any]) -> None:
+        if shown(record):
+            reporter.show(record)
+
     try:
-        result = await observe_round(
-            configuration, context, options, transport, reporter.tally, reporter.show if show_events else _ignore
-        )
+        result = await observe_round(configuration, context, options, transport, reporter.tally, show)
     finally:
         if line is not None:
             line.stop()
@@ -67,8 +69,15 @@ async def gather_round(
     return result.status
 
 
-def _ignore(record: dict[str, Any]) -> None:
-    """With --watch, events are counted (the tally) but not shown."""
+def shown_events(args: argparse.Namespace) -> Callable[[dict[str, Any]], bool]:
+    """Which events a round writes: all of them with ``--trace``; without it, all but the
+    transactions (there for the ``--html`` page only), and with ``--watch`` none (the tally
+    still counts them)."""
+    if args.trace:
+        return lambda record: True
+    if args.watch is not None:
+        return lambda record: False
+    return lambda record: record["type"] != "icetransaction"
 
 
 async def session(
@@ -85,6 +94,7 @@ async def session(
     mints its own time-limited credentials."""
 
     page = PageFile(args.html) if args.html else None
+    shown = shown_events(args)
 
     def minted_now() -> frozenset[str]:
         servers = configuration["iceServers"][len(configuration["iceServers"]) - len(args.server):]
@@ -94,8 +104,8 @@ async def session(
         if args.watch is None:
             live = ProgressLine if out.isatty() and not args.json else None
             status = await gather_round(
-                configuration, validated, options, Reporter(out, args.json), live, supervisor, minted=minted_now(),
-                page=page,
+                configuration, validated, options, Reporter(out, args.json), live, supervisor, shown=shown,
+                minted=minted_now(), page=page,
             )
             return status
         status = EXIT_OK
@@ -109,7 +119,7 @@ async def session(
                 validated = parse_configuration(configuration)
             status = await gather_round(
                 configuration, validated, options, Reporter(out, args.json), None, supervisor, round_number,
-                show_events=False, minted=minted_now(), page=page,
+                shown=shown, minted=minted_now(), page=page,
             )
         return status
     finally:

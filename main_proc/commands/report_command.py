@@ -56,11 +56,14 @@ def read_run(path: str) -> SavedRun:
             continue
         try:
             record = json.loads(line)
-            valid = isinstance(record, dict) and tuple(record) == RECORD_FIELDS.get(schema_name(record))
+            keys = RECORD_FIELDS.get(schema_name(record)) if isinstance(record, dict) else None
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
-            valid = False
-        if not valid:
+            keys = None
+        if keys is None:
             raise BadInput(f"{path} line {number} is not a record of icegather --json")
+        if tuple(record) != keys:
+            raise BadInput(f"{path} line {number} ({record['type']}) has other keys than this version of icegather "
+                           f"writes ({other_keys(record, keys)}): written by another version?")
         if drawable(record):
             records.append(record)
         else:
@@ -68,6 +71,15 @@ def read_run(path: str) -> SavedRun:
     if not records:
         raise BadInput(f"{path} has no records" + (" icegather can draw (edited by hand?)" if skipped else ""))
     return SavedRun(tuple(records), tuple(skipped))
+
+
+def other_keys(record: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """How a record's keys differ from the schema's, briefly."""
+    missing = [key for key in keys if key not in record][:3]
+    unknown = [key for key in record if key not in keys][:3]
+    parts = ([f"no {', '.join(map(repr, missing))}"] if missing else []) + (
+        [f"unknown {', '.join(repr(key)[:40] for key in unknown)}"] if unknown else [])
+    return "; ".join(parts) or "in another order"
 
 
 def skipped_text(skipped: tuple[int, ...]) -> str:

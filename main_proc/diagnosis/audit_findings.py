@@ -2,7 +2,7 @@
 
 Pure: ``classify_all`` reads the ``AuditResultInfo`` of every check the transport made and
 gives the findings: one per check, except that a peer's CreatePermission and ChannelBind make
-one finding, and ``credentials`` and ``plain_credentials`` span checks. Every finding has a
+one finding, and ``authenticated checks`` and ``plain credentials`` span checks. Every finding has a
 name that ``icegather explain NAME`` explains (``FINDINGS``). Severities: critical (the server
 can be abused now), warning (it should be fixed), not checked (a check could not run: it is
 never counted as ok), info, ok. A fix is in the words of the server's product when its
@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from icegather.main_proc.diagnosis.audit_fixes import explained_fix, fix_for
-from icegather.main_proc.diagnosis.server_products import ServerProduct, recognise
+from icegather.main_proc.diagnosis.server_products import ServerProduct, Wording, recognise
 from icegather.shared.config.ice_url import parse_ice_url
 from icegather.shared.net.endpoints import family_name
 from icegather.shared.structs import AuditResultInfo
@@ -51,11 +51,12 @@ class AuditFinding:
 
 @dataclass(frozen=True)
 class Explained:
-    """A finding's name, what it means and the fix, for ``icegather explain``."""
+    """A finding's name, what it means and the fix (generic, and in each product's words), for
+    ``icegather explain``."""
 
     name: str
     meaning: str
-    fix: str
+    fix: Wording = Wording("")  # noqa: RUF009 (frozen: one shared default is safe)
 
 
 PEER_SEVERITIES: dict[PeerKind, Severity] = {
@@ -77,6 +78,7 @@ PEER_MEANINGS: dict[PeerKind, str] = {
 CREDENTIALS_OPTIONS = "--username and --credential-file, or --auth-secret-file"
 PLAIN_FIX = ("prefer turns: where clients support it; the password itself never travels (MESSAGE-INTEGRITY), "
              "but usernames and relayed traffic are in the clear")
+AUTHENTICATED = "authenticated checks"
 NOT_AUDITED_FIX = "that the URL is right and the server runs: icegather -s URL says why it cannot be reached"
 
 FINDINGS: tuple[Explained, ...] = (
@@ -85,30 +87,32 @@ FINDINGS: tuple[Explained, ...] = (
     *(Explained(f"{kind} peer", f"the TURN server relays to {meaning}: a client can reach them through it (a "
                 "peer of an address family the relay does not have cannot be reached, whatever is granted: ok)",
                 explained_fix(f"{kind} peer")) for kind, meaning in PEER_MEANINGS.items()),
-    Explained("credentials", "the configured credentials allocate; without them (none given, or refused) what "
-              "the server relays to is not checked", f"give working credentials: {CREDENTIALS_OPTIONS}"),
+    # Not "credentials": that is the diagnosis cause of a server that refuses them.
+    Explained(AUTHENTICATED, "whether the checks that need an allocation ran: the configured credentials allocate; "
+              "without them (none given, or refused) what the server relays to is not checked",
+              Wording(f"give working credentials: {CREDENTIALS_OPTIONS}")),
     Explained("ipv6 relay", "whether the server gives an IPv6 relay when asked for one alone (beyond what a "
               "browser asks): the IPv6 peers are asked on it; without one they cannot be reached through the "
-              "server", ""),
+              "server"),
     Explained("tls version", "a TLS protocol version the server accepts; TLS 1.0 and 1.1 are broken and deprecated",
               explained_fix("tls version")),
     Explained("certificate expired", "the certificate has expired: clients refuse the TLS connection",
-              "renew the certificate (and automate the renewal)"),
+              Wording("renew the certificate (and automate the renewal)")),
     Explained("certificate expiring", "the certificate expires soon (--cert-warn-days, 14 by default)",
-              "renew the certificate before it expires"),
+              Wording("renew the certificate before it expires")),
     Explained("certificate self-signed", "the certificate is self-signed: browsers refuse it",
-              "use a certificate from a certificate authority clients trust"),
+              Wording("use a certificate from a certificate authority clients trust")),
     Explained("certificate name", "the certificate does not name the host of the URL: clients refuse it",
-              "a certificate whose subjectAltName has the URL's host"),
+              Wording("a certificate whose subjectAltName has the URL's host")),
     Explained("certificate untrusted", "the certificate chain does not verify (incomplete, or an unknown issuer)",
               explained_fix("certificate untrusted")),
-    Explained("certificate", "the certificate verifies and is valid for longer than --cert-warn-days", ""),
+    Explained("certificate", "the certificate verifies and is valid for longer than --cert-warn-days"),
     Explained("software version", "the server names its software and version (SOFTWARE): an attacker learns "
               "which vulnerabilities to try", explained_fix("software version")),
     Explained("plain credentials", "long-term credentials are accepted on a turn: URL of a host that also serves "
-              "turns:", PLAIN_FIX),
+              "turns:", Wording(PLAIN_FIX)),
     Explained("not audited", "a check got no usable answer (the server is unreachable or stopped answering): "
-              "not checked", NOT_AUDITED_FIX),
+              "not checked", Wording(NOT_AUDITED_FIX)),
 )
 
 
@@ -129,8 +133,8 @@ def classify(
         return (finding(info, "open relay", "ok", f"refused without credentials ({refusal(info)})"),)
     if info.check == "allocate":
         if info.outcome == "accepted":
-            return (finding(info, "credentials", "ok", "allocated with the configured credentials"),)
-        return (finding(info, "credentials", "not checked", f"the configured credentials were refused "
+            return (finding(info, AUTHENTICATED, "ok", "allocated with the configured credentials"),)
+        return (finding(info, AUTHENTICATED, "not checked", f"the configured credentials were refused "
                         f"({refusal(info)}): what the server relays to is not checked", "give working credentials"),)
     if info.check in ("peer_permission", "peer_channel"):
         return (peer_finding(info, None, product),)
@@ -192,7 +196,7 @@ def unchecked_for_credentials(results: Sequence[AuditResultInfo]) -> list[AuditR
 def without_credentials(results: Sequence[AuditResultInfo]) -> Iterable[AuditFinding]:
     """One "not checked" per such URL; what credentials would add is said once (``credentials_advice``)."""
     for r in unchecked_for_credentials(results):
-        yield AuditFinding(r.url, "credentials", "not checked",
+        yield AuditFinding(r.url, AUTHENTICATED, "not checked",
                            "no credentials given: what the server relays to is not checked", "")
 
 

@@ -2,28 +2,14 @@
 (``server_products``), else in generic words that name no product.
 
 Pure data and two lookups, by finding name: ``fix_for`` (a finding on a server whose product
-may be known) and ``explained_fix`` (``icegather explain``, which knows no server).
+may be known) and ``explained_fix`` (``icegather explain``, which knows no server: every
+product's words).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
-from icegather.main_proc.diagnosis.server_products import (
-    ProductName,
-    ServerProduct,
-    in_every_product_words,
-    in_words_of,
-)
+from icegather.main_proc.diagnosis.server_products import ServerProduct, Wording, in_words_of
 from icegather.shared.vocabulary.audit_plan import PeerKind
-
-
-@dataclass(frozen=True)
-class Fix:
-    generic: str  # names no product
-    words: Mapping[ProductName, str] = field(default_factory=dict)  # each product's own
-
 
 PEER_RANGES: dict[PeerKind, str] = {
     "loopback": "127.0.0.0/8 and ::1, and the IPv4-mapped ::ffff:127.0.0.0/104",
@@ -65,9 +51,9 @@ COTURN_PEER_WORDS: dict[PeerKind, str] = {
 UNLESS_MEANT = {"private": ", unless peers there are meant to be reached"}
 
 
-def peer_fix(kind: PeerKind) -> Fix:
+def peer_fix(kind: PeerKind) -> Wording:
     ranges, unless = PEER_RANGES[kind], UNLESS_MEANT.get(kind, "")
-    return Fix(
+    return Wording(
         f"refuse peers in {ranges} (the server's peer filter, or a firewall rule that drops what its relay "
         f"addresses send there){unless}",
         {
@@ -80,8 +66,8 @@ def peer_fix(kind: PeerKind) -> Fix:
     )
 
 
-FIXES: dict[str, Fix] = {
-    "open relay": Fix(
+FIXES: dict[str, Wording] = {
+    "open relay": Wording(
         "require credentials for every Allocate (long-term credentials, or the TURN REST API's shared secret)",
         {
             "coturn": "lt-cred-mech or use-auth-secret, never no-auth",
@@ -90,12 +76,14 @@ FIXES: dict[str, Fix] = {
         },
     ),
     **{f"{kind} peer": peer_fix(kind) for kind in PEER_RANGES},
-    "tls version": Fix(
+    "tls version": Wording(
         "accept TLS 1.2 and later only",
         {"coturn": "no-tlsv1 and no-tlsv1_1", "pion": "MinVersion: tls.VersionTLS12 in the listener's tls.Config"},
     ),
-    "software version": Fix("send no version in SOFTWARE, or no SOFTWARE at all", {"coturn": "no-software-attribute"}),
-    "certificate untrusted": Fix(
+    "software version": Wording(
+        "send no version in SOFTWARE, or no SOFTWARE at all", {"coturn": "no-software-attribute"}
+    ),
+    "certificate untrusted": Wording(
         "serve the full chain from a certificate authority clients trust", {"coturn": "cert= the full chain file"}
     ),
 }
@@ -106,6 +94,5 @@ def fix_for(name: str, product: ServerProduct | None) -> str:
     return in_words_of(product, fix.words, fix.generic)
 
 
-def explained_fix(name: str) -> str:
-    fix = FIXES[name]
-    return in_every_product_words(fix.words, fix.generic)
+def explained_fix(name: str) -> Wording:
+    return FIXES[name]

@@ -46,12 +46,6 @@ def in_words_of(product: ServerProduct | None, words: Mapping[ProductName, str],
     return generic
 
 
-def in_every_product_words(words: Mapping[ProductName, str], generic: str) -> str:
-    """The generic fix, then each product's words: for ``icegather explain``, which knows no server."""
-    named = [f"{product.title}: {words[product.name]}" for product in PRODUCTS if product.name in words]
-    return "; ".join([generic, *named])
-
-
 @dataclass(frozen=True)
 class Wording:
     """What to check, in generic words (which name no product) and in the words of each product

@@ -27,6 +27,12 @@ class AllowedTarget:
     def allows(self, url: IceUrl) -> bool:
         return self.host == normal_host(url.host) and self.port in (None, url.port)
 
+    def __str__(self) -> str:
+        """The entry as it is written in ``allowed_targets``."""
+        if self.port is None:
+            return self.host
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
 
 def normal_host(host: str) -> str:
     try:

@@ -6,8 +6,10 @@
   request cannot reach any other file.
 * ``module`` names a module of the configuration; left out, it is ``default``. A module with
   ``allowed_targets`` probes only those: every URL of the target must be among them.
-* The probe must answer before Prometheus gives up: it has the module's timeout, or the
-  ``X-Prometheus-Scrape-Timeout-Seconds`` header minus a margin, whichever is shorter.
+* ``debug=true`` asks for a text log of the probe instead of its metrics (blackbox_exporter's
+  habit); the probe then traces every transaction.
+* The probe must answer before Prometheus gives up, and name a silent server before it does:
+  its time and its schedule follow ``probe_time``'s rule.
 
 A request that cannot be served raises ``BadProbe`` with a one-line reason, its HTTP status (400,
 or 403 for a target the module may not probe) and a fixed ``kind`` for the exporter's counter of
@@ -18,19 +20,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs
 
 from icegather.main_proc.exporter.allowed_targets import first_refused
 from icegather.main_proc.exporter.config import ExporterConfig, Module
+from icegather.main_proc.exporter.probe_time import BadScrapeTimeout, fitted_schedule, probe_time
 from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.config.ice_url import parse_ice_url, quote_url
+from icegather.shared.structs import GatherOptions
 
-# What the probe leaves Prometheus to receive and store the answer in.
-SCRAPE_TIMEOUT_MARGIN = 0.5
-MIN_TIMEOUT = 0.5
 FILE_TARGET = "file:"
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 MAX_FILE_BYTES = 1_000_000
@@ -55,11 +56,24 @@ class ProbeRequest:
     # The usernames minted for this probe from a shared secret.
     minted: frozenset[str]
     timeout: float
+    debug: bool = False
+
+    def options(self, seconds: float) -> GatherOptions:
+        """The module's options for a gathering that has ``seconds``: its schedule fitted to
+        them, and every transaction traced for ``debug``."""
+        options = self.module.options
+        return replace(options, schedule=fitted_schedule(options.schedule, seconds), trace=options.trace or self.debug)
+
+    @property
+    def per_url(self) -> bool:
+        """Whether the probe covers several URLs (a ``file:`` target), so its metrics need a
+        ``url`` label; otherwise Prometheus's ``instance`` already names the one URL."""
+        return self.target.startswith(FILE_TARGET)
 
 
 def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig, now: float) -> ProbeRequest:
     """The probe that ``query`` (the URL's query string) asks for."""
-    target, module = query_fields(query, config)
+    target, module, debug = query_fields(query, config)
     if target.startswith(FILE_TARGET):
         configuration = file_configuration(target[len(FILE_TARGET) :], config)
         minted: frozenset[str] = frozenset()
@@ -72,10 +86,14 @@ def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig
     except (DOMException, TypeError) as exc:
         raise BadProbe("bad target", " ".join(str(exc).split())) from None
     check_allowed(module, validated)
-    return ProbeRequest(target, module, configuration, validated, minted, probe_timeout(module, scrape_timeout))
+    try:
+        timeout = probe_time(module.timeout, scrape_timeout)
+    except BadScrapeTimeout as exc:
+        raise BadProbe("bad header", str(exc)) from None
+    return ProbeRequest(target, module, configuration, validated, minted, timeout, debug)
 
 
-def query_fields(query: str, config: ExporterConfig) -> tuple[str, Module]:
+def query_fields(query: str, config: ExporterConfig) -> tuple[str, Module, bool]:
     try:
         fields = parse_qs(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError:  # more fields than that: parse_qs refuses to go on
@@ -88,7 +106,10 @@ def query_fields(query: str, config: ExporterConfig) -> tuple[str, Module]:
         raise BadProbe(
             "unknown module", f"unknown module {modules[-1][:64]!r}; known: {', '.join(sorted(config.modules))}"
         )
-    return targets[0], config.modules[modules[0]]
+    debug = fields.get("debug", ["false"])
+    if len(debug) != 1 or debug[0] not in ("true", "false"):
+        raise BadProbe("bad debug", "debug is true or false")
+    return targets[0], config.modules[modules[0]], debug[0] == "true"
 
 
 def check_allowed(module: Module, validated: IceConfiguration) -> None:
@@ -135,15 +156,3 @@ def file_configuration(name: str, config: ExporterConfig) -> dict[str, Any]:
         raise BadProbe("bad target", f'{name} must hold a JSON object like {{"iceServers": [...]}}')
     return loaded
 
-
-def probe_timeout(module: Module, scrape_timeout: str | None) -> float:
-    """The module's timeout, or less to answer within Prometheus's scrape timeout."""
-    timeout = module.timeout
-    if scrape_timeout is not None:
-        try:
-            scrape = float(scrape_timeout)
-        except ValueError:
-            raise BadProbe("bad header", "X-Prometheus-Scrape-Timeout-Seconds must be a number") from None
-        if scrape == scrape:  # not NaN
-            timeout = min(timeout, scrape - SCRAPE_TIMEOUT_MARGIN)
-    return max(MIN_TIMEOUT, timeout)

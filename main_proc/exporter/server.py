@@ -1,9 +1,13 @@
 """``icegather exporter``: probes for Prometheus, in blackbox_exporter's multi-target pattern.
 
 ``GET /probe?target=URL&module=NAME`` runs one gathering (with the relay check, unless the
-module turns it off) and answers with its metrics (``probe_metrics``); ``GET /metrics`` has the
-exporter's own: probes answered, failures by cause, bad requests, transport processes started,
-probes running and waiting, and the process's CPU and memory.
+module turns it off) and answers with its metrics (``probe_metrics``), or with ``debug=true``
+a text log of it (``debug_text``); ``GET /metrics`` has the exporter's own: probes answered,
+failures by cause, bad requests, transport processes started, probes running and waiting, the
+last reload of the configuration, and the process's CPU and memory. ``/-/healthy`` and
+``/-/ready`` answer 200 while the exporter serves; SIGHUP or ``POST /-/reload`` loads the
+configuration file again, keeping the one in use when the new one does not load
+(``reloading``).
 
 All probes share one supervised transport process (a fresh one replaces a transport that
 failed; the probe that was running answers ``icegather_probe_success 0`` with the verdict
@@ -32,8 +36,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from icegather.main_proc.exporter.config import ExporterConfig
+from icegather.main_proc.exporter.debug_text import ProbeRun, debug_text
 from icegather.main_proc.exporter.probe_metrics import ProbeCollector
 from icegather.main_proc.exporter.probe_request import BadProbe, ProbeRequest, probe_request
+from icegather.main_proc.exporter.reloading import ReloadableConfig
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.observed_round import RoundContext, RoundResult, observe_round, unstarted_round
 from icegather.main_proc.views.report import Tally
@@ -48,8 +54,16 @@ TEXT = "text/plain; charset=utf-8"
 LANDING = (
     "icegather exporter\n\n"
     "/probe?target=turn:HOST:PORT&module=NAME  probe one STUN/TURN URL (or target=file:NAME)\n"
+    "/probe?target=...&debug=true              the probe's log instead of its metrics\n"
     "/metrics                                  the exporter's own metrics\n"
+    "/-/healthy, /-/ready                      200 while it serves\n"
+    "POST /-/reload                            load the configuration file again (or send SIGHUP)\n"
 )
+# What each path serves, by method: a path with other methods gets 405.
+METHODS = {
+    "/": b"GET", "/probe": b"GET", "/metrics": b"GET", "/-/healthy": b"GET", "/-/ready": b"GET",
+    "/-/reload": b"POST",
+}
 
 
 @dataclass(frozen=True)
@@ -76,10 +90,11 @@ class TransportStarts(Collector):
 
 
 class Exporter:
-    def __init__(self, config: ExporterConfig, supervisor: TransportSupervisor) -> None:
-        self.config = config
+    def __init__(self, config: ExporterConfig, supervisor: TransportSupervisor, path: str | None = None) -> None:
+        """``path``: the configuration file ``config`` came from, which a reload reads again."""
         self.supervisor = supervisor
         self.registry = CollectorRegistry()
+        self.configuration = ReloadableConfig(path, config, self.registry, time.time())
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.registry.register(TransportStarts(supervisor))
@@ -102,14 +117,29 @@ class Exporter:
         )
         self.slots = asyncio.Semaphore(config.max_concurrent_probes)
 
+    @property
+    def config(self) -> ExporterConfig:
+        return self.configuration.config
+
+    def reload(self) -> str | None:
+        """Load the configuration file again; None when it worked, else why it did not."""
+        limit = self.config.max_concurrent_probes
+        failed = self.configuration.reload(time.time())
+        if failed is None and self.config.max_concurrent_probes != limit:
+            # Probes running now release the semaphore they took; new ones take the new one.
+            self.slots = asyncio.Semaphore(self.config.max_concurrent_probes)
+        return failed
+
     async def answer(self, method: bytes, target: bytes, headers: dict[bytes, bytes]) -> Answer:
         """The answer to one HTTP request."""
-        if method != b"GET":
-            return self.refuse("method", 405, "only GET is served")
         try:
             parts = urlsplit(target.decode("latin-1"))
         except ValueError:  # such as "//[/probe", an IPv6 host that never closes
             return self.refuse("bad http", 400, "bad request target")
+        if parts.path not in METHODS:
+            return self.refuse("not found", 404, "not found: try /probe or /metrics")
+        if method != METHODS[parts.path]:
+            return self.refuse("method", 405, f"{parts.path} takes {METHODS[parts.path].decode()} only")
         accept = headers.get(b"accept", b"").decode("latin-1")
         if parts.path == "/probe":
             scrape_timeout = headers.get(b"x-prometheus-scrape-timeout-seconds")
@@ -119,12 +149,18 @@ class Exporter:
                 )
             except BadProbe as exc:
                 return self.refuse(exc.kind, exc.status, str(exc))
-            return self.exposition(await self.probe(request), accept)
+            run = await self.probe(request)
+            if request.debug:
+                return Answer(200, TEXT, debug_text(request, run, time.time()).encode("utf-8"))
+            return self.exposition(run.metrics, accept)
         if parts.path == "/metrics":
             return self.exposition(self.registry, accept)
-        if parts.path == "/":
-            return text_answer(200, LANDING)
-        return self.refuse("not found", 404, "not found: try /probe or /metrics")
+        if parts.path == "/-/reload":
+            failed = self.reload()
+            if failed is not None:
+                return text_answer(500, f"the configuration was not reloaded, the previous one stays: {failed}")
+            return text_answer(200, "configuration reloaded")
+        return text_answer(200, {"/": LANDING, "/-/healthy": "Healthy", "/-/ready": "Ready"}[parts.path])
 
     def refuse(self, reason: str, status: int, text: str) -> Answer:
         self.bad_requests.labels(reason).inc()
@@ -135,14 +171,17 @@ class Exporter:
         encoder, content_type = choose_encoder(accept)
         return Answer(200, content_type, encoder(registry))
 
-    async def probe(self, request: ProbeRequest) -> CollectorRegistry:
-        """Run one probe within its time, waiting for a free slot first; its metrics."""
+    async def probe(self, request: ProbeRequest) -> ProbeRun:
+        """Run one probe within its time, waiting for a free slot first."""
         started = time.monotonic()
         module = request.module
-        context = RoundContext.of(request.validated, module.options, request.minted, time.time())
+        options = request.options(request.timeout)
+        context = RoundContext.of(request.validated, options, request.minted, time.time())
+        slots = self.slots  # the one to release, should a reload replace it meanwhile
+        waits = slots.locked()
         self.waiting.inc()
         try:
-            await asyncio.wait_for(self.slots.acquire(), request.timeout)
+            await asyncio.wait_for(slots.acquire(), request.timeout)
         except asyncio.TimeoutError:
             waited_out = True
         else:
@@ -158,16 +197,18 @@ class Exporter:
             try:
                 self.running.inc()
                 remaining = max(0.0, request.timeout - (time.monotonic() - started))
+                if waits:  # the time spent waiting is gone
+                    options = request.options(remaining)
                 result = await observe_round(
-                    request.configuration, context, module.options, self.supervisor, Tally(), timeout=remaining
+                    request.configuration, context, options, self.supervisor, Tally(), timeout=remaining
                 )
             finally:
                 self.running.dec()
-                self.slots.release()
+                slots.release()
         self.count(module.name, result)
         registry = CollectorRegistry(auto_describe=True)
-        registry.register(ProbeCollector(result, time.monotonic() - started))
-        return registry
+        registry.register(ProbeCollector(result, time.monotonic() - started, request.per_url))
+        return ProbeRun(result, registry, options)
 
     def count(self, module: str, result: RoundResult) -> None:
         self.probes.labels(module, "success" if result.succeeded else "failure").inc()
@@ -235,14 +276,19 @@ class Exporter:
         await writer.drain()
 
 
-async def serve(config: ExporterConfig, host: str, port: int, ready: asyncio.Future[int] | None = None) -> None:
-    """Serve until SIGTERM or SIGINT; ``ready`` gets the port once listening."""
+async def serve(
+    config: ExporterConfig, host: str, port: int, ready: asyncio.Future[int] | None = None, path: str | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, loading ``path`` again on SIGHUP; ``ready`` gets the port
+    once listening."""
     supervisor = TransportSupervisor()
-    exporter = Exporter(config, supervisor)
+    exporter = Exporter(config, supervisor, path)
     server = await asyncio.start_server(exporter.serve_connection, host, port, limit=READ_SIZE)
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(number, stop.set)
+        loop.add_signal_handler(number, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, exporter.reload)
     bound_port: int = server.sockets[0].getsockname()[1]
     logger.info("listening on %s port %d", host, bound_port)
     if ready is not None:

@@ -43,7 +43,7 @@ from icegather.shared import protocol
 from icegather.shared.config.ice_config import IceConfiguration
 from icegather.shared.protocol import link_settings
 from icegather.shared.protocol.curve_keys import CurveKeys
-from icegather.shared.structs import GatherOptions
+from icegather.shared.structs import GatherOptions, SandboxInfo
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class TransportClient:
         self._monitor: zmq.asyncio.Socket | None = None
         self._stopping: asyncio.Future[None] | None = None
         self.transport_pid: int | None = None
+        self.sandbox = SandboxInfo()  # the transport's confinement, as its hello says
         self.rejected = 0
         self.failure: str | None = None
         self._inbox = protocol.Inbox(protocol.decode_to_main)
@@ -88,10 +89,11 @@ class TransportClient:
         timeout: float = STARTUP_TIMEOUT,
         supervision: Supervision = Supervision(),
         process: TransportProcess | None = None,
+        sandbox: bool = True,
     ) -> TransportClient:
-        """Start a transport process of our own (or take ``process``, one just spawned) and
-        connect to it."""
-        process = process or TransportProcess.start(log_level)
+        """Start a transport process of our own, confined unless ``sandbox`` is False (or take
+        ``process``, one just spawned), and connect to it."""
+        process = process or TransportProcess.start(log_level, sandbox)
         try:
             return await cls._connect(process.endpoint, process, timeout, supervision)
         except BaseException:
@@ -179,6 +181,7 @@ class TransportClient:
                 f"timeout of {hang_after:g} s"
             )
         self.transport_pid = hello.pid
+        self.sandbox = hello.sandbox
         self._last_heard = time.monotonic()
 
     def gather(self, configuration: IceConfiguration, options: GatherOptions, observer: TransportObserver) -> int:

@@ -7,6 +7,12 @@ removing that directory. It runs isolated (``python -I``): neither the current d
 ``PYTHON*`` variables can put other modules in place of icegather's.
 Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
 
+The transport confines itself (``transport_proc.sandbox``) and then cannot write to a file, so
+its standard error is a pipe whatever this process's is (a file, under pytest or in CI): a
+thread copies what comes through it to this process's standard error. A transport killed by
+its seccomp filter (SIGSYS) tried something its sandbox forbids: a sandbox violation, reported
+as such rather than as a crash.
+
 The command line spawns it as soon as its input is known to be good, before it loads asyncio
 and ZeroMQ itself, so that both processes start up at the same time: this module imports
 asyncio only in the methods that wait.
@@ -18,9 +24,12 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
+from typing import IO
 
 from icegather.main_proc.link.supervision import TransportError
 from icegather.shared.platform_support import unsupported_platform
@@ -36,11 +45,12 @@ class TransportProcess:
         self.endpoint = f"ipc://{runtime_dir}/transport"
 
     @classmethod
-    def start(cls, log_level: str = "WARNING") -> TransportProcess:
+    def start(cls, log_level: str = "WARNING", sandbox: bool = True) -> TransportProcess:
+        """Start a transport, confined unless ``sandbox`` is False (for debugging)."""
         unsupported = unsupported_platform()
         if unsupported is not None:
             raise TransportError(unsupported)
-        runtime_dir = tempfile.mkdtemp(prefix="icegather-")
+        runtime_dir = tempfile.mkdtemp(prefix="transport-", dir=runtime_parent())
         command = [
             sys.executable, "-I", "-m", "icegather.transport_proc",
             "--bind", f"ipc://{runtime_dir}/transport",
@@ -48,7 +58,11 @@ class TransportProcess:
             "--remove-runtime-dir",
             "--log-level", log_level,
         ]
-        popen = subprocess.Popen(command, stdin=subprocess.PIPE)
+        if not sandbox:
+            command.append("--no-sandbox")
+        popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert popen.stderr is not None
+        threading.Thread(target=copy_to_stderr, args=(popen.stderr,), name="transport stderr", daemon=True).start()
         return cls(popen, runtime_dir)
 
     @property
@@ -101,7 +115,30 @@ class TransportProcess:
         self.kill()  # a no-op for a process that exited, but for the runtime directory
 
 
+def runtime_parent() -> str:
+    """Where this user's transports keep their sockets: a directory of icegather's own in the
+    temporary directory, mode 0700, made once and kept. A transport may remove its directory
+    in it (its sandbox grants that on this parent only), so nothing else may live there."""
+    parent = os.path.join(tempfile.gettempdir(), f"icegather-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(parent, 0o700)
+    status = os.lstat(parent)
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise TransportError(f"{parent} is not a directory of this user's only (mode 700); remove it")
+    return parent
+
+
+def copy_to_stderr(pipe: IO[bytes]) -> None:
+    """Copy the transport's standard error to ours until it closes (the transport ended)."""
+    with pipe:
+        for line in pipe:
+            sys.stderr.write(line.decode("utf-8", "replace"))
+            sys.stderr.flush()
+
+
 def describe_exit(returncode: int) -> str:
+    if returncode == -signal.SIGSYS:
+        return "was stopped by its sandbox: a sandbox violation (SIGSYS, a system call it may not make)"
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name

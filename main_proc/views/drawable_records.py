@@ -3,8 +3,8 @@ record must have the type icegather writes there. A saved run is a file anyone m
 edited, so ``icegather report`` checks each record with ``drawable`` and skips the others; the
 page then never meets a list where it formats text or a string where it computes a position.
 
-Pure. Only the kinds the page draws are checked (state changes, candidates, transactions,
-summaries); it reads nothing but ``type`` from the others.
+Pure. Only the kinds the page draws are checked (state changes, candidates, errors,
+transactions, summaries); it reads nothing but ``type`` from the others.
 """
 
 from __future__ import annotations
@@ -63,10 +63,14 @@ def fields(types: Mapping[str, Check]) -> Check:
     )
 
 
+# Every key the text view reads from a relay check: a saved run from a version before some of
+# them existed, or written by hand, lacks them, and is left out rather than met with a KeyError.
 RELAY = fields({
     "outcome": text, "relayedAddress": optional(ip), "relayedPort": optional(integer), "rttMs": optional(number),
-    "probes": integer, "outReceived": integer, "backReceived": integer, "failedRequest": optional(text),
-    "errorCode": optional(integer), "errorText": optional(text),
+    "probes": integer, "outReceived": integer, "backReceived": integer, "indicationProbes": integer,
+    "indicationOutReceived": integer, "indicationBackReceived": integer, "channelProbes": integer,
+    "channelOutReceived": integer, "channelBackReceived": integer, "strayProbes": integer,
+    "failedRequest": optional(text), "errorCode": optional(integer), "errorText": optional(text),
 })
 
 
@@ -80,7 +84,7 @@ SERVER = fields({
     "url": text, "entry": integer, "reachable": optional(flag), "finished": flag, "rttMs": optional(number),
     "answeredOver": list_of(text), "failedOver": list_of(text), "gained": list_of(text), "errorCode": optional(integer),
     "errorText": optional(text), "errorCause": optional(text), "errorServerAddress": optional(ip),
-    "relays": list_of(relay), "software": optional(text), "notes": list_of(NOTE),
+    "relays": list_of(relay), "software": optional(text), "notes": list_of(NOTE), "hostAddressSeen": list_of(text),
 })
 
 
@@ -91,12 +95,24 @@ def server(value: Any) -> bool:
 
 FINDING = fields({"url": text, "entry": integer, "cause": optional(text), "finding": text, "nextCheck": text})
 DIAGNOSIS = fields({"verdict": text, "summary": text, "nextCheck": text, "findings": list_of(FINDING)})
-CANDIDATE = fields({"candidate": optional(text), "time_ms": number})
-FROM_A_SERVER = fields({"candidateType": text, "url": optional(text)})
+CANDIDATE = fields({"candidate": optional(text), "timeMs": number})
+FROM_A_SERVER = fields({"candidateType": text, "url": optional(text), "serverIndex": optional(integer)})
 
 
 def candidate(value: Any) -> bool:
     return CANDIDATE(value) and (value["candidate"] is None or FROM_A_SERVER(value))
+
+
+TRANSACTION = fields({
+    "url": text, "serverIndex": integer, "method": text, "sendsMs": list_of(number), "endedMs": number,
+    "outcome": lambda value: value in TRANSACTION_OUTCOMES, "errorCode": optional(integer),
+    "cause": optional(text), "rttMs": optional(number), "address": optional(text), "timeMs": number,
+})
+
+
+def transaction(value: Any) -> bool:
+    # An error response is written with its code.
+    return TRANSACTION(value) and (value["outcome"] != "error" or integer(value["errorCode"]))
 
 
 def counts(value: Any) -> bool:
@@ -104,17 +120,17 @@ def counts(value: Any) -> bool:
 
 
 DRAWN: dict[str, Check] = {
-    "icegatheringstatechange": fields({"state": text, "time_ms": number}),
+    "icegatheringstatechange": fields({"state": text, "timeMs": number}),
     "icecandidate": candidate,
-    "icetransaction": fields({
-        "url": text, "method": text, "sendsMs": list_of(number), "endedMs": number,
-        "outcome": lambda value: value in TRANSACTION_OUTCOMES, "errorCode": optional(integer),
-        "cause": optional(text), "rttMs": optional(number), "address": optional(text), "time_ms": number,
+    "icecandidateerror": fields({
+        "url": text, "serverIndex": integer, "errorCode": integer, "errorText": text, "errorCause": optional(text),
+        "timeMs": number,
     }),
+    "icetransaction": transaction,
     "summary": fields({
         "round": integer, "at": text, "complete": flag, "candidates": counts, "errors": integer,
         "servers": list_of(server), "diagnosis": DIAGNOSIS, "failure": optional(text), "exitStatus": integer,
-        "time_ms": number,
+        "timeMs": number,
     }),
 }
 

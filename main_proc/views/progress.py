@@ -1,19 +1,52 @@
 """A one-line "still waiting" indicator for a terminal.
 
 A dead server can take seconds to give up on; without a sign of life a person thinks the tool
-hangs. The line is redrawn in place and cleared before any other output, so it never mixes
-with the records. The command line uses it only when stdout is a terminal.
+hangs. The line names the slowest URL it waits on (``waiting_words``), is redrawn in place,
+never wider than the terminal, and cleared before any other output, so it never mixes with the
+records. The command line uses it only when stdout is a terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
+
+from icegather.main_proc.diagnosis.outcomes import ServerOutcome, server_names
+from icegather.main_proc.views.text_lines import printable
 
 FRAMES = "|/-\\"
 CLEAR_LINE = "\r\033[K"
+
+
+def progress_of(outcome: ServerOutcome) -> tuple[int, str]:
+    """How far an unsettled URL has come, least first, and in words."""
+    if not outcome.answered:
+        return 0, "no answer yet"
+    if "relay" not in outcome.gained:
+        return 1, "answered, no relay yet"
+    return 2, "relay check running"
+
+
+def waiting_words(outcomes: Sequence[ServerOutcome]) -> str:
+    """How many URLs are still awaited, and the slowest of them: the one least far along (the
+    first configured of those)."""
+    pending = [outcome for outcome in outcomes if not outcome.settled]
+    said = f"waiting for {len(pending)} of {len(outcomes)} server URLs"
+    if not pending:
+        return said
+    slowest = min(pending, key=lambda outcome: progress_of(outcome)[0])
+    name = server_names([(outcome.entry, outcome.url) for outcome in outcomes])[(slowest.entry, slowest.url)]
+    which = ":" if len(pending) == 1 else ", the slowest"
+    return f"{said}{which} {printable(name)} ({progress_of(slowest)[1]})"
+
+
+def fitted(text: str, room: int) -> str:
+    """``text`` cut to ``room`` characters, marked where it was cut: a line wider than the
+    terminal would wrap, and its redraw would leave the wrapped part behind."""
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
 
 
 class ProgressLine:
@@ -33,8 +66,9 @@ class ProgressLine:
         frame = 0
         while True:
             await asyncio.sleep(self.interval)
-            elapsed = time.monotonic() - self._started
-            self.out.write(f"{CLEAR_LINE}{FRAMES[frame % len(FRAMES)]} {self.describe()} ({elapsed:.1f} s)")
+            elapsed = f" ({time.monotonic() - self._started:.1f} s)"
+            room = shutil.get_terminal_size().columns - len(elapsed) - 3  # the frame, its space, the cursor
+            self.out.write(f"{CLEAR_LINE}{FRAMES[frame % len(FRAMES)]} {fitted(self.describe(), room)}{elapsed}")
             self.out.flush()
             self._shown = True
             frame += 1

@@ -1,9 +1,11 @@
 """What the command line reports: one record per event as it arrives, then a summary record.
 
-Record keys are the DOM attribute names; ``RECORD_FIELDS`` is the schema, documented in the
-README and checked by the tests. Building a record is pure (event in, dict out). A summary has a
-row per configured URL of each ``iceServers`` entry. The records as lines for a person:
-``text_lines``; writing them: ``reporter``.
+Record keys are the DOM attribute names, and icegather's own keys follow their style
+(camelCase); ``RECORD_FIELDS`` is the schema, documented in the README and checked by the tests.
+Every time in a record is on one clock: milliseconds since the round started (``timeMs``; a
+transaction's ``sendsMs`` and ``endedMs`` too, see ``transaction_record``). Building a record is
+pure (event in, dict out). A summary has a row per configured URL of each ``iceServers`` entry.
+The records as lines for a person: ``text_lines``; writing them: ``reporter``.
 """
 
 from __future__ import annotations
@@ -23,42 +25,43 @@ from icegather.main_proc.dom.icegather_events import (
     IceServerNoteEvent,
     IceTransactionEvent,
 )
+from icegather.shared.net.endpoints import endpoint
 
 CANDIDATE_TYPES = ("host", "srflx", "relay")
 
 # Every record type and its keys, in order. Stable: monitoring jobs parse these.
 RECORD_FIELDS: dict[str, tuple[str, ...]] = {
-    "icegatheringstatechange": ("type", "state", "time_ms"),
+    "icegatheringstatechange": ("type", "state", "timeMs"),
     "icecandidate": (
         "type", "candidate", "component", "foundation", "priority", "candidateType", "protocol",
-        "address", "port", "relatedAddress", "relatedPort", "relayProtocol", "url", "serverIndex", "time_ms",
+        "address", "port", "relatedAddress", "relatedPort", "relayProtocol", "url", "serverIndex", "timeMs",
     ),
-    "endofcandidates": ("type", "candidate", "time_ms"),
+    "endofcandidates": ("type", "candidate", "timeMs"),
     "icecandidateerror": (
         "type", "url", "serverIndex", "errorCode", "errorText", "errorCause", "address", "port", "serverAddress",
-        "time_ms",
+        "timeMs",
     ),
-    "iceserveranswer": ("type", "url", "serverIndex", "address", "port", "rttMs", "serverAddress", "time_ms"),
-    "iceservernote": ("type", "url", "serverIndex", "note", "detail", "address", "port", "time_ms"),
+    "iceserveranswer": ("type", "url", "serverIndex", "address", "port", "rttMs", "serverAddress", "timeMs"),
+    "iceservernote": ("type", "url", "serverIndex", "note", "detail", "address", "port", "timeMs"),
     "icetransaction": (
         "type", "url", "serverIndex", "method", "sendsMs", "endedMs", "outcome", "errorCode", "cause", "rttMs",
-        "address", "port", "serverAddress", "serverPort", "time_ms",
+        "address", "port", "serverAddress", "serverPort", "timeMs",
     ),
     "icerelaycheck": (
         "type", "url", "serverIndex", "outcome", "relayedAddress", "relayedPort", "probes", "outReceived",
         "backReceived", "indicationProbes", "indicationOutReceived", "indicationBackReceived", "channelProbes",
         "channelOutReceived", "channelBackReceived", "strayProbes", "outSourceAddress", "outSourcePort", "rttMs",
         "backCause", "failedRequest", "errorCode", "errorCause", "errorText", "notCheckedReason", "address", "port",
-        "time_ms",
+        "timeMs",
     ),
     "summary": (
         "type", "round", "at", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
-        "exitStatus", "time_ms",
+        "exitStatus", "timeMs",
     ),
 }
 SERVER_FIELDS = (
     "url", "entry", "reachable", "finished", "rttMs", "answeredOver", "failedOver", "gained", "errorCode", "errorText",
-    "errorCause", "errorServerAddress", "relays", "software", "notes",
+    "errorCause", "errorServerAddress", "relays", "software", "notes", "hostAddressSeen",
 )
 # A server row's "relays": the relay check of each relayed address it gave (empty: none checked).
 RELAY_FIELDS = (
@@ -75,14 +78,14 @@ def ms(value: float) -> float:
 
 
 def state_record(state: str, elapsed_ms: float) -> dict[str, Any]:
-    return {"type": "icegatheringstatechange", "state": state, "time_ms": ms(elapsed_ms)}
+    return {"type": "icegatheringstatechange", "state": state, "timeMs": ms(elapsed_ms)}
 
 
 def candidate_record(event: RTCPeerConnectionIceEvent, elapsed_ms: float) -> dict[str, Any]:
     candidate = event.candidate
     if candidate is None:
         # The end-of-candidates event: its record type is "icecandidate" with candidate null.
-        return {"type": "icecandidate", "candidate": None, "time_ms": ms(elapsed_ms)}
+        return {"type": "icecandidate", "candidate": None, "timeMs": ms(elapsed_ms)}
     return {
         "type": "icecandidate",
         "candidate": candidate.candidate,
@@ -98,14 +101,14 @@ def candidate_record(event: RTCPeerConnectionIceEvent, elapsed_ms: float) -> dic
         "relayProtocol": candidate.relayProtocol,
         "url": event.url,
         "serverIndex": event.serverIndex,
-        "time_ms": ms(elapsed_ms),
+        "timeMs": ms(elapsed_ms),
     }
 
 
 def attribute_record(kind: str, event: Event, elapsed_ms: float) -> dict[str, Any]:
-    """A record whose keys between ``type`` and ``time_ms`` are the event's attribute names."""
+    """A record whose keys between ``type`` and ``timeMs`` are the event's attribute names."""
     keys = RECORD_FIELDS[kind][1:-1]
-    return {"type": kind, **{key: getattr(event, key) for key in keys}, "time_ms": ms(elapsed_ms)}
+    return {"type": kind, **{key: getattr(event, key) for key in keys}, "timeMs": ms(elapsed_ms)}
 
 
 def error_record(event: RTCPeerConnectionIceErrorEvent, elapsed_ms: float) -> dict[str, Any]:
@@ -121,7 +124,7 @@ def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, A
         "port": event.port,
         "rttMs": round(event.rttMs, 3),
         "serverAddress": event.serverAddress,
-        "time_ms": ms(elapsed_ms),
+        "timeMs": ms(elapsed_ms),
     }
 
 
@@ -133,9 +136,14 @@ def relay_check_record(event: IceRelayCheckEvent, elapsed_ms: float) -> dict[str
     return attribute_record("icerelaycheck", event, elapsed_ms)
 
 
-def transaction_record(event: IceTransactionEvent, elapsed_ms: float) -> dict[str, Any]:
+def transaction_record(event: IceTransactionEvent, elapsed_ms: float, gathering_ms: float) -> dict[str, Any]:
+    """The transport times a transaction from the start of its gathering; the record puts those
+    times on the round's clock, counting from ``gathering_ms``, when the main process learned
+    that gathering started (later than the transport's start by the message's way here, a
+    fraction of a millisecond on one machine)."""
     record = attribute_record("icetransaction", event, elapsed_ms)
-    record["sendsMs"] = list(event.sendsMs)
+    record["sendsMs"] = [round(gathering_ms + sent, 3) for sent in event.sendsMs]
+    record["endedMs"] = round(gathering_ms + event.endedMs, 3)
     return record
 
 
@@ -154,6 +162,8 @@ class Tally:
     candidates: Counter[str] = field(default_factory=Counter)
     errors: int = 0
     complete: bool = False
+    # When gathering started, on the round's clock: the origin of the transport's times.
+    gathering_ms: float = 0.0
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -161,11 +171,29 @@ class Tally:
             self.candidates[record["candidateType"]] += 1
         elif record["type"] == "icecandidateerror":
             self.errors += 1
-        elif record["type"] == "icegatheringstatechange" and record["state"] == "complete":
-            self.complete = True
+        elif record["type"] == "icegatheringstatechange":
+            if record["state"] == "gathering":
+                self.gathering_ms = record["timeMs"]
+            self.complete = self.complete or record["state"] == "complete"
 
 
-def server_row(outcome: ServerOutcome) -> dict[str, Any]:
+def host_address_seen(records: Sequence[dict[str, Any]], entry: int, url: str) -> list[str]:
+    """The local sockets from which the STUN server at ``url`` answered a Binding with the
+    socket's own address: no NAT between here and it. The transport does not surface a srflx
+    equal to its base (RFC 8445 5.1.3), nor one another server found first from the same base,
+    so a socket counts only when no srflx at all came from it: then the first mapped address it
+    met, this server's, was its own."""
+    if not url.startswith("stun:"):  # stuns: maps a TLS connection; TURN answers give no srflx
+        return []
+    about = [r for r in records if r.get("url") == url and r.get("serverIndex") == entry]
+    answered = {(r["address"], r["port"]) for r in about if r["type"] == "iceserveranswer"}
+    failed = {(r["address"], r["port"]) for r in about if r["type"] == "icecandidateerror"}
+    bases = {(r["relatedAddress"], r["relatedPort"]) for r in records
+             if r["type"] == "icecandidate" and r["candidate"] is not None and r["candidateType"] == "srflx"}
+    return [endpoint(local) for local in sorted(answered - failed - bases)]
+
+
+def server_row(outcome: ServerOutcome, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "url": outcome.url,
         "entry": outcome.entry,
@@ -182,6 +210,7 @@ def server_row(outcome: ServerOutcome) -> dict[str, Any]:
         "relays": [{name: check[name] for name in RELAY_FIELDS} for check in outcome.relay_checks],
         "software": outcome.software or None,
         "notes": [{"note": note, "detail": detail} for note, detail in outcome.notes],
+        "hostAddressSeen": host_address_seen(records, outcome.entry, outcome.url),
     }
 
 
@@ -214,9 +243,9 @@ def summary_record(
         "complete": tally.complete,
         "candidates": {kind: tally.candidates.get(kind, 0) for kind in CANDIDATE_TYPES},
         "errors": tally.errors,
-        "servers": [server_row(outcome) for outcome in outcomes],
+        "servers": [server_row(outcome, tally.records) for outcome in outcomes],
         "diagnosis": diagnosis_record(diagnosis),
         "failure": failure,
         "exitStatus": exit_status,
-        "time_ms": ms(elapsed_ms),
+        "timeMs": ms(elapsed_ms),
     }

@@ -26,7 +26,7 @@ def local_endpoint(address: str | None, port: int | None) -> str:
 
 def format_line(record: dict[str, Any]) -> str:
     """One record as text for a person (a summary takes several lines)."""
-    time = f"{record.get('time_ms', 0):>8.1f} ms"
+    time = f"{record.get('timeMs', 0):>8.1f} ms"
     kind = schema_name(record)
     if kind == "icegatheringstatechange":
         return f"{time}  {record['state']}"
@@ -73,7 +73,7 @@ def format_summary(record: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in record["candidates"].items() if n) or "none"
     state = "complete" if record["complete"] else "NOT complete"
     lines = [
-        f"summary (round {record['round']}, {record['at']}): gathering {state} in {record['time_ms']:.0f} ms; "
+        f"summary (round {record['round']}, {record['at']}): gathering {state} in {record['timeMs']:.0f} ms; "
         f"candidates: {counts}; errors: {record['errors']}"
     ]
     if record["failure"]:
@@ -119,7 +119,15 @@ def server_result(row: dict[str, Any]) -> str:
         address = row["errorServerAddress"]
         at = f" ({f'[{address}]' if is_ipv6(address) else address})" if address else ""
         result += f"; FAILED over {printable(', '.join(row['failedOver']))}{at}: {failure}"
+    if row["hostAddressSeen"]:
+        result += f"; {no_nat_words(row['hostAddressSeen'])}"
     return result
+
+
+def no_nat_words(sockets: list[str]) -> str:
+    """A STUN answer that gave back the host's own address, in words."""
+    return (f"no NAT between here and the server (it sees {printable(', '.join(sockets))}, "
+            "the host address itself)")
 
 
 # How each server note reads in its server's row ({detail}: the note's).

@@ -9,7 +9,7 @@ the direction tables and the main process's routing all read the declaration.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from icegather.shared.config.ice_config import IceConfiguration
@@ -21,12 +21,13 @@ from icegather.shared.structs import (
     GatherOptions,
     IceCandidateErrorInfo,
     RelayCheckInfo,
+    SandboxInfo,
     ServerAnswerInfo,
     ServerNoteInfo,
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 
 MAX_JOB_ID = 2**53
 MAX_HEARTBEAT_INTERVAL = 3600.0
@@ -116,6 +117,7 @@ class ServerHello:
             "pid": integer(0, 2**31),
             "protocol_version": integer(0, 2**16),
             "heartbeat_interval": number(0.0, MAX_HEARTBEAT_INTERVAL),
+            "sandbox": struct(SandboxInfo),
         },
     )
     pid: int
@@ -123,6 +125,7 @@ class ServerHello:
     # The heartbeat interval the transport uses for this client: what it asked for, or the
     # transport's minimum (0: none).
     heartbeat_interval: float = 0.0
+    sandbox: SandboxInfo = field(default_factory=SandboxInfo)
 
 
 @dataclass(frozen=True)

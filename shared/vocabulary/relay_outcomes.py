@@ -13,25 +13,36 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from icegather.shared.structs import RelayCheckInfo
+from icegather.shared.vocabulary.meaning import Meaning
 
 RelayOutcome = Literal[
-    "works",  # data went out to the peer and came back with each mechanism, from the advertised relayed address
-    "wrong_source",  # data reached the peer from another address than the advertised one
-    "out_only",  # data reached the peer; nothing sent to the relayed address came back
-    "back_only",  # data sent to the relayed address came back; nothing reached the peer
-    "no_data",  # no probe got through in either direction
-    "reflected",  # no probe got through, but probes came back to the end that sent them (or by a wrong route)
-    "indication_out_dropped",  # Send indications never reached the peer (ChannelData did)
-    "indication_back_dropped",  # before ChannelBind, nothing the peer sent came back (later data did)
-    "channel_out_dropped",  # ChannelData from the client never reached the peer (Send indications did)
-    "channel_back_dropped",  # once the channel was bound, nothing the peer sent came back (earlier data did)
-    "refused",  # the server answered CreatePermission or ChannelBind with an error code
-    "request_failed",  # CreatePermission got no usable answer (7xx): nothing was probed
-    "channel_bind_failed",  # ChannelBind got no usable answer (7xx); the data facts before it stand
-    "not_checked",  # no probe was sent: not_checked_reason says why
+    "works", "wrong_source", "out_only", "back_only", "no_data", "reflected", "indication_out_dropped",
+    "indication_back_dropped", "channel_out_dropped", "channel_back_dropped", "refused", "request_failed",
+    "channel_bind_failed", "not_checked",
 ]
 
 RELAY_OUTCOMES: tuple[RelayOutcome, ...] = get_args(RelayOutcome)
+# What each outcome means (``icegather explain``); for a broken relay, what to do is the diagnosis
+# cause's it leads to (``RELAY_CAUSES``).
+RELAY_OUTCOME_MEANINGS: dict[RelayOutcome, Meaning] = {
+    "works": Meaning("data went out to the peer and came back with each mechanism, from the advertised relayed "
+                     "address", "nothing"),
+    "wrong_source": Meaning("data reached the peer from another address than the advertised one"),
+    "out_only": Meaning("data reached the peer; nothing sent to the relayed address came back"),
+    "back_only": Meaning("data sent to the relayed address came back; nothing reached the peer"),
+    "no_data": Meaning("no probe got through in either direction"),
+    "reflected": Meaning("no probe got through, but probes came back to the end that sent them (or by a wrong "
+                         "route)"),
+    "indication_out_dropped": Meaning("Send indications never reached the peer (ChannelData did)"),
+    "indication_back_dropped": Meaning("before ChannelBind, nothing the peer sent came back (later data did)"),
+    "channel_out_dropped": Meaning("ChannelData from the client never reached the peer (Send indications did)"),
+    "channel_back_dropped": Meaning("once the channel was bound, nothing the peer sent came back (earlier data "
+                                    "did)"),
+    "refused": Meaning("the server answered CreatePermission or ChannelBind with an error code"),
+    "request_failed": Meaning("CreatePermission got no usable answer (7xx): nothing was probed"),
+    "channel_bind_failed": Meaning("ChannelBind got no usable answer (7xx); the data facts before it stand"),
+    "not_checked": Meaning("no probe was sent", "what its notCheckedReason says"),
+}
 # The outcomes that mean the relay does not carry a call's media.
 BROKEN: frozenset[RelayOutcome] = frozenset(RELAY_OUTCOMES) - {"works", "not_checked"}
 
@@ -41,13 +52,24 @@ Mechanism = Literal["indication", "channel"]
 MECHANISMS: tuple[Mechanism, ...] = get_args(Mechanism)
 
 NotCheckedReason = Literal[
-    "no_local_address",  # no local address of the relayed address's family for the peer socket
-    "socket_failed",  # the peer socket could not be opened
-    "relayed_out_of_scope",  # the relayed address is in another scope than the server's (loopback, private...)
-    "relayed_not_unicast",  # the relayed address is multicast, unspecified or reserved
-    "internal_error",  # the check's report broke its own schema: a bug, logged
+    "no_local_address", "socket_failed", "relayed_out_of_scope", "relayed_not_unicast", "internal_error"
 ]
 NOT_CHECKED_REASONS: tuple[NotCheckedReason, ...] = get_args(NotCheckedReason)
+NOT_CHECKED_REASON_MEANINGS: dict[NotCheckedReason, Meaning] = {
+    "no_local_address": Meaning("no local address of the relayed address's family for the peer socket",
+                                "gather from a local address of that family too (or let icegather use all)"),
+    "socket_failed": Meaning("the peer socket could not be opened", "this machine's limits on open sockets"),
+    "relayed_out_of_scope": Meaning(
+        "the relayed address is in another scope (loopback, private, public...) than the server's own address: "
+        "no probe is sent where a server points outside its own scope, as a hostile one could point at this "
+        "machine's network",
+        "the relayed address the server advertises (behind a NAT, it must be told the public one)",
+    ),
+    "relayed_not_unicast": Meaning("the relayed address is multicast, unspecified or reserved: no peer can use it",
+                                   "the relayed address the server advertises"),
+    "internal_error": Meaning("the check's report broke its own schema: a bug in icegather, logged",
+                              "the traceback the transport wrote to stderr; please report it"),
+}
 
 
 def mechanism_counts(info: RelayCheckInfo, mechanism: Mechanism) -> tuple[int, int, int]:

@@ -22,9 +22,10 @@ from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import Address, family_name
 from icegather.shared.structs import AuditResultInfo
 from icegather.shared.vocabulary.audit_plan import TLS_VERSIONS, AuditCheck, AuditOutcome
-from icegather.transport_proc.addresses import pair_addresses
+from icegather.transport_proc.addresses import InterfaceAddresses, pair_addresses
 from icegather.transport_proc.audit import tls_probe
 from icegather.transport_proc.audit.turn_audit import TurnAudit
+from icegather.transport_proc.interfaces.tracker import interface_addresses
 from icegather.transport_proc.job import Job
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, open_channel
@@ -67,8 +68,10 @@ class ServerAudit(Job):
 
     STARTED = "auditing"
 
-    def __init__(self, request: protocol.Audit, send: protocol.Send) -> None:
-        super().__init__(request, send)
+    def __init__(
+        self, request: protocol.Audit, send: protocol.Send, machine_addresses: InterfaceAddresses = interface_addresses
+    ) -> None:
+        super().__init__(request, send, machine_addresses)
         self.audit_id = request.audit_id
         self._channels: list[Channel] = []
 
@@ -133,7 +136,7 @@ class ServerAudit(Job):
         turn = TurnAudit(server, channel, address, self.schedule, report, self._allocations, connect, software.trace)
         await turn.run()
 
-    async def _connect(self, url: IceUrl, pairs: list[tuple[str, str]]) -> tuple[Channel, str, Address]:
+    async def _connect(self, url: IceUrl, pairs: tuple[tuple[str, str], ...]) -> tuple[Channel, str, Address]:
         """A socket to the server from the first (local, server) address pair that connects
         (for UDP, the first pair): a host name with an address nothing listens on still gets
         audited at the one that works."""

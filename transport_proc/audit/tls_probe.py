@@ -6,17 +6,20 @@ its certificate as a browser would judge it.
 * The certificate is verified as a browser would (the system's trust store, or
   ``SSL_CERT_FILE``; the URL's host name); OpenSSL's verification code and message say what is
   wrong. A second handshake, verifying nothing, reads the certificate's end of validity
-  (``cryptography``), also when verification failed.
+  (``certificate_dates``), also when verification failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import warnings
 from dataclasses import dataclass
 
 from icegather.shared.net.endpoints import Address
+from icegather.transport_proc.audit.certificate_dates import not_after
+from icegather.transport_proc.stun.channels import tls_context
 
 VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -41,10 +44,11 @@ class Certificate:
     # The handshake that verified it as a browser would: done, or OpenSSL's verification code
     # and message.
     verification: Handshake
-    # The end of its validity, Unix time; 0 when it could not be read.
+    # The end of its validity, Unix time (negative before 1970); 0 when it could not be read.
     expires: int
 
 
+@functools.cache
 def version_context(version: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -89,21 +93,9 @@ async def accepts_version(server: Address, hostname: str, version: str, local_ip
 
 async def certificate(server: Address, hostname: str, local_ip: str, timeout: float) -> Certificate | Handshake:
     """The certificate's verification and expiry, or the handshake failure that kept us from it."""
-    verified, _ = await handshake(server, hostname, ssl.create_default_context(), local_ip, timeout)
-    unverified = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    unverified.check_hostname = False
-    unverified.verify_mode = ssl.CERT_NONE
-    read, der = await handshake(server, hostname, unverified, local_ip, timeout)
+    verified, _ = await handshake(server, hostname, tls_context(True), local_ip, timeout)
+    read, der = await handshake(server, hostname, tls_context(False), local_ip, timeout)
     if not read.done:
         return read
-    return Certificate(verified, certificate_not_after(der) if der else 0)
-
-
-def certificate_not_after(der: bytes) -> int:
-    """A DER certificate's notAfter, Unix time (0 when it cannot be parsed)."""
-    from cryptography import x509  # only an audit of a TLS server needs it
-
-    try:
-        return int(x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp())
-    except ValueError:
-        return 0
+    expires = not_after(der) if der else None
+    return Certificate(verified, 0 if expires is None else expires)

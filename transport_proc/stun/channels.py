@@ -355,7 +355,10 @@ async def open_channel(
     )
 
 
+@functools.cache
 def tls_context(verify: bool) -> ssl.SSLContext:
+    """One context for each kind, made once: making one reads the system's CA certificates
+    (about 15 ms), which the sandboxed transport can no longer do once it is confined."""
     context = ssl.create_default_context()
     if not verify:
         context.check_hostname = False

@@ -1,0 +1,59 @@
+"""The time a probe has, and a retransmission schedule that fits in it (pure).
+
+The rule: a probe has the module's ``timeout``, or Prometheus's scrape timeout (the
+``X-Prometheus-Scrape-Timeout-Seconds`` header) less ``SCRAPE_TIMEOUT_MARGIN``, whichever is
+shorter. Its schedule gives up on a silent server by ``GIVE_UP_SHARE`` of that time, so that
+the server is named (``silent``, ``udp blocked``) instead of being cut off (``timed out``); the
+rest is left for what follows an answer (the relay check) and for the answer itself. A
+module's schedule that would give up later is shortened for that probe: the same sends and
+final wait with a shorter RTO, or, when even the shortest RTO is too long, fewer sends. A probe
+that waited for a free slot fits its schedule to the time it has left.
+
+Under Prometheus's default 10 s: the probe has 9.5 s, and the default schedule (RTO 0.5 s,
+5 sends, giving up after 9.5 s) becomes RTO 0.4 s, giving up after 7.6 s.
+"""
+
+from __future__ import annotations
+
+import math
+
+from icegather.shared.structs import RTO_RANGE, RetransmissionSchedule
+
+# What the probe leaves Prometheus to receive and store the answer in.
+SCRAPE_TIMEOUT_MARGIN = 0.5
+MIN_TIMEOUT = 0.5
+GIVE_UP_SHARE = 0.8
+RTO_STEP = 0.001  # RTOs are whole milliseconds, rounded down so that the schedule fits
+
+
+class BadScrapeTimeout(ValueError):
+    """The scrape timeout header is not a number."""
+
+
+def probe_time(module_timeout: float, scrape_timeout: str | None) -> float:
+    """The module's timeout, or less to answer within Prometheus's scrape timeout."""
+    timeout = module_timeout
+    if scrape_timeout is not None:
+        try:
+            scrape = float(scrape_timeout)
+        except ValueError:
+            raise BadScrapeTimeout("X-Prometheus-Scrape-Timeout-Seconds must be a number") from None
+        if scrape == scrape:  # not NaN
+            timeout = min(timeout, scrape - SCRAPE_TIMEOUT_MARGIN)
+    return max(MIN_TIMEOUT, timeout)
+
+
+def fitted_schedule(schedule: RetransmissionSchedule, seconds: float) -> RetransmissionSchedule:
+    """``schedule``, or a shorter one that gives up on a silent server by ``GIVE_UP_SHARE`` of
+    ``seconds``."""
+    limit = seconds * GIVE_UP_SHARE
+    if schedule.give_up_after <= limit:
+        return schedule
+    for sends in range(schedule.max_sends, 0, -1):
+        # The waits in units of the RTO: 1, 2, 4, ... between sends, then the final wait.
+        rtos = 2 ** (sends - 1) - 1 + schedule.final_wait
+        rto = math.floor(limit / rtos / RTO_STEP + 1e-9) * RTO_STEP  # 7.6 / 19 is 0.39999999999999997
+        if rto >= RTO_RANGE[0]:
+            return RetransmissionSchedule(round(rto, 3), sends, schedule.final_wait)
+    # Unreachable while MIN_TIMEOUT * GIVE_UP_SHARE allows one send and the longest final wait.
+    raise ValueError(f"no schedule gives up within {limit:g} s")
