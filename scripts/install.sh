@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install icegather on Debian/Ubuntu into the virtual environment .venv of this checkout, with
-# what it needs from apt: coturn (the tests and the demo run a local one), python3-venv
+# what it needs from apt: coturn (the tests and the demo run a local one), libseccomp2 (the
+# transport process's seccomp filter; most systems have it already), python3-venv
 # (Debian's Python refuses `pip install` outside a virtual environment, PEP 668, and may come
 # without venv's pip) and, for the tests, prometheus (a real Prometheus scrapes the exporter;
 # promtool checks the shipped rules) and chromium with its driver (the timeline page is checked
@@ -15,6 +16,7 @@ python=${PYTHON:-python3}
 
 missing=()
 command -v turnserver >/dev/null || missing+=(coturn)
+dpkg-query -W -f='${Status}' libseccomp2 2>/dev/null | grep -q 'ok installed' || missing+=(libseccomp2)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "$extras" = test ]; then

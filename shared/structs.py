@@ -302,10 +302,17 @@ class GatherOptions:
     relay_check: bool = False
     # Report every STUN/TURN transaction (TransactionTraceInfo).
     trace: bool = False
+    # Ask a TURN server that gave an IPv4 relay for an IPv6 one too, on a socket of its own; how
+    # it took the ask is a ServerNoteInfo. Off by default, as browsers do not ask; the command
+    # line and the exporter turn it on.
+    ipv6_relay: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, RetransmissionSchedule):
             raise TypeError("schedule must be a RetransmissionSchedule")
+        for name in ("verify_tls", "relay_check", "trace", "ipv6_relay"):
+            if type(getattr(self, name)) is not bool:
+                raise TypeError(f"{name} must be True or False")
         if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:
             raise ValueError(f"local_addresses must be a tuple of at most {MAX_LOCAL_ADDRESSES} IP addresses")
         for address in self.local_addresses:

@@ -15,6 +15,8 @@ from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 # Fast but real: a silent server is given up after 0.05 + 0.1 + 0.1 = 0.25 s.
 FAST_SCHEDULE = RetransmissionSchedule(initial_rto=0.05, max_sends=2, final_wait=2)
 LOOPBACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",))
+# What the command line asks beyond a browser: an IPv6 relay too, after an IPv4 one.
+ASKING_IPV6 = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",), ipv6_relay=True)
 
 
 @dataclass

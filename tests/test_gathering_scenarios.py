@@ -28,7 +28,7 @@ from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.shared.structs import GatherOptions
 
 DUAL_STACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1", "::1"))
-IPV6_ONLY = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("::1",))
+IPV6_ONLY = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("::1",), ipv6_relay=True)
 INSECURE_TLS = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",), verify_tls=False)
 
 

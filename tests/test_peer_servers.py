@@ -5,14 +5,16 @@ must never cost that result."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-from gathering_helpers import LOOPBACK, events_of, gather
+from gathering_helpers import ASKING_IPV6, LOOPBACK, events_of, gather
 
 pytestmark = pytest.mark.peers
 
 
 def notes_of(server) -> dict[str, str]:
-    return {note.note: note.detail for note in events_of("iceservernote", {"iceServers": [server]}, LOOPBACK)}
+    return {note.note: note.detail for note in events_of("iceservernote", {"iceServers": [server]}, ASKING_IPV6)}
 
 
 def test_node_turn_allocates_as_for_a_browser_though_it_drops_requests_with_attributes_it_does_not_know(nodeturn):
@@ -45,6 +47,19 @@ def test_coturn_refuses_the_ipv6_ask_with_440_which_is_noted(coturn):
 
     assert notes["software"].startswith("Coturn-")
     assert notes["ipv6_relay_refused"] == "440 Unsupported address family"
+
+
+def test_a_peer_connection_asks_for_an_ipv6_relay_only_when_told_as_browsers_never_do(coturn):
+    told = dataclasses.replace(LOOPBACK, trace=True, ipv6_relay=True)
+    default = dataclasses.replace(LOOPBACK, trace=True)
+    allocates = {
+        options: [(t.method, t.errorCode) for t in events_of("icetransaction", {"iceServers": [coturn.ice_server()]},
+                                                             options)]
+        for options in (default, told)
+    }
+
+    assert allocates[default] == [("Allocate", 401), ("Allocate", None)]  # the challenge, then the relay
+    assert allocates[told] == [("Allocate", 401), ("Allocate", None), ("Allocate", 401), ("Allocate", 440)]
 
 
 @pytest.mark.parametrize("transport", [None, "tcp"])

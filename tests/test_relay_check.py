@@ -140,7 +140,7 @@ def test_an_ipv6_relay_is_checked_with_a_peer_socket_on_ipv6():
 
 
 def test_each_relay_of_a_dual_allocation_is_checked():
-    dual_stack = dataclasses.replace(CHECKING, local_addresses=("127.0.0.1", "::1"))
+    dual_stack = dataclasses.replace(CHECKING, local_addresses=("127.0.0.1", "::1"), ipv6_relay=True)
     with local_coturn(relay_ips=("127.0.0.1", "::1")) as turn:
         checks = relay_checks({"iceServers": [turn.ice_server()]}, dual_stack)
 

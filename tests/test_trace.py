@@ -45,7 +45,7 @@ def test_a_closed_port_ends_after_one_send_with_the_icmp_cause():
 
 
 def test_a_turn_allocation_shows_the_challenge_the_allocation_and_the_relay_checks_requests(coturn):
-    options = dataclasses.replace(TRACING, relay_check=True)
+    options = dataclasses.replace(TRACING, relay_check=True, ipv6_relay=True)
     everything = traced({"iceServers": [coturn.ice_server()]}, options)
     events = [e for e in everything if not e.method.startswith("Probe")]
     probes = [e for e in everything if e.method.startswith("Probe")]

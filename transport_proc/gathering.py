@@ -313,7 +313,7 @@ class Gathering(Job):
                 attempt.channel = None
                 attempt.channel = await self._open_channel(attempt)
         await self._use_allocation(attempt, session, step)
-        if not any(is_ipv6(relayed[0]) for relayed in step.relayed):
+        if self.options.ipv6_relay and not any(is_ipv6(relayed[0]) for relayed in step.relayed):
             await self._ask_ipv6_relay(attempt)
 
     async def _use_allocation(self, attempt: Attempt, session: AllocateSession, step: Allocated) -> None:

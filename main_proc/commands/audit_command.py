@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--cert-warn-days", type=int, default=DEFAULT_CERT_WARN_DAYS, metavar="DAYS",
                         help=f"a certificate that expires sooner is a warning (default {DEFAULT_CERT_WARN_DAYS})")
     add_schedule_options(parser.add_argument_group("checks"))
-    parser.set_defaults(relay_only=False, insecure_tls=False, relay_check=False, trace=False, html=None)
+    parser.set_defaults(relay_only=False, insecure_tls=False, relay_check=False, ipv6_relay=False, trace=False,
+                        html=None)
     return parser
 
 

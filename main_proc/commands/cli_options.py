@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="also report every STUN/TURN transaction: each send and how it ended")
     gathering.add_argument("--no-relay-check", dest="relay_check", action="store_false",
                            help="do not send data through each TURN relay and back (a browser does not)")
+    gathering.add_argument("--no-ipv6-relay", dest="ipv6_relay", action="store_false",
+                           help="do not ask a TURN server that gave an IPv4 relay for an IPv6 one too "
+                                "(a browser does not)")
     gathering.add_argument("--insecure-tls", action="store_true",
                            help="accept any certificate from stuns:/turns: servers (your own test servers)")
     return parser
@@ -278,6 +281,7 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
             local_addresses=tuple(args.local_address),
             verify_tls=not args.insecure_tls,
             relay_check=args.relay_check,
+            ipv6_relay=args.ipv6_relay,
             trace=args.trace or args.html is not None,
         )
     except ValueError as exc:

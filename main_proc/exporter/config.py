@@ -19,6 +19,7 @@ the relay check, a time limit); a probe request names a module and a target.
         local_addresses: [192.0.2.2]
         relay_only: true
         relay_check: true
+        ipv6_relay: true                                    # ask for an IPv6 relay too
         timeout: 30
 
 A module that holds credentials must list ``allowed_targets`` (the module ``allowed_targets``
@@ -46,7 +47,7 @@ DEFAULT_TIMEOUT = 15.0
 DEFAULT_CONCURRENCY = 16
 MODULE_KEYS = frozenset({
     "username", "credential_file", "credential_env", "auth_secret_file", "auth_secret_env", "auth_user", "auth_ttl",
-    "schedule", "local_addresses", "relay_only", "relay_check", "timeout", "allowed_targets",
+    "schedule", "local_addresses", "relay_only", "relay_check", "ipv6_relay", "timeout", "allowed_targets",
 })
 TOP_KEYS = frozenset({"modules", "configurations", "max_concurrent_probes"})
 
@@ -59,8 +60,9 @@ class Module:
     username: str | None = None
     credential: str | None = field(default=None, repr=False)
     minting: Minting | None = None
-    # A probe checks relays unless the module says relay_check: false.
-    options: GatherOptions = field(default_factory=lambda: GatherOptions(relay_check=True))
+    # A probe checks relays and asks for an IPv6 relay unless the module says relay_check: false
+    # or ipv6_relay: false.
+    options: GatherOptions = field(default_factory=lambda: GatherOptions(relay_check=True, ipv6_relay=True))
     relay_only: bool = False
     timeout: float = DEFAULT_TIMEOUT
     # Where the module may probe; None: anywhere (only a module without credentials).
@@ -150,6 +152,7 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
             schedule=RetransmissionSchedule(rto, max_sends, final_wait),
             local_addresses=tuple(local_addresses),
             relay_check=get("relay_check", bool, True),
+            ipv6_relay=get("ipv6_relay", bool, True),
         )
     except ValueError as exc:  # the limits the protocol has (a schedule gives up within 600 s)
         raise BadInput(f"{where}: {exc}") from None

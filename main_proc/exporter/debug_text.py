@@ -66,6 +66,7 @@ def module_text(request: ProbeRequest, options: GatherOptions) -> str:
         f"local_addresses: {', '.join(options.local_addresses) or 'every usable interface address'}",
         f"relay_only: {str(module.relay_only).lower()}",
         f"relay_check: {str(options.relay_check).lower()}",
+        f"ipv6_relay: {str(options.ipv6_relay).lower()}",
     ]
     if module.allowed_targets is not None:
         lines.append(f"allowed_targets: {', '.join(map(str, module.allowed_targets))}")

@@ -170,6 +170,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "verify_tls": boolean,
         "relay_check": boolean,
         "trace": boolean,
+        "ipv6_relay": boolean,
     },
 }
 

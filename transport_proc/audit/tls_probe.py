@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from icegather.shared.net.endpoints import Address
 from icegather.transport_proc.audit.certificate_dates import not_after
-from icegather.transport_proc.stun.channels import tls_context
+from icegather.transport_proc.stun.tls_contexts import tls_context
 
 VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,

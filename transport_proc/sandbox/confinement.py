@@ -64,7 +64,7 @@ def warm_up() -> None:
     import encodings.idna  # noqa: F401  host names are encoded with it
 
     from icegather.transport_proc.audit.tls_probe import VERSIONS, version_context
-    from icegather.transport_proc.stun.channels import tls_context
+    from icegather.transport_proc.stun.tls_contexts import tls_context
 
     for verify in (True, False):
         tls_context(verify)

@@ -39,6 +39,7 @@ from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun import failures, icmp
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.parser import ServerMessage, parse_stun
+from icegather.transport_proc.stun.tls_contexts import tls_context
 
 # A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
 MAX_STREAM_MESSAGE = 64 * 1024
@@ -353,14 +354,3 @@ async def open_channel(
         tls=tls_context(verify_tls) if url.uses_tls else None,
         server_hostname=url.host,
     )
-
-
-@functools.cache
-def tls_context(verify: bool) -> ssl.SSLContext:
-    """One context for each kind, made once: making one reads the system's CA certificates
-    (about 15 ms), which the sandboxed transport can no longer do once it is confined."""
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
