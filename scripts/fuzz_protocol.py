@@ -70,7 +70,7 @@ DECODERS: dict[str, Callable[[bytes], Iterator[tuple[int, protocol.Message]]]] =
 CONFIGURATION = parse_configuration(
     {
         "iceServers": [
-            {"urls": ["stun:stun.example.org", "turn:[::1]:3478?transport=tcp"], "username": "u", "credential": "p"}
+            {"urls": ["stun:stun.fuzz.invalid", "turn:[::1]:3478?transport=tcp"], "username": "u", "credential": "p"}
         ],
         "iceTransportPolicy": "relay",
     }
@@ -203,18 +203,20 @@ shallow = st.recursive(
 )
 PLAUSIBLE = [
     "", "192.0.2.2", "::1", "fe80::1%eth0", "999.1.1.1", 0, 1, 65535, 65536, -1, 299, 300, 699, 700, 799, 800,
-    "x" * 600, "stun:stun.example.org", "turn:t.example?transport=tcp", "gathering", "complete", "new", "udp", "tcp",
+    "x" * 600, "stun:stun.fuzz.invalid", "turn:t.invalid?transport=tcp", "gathering", "complete", "new", "udp", "tcp",
     "tls", "candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host", "candidate:garbage", 0.5, -1.0, float("nan"),
-    float("inf"), True, False, None, 2**53, 2**53 + 1, [], {}, ["stun:stun.example.org"], {"type": "heartbeat"},
+    float("inf"), True, False, None, 2**53, 2**53 + 1, [], {}, ["stun:stun.fuzz.invalid"], {"type": "heartbeat"},
 ]
 values = st.one_of(st.sampled_from(PLAUSIBLE), scalars, shallow, long_values, nested)
 
 # Mostly valid values per field, so that many cases get through the decoder (and, to the main
 # process, to the event path).
 addresses = st.ip_addresses().map(str) | st.just("")
+# Names under .invalid and loopback only: scripts/fuzz_confined_transport.py sends these cases
+# to a real transport, which must send nothing beyond this machine.
 GOOD_URLS = [
-    "stun:stun.example.org", "stun:[::1]:3478", "turn:t.example?transport=tcp", "turns:t.example:5349",
-    "stun:s.invalid", "STUN:X.EXAMPLE",
+    "stun:stun.fuzz.invalid", "stun:[::1]:3478", "turn:t.invalid?transport=tcp", "turns:127.0.0.1:5349",
+    "stun:s.invalid", "STUN:X.INVALID",
 ]
 BAD_URLS = ["turn:alice:secret@t.example", "stun:[::1", "stun:host:99999", "stun:" + "a" * 1100, "http://x", ""]
 good_urls = st.sampled_from(GOOD_URLS)

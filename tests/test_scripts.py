@@ -13,6 +13,7 @@ import bench_timeline
 import bench_vs_aioice
 import bench_watch_html
 import bench_watch_soak
+import fuzz_confined_transport
 import fuzz_protocol
 import pytest
 
@@ -45,6 +46,17 @@ def test_the_protocol_fuzzer_finds_no_crash_in_a_quick_run_and_reaches_every_lev
     assert {"GatherOptions", "RetransmissionSchedule"} <= levels
     assert any(level.endswith("Info") for level in levels)
     assert {"Gather.configuration", "Audit.configuration"} & refused
+
+
+def test_a_confined_transport_lives_through_the_fuzzers_cases_and_still_serves(capsys):
+    outcome, log = fuzz_confined_transport.fuzz(fuzz_confined_transport.QUICK_EXAMPLES, derandomize=True)
+
+    assert outcome.death is None
+    assert "Traceback" not in log
+    sent = sum(n for what, n in outcome.counts.items() if what.startswith("sent: "))
+    # The cases reached its decoder: nearly all are refused there, one by one.
+    assert log.count("rejected a message") >= sent * 0.9
+    assert outcome.counts["then a client's gathering: complete, errors [701]"] == 1
 
 
 @pytest.mark.parametrize(
