@@ -7,9 +7,10 @@ one side writes the other side reads, and a hostile line is refused by the parse
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
+
+from icegather.shared.net.endpoints import parse_ip
 
 CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
 PROTOCOLS = ("udp", "tcp")
@@ -112,7 +113,7 @@ def _integer(text: str, low: int, high: int, what: str) -> int:
 
 
 def _address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise ValueError(f"candidate address {text[:64]!r} is not an IP address") from None
+    parsed = parse_ip(text)  # cached: every candidate the transport sends is checked here
+    if parsed is None:
+        raise ValueError(f"candidate address {text[:64]!r} is not an IP address")
+    return parsed[0]

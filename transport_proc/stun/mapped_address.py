@@ -12,11 +12,10 @@ makes exactly that (a container's port published on 127.0.0.1 sees Docker's 172.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from icegather.shared.net.address_scopes import scope_of
-from icegather.shared.net.endpoints import Address, endpoint
+from icegather.shared.net.endpoints import Address, endpoint, parse_ip
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def choose_mapped_address(
 
 
 def _same(one: Address, other: Address) -> bool:
-    return ipaddress.ip_address(one[0]) == ipaddress.ip_address(other[0]) and one[1] == other[1]
+    return parse_ip(one[0]) == parse_ip(other[0]) and one[1] == other[1]
 
 
 def _rewritten_by_alg(xor_mapped: Address, mapped: Address, server: Address) -> bool:
