@@ -66,7 +66,7 @@ def test_a_confined_transport_lives_through_the_fuzzers_cases_and_still_serves(c
         (bench_first_error, ["TURN/UDP 401: icegather", "TURN/TCP 401: icegather", "cold start", "heaviest imports"]),
         (bench_scale, ["STUN + TURN N=    50", "STUN only   N=    50"]),
         (bench_many_servers, ["1 dead URL", "10 URLs, 5 dead", "ratio"]),
-        (bench_cli, ["python -c pass", "bad input", "one STUN server"]),
+        (bench_cli, ["python -c pass", "bad input", "one STUN server", "--no-sandbox", "the sandbox costs x"]),
         (bench_exporter, ["160 probes of a TURN URL", "not successful: 0", "exporter RSS", "transport RSS"]),
         (bench_vs_aioice, ["defaults  STUN + TURN N=    20: aioice", "(0 incomplete)", "defaults  STUN only   N=    20",
                            "IPv4 only STUN + TURN N=    20", "IPv4 only STUN only   N=    20"]),
