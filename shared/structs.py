@@ -306,11 +306,15 @@ class GatherOptions:
     # it took the ask is a ServerNoteInfo. Off by default, as browsers do not ask; the command
     # line and the exporter turn it on.
     ipv6_relay: bool = False
+    # Follow a TURN server's 300 Try Alternate to its ALTERNATE-SERVER, with the same
+    # credentials, as browsers do. The exporter turns it off for a module with credentials,
+    # which may go only to its allowed targets.
+    follow_redirects: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, RetransmissionSchedule):
             raise TypeError("schedule must be a RetransmissionSchedule")
-        for name in ("verify_tls", "relay_check", "trace", "ipv6_relay"):
+        for name in ("verify_tls", "relay_check", "trace", "ipv6_relay", "follow_redirects"):
             if type(getattr(self, name)) is not bool:
                 raise TypeError(f"{name} must be True or False")
         if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:

@@ -18,7 +18,7 @@ from commands import ICEGATHER
 from local_coturn import Coturn, free_port, local_coturn
 from local_exporter import ExporterProcess, Response, coturn_module, exporter_process
 from process_stats import transport_processes_of
-from stun_servers import ScriptedStunServer, never_answer
+from stun_servers import ScriptedStunServer, never_answer, try_alternate
 
 from icegather.main_proc.exporter.allowed_targets import first_refused, parse_allowed_target
 from icegather.main_proc.exporter.probe_time import GIVE_UP_SHARE, fitted_schedule, probe_time
@@ -316,6 +316,23 @@ def test_a_module_with_credentials_sends_nothing_to_a_target_it_does_not_allow(t
     assert metrics.value("icegather_exporter_bad_requests_total", reason="target not allowed") == 2
     assert metrics.value("icegather_exporter_transport_starts_total") == 0 and transports == []
     assert "alice" not in exporter.log.read_text()
+
+
+def test_a_module_with_credentials_follows_no_redirect_to_a_server_it_does_not_allow(tmp_path):
+    (tmp_path / "credential").write_text("the-password-of-the-test")
+    with (
+        ScriptedStunServer(never_answer) as alternate,
+        ScriptedStunServer(try_alternate(("127.0.0.1", alternate.port))) as redirector,
+    ):
+        module = {"username": "alice", "credential_file": str(tmp_path / "credential"),
+                  "allowed_targets": [f"127.0.0.1:{redirector.port}"], "local_addresses": ["127.0.0.1"]}
+        (tmp_path / "icegather.yml").write_text(json.dumps({"modules": {"user": module}}))
+        with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:
+            answer = probe(exporter, redirector.url("turn"), "user")
+
+    assert answer.value("icegather_probe_success") == 0
+    assert answer.value("icegather_server_failure", cause="redirect not followed") == 1
+    assert redirector.received and alternate.received == []  # the credentials never left for the alternate
 
 
 def test_a_file_target_is_probed_only_when_the_module_allows_every_url_in_it(exporter, coturn):

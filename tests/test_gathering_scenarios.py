@@ -5,6 +5,7 @@ real transport processes; see the scenario table in the README."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import ssl
 import time
@@ -215,6 +216,20 @@ def test_try_alternate_is_followed_to_the_server_it_names(coturn):
     assert recording.errors == []
     [relay] = recording.of_type("relay")
     assert relay.url == redirector.url("turn")  # the URL the user configured, not the alternate
+
+
+def test_a_try_alternate_that_may_not_be_followed_sends_nothing_to_the_alternate():
+    options = dataclasses.replace(LOOPBACK, follow_redirects=False)  # the exporter's, for a module's credentials
+    with (
+        ScriptedStunServer(never_answer) as alternate,
+        ScriptedStunServer(try_alternate(("127.0.0.1", alternate.port))) as redirector,
+    ):
+        server = {"urls": redirector.url("turn"), "username": "u", "credential": "p"}
+        recording = gather({"iceServers": [server]}, options)
+
+    [error] = recording.errors
+    assert (error.errorCode, error.errorCause) == (701, "redirect_not_followed")
+    assert alternate.received == []
 
 
 def test_a_second_try_alternate_ends_the_attempt_with_300():

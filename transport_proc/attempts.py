@@ -51,8 +51,10 @@ def of_entry(info: Stamped, attempt: Attempt) -> Stamped:
     return dataclasses.replace(info, server_index=attempt.server_index)
 
 
-def redirect_target(step: Redirect, attempt: Attempt) -> Address:
+def redirect_target(step: Redirect, attempt: Attempt, follow: bool) -> Address:
     alternate = step.alternate
+    if not follow:
+        raise failures.redirect_not_followed(alternate)
     if family_name(alternate[0]) != family_name(attempt.local_ip):
         raise failures.redirect_unreachable(alternate, attempt.local_ip)
     logger.info("%s redirected to %s", attempt.url.url, endpoint(alternate))

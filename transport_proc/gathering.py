@@ -307,7 +307,7 @@ class Gathering(Job):
             )
             if not isinstance(step, Redirect):
                 break
-            attempt.server_address = redirect_target(step, attempt)
+            attempt.server_address = redirect_target(step, attempt, self.options.follow_redirects)
             if attempt.channel.reliable:
                 attempt.channel.close()
                 attempt.channel = None

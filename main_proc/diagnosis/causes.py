@@ -330,6 +330,13 @@ CAUSES: tuple[Cause, ...] = (
         causes=_cause("redirect_unreachable"),
     ),
     Cause(
+        "redirect not followed",
+        "the server redirected (300 Try Alternate) to another server, which this module's credentials may not go to",
+        Wording("probe the alternate server itself, with a module that allows it"),
+        codes=UNREACHABLE,
+        causes=_cause("redirect_not_followed"),
+    ),
+    Cause(
         "internal error",
         "icegather failed on this URL: a bug, logged with its traceback",
         Wording("the traceback the transport wrote to stderr; please report it"),

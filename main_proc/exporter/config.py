@@ -153,6 +153,8 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
             local_addresses=tuple(local_addresses),
             relay_check=get("relay_check", bool, True),
             ipv6_relay=get("ipv6_relay", bool, True),
+            # Its credentials go to its allowed targets only, never to a server a redirect names.
+            follow_redirects=username is None and minting is None,
         )
     except ValueError as exc:  # the limits the protocol has (a schedule gives up within 600 s)
         raise BadInput(f"{where}: {exc}") from None

@@ -171,6 +171,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "relay_check": boolean,
         "trace": boolean,
         "ipv6_relay": boolean,
+        "follow_redirects": boolean,
     },
 }
 

@@ -41,6 +41,7 @@ FailureCause = Literal[
     "malformed_response",
     "mapped_address_mismatch",
     "redirect_unreachable",
+    "redirect_not_followed",
     "no_local_address",
     "socket_failed",
     "internal_error",
@@ -86,6 +87,10 @@ FAILURE_CAUSE_MEANINGS: dict[FailureCause, Meaning] = {
         "wrongly, and a browser would make a srflx candidate of a made-up address"
     ),
     "redirect_unreachable": Meaning("300 Try Alternate to an address this machine cannot reach"),
+    "redirect_not_followed": Meaning(
+        "300 Try Alternate that was not followed: the credentials may go only to the targets the exporter "
+        "module allows, and the alternate server is another"
+    ),
     "no_local_address": Meaning("no local address of the server's address family"),
     "socket_failed": Meaning("a local socket could not be opened"),
     "internal_error": Meaning("a bug in icegather; the transport logged its traceback"),

@@ -158,6 +158,13 @@ def redirect_unreachable(alternate: tuple[str, int], local_ip: str) -> AttemptFa
     )
 
 
+def redirect_not_followed(alternate: tuple[str, int]) -> AttemptFailed:
+    return unreachable(
+        "redirect_not_followed",
+        f"300 Try Alternate to {endpoint(alternate)}, not followed: the credentials go to the configured server only",
+    )
+
+
 def malformed_response(server: tuple[str, int], what: str) -> AttemptFailed:
     return unreachable("malformed_response", f"unusable response from {endpoint(server)}: {what}")
 
