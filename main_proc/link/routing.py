@@ -3,14 +3,18 @@
 Sans-IO: a ``Router`` holds the observers of the jobs (gatherings and audits) a client has
 asked the transport to run, and hands each validated message to the one its declared route
 names. A message it cannot place is refused with the reason, and the client counts it as a bad
-message.
+message. A handler that raises (a bug on this side, not the transport's) ends its own job with
+the error as its failure; the transport and its other jobs go on.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from icegather.shared import protocol
+
+logger = logging.getLogger(__name__)
 
 
 class TransportObserver(Protocol):
@@ -56,5 +60,11 @@ class Router:
         handler: Any = getattr(observer, wire.route.handler, None)
         if handler is None:
             return f"{wire.name} for {job_field} {job_id}, which is not that kind of job"
-        accepted = handler(getattr(message, wire.route.payload))
+        try:
+            accepted = handler(getattr(message, wire.route.payload))
+        except Exception as exc:  # a bug in this job's handling: the job ends, the other jobs go on
+            logger.exception("%s for %s %d could not be handled", wire.name, job_field, job_id)
+            del self._observers[job_id]
+            observer.on_transport_failure(f"icegather failed to handle {wire.name}: {type(exc).__name__}: {exc}")
+            return None
         return None if accepted else f"{wire.name} out of turn for {job_field} {job_id}"
