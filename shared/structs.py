@@ -21,8 +21,6 @@ from icegather.shared.vocabulary.failure_causes import FailureCause
 # Error codes 700-799 are produced by the ICE agent, not by a server (W3C webrtc-pc).
 SERVER_NOT_REACHABLE = 701
 
-GATHERING_STATES = ("new", "gathering", "complete")
-
 # An upper bound of the schedules one URL's attempt can take in turn (tests/test_transport_rules
 # checks it against the transport's own retry limits), and a margin for the two processes.
 GATHERING_DEADLINE_SCHEDULES = 64

@@ -21,6 +21,7 @@ from commands import ICEGATHER
 from local_coturn import Coturn, local_coturn
 from stun_servers import ScriptedStunServer, ScriptedTcpServer, response
 
+from icegather.main_proc.commands.audit_command import CHECK_RECORD_FIELDS, SUMMARY_RECORD_FIELDS
 from icegather.main_proc.diagnosis.audit_findings import FINDINGS, classify, classify_all
 from icegather.main_proc.diagnosis.audit_fixes import FIXES, fix_for
 from icegather.main_proc.diagnosis.server_products import PRODUCTS, recognise
@@ -63,6 +64,9 @@ def test_an_open_relay_is_critical_and_its_relay_is_audited_too():
     assert "lt-cred-mech" in open_relay["fix"]
     assert granted(records)  # with the open relay's allocation, the peers were asked for too
     assert status == 1
+    # Every record has its type's keys, in the order docs/audit.md gives.
+    assert {tuple(r) for r in checks(records)} == {CHECK_RECORD_FIELDS}
+    assert [tuple(r) for r in records if r["type"] == "auditsummary"] == [SUMMARY_RECORD_FIELDS]
 
 
 def test_allowing_loopback_peers_is_critical():

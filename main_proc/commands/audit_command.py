@@ -49,10 +49,11 @@ from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import AuditResultInfo, GatherOptions
 
-FINDING_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
 # The summary counts each severity under its key.
 COUNT_KEYS: dict[Severity, str] = {severity: severity for severity in SEVERITIES} | {"not checked": "notChecked"}
-SUMMARY_FIELDS = ("type", *COUNT_KEYS.values(), "verdict", "advice", "failure", "exitStatus")
+# The keys of the NDJSON records, in order (docs/audit.md; tests check real runs against them).
+CHECK_RECORD_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
+SUMMARY_RECORD_FIELDS = ("type", *COUNT_KEYS.values(), "verdict", "advice", "failure", "exitStatus")
 LABEL_WIDTH = len("NOT CHECKED")
 
 
@@ -134,17 +135,17 @@ def findings_of(results: list[AuditResultInfo], urls: list[str], now: float, war
 
 
 def finding_record(finding: AuditFinding) -> dict[str, Any]:
-    return {
-        "type": "auditcheck", "url": finding.url, "name": finding.name, "severity": finding.severity,
-        "subject": finding.subject or None, "result": finding.result, "fix": finding.fix or None,
-    }
+    values = ("auditcheck", finding.url, finding.name, finding.severity, finding.subject or None, finding.result,
+              finding.fix or None)
+    return dict(zip(CHECK_RECORD_FIELDS, values, strict=True))
 
 
 def summary_record(findings: list[AuditFinding], advice: str | None, failure: str | None,
                    status: int) -> dict[str, Any]:
     counts = Counter(finding.severity for finding in findings)
-    return {"type": "auditsummary", **{key: counts[severity] for severity, key in COUNT_KEYS.items()},
-            "verdict": verdict(findings), "advice": advice, "failure": failure, "exitStatus": status}
+    values = ("auditsummary", *(counts[severity] for severity in COUNT_KEYS), verdict(findings), advice, failure,
+              status)
+    return dict(zip(SUMMARY_RECORD_FIELDS, values, strict=True))
 
 
 def verdict(findings: list[AuditFinding]) -> Severity:

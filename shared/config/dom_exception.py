@@ -35,6 +35,3 @@ def invalid_access_error(message: str) -> DOMException:
 def invalid_state_error(message: str) -> DOMException:
     return DOMException(message, "InvalidStateError")
 
-
-def not_supported_error(message: str) -> DOMException:
-    return DOMException(message, "NotSupportedError")

@@ -46,14 +46,6 @@ class IceUrl:
         return self.scheme in ("stuns", "turns")
 
     @property
-    def host_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        """The host as an IP address when the URL names one literally, else None."""
-        try:
-            return ipaddress.ip_address(self.host)
-        except ValueError:
-            return None
-
-    @property
     def relay_protocol(self) -> str:
         """The W3C ``relayProtocol`` of candidates from this server: "udp", "tcp" or "tls"."""
         return "tls" if self.uses_tls else self.transport
