@@ -329,6 +329,9 @@ def test_no_address_finding_where_peers_can_reach_the_relay(server, relayed):
     [
         ("100.64.1.1", "shared"), ("169.254.169.254", "link-local"), ("fd00::1", "private"),
         ("::ffff:10.1.2.3", "private"), ("192.0.2.1", "public"), ("::1", "loopback"),
+        # IPv6 forms of an IPv4 address: 6to4 (2002:0a01:0203::) and NAT64's prefix.
+        ("2002:a01:203::1", "private"), ("64:ff9b::a01:203", "private"), ("64:ff9b::c633:640a", "public"),
+        ("2002:c633:640a::1", "public"),
     ],
 )
 def test_address_scopes_follow_the_reachability_of_each_range(address, scope):

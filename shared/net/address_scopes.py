@@ -30,10 +30,27 @@ NOT_PUBLIC: tuple[tuple[Scope, str], ...] = (
 RANGES = tuple((scope, ipaddress.ip_network(network)) for scope, network in NOT_PUBLIC)
 
 
+# NAT64's well-known prefix (RFC 6052): the IPv4 address is the last 32 bits.
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped (::ffff:a.b.c.d), 6to4
+    (2002:AABB:CCDD::/48, RFC 3056) or NAT64's well-known prefix; None for any other."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 @functools.lru_cache(maxsize=1024)
 def scope_of(address: str) -> Scope:
-    """The scope of an IP address (an IPv4-mapped IPv6 address has its IPv4 address's)."""
+    """The scope of an IP address; an IPv6 address that stands for an IPv4 one (mapped, 6to4,
+    NAT64) has that IPv4 address's: 64:ff9b::10.0.0.1 is no more public than 10.0.0.1."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = embedded_ipv4(ip) or ip
     return next((scope for scope, network in RANGES if ip in network), "public")
