@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,11 +72,11 @@ class Outcome:
 
 
 def fuzz(examples: int, derandomize: bool) -> tuple[Outcome, str]:
-    runtime = tempfile.mkdtemp(prefix="icegather-fuzz-")
+    runtime = tempfile.mkdtemp(prefix="icegather-fuzz-")  # a standalone service's: removed here
     endpoint = f"ipc://{runtime}/transport"
     transport = subprocess.Popen(
         [sys.executable, "-I", "-m", "icegather.transport_proc", "--bind", endpoint, "--watch-stdin",
-         "--remove-runtime-dir", "--log-level", "WARNING"],
+         "--log-level", "WARNING"],
         stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     log: list[str] = []
@@ -113,6 +114,7 @@ def fuzz(examples: int, derandomize: bool) -> tuple[Outcome, str]:
     transport.stdin.close()  # it exits, releasing what it holds
     transport.wait(30)
     reader.join(30)
+    shutil.rmtree(runtime, ignore_errors=True)
     return outcome, "".join(log)
 
 

@@ -229,8 +229,8 @@ class SandboxInfo:
     # The kernel's Landlock ABI (0: it has none), and whether a ruleset confines the transport.
     landlock_abi: int = 0
     landlock_enforced: bool = False
-    # The effective capabilities (a bit per capability; 0 none).
-    capabilities: int = 0
+    # The effective capabilities (a bit per capability; 0 none; -1 not known).
+    capabilities: int = -1
     # Hard limits; -1 is unlimited.
     max_file_size: int = -1
     max_core_size: int = -1

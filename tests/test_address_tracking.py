@@ -19,7 +19,8 @@ from gathering_helpers import FAST_SCHEDULE, record_gathering
 from network_namespaces import RoutedNamespaces
 
 from icegather.main_proc.link.transport_client import TransportClient
-from icegather.main_proc.link.transport_process import TransportProcess
+from icegather.main_proc.link.transport_process import TransportProcess, made_runtime_parent
+from icegather.shared import runtime_dirs
 from icegather.shared.structs import GatherOptions
 from icegather.transport_proc.addresses import choose_local_addresses, gathering_addresses, rfc8421_order
 from icegather.transport_proc.interfaces import netlink
@@ -252,7 +253,7 @@ def test_an_address_added_or_removed_while_the_transport_runs_is_used_by_the_nex
         return {candidate.address for candidate in recording.of_type("host")}
 
     async def scenario() -> list[set[str]]:
-        runtime_dir = tempfile.mkdtemp(prefix="icegather-")
+        runtime_dir = tempfile.mkdtemp(prefix=runtime_dirs.PREFIX, dir=made_runtime_parent())  # as the CLI's
         command = routed.command(sys.executable, "-I", "-m", "icegather.transport_proc", "--bind",
                                  f"ipc://{runtime_dir}/transport", "--watch-stdin", "--remove-runtime-dir")
         # Its output goes to pipes, as a confined transport's must (pytest's capture is a file).

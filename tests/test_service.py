@@ -79,6 +79,44 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, list[dict], str]:
     return process.returncode, [json.loads(line) for line in out.splitlines()], err
 
 
+def test_a_service_restarted_on_the_same_path_removes_the_socket_its_predecessor_left(tmp_path):
+    socket_path = tmp_path / "service" / "transport"
+    endpoint = f"ipc://{socket_path}"
+    with running_service("--bind", endpoint, ready=socket_path) as first:
+        first.kill()  # confined, it could not have removed its socket anyway
+        first.wait()
+    assert socket_path.exists()
+
+    with running_service("--bind", endpoint):
+        status, records, err = finish(icegather("--transport", endpoint, *STUN_INVALID))
+
+    assert status == 1, err
+    assert [r["errorCode"] for r in records if r["type"] == "icecandidateerror"] == [701]
+
+
+def test_a_service_on_a_path_where_one_listens_is_refused_with_the_reason(tmp_path):
+    socket_path = tmp_path / "service" / "transport"
+    with running_service("--bind", f"ipc://{socket_path}", ready=socket_path):
+        second = subprocess.run([sys.executable, "-I", "-m", "icegather.transport_proc", "--bind", f"ipc://{socket_path}"],
+                                capture_output=True, text=True, timeout=30)
+
+    assert second.returncode == 1
+    assert second.stderr == f"icegather.transport_proc: a transport already listens at {socket_path}\n"
+
+
+def test_removing_a_directory_the_main_process_did_not_make_is_refused(tmp_path):
+    (tmp_path / "run").mkdir(mode=0o700)
+    (tmp_path / "run" / "a file of the user's").write_text("")
+    refused = subprocess.run(
+        [sys.executable, "-I", "-m", "icegather.transport_proc", "--bind", f"ipc://{tmp_path}/run/transport",
+         "--remove-runtime-dir"], capture_output=True, text=True, timeout=30,
+    )
+
+    assert refused.returncode == 1
+    assert "--remove-runtime-dir is for a directory a main process made for its transport" in refused.stderr
+    assert (tmp_path / "run" / "a file of the user's").exists()
+
+
 def test_one_service_serves_several_main_processes_over_a_private_ipc_socket(tmp_path):
     socket_path = tmp_path / "service" / "transport"
     endpoint = f"ipc://{socket_path}"

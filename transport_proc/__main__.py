@@ -106,13 +106,21 @@ def main(argv: list[str] | None = None) -> None:
 def confined(bind: str, remove_runtime_dir: bool, curve_clients: str | None, max_jobs: int) -> Sandbox:
     """The sandbox, prepared: every layer but the seccomp filter, which ``run_service`` adds
     once its IPC socket is bound."""
-    from icegather.transport_proc.ipc.endpoint import private_ipc_directory
+    from icegather.shared.runtime_dirs import is_transport_runtime_dir
+    from icegather.transport_proc.ipc.endpoint import private_ipc_directory, remove_stale_socket
     from icegather.transport_proc.sandbox.confinement import Sandbox, SandboxPlan, pipe_streams_that_are_files
 
     pipe_streams_that_are_files()
     ipc_socket = None
     if bind.startswith("ipc://"):
-        ipc_socket = str(private_ipc_directory(bind) / bind.rpartition("/")[2])  # made while it still can be
+        directory = private_ipc_directory(bind)  # made while it still can be
+        if remove_runtime_dir and not is_transport_runtime_dir(directory):
+            raise EndpointRefused(
+                f"--remove-runtime-dir is for a directory a main process made for its transport, not {directory}: "
+                "the sandbox grants removal there only"
+            )
+        ipc_socket = str(directory / bind.rpartition("/")[2])
+        remove_stale_socket(ipc_socket)  # confined, it could not
     sandbox = Sandbox(SandboxPlan(ipc_socket, remove_runtime_dir, curve_clients, max_jobs))
     sandbox.prepare()
     return sandbox

@@ -37,7 +37,7 @@ def layers(info: SandboxInfo) -> tuple[Layer, ...]:
               f"file size {_limit(info.max_file_size)}, core {_limit(info.max_core_size)}, "
               f"open files {_limit(info.max_open_files)}"),
         Layer("capabilities", info.capabilities == 0,
-              "none" if info.capabilities == 0 else f"effective {info.capabilities:#x}"),
+              {0: "none", -1: "not known"}.get(info.capabilities, f"effective {info.capabilities:#x}")),
         Layer("no-new-privs", info.no_new_privs, "set" if info.no_new_privs else "not set"),
         Layer("seccomp", info.seccomp_mode == 2,
               f"mode {SECCOMP_MODES.get(info.seccomp_mode, info.seccomp_mode)}, {info.seccomp_filters} filter(s)"),

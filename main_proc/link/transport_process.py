@@ -32,6 +32,7 @@ import threading
 from typing import IO
 
 from icegather.main_proc.link.supervision import TransportError
+from icegather.shared import runtime_dirs
 from icegather.shared.platform_support import unsupported_platform
 
 # How long a transport may take to release its allocations and exit once asked to.
@@ -50,7 +51,7 @@ class TransportProcess:
         unsupported = unsupported_platform()
         if unsupported is not None:
             raise TransportError(unsupported)
-        runtime_dir = tempfile.mkdtemp(prefix="transport-", dir=runtime_parent())
+        runtime_dir = tempfile.mkdtemp(prefix=runtime_dirs.PREFIX, dir=made_runtime_parent())
         command = [
             sys.executable, "-I", "-m", "icegather.transport_proc",
             "--bind", f"ipc://{runtime_dir}/transport",
@@ -115,11 +116,10 @@ class TransportProcess:
         self.kill()  # a no-op for a process that exited, but for the runtime directory
 
 
-def runtime_parent() -> str:
-    """Where this user's transports keep their sockets: a directory of icegather's own in the
-    temporary directory, mode 0700, made once and kept. A transport may remove its directory
-    in it (its sandbox grants that on this parent only), so nothing else may live there."""
-    parent = os.path.join(tempfile.gettempdir(), f"icegather-{os.getuid()}")
+def made_runtime_parent() -> str:
+    """Where this user's transports keep their sockets (``shared.runtime_dirs``): made once with
+    mode 0700 and kept; refused if it is anything else."""
+    parent = str(runtime_dirs.runtime_parent())
     with contextlib.suppress(FileExistsError):
         os.mkdir(parent, 0o700)
     status = os.lstat(parent)

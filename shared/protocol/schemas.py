@@ -154,7 +154,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "seccomp_filters": integer(0, 2**16),
         "landlock_abi": integer(0, 2**16),
         "landlock_enforced": boolean,
-        "capabilities": integer(0, 2**64 - 1),
+        "capabilities": integer(-1, 2**64 - 1),
         "max_file_size": integer(-1, 2**63 - 1),
         "max_core_size": integer(-1, 2**63 - 1),
         "max_open_files": integer(-1, 2**63 - 1),

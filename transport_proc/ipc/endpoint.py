@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import stat
 from pathlib import Path
 
 
@@ -50,6 +52,23 @@ def private_ipc_directory(endpoint: str) -> Path:
             f"the socket must be in a directory only you can open: chmod 700 {directory}"
         )
     return directory
+
+
+def remove_stale_socket(path: str) -> None:
+    """Remove the socket a transport left at ``path`` when it ended (a confined one cannot
+    remove it); refused if a transport still listens there."""
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return  # not a socket (ZeroMQ's bind says so), or nothing there
+    except FileNotFoundError:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(path)
+            return
+    raise EndpointRefused(f"a transport already listens at {path}")
 
 
 def remove_private_ipc_directory(endpoint: str) -> None:

@@ -18,6 +18,7 @@ import socket
 import stat
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 
 from icegather.shared.structs import SandboxInfo
@@ -103,6 +104,18 @@ def unconfined() -> SandboxInfo:
         os.close(fd)
 
 
+def _one_thread_left(within: float = 1.0) -> bool:
+    """Whether the kernel lists one thread only. A Python thread that was joined may still be
+    exiting in the kernel for a moment (Python's join does not wait for that), so a thread
+    that has just ended is waited for; there is no event to wait on."""
+    deadline = time.monotonic() + within
+    while len(os.listdir("/proc/self/task")) > 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def _hard_limit(which: int) -> int:
     hard = resource.getrlimit(which)[1]
     return -1 if hard == resource.RLIM_INFINITY else hard
@@ -117,7 +130,7 @@ class Sandbox:
         self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
 
     def prepare(self) -> None:
-        if threading.active_count() > 1 or len(os.listdir("/proc/self/task")) > 1:
+        if threading.active_count() > 1 or not _one_thread_left():
             raise SandboxError("the transport must confine itself before it starts any thread")
         warm_up()
         self._filter = SeccompFilter(syscall_rules(os.getpid()))  # libseccomp is a file

@@ -64,16 +64,19 @@ class PathRule:
 
 def path_rules(ipc_socket: str | None, remove_runtime_dir: bool, curve_clients: str | None) -> tuple[PathRule, ...]:
     """The files the confined transport may touch: the resolver's, read-only; for an
-    ``ipc://`` endpoint, making its socket in its directory (bound once confined) and removing
-    it; with ``remove_runtime_dir``, removing that directory too (a right on its parent, where
-    the main process keeps icegather's runtime directories only); for ``tcp://``, reading the
-    accepted clients' CURVE keys."""
+    ``ipc://`` endpoint, making its socket in its directory (bound once confined); for
+    ``tcp://``, reading the accepted clients' CURVE keys. With ``remove_runtime_dir``, for a
+    directory the main process made for this transport alone (``shared.runtime_dirs``):
+    removing the socket in it, and it, a right on its parent, which holds such directories only.
+    A Landlock right covers everything beneath its directory, so no removal is granted in a
+    directory someone else chose: a confined transport there leaves its socket behind, and the
+    next one removes it before it confines itself."""
     rules = [PathRule(path, READ_FILE) for path in RESOLVER_FILES]
     if curve_clients is not None:
         rules.append(PathRule(curve_clients, READ_FILE | READ_DIR))
     if ipc_socket is not None:
         directory = Path(ipc_socket).parent
-        rules.append(PathRule(str(directory), MAKE_SOCK | REMOVE_FILE))
+        rules.append(PathRule(str(directory), MAKE_SOCK | (REMOVE_FILE if remove_runtime_dir else 0)))
         if remove_runtime_dir:
             rules.append(PathRule(str(directory.parent), REMOVE_DIR))
     return tuple(rules)
@@ -152,11 +155,14 @@ def syscall_rules(pid: int) -> tuple[SyscallRule, ...]:
     """The whole seccomp policy of the process ``pid``."""
     rules = [SyscallRule(name, "allow") for name in ALLOWED]
     rules += [SyscallRule(name, "kill") for name in KILLED]
-    # socket(): Internet families, datagram or stream, whatever the SOCK_NONBLOCK/CLOEXEC flags.
+    # socket(): Internet families, UDP or TCP (the protocol 0 or named), whatever the
+    # SOCK_NONBLOCK/CLOEXEC flags: not MPTCP, UDP-Lite, SCTP or ICMP, which the same family and
+    # type reach with another protocol, each more kernel code open to attack.
     rules += [
-        SyscallRule("socket", "allow", (ArgIs(0, family), ArgIs(1, kind, SOCK_TYPE_MASK)))
+        SyscallRule("socket", "allow", (ArgIs(0, family), ArgIs(1, kind, SOCK_TYPE_MASK), ArgIs(2, protocol)))
         for family in (socket.AF_INET, socket.AF_INET6)
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+        for kind, named in ((socket.SOCK_DGRAM, socket.IPPROTO_UDP), (socket.SOCK_STREAM, socket.IPPROTO_TCP))
+        for protocol in (0, named)
     ]
     # Memory that can hold code is what an exploit needs next; CPython makes none once started.
     rules += [SyscallRule(name, "allow", (ArgIs(2, 0, PROT_EXEC),)) for name in ("mmap", "mprotect")]
