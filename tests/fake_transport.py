@@ -13,13 +13,21 @@ import zmq.asyncio
 from icegather.shared import protocol
 
 
+def lingerless_context() -> zmq.asyncio.Context:
+    """A context whose sockets never linger: one that a failed test leaves behind cannot hang the
+    suite later, when the garbage collector terminates it with messages still queued."""
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.LINGER, 0)
+    return context
+
+
 class HostileTransport:
     """A fake transport on a real ROUTER socket: it greets properly, then sends what we tell it."""
 
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="icegather-test-")
         self.endpoint = f"ipc://{self.dir}/transport"
-        self.context = zmq.asyncio.Context()
+        self.context = lingerless_context()
         self.sock = self.context.socket(zmq.ROUTER)
         self.sock.bind(self.endpoint)
         self.peer = b""

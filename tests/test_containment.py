@@ -14,6 +14,7 @@ import pytest
 import zmq
 import zmq.asyncio
 from commands import ICEGATHER
+from fake_transport import lingerless_context
 from gathering_helpers import FAST_SCHEDULE, record_gathering
 from test_service import a_rogue_client_then_a_gathering, running_service
 
@@ -117,7 +118,7 @@ def test_clients_that_never_say_hello_are_not_kept(tmp_path):
     endpoint = f"ipc://{tmp_path}/transport"
 
     async def scenario() -> TransportService:
-        context = zmq.asyncio.Context()
+        context = lingerless_context()
         sock = context.socket(zmq.ROUTER)
         service = TransportService(sock)
         sock.bind(endpoint)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import zmq
 import zmq.asyncio
-from fake_transport import HostileTransport
+from fake_transport import HostileTransport, lingerless_context
 from test_service import running_service
 from test_supervision import GOOD_ERROR, peer_connection_on_a_fake
 
@@ -143,7 +143,7 @@ def test_what_the_transport_makes_in_one_turn_reaches_the_client_as_one_frame(tm
     configuration = parse_configuration({"iceServers": [{"urls": "stun:stun1.invalid"}]})
 
     async def scenario() -> list[protocol.Message]:
-        context = zmq.asyncio.Context()
+        context = lingerless_context()
         client = context.socket(zmq.DEALER)
         client.connect(f"ipc://{socket_path}")
         # The second gather reuses the pc_id: the transport refuses it in the same turn in which

@@ -33,6 +33,7 @@ import zmq.asyncio
 from commands import ICEGATHER
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fake_transport import lingerless_context
 from gathering_helpers import LOOPBACK
 from hypothesis import given
 from hypothesis import strategies as st
@@ -433,7 +434,7 @@ def test_a_standalone_service_whose_output_is_a_file_still_logs_into_it(tmp_path
     service = TransportProcess(popen, runtime_dir)
 
     async def garbage_then_hello() -> protocol.Message:
-        context = zmq.asyncio.Context()
+        context = lingerless_context()
         rogue = context.socket(zmq.DEALER)
         rogue.connect(endpoint)
         await rogue.send(msgpack.packb([1, 2]))  # not a message: the service logs a warning

@@ -20,6 +20,7 @@ import pytest
 import zmq
 import zmq.asyncio
 from commands import ICEGATHER
+from fake_transport import lingerless_context
 from gathering_helpers import Recording, record_gathering
 from local_coturn import free_port
 
@@ -56,7 +57,7 @@ async def a_rogue_client_then_a_gathering(
 ) -> tuple[T, Recording]:
     """What ``misbehave`` got from the service at ``endpoint`` on a raw connection of its own,
     then how a well-behaved client's gathering there went (a name lookup that fails)."""
-    context = zmq.asyncio.Context()
+    context = lingerless_context()
     rogue = context.socket(zmq.DEALER)
     rogue.connect(endpoint)
     answer = await misbehave(rogue)
@@ -327,7 +328,7 @@ def test_the_service_beats_no_faster_than_its_minimum_whatever_a_client_asks(tmp
     endpoint = f"ipc://{socket_path}"
 
     async def scenario() -> protocol.Message:
-        context = zmq.asyncio.Context()
+        context = lingerless_context()
         greedy = context.socket(zmq.DEALER)
         greedy.connect(endpoint)
         await greedy.send(protocol.encode(protocol.ClientHello(heartbeat_interval=0.001), 0))
