@@ -27,8 +27,8 @@ from selenium.webdriver.common.by import By
 from stun_servers import ScriptedStunServer, never_answer
 
 from icegather.main_proc.commands.report_command import run_report
-from icegather.main_proc.views.page_words import CAUSE_WORDS
-from icegather.main_proc.views.timeline_page import ROUNDS_DRAWN
+from icegather.main_proc.views.page.page_words import CAUSE_WORDS
+from icegather.main_proc.views.page.timeline_page import ROUNDS_DRAWN
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".test-output"
 FAST = ["--rto", "0.05", "--max-sends", "3", "--final-wait", "2", "--local-address", "127.0.0.1"]

@@ -10,10 +10,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from icegather.main_proc.commands.cli_options import reminted
-from icegather.main_proc.commands.page_file import PageFile
 from icegather.main_proc.credentials.secrets_input import Minting
 from icegather.main_proc.diagnosis.exit_status import EXIT_OK
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
@@ -23,6 +22,9 @@ from icegather.main_proc.views.report import summary_record
 from icegather.main_proc.views.reporter import Reporter
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import GatherOptions
+
+if TYPE_CHECKING:
+    from icegather.main_proc.commands.page_file import PageFile
 
 
 async def gather_round(
@@ -93,7 +95,11 @@ async def session(
     on the supervisor's transport (a fresh one after a failure). With ``minting``, each round
     mints its own time-limited credentials."""
 
-    page = PageFile(args.html) if args.html else None
+    page = None
+    if args.html:
+        from icegather.main_proc.commands.page_file import PageFile  # the page's code, only for --html
+
+        page = PageFile(args.html)
     shown = shown_events(args)
 
     def minted_now() -> frozenset[str]:

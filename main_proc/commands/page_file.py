@@ -10,8 +10,8 @@ import secrets
 import time
 from collections.abc import Sequence
 
-from icegather.main_proc.views.round_window import Record, RoundWindow
-from icegather.main_proc.views.timeline_page import timeline_page
+from icegather.main_proc.views.page.round_window import Record, RoundWindow
+from icegather.main_proc.views.page.timeline_page import timeline_page
 
 # Rounds against a nearby server take about a millisecond, and writing the page about as long:
 # rewriting it after each of them would double the cost of --watch 0 for a page no one can

@@ -12,9 +12,9 @@ from typing import Any, TextIO
 from icegather.main_proc.commands.page_file import write_atomically
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_OK
-from icegather.main_proc.views.drawable_records import drawable
+from icegather.main_proc.views.page.drawable_records import drawable
+from icegather.main_proc.views.page.timeline_page import timeline_page
 from icegather.main_proc.views.report import RECORD_FIELDS, schema_name
-from icegather.main_proc.views.timeline_page import timeline_page
 
 
 def build_parser() -> argparse.ArgumentParser:

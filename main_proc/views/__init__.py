@@ -1,1 +1,2 @@
-"""How results are shown: records (NDJSON), lines for a person, the progress line, the timeline page."""
+"""How results are shown: records (NDJSON), lines for a person, the progress line, and (``page/``)
+the timeline page."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from icegather.main_proc.diagnosis.outcomes import server_names
-from icegather.main_proc.views.chart_text import LINE_PX, Placed, escaped, fitted, in_lanes, svg_text, text_width
-from icegather.main_proc.views.page_words import cause_words, local_words, transaction_words
-from icegather.main_proc.views.time_axis import TimeAxis, time_axis
+from icegather.main_proc.views.page.chart_text import LINE_PX, Placed, escaped, fitted, in_lanes, svg_text, text_width
+from icegather.main_proc.views.page.page_words import cause_words, local_words, transaction_words
+from icegather.main_proc.views.page.time_axis import TimeAxis, time_axis
 
 Record = Mapping[str, Any]
 Server = tuple[int, str]  # (entry, URL)

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from icegather.main_proc.views.timeline_page import ROUNDS_DRAWN
+from icegather.main_proc.views.page.timeline_page import ROUNDS_DRAWN
 
 Record = Mapping[str, Any]
 

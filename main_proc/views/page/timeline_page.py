@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from icegather.main_proc.views.chart_text import FONT, escaped
-from icegather.main_proc.views.status_overview import status_overview
+from icegather.main_proc.views.page.chart_text import FONT, escaped
+from icegather.main_proc.views.page.status_overview import status_overview
+from icegather.main_proc.views.page.watch_charts import line_styles, rtt_chart, status_grid
+from icegather.main_proc.views.page.waterfall import legend, waterfall
 from icegather.main_proc.views.text_lines import format_summary
-from icegather.main_proc.views.watch_charts import line_styles, rtt_chart, status_grid
-from icegather.main_proc.views.waterfall import legend, waterfall
 
 # The --watch charts draw the last this many rounds: enough to see a trend, and a page that
 # --watch rewrites after every round costs the same at round 100 and at round 100,000.

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from icegather.main_proc.diagnosis.outcomes import server_names
-from icegather.main_proc.views.chart_text import FONT_PX, GAP_PX, escaped, fitted, spread, svg_text, text_width
-from icegather.main_proc.views.page_words import server_status
+from icegather.main_proc.views.page.chart_text import FONT_PX, GAP_PX, escaped, fitted, spread, svg_text, text_width
+from icegather.main_proc.views.page.page_words import server_status
 
 Record = Mapping[str, Any]
 Server = tuple[int, str]
