@@ -17,7 +17,6 @@ a gathering or an audit of a host that is neither loopback nor under ``.invalid`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import ipaddress
@@ -31,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import zmq
-from fuzz_protocol import TO_THE_TRANSPORT, Case, cases
+from fuzz_protocol import TO_THE_TRANSPORT, Case, cases, cases_asked
 from hypothesis import HealthCheck, given, settings
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -133,12 +132,9 @@ async def a_gathering(endpoint: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=FULL_EXAMPLES)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EXAMPLES} cases, the same every run")
-    args = parser.parse_args(argv)
+    examples, derandomize = cases_asked(argv, __doc__, FULL_EXAMPLES, QUICK_EXAMPLES)
     started = time.monotonic()
-    outcome, log = fuzz(QUICK_EXAMPLES if args.quick else args.examples, derandomize=args.quick)
+    outcome, log = fuzz(examples, derandomize)
     tracebacks = log.count("Traceback")
     refused = log.count("rejected a message")  # the service logs each message it refuses
     print(f"fuzz_confined_transport: {sum(outcome.counts.values())} cases in {time.monotonic() - started:.1f} s")

@@ -609,13 +609,20 @@ def report(result: Result, seconds: float) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=FULL_EXAMPLES)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EXAMPLES} cases, the same every run")
+def cases_asked(argv: list[str] | None, description: str | None, full: int, quick: int) -> tuple[int, bool]:
+    """A fuzzer's command line: how many cases, and whether they are the quick run's, the same
+    every run (``--quick``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=full)
+    parser.add_argument("--quick", action="store_true", help=f"{quick} cases, the same every run")
     args = parser.parse_args(argv)
+    return (quick, True) if args.quick else (args.examples, False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    examples, derandomize = cases_asked(argv, __doc__, FULL_EXAMPLES, QUICK_EXAMPLES)
     started = time.monotonic()
-    result = fuzz(QUICK_EXAMPLES, derandomize=True) if args.quick else fuzz(args.examples)
+    result = fuzz(examples, derandomize)
     print("\n".join(report(result, time.monotonic() - started)))
     for key, (case, trace) in result.smallest.items():
         print(f"\n{key}: the smallest input, {case}, {len(case.data)} bytes:", file=sys.stderr)
