@@ -24,7 +24,6 @@ import importlib.util
 import logging
 import resource
 import sys
-import threading
 from typing import TYPE_CHECKING
 
 from icegather.shared.platform_support import unsupported_platform
@@ -45,7 +44,6 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
     load_aioice_without_its_agent()
-    certificates = load_ca_certificates_meanwhile()
     from icegather.transport_proc.service import MAX_JOBS, run_service  # after aioice's set-up
 
     parser = argparse.ArgumentParser(
@@ -77,7 +75,6 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s"
     )
     tune_garbage_collector()
-    certificates.join()  # before confinement, which needs the process to have one thread
     try:
         curve = None
         if args.curve_secret:
@@ -124,16 +121,6 @@ def confined(bind: str, remove_runtime_dir: bool, curve_clients: str | None, max
     sandbox = Sandbox(SandboxPlan(ipc_socket, remove_runtime_dir, curve_clients, max_jobs))
     sandbox.prepare()
     return sandbox
-
-
-def load_ca_certificates_meanwhile() -> threading.Thread:
-    """Read the CA certificates while the rest of the transport is imported: its start is on
-    the path of every one-shot check (``stun.tls_contexts``)."""
-    from icegather.transport_proc.stun.tls_contexts import tls_context
-
-    loading = threading.Thread(target=tls_context, args=(True,), name="CA certificates")
-    loading.start()
-    return loading
 
 
 def raise_open_file_limit() -> None:

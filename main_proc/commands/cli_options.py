@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,10 +66,16 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "sandbox": Subcommand("show which confinement layers the transport process runs under",
                           "icegather.main_proc.commands.sandbox_command", "run_sandbox"),
 }
+# Wrapped here, not with textwrap: its import would cost every run, bad input's too.
 EXIT_STATUS_HELP = (
-    "exit status: 0 complete and nothing found, 1 the diagnosis found something (an error event, a relay that "
-    "carries no data, an address peers cannot use), 2 bad input, 3 transport failure, 130 Ctrl-C, 141 whatever "
-    "read the output went away first (icegather ... | head)"
+    "exit status: 0 complete and nothing found, 1 the diagnosis found\n"
+    "something (an error event, a relay that carries no data, an address\n"
+    "peers cannot use), 2 bad input, 3 transport failure, 130 Ctrl-C, 141\n"
+    "whatever read the output went away first (icegather ... | head)"
+)
+ABOUT = (
+    "Gather ICE candidates from STUN/TURN servers and report every failure\n"
+    "as a browser's icecandidateerror event would, with its cause."
 )
 
 
@@ -82,13 +87,11 @@ def commands_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    about = ("Gather ICE candidates from STUN/TURN servers and report every failure as a browser's "
-             "icecandidateerror event would, with its cause.")
     parser = argparse.ArgumentParser(
         prog="icegather",
         usage=f"%(prog)s [OPTIONS] (--server URL ... | --config FILE)\n       %(prog)s {{{','.join(SUBCOMMANDS)}}} ...",
-        description=f"{textwrap.fill(about)}\n\n{commands_help()}",
-        epilog=textwrap.fill(EXIT_STATUS_HELP),
+        description=f"{ABOUT}\n\n{commands_help()}",
+        epilog=EXIT_STATUS_HELP,
         # The description and epilog keep their lines: one per command.
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,8 +11,6 @@ secret.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
 
 _EXPIRY = re.compile(r"(\d{9,12})(?::.*)?", re.DOTALL)
@@ -20,6 +18,10 @@ _EXPIRY = re.compile(r"(\d{9,12})(?::.*)?", re.DOTALL)
 
 def mint(secret: bytes, user: str, ttl: int, now: float) -> tuple[str, str]:
     """The (username, credential) pair valid for ``ttl`` seconds from ``now``."""
+    # Imported on first use: OpenSSL's hash library costs 2 ms of every start, bad input's too.
+    import hashlib
+    import hmac
+
     username = f"{int(now) + ttl}:{user}"
     digest = hmac.new(secret, username.encode("utf-8"), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode("ascii")

@@ -62,7 +62,9 @@ class PathRule:
     access: int
 
 
-def path_rules(ipc_socket: str | None, remove_runtime_dir: bool, curve_clients: str | None) -> tuple[PathRule, ...]:
+def path_rules(
+    ipc_socket: str | None, remove_runtime_dir: bool, curve_clients: str | None, certificates: tuple[str, ...] = ()
+) -> tuple[PathRule, ...]:
     """The files the confined transport may touch: the resolver's, read-only; for an
     ``ipc://`` endpoint, making its socket in its directory (bound once confined); for
     ``tcp://``, reading the accepted clients' CURVE keys. With ``remove_runtime_dir``, for a
@@ -70,8 +72,9 @@ def path_rules(ipc_socket: str | None, remove_runtime_dir: bool, curve_clients: 
     removing the socket in it, and it, a right on its parent, which holds such directories only.
     A Landlock right covers everything beneath its directory, so no removal is granted in a
     directory someone else chose: a confined transport there leaves its socket behind, and the
-    next one removes it before it confines itself."""
-    rules = [PathRule(path, READ_FILE) for path in RESOLVER_FILES]
+    next one removes it before it confines itself. ``certificates``: the trusted CA certificates'
+    files, read-only (public data), for the first verifying TLS context, made on first use."""
+    rules = [PathRule(path, READ_FILE) for path in (*RESOLVER_FILES, *certificates)]
     if curve_clients is not None:
         rules.append(PathRule(curve_clients, READ_FILE | READ_DIR))
     if ipc_socket is not None:

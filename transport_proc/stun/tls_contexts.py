@@ -1,9 +1,8 @@
 """The TLS contexts of ``stuns:``/``turns:`` URLs and the audit, one of each kind per process.
 
-A verifying context reads the system's CA certificates (about 17 ms): the confined transport can
-no longer read them, so it makes its contexts before confinement, and loads the certificates
-on a thread of their own while it imports the rest of itself (OpenSSL releases the GIL while it
-reads them). Only ``ssl`` is imported here, so that thread starts before the heavy imports.
+A verifying context reads the system's CA certificates (about 17 ms), so it is made on first use
+and kept: a transport that never verifies a certificate never reads them. The confined
+transport may still read that one file (``sandbox.confinement.certificate_files``).
 """
 
 from __future__ import annotations
