@@ -21,8 +21,9 @@ from test_service import a_rogue_client_then_a_gathering, running_service
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
 from icegather.shared.config.ice_config import parse_configuration
+from icegather.shared.protocol import codec
 from icegather.shared.protocol.checks import MAX_TEXT
-from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule
+from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule, SandboxInfo
 from icegather.transport_proc.service import TransportService, contained
 
 LONG_HOST = "a" * 600 + ".invalid"
@@ -71,6 +72,22 @@ def test_a_report_that_would_break_the_schema_is_sent_as_an_internal_error_of_it
     assert (info.url, info.error_code, info.cause) == ("stun:x", 701, "internal_error")
     protocol.encode(replacement, 0)  # it passes
     assert contained(protocol.GatheringState(1, "gathering"), "any") is None  # other reports are dropped
+
+
+@pytest.mark.parametrize("broken", [
+    protocol.CandidateError(1, IceCandidateErrorInfo("127.0.0.1", 5000, "stun:x", 701, "x" * 600, "dns")),  # a field
+    protocol.CandidateError(1, IceCandidateErrorInfo("", 5000, "stun:x", 701, "lookup", "dns")),  # a rule
+    protocol.CandidateError(1, IceCandidateErrorInfo("127.0.0.1", 5000, "stun:x", 401, "Unauthorized", "dns")),
+    protocol.ServerHello(1, sandbox=SandboxInfo(seccomp_mode=7)),  # in a nested struct
+], ids=["field", "address without port", "cause of the wrong code", "nested"])
+def test_what_the_receiver_would_refuse_the_sender_refuses_with_the_same_reason(broken):
+    as_sent = msgpack.packb({"type": broken.WIRE.name, "seq": 0, **codec._encode_value(broken)})  # unchecked
+    with pytest.raises(protocol.ProtocolError) as received:
+        list(protocol.decode_to_main(as_sent))
+    with pytest.raises(protocol.ProtocolError) as sent:
+        protocol.encode(broken, 0)
+
+    assert str(sent.value) == str(received.value)
 
 
 def test_a_message_type_that_is_not_a_string_is_a_protocol_error_not_a_crash():

@@ -9,7 +9,7 @@ import msgpack  # type: ignore[import-untyped]
 from icegather.shared.config.ice_config import IceConfiguration
 from icegather.shared.protocol.checks import InvalidMessage, ProtocolError, shown
 from icegather.shared.protocol.messages import Message
-from icegather.shared.protocol.schemas import SCHEMAS, SEQ, decoder_for
+from icegather.shared.protocol.schemas import SCHEMAS, SEQ, checker_for, decoder_for
 
 _PACKER = msgpack.Packer()  # reused: building one per message costs more than packing
 
@@ -19,7 +19,7 @@ def encode(message: Message, seq: int) -> bytes:
     receiver checks it with: ``ProtocolError`` for a message that would be refused there."""
     body = _encode_value(message)
     kind: type = type(message)
-    decoder_for(kind)(body)
+    checker_for(kind)(message, body)
     packed: bytes = _PACKER.pack({"type": message.WIRE.name, "seq": seq, **body})
     return packed
 

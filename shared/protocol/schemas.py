@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from icegather.shared.config.ice_config import MAX_URLS
@@ -52,9 +53,19 @@ MAX_ELAPSED_MS = MAX_GATHERING_DEADLINE * 1000
 MAX_PROBES = 64
 
 
+@dataclass(frozen=True)
+class Nested:
+    """The check of a nested struct: its own schema's decoder. It names the struct, so that a
+    sender can check one it made without making it again (``checker_for``)."""
+
+    cls: type
+
+    def __call__(self, value: Any) -> Any:
+        return decoder_for(self.cls)(value)
+
+
 def struct(cls: type) -> Check:
-    """The check of a nested struct: its own schema's decoder."""
-    return lambda value: decoder_for(cls)(value)
+    return Nested(cls)
 
 
 SEQ = integer(0, 2**63)
@@ -270,3 +281,32 @@ def decoder_for(cls: type) -> Callable[[Any], Any]:
         return result
 
     return decode
+
+
+@functools.cache
+def checker_for(cls: type) -> Callable[[Any, Any], None]:
+    """What the receiver's decoder checks, for a message or struct the sender made: each field's
+    wire value against its check, and the rules between fields on the object itself (made, its
+    own ``__post_init__`` has run). Raises ``ProtocolError`` as the decoder would, without making
+    the object a second time: the sender checks every message it sends."""
+    fields = tuple(
+        (name, check, check.cls if isinstance(check, Nested) else None) for name, check in fields_of(cls).items()
+    )
+    invariants = INVARIANTS.get(cls, ())
+    where = cls.__name__
+
+    def check_sent(made: Any, wire: Any) -> None:
+        name = ""
+        try:
+            for name, check, nested in fields:
+                if nested is None:
+                    check(wire[name])
+                else:
+                    checker_for(nested)(getattr(made, name), wire[name])
+        except ProtocolError as exc:
+            raise ProtocolError(f"{where}.{name}: {exc}") from None
+        for holds, rule in invariants:
+            if not holds(made):
+                raise ProtocolError(f"{where}: {rule}")
+
+    return check_sent
