@@ -22,6 +22,11 @@ SCMP_CMP_EQ = 4
 SCMP_CMP_MASKED_EQ = 7
 SCMP_FLTATR_ACT_BADARCH = 2
 SCMP_FLTATR_CTL_TSYNC = 4
+SCMP_FLTATR_CTL_OPTIMIZE = 8
+# A binary tree of system call numbers (libseccomp 2.5) instead of a list to walk: the calls
+# the kernel cannot cache (those whose arguments are checked: socket, ioctl, mmap...) are
+# decided in a few comparisons.
+OPTIMIZE_BINARY_TREE = 2
 NR_SCMP_ERROR = -1
 # KILL_PROCESS needs API level 3 (libseccomp 2.4 on Linux 4.14), TSYNC level 2.
 REQUIRED_API_LEVEL = 3
@@ -94,8 +99,9 @@ class SeccompFilter:
 
     def _add(self, rules: Iterable[SyscallRule]) -> None:
         library, context = self._library, self._context
-        _check(library.seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "seccomp_attr_set")
-        _check(library.seccomp_attr_set(context, SCMP_FLTATR_CTL_TSYNC, 1), "seccomp_attr_set TSYNC")
+        for attribute, value in ((SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), (SCMP_FLTATR_CTL_TSYNC, 1),
+                                 (SCMP_FLTATR_CTL_OPTIMIZE, OPTIMIZE_BINARY_TREE)):
+            _check(library.seccomp_attr_set(context, attribute, value), f"seccomp_attr_set {attribute}")
         for rule in rules:
             number = library.seccomp_syscall_resolve_name(rule.name.encode())
             if number == NR_SCMP_ERROR:
