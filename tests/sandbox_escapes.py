@@ -76,6 +76,12 @@ def create_file(path: str) -> int:
         os.close(fd)
 
 
+def truncate_file(path: str) -> int:
+    """Empty a file of the user's: no write, so the file size limit does not stop it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_TRUNC))
+    return os.stat(path).st_size
+
+
 def remove_file(path: str) -> None:
     os.unlink(path)
 
@@ -184,8 +190,8 @@ async def transport_lookup(name: str) -> list[str]:
 ATTEMPTS: dict[str, Callable[[str], Any]] = {
     function.__name__: function
     for function in (
-        read_file, list_directory, create_file, remove_file, fork, execute, socket_of, packet_socket, unix_socket,
-        unix_socket_pair, connect_unix, ptrace, mount, change_mode, executable_memory, signal_process,
+        read_file, list_directory, create_file, truncate_file, remove_file, fork, execute, socket_of, packet_socket,
+        unix_socket, unix_socket_pair, connect_unix, ptrace, mount, change_mode, executable_memory, signal_process,
         read_file_on_a_new_thread,
         udp_echo, tcp_echo, glibc_lookup, lookup_on_a_new_thread, transport_lookup,
     )

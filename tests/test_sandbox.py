@@ -183,17 +183,18 @@ class Places:
     listener: socket.socket
     other_pid: int = 0
 
-    def state(self) -> tuple[list[str], list[str], int, bool]:
+    def state(self) -> tuple[list[str], list[str], int, int, bool]:
         """What a successful attempt would change: the directories' files, the mode of the file
         chmod aims at, and whether a connection waits at the listener."""
         pending, _, _ = select.select([self.listener], [], [], 0)
         return (sorted(os.listdir(self.scratch)), sorted(os.listdir(self.runtime_dir)),
-                os.stat(self.scratch / "mode-target").st_mode, bool(pending))
+                os.stat(self.scratch / "mode-target").st_mode, os.stat(self.scratch / "full").st_size, bool(pending))
 
 
 def places_for(harness: Harness, tmp_path: Path, listener: socket.socket, other_pid: int = 0) -> Places:
     (tmp_path / "mode-target").write_text("")
     (tmp_path / "mode-target").chmod(0o600)
+    (tmp_path / "full").write_text("the user's data")
     return Places(tmp_path, harness.process.runtime_dir, listener, other_pid)
 
 
@@ -214,9 +215,11 @@ ESCAPES = [
     Escape("reading a file under the project directory", "read_file", lambda _: PROJECT_FILE, "EACCES"),
     Escape("reading a file on a thread started after confinement", "read_file_on_a_new_thread",
            lambda _: PROJECT_FILE, "EACCES"),
-    Escape("writing a new file", "create_file", lambda places: str(places.scratch / "escaped"), "EACCES"),
+    # Refused by seccomp (EPERM), which no open for writing passes, before Landlock (EACCES).
+    Escape("writing a new file", "create_file", lambda places: str(places.scratch / "escaped"), "EPERM"),
     Escape("writing a new file beside the IPC socket", "create_file",
-           lambda places: f"{places.runtime_dir}/escaped", "EACCES"),
+           lambda places: f"{places.runtime_dir}/escaped", "EPERM"),
+    Escape("emptying a file of the user's", "truncate_file", lambda places: str(places.scratch / "full"), "EPERM"),
     Escape("fork", "fork", lambda _: "", "EPERM"),
     Escape("an AF_PACKET socket", "packet_socket", lambda _: "", "EPERM", needs_root=True),
     Escape("a new AF_UNIX socket", "unix_socket", lambda _: "", "EPERM"),
@@ -256,7 +259,7 @@ def test_unconfined_the_same_attempt_succeeds(unconfined, escape, tmp_path, unix
     outcome = unconfined.attempt(escape.attempt, escape.arg(places))
 
     assert outcome["ok"], outcome
-    changes = escape.attempt in ("create_file", "change_mode", "connect_unix")
+    changes = escape.attempt in ("create_file", "change_mode", "connect_unix", "truncate_file")
     assert (places.state() != before) == changes
 
 
@@ -565,6 +568,11 @@ def test_every_rule_names_a_system_call_libseccomp_knows():
     unknown = [rule.name for rule in policy.syscall_rules(1) if resolve(rule.name.encode()) < 0]
 
     assert unknown == []
+
+
+def test_the_jobs_allowed_are_those_the_open_file_limit_has_room_for():
+    assert policy.jobs_within(open_files_limit(16_384, 20_000), 16_384) == (20_000 - policy.BASE_FILES) // 4
+    assert policy.jobs_within(open_files_limit(100, 1 << 20), 100) == 100
 
 
 def test_open_files_grow_with_the_jobs_allowed_up_to_the_hard_limit():

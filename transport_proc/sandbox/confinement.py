@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from icegather.shared.structs import SandboxInfo
 from icegather.transport_proc.sandbox import landlock, limits
-from icegather.transport_proc.sandbox.policy import path_rules, syscall_rules
+from icegather.transport_proc.sandbox.policy import jobs_within, path_rules, syscall_rules
 from icegather.transport_proc.sandbox.seccomp_filter import SeccompFilter
 
 
@@ -136,6 +136,7 @@ class Sandbox:
         self.plan = plan
         self.landlock_abi = landlock.abi_version()
         self.landlock_enforced = False
+        self.max_jobs = plan.max_jobs
         # Kept open: once confined, /proc/self/status can no longer be opened, only re-read.
         self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -144,7 +145,8 @@ class Sandbox:
             raise SandboxError("the transport must confine itself before it starts any thread")
         warm_up()
         self._filter = SeccompFilter(syscall_rules(os.getpid()))  # libseccomp is a file
-        limits.set_limits(self.plan.max_jobs)
+        # The jobs the open-file limit leaves room for (the hard limit may be lower than asked).
+        self.max_jobs = jobs_within(limits.set_limits(self.plan.max_jobs), self.plan.max_jobs)
         limits.drop_capabilities()
         limits.forbid_new_privileges()
         if self.landlock_abi > 0:

@@ -9,6 +9,7 @@ Internet families only, no process creation, no file system but what name resolu
 
 from __future__ import annotations
 
+import os
 import socket
 import termios
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ class SyscallRule:
 # reload check), and the IPC socket and its directory (unlink, rmdir).
 ALLOWED = (
     "read", "readv", "pread64", "write", "writev", "pwrite64", "close", "lseek", "fcntl", "dup", "dup3",
-    "openat", "fstat", "newfstatat", "statx", "unlink", "unlinkat", "rmdir",
+    "fstat", "newfstatat", "statx", "unlink", "unlinkat", "rmdir",
     "brk", "munmap", "mremap", "madvise",
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
     "eventfd2",
@@ -173,6 +174,9 @@ def syscall_rules(pid: int) -> tuple[SyscallRule, ...]:
     # where seccomp cannot look: ENOSYS makes glibc fall back to clone, whose flags it can.
     rules.append(SyscallRule("clone", "allow", (ArgIs(0, CLONE_THREAD, CLONE_THREAD),)))
     rules.append(SyscallRule("clone3", "enosys"))
+    # Files only for reading: nothing is written once confined, and without Landlock (an older
+    # kernel) this is what keeps the transport from creating, truncating or writing the user's.
+    rules.append(SyscallRule("openat", "allow", (ArgIs(2, os.O_RDONLY, os.O_ACCMODE | os.O_CREAT | os.O_TRUNC),)))
     # Signals to itself (raise, abort) only; a signal to another process is an attack.
     for name in ("kill", "tgkill"):
         rules.append(SyscallRule(name, "allow", (ArgIs(0, pid),)))
@@ -196,3 +200,9 @@ BASE_FILES = 256
 def open_files_limit(max_jobs: int, hard_limit: int) -> int:
     """The open-file limit that ``max_jobs`` jobs need, never above the current hard limit."""
     return min(BASE_FILES + FILES_PER_JOB * max_jobs, hard_limit)
+
+
+def jobs_within(files_limit: int, max_jobs: int) -> int:
+    """The jobs that fit in ``files_limit`` open files, at most ``max_jobs``: beyond them a
+    ``gather`` is refused cleanly rather than failing on a socket it cannot open."""
+    return max(1, min(max_jobs, (files_limit - BASE_FILES) // FILES_PER_JOB))
