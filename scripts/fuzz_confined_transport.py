@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import shutil
 import subprocess
 import sys
@@ -36,19 +35,21 @@ from hypothesis import HealthCheck, given, settings
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
+from icegather.shared.net.address_scopes import scope_of
+from icegather.shared.net.endpoints import parse_ip
+from icegather.transport_proc.stun.resolver import is_localhost, special_use_answer
 
 FULL_EXAMPLES = 10_000
 QUICK_EXAMPLES = 1000
 
 
 def stays_here(host: str) -> bool:
-    name = host.rstrip(".").lower()
-    if name == "localhost" or name.endswith((".localhost", ".invalid")) or name == "invalid":
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    """A loopback address, or a name the transport's resolver answers without a lookup
+    (``localhost``, and names under ``.invalid``, which never resolve)."""
+    literal = parse_ip(host)
+    if literal is not None:
+        return scope_of(literal[0]) == "loopback"
+    return is_localhost(host) or special_use_answer(host) is not None
 
 
 def withheld(data: bytes) -> bool:

@@ -42,10 +42,10 @@ from icegather.transport_proc.interfaces.tracker import AddressTracker, interfac
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.job import Job
-from icegather.transport_proc.sandbox.confinement import Sandbox, unconfined
 
 if TYPE_CHECKING:
     from icegather.shared.protocol.curve_keys import CurveKeys
+    from icegather.transport_proc.sandbox.confinement import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -336,6 +336,9 @@ async def run_service(
         sandbox.seal()
         service.sandbox_info = sandbox.info()
     else:
+        # Loaded here: a program that runs TransportService in its own process loads no sandbox.
+        from icegather.transport_proc.sandbox.confinement import unconfined
+
         service.sandbox_info = unconfined()
     serving = asyncio.ensure_future(service.serve())
     waiters = [serving]
