@@ -117,6 +117,21 @@ VALID: dict[str, list[tuple[bytes, protocol.Message]]] = {
                     not_checked_reason="",
                 ),
             ),
+            protocol.RelayQuality(
+                1,
+                structs.RelayQualityInfo(
+                    "127.0.0.1", 4000, "turn:t.example", "127.0.0.1", 5000, "turn:u.example", 0, "127.0.0.1", 5002,
+                    "channel", "udp", 1.0, 50, 160, 50, 49, 49, 48, 1, 0, 0.2, 0.3, 0.5, 0.6, 0.9, 1.1, 100.0,
+                    (5,) * 10, (0,) * 9 + (2,), (0.6,) * 10, "", "",
+                ),
+            ),
+            protocol.NatTest(
+                1,
+                structs.NatTestInfo(
+                    "127.0.0.1", 4000, "stun:s.example", "filtering_change_port", "127.0.0.2", 3478, True,
+                    "127.0.0.2", 3479, "127.0.0.1", 4000,
+                ),
+            ),
             protocol.TransactionTrace(
                 1,
                 structs.TransactionTraceInfo(
@@ -276,6 +291,12 @@ LIKELY: dict[str, st.SearchStrategy[object]] = {
     "verify_tls": st.booleans(),
     "relay_check": st.booleans(),
     "trace": st.booleans(),
+    "quality_seconds": st.floats(0, 700),
+    "quality_rate": st.integers(0, 1001),
+    "mechanism": st.sampled_from(["channel", "indication", "bogus"]),
+    "transport": st.sampled_from(["udp", "tcp", "tls", "sctp"]),
+    "test": st.sampled_from(["mapping_other_address", "filtering_change_port", "bogus"]),
+    "series_sent": st.lists(st.integers(0, 10), max_size=4),
     "server_index": st.integers(0, 64),
 }
 # The fields that hold a struct, with that struct.
@@ -288,6 +309,8 @@ STRUCTS: dict[tuple[type, str], type] = {
             protocol.ServerAnswer: structs.ServerAnswerInfo,
             protocol.ServerNote: structs.ServerNoteInfo,
             protocol.RelayCheck: structs.RelayCheckInfo,
+            protocol.RelayQuality: structs.RelayQualityInfo,
+            protocol.NatTest: structs.NatTestInfo,
             protocol.AuditResult: structs.AuditResultInfo,
             protocol.TransactionTrace: structs.TransactionTraceInfo,
         }.items()

@@ -34,6 +34,17 @@ FINAL_WAIT_RANGE = (1, 64)
 MAX_GIVE_UP_AFTER = 600.0
 MAX_GATHERING_DEADLINE = GATHERING_DEADLINE_SCHEDULES * MAX_GIVE_UP_AFTER + GATHERING_DEADLINE_MARGIN
 MAX_LOCAL_ADDRESSES = 64
+# A relay's quality stream: how long it may run, and packets a second each way.
+MAX_QUALITY_SECONDS = 600.0
+QUALITY_RATE_RANGE = (1, 1000)
+QUALITY_DEFAULT_RATE = 50
+QUALITY_PAYLOAD_BYTES = 160  # a 20 ms frame of G.711 audio
+# The most intervals a stream's series is cut into, and their length for streams up to 60 s.
+MAX_QUALITY_INTERVALS = 600
+QUALITY_INTERVAL_MS = 100.0
+# After its last packet, how long a stream waits for stragglers.
+QUALITY_DRAIN_SECONDS = 2.0
+MAX_GATHERING_DEADLINE_WITH_QUALITY = 2 * MAX_GATHERING_DEADLINE + MAX_QUALITY_SECONDS + QUALITY_DRAIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,41 @@ class ServerAnswerInfo(UrlReport):
     rtt_ms: float
     # The server's IP address that answered (the URL's host, looked up).
     server_address: str
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
+    # The server's port the answered request went to.
+    server_port: int = 0
+    # A Binding success's mapped address (the one ``choose_mapped_address`` took); "" and 0
+    # for an Allocate's answer or an error.
+    mapped_address: str = ""
+    mapped_port: int = 0
+    # RFC 5780's OTHER-ADDRESS in a Binding success: where the server answers from another IP
+    # address and port, for the NAT behaviour tests; "" and 0 when absent.
+    other_address: str = ""
+    other_port: int = 0
+
+
+@dataclass(frozen=True)
+class NatTestInfo(UrlReport):
+    """One RFC 5780 test of the NAT in front of a host socket (``GatherOptions.nat_behaviour``):
+    a Binding request to the server's other address, or one that asks the server to answer
+    from another address (CHANGE-REQUEST). Facts only: ``nat_behaviour`` in the main process
+    says what the mapping and filtering are. Not in the W3C API."""
+
+    # "mapping_other_address" (to OTHER-ADDRESS's IP, the primary port),
+    # "mapping_other_address_port" (to OTHER-ADDRESS's IP and port),
+    # "filtering_change_address_port" (to the primary address, CHANGE-REQUEST IP and port),
+    # "filtering_change_port" (to the primary address, CHANGE-REQUEST port).
+    test: str
+    # Where the request went.
+    server_address: str
+    server_port: int
+    answered: bool
+    # Where the answer came from, and the mapped address in it; "" and 0 when none came.
+    source_address: str
+    source_port: int
+    mapped_address: str
+    mapped_port: int
     # The index of the URL's entry in iceServers.
     server_index: int = 0
 
@@ -154,6 +200,66 @@ class RelayCheckInfo(UrlReport):
     # Why no probe was sent (a NotCheckedReason, shared.vocabulary.relay_outcomes), exactly when probes
     # is 0 and no request failed; else "".
     not_checked_reason: str
+    # The index of the URL's entry in iceServers.
+    server_index: int = 0
+
+
+@dataclass(frozen=True)
+class RelayQualityInfo(UrlReport):
+    """A call-like stream through one relay (``GatherOptions.quality_seconds``): packets of a
+    20 ms audio frame's size, numbered and timed, from the TURN client through the relay to the
+    far end ("out"), which echoes each at once ("back"). The far end is icegather's peer socket
+    on this machine or, relay to relay, a second allocation of its own. Both ends are in one
+    process, so one clock times both ways. Facts only; the main process judges them against
+    ``shared.vocabulary.quality_thresholds``. Not in the W3C API. Its socket is the TURN
+    client's."""
+
+    relayed_address: str
+    relayed_port: int
+    # Relay to relay: the far allocation's URL, entry and relayed address; "", 0, "", 0 when
+    # the far end is the peer socket.
+    far_url: str
+    far_server_index: int
+    far_relayed_address: str
+    far_relayed_port: int
+    # "channel" (ChannelData) or "indication" (Send and Data indications): what carried it.
+    mechanism: str
+    # How the client reaches the server: "udp", "tcp" or "tls".
+    transport: str
+    # What was asked: how long, packets a second each way, bytes of payload each.
+    seconds: float
+    rate: int
+    payload_bytes: int
+    # Sent by the client, and of those arrived at the far end; echoed by the far end, and of
+    # those arrived back at the client. Received counts are of distinct packets: a copy counts
+    # in ``duplicated`` only.
+    packets_out: int
+    packets_out_received: int
+    packets_back: int
+    packets_back_received: int
+    # Both ways together: packets that arrived after a later one of their direction, and
+    # copies of packets already received.
+    reordered: int
+    duplicated: int
+    # RFC 3550 section 6.4.1 interarrival jitter of each way; None below two arrivals.
+    jitter_out_ms: float | None
+    jitter_back_ms: float | None
+    # Round trips (out packet sent to its echo's arrival) of the packets that came back; None
+    # when none did.
+    rtt_min_ms: float | None
+    rtt_p50_ms: float | None
+    rtt_p95_ms: float | None
+    rtt_p99_ms: float | None
+    # The stream cut into consecutive intervals of ``series_interval_ms`` by send time: packets
+    # sent in each, how many of them never came back, and the median round trip of those that
+    # did (0 when none did).
+    series_interval_ms: float
+    series_sent: tuple[int, ...]
+    series_lost: tuple[int, ...]
+    series_rtt_ms: tuple[float, ...]
+    # "" when it ran to its end; else the FailureCause that stopped it, and words for it.
+    cause: str
+    error_text: str
     # The index of the URL's entry in iceServers.
     server_index: int = 0
 
@@ -308,13 +414,45 @@ class GatherOptions:
     # credentials, as browsers do. The exporter turns it off for a module with credentials,
     # which may go only to its allowed targets.
     follow_redirects: bool = True
+    # After each relay check that saw data cross both ways, a call-like stream through the
+    # relay for this many seconds (RelayQualityInfo); 0: none.
+    quality_seconds: float = 0.0
+    # The stream's packets a second each way (50: a 20 ms audio frame each).
+    quality_rate: int = QUALITY_DEFAULT_RATE
+    # The stream's far end is a second allocation (on the next TURN URL, or the same one)
+    # instead of icegather's peer socket: the path of a call where both users need TURN.
+    relay_to_relay: bool = False
+    # RFC 5780 tests of the NAT where a Binding success names the server's OTHER-ADDRESS
+    # (NatTestInfo). Off by default, as browsers do not; the command line turns it on.
+    nat_behaviour: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, RetransmissionSchedule):
             raise TypeError("schedule must be a RetransmissionSchedule")
-        for name in ("verify_tls", "relay_check", "trace", "ipv6_relay", "follow_redirects"):
+        for name in ("verify_tls", "relay_check", "trace", "ipv6_relay", "follow_redirects", "relay_to_relay",
+                     "nat_behaviour"):
             if type(getattr(self, name)) is not bool:
                 raise TypeError(f"{name} must be True or False")
+        seconds = self.quality_seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+            0 <= seconds <= MAX_QUALITY_SECONDS
+        ):
+            raise ValueError(f"quality_seconds must be a number from 0 to {MAX_QUALITY_SECONDS:g}")
+        rate = self.quality_rate
+        if type(rate) is not int or not QUALITY_RATE_RANGE[0] <= rate <= QUALITY_RATE_RANGE[1]:
+            raise ValueError(f"quality_rate must be a whole number from {QUALITY_RATE_RANGE[0]} to "
+                             f"{QUALITY_RATE_RANGE[1]} packets a second")
+
+    @property
+    def gathering_deadline(self) -> float:
+        """The schedule's deadline, and the quality streams' time: they run at once, each
+        after its allocation and relay check; relay to relay, after a second allocation of
+        their own, which may take as long as the first."""
+        deadline = self.schedule.gathering_deadline
+        if not self.quality_seconds:
+            return deadline
+        far_allocation = deadline if self.relay_to_relay else 0.0
+        return deadline + far_allocation + self.quality_seconds + QUALITY_DRAIN_SECONDS
         if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:
             raise ValueError(f"local_addresses must be a tuple of at most {MAX_LOCAL_ADDRESSES} IP addresses")
         for address in self.local_addresses:

@@ -35,6 +35,15 @@ RELAY_CHECK = structs.RelayCheckInfo(
     failed_request="", error_code=0, error_cause="", error_text="", not_checked_reason="",
 )
 
+QUALITY = structs.RelayQualityInfo(
+    address="192.0.2.2", port=50000, url="turn:turn.example.org", relayed_address="203.0.113.9", relayed_port=61000,
+    far_url="", far_server_index=0, far_relayed_address="", far_relayed_port=0, mechanism="indication",
+    transport="tcp", seconds=0.2, rate=20, payload_bytes=160, packets_out=4, packets_out_received=3, packets_back=3,
+    packets_back_received=2, reordered=1, duplicated=2, jitter_out_ms=1.5, jitter_back_ms=2.5, rtt_min_ms=30.0,
+    rtt_p50_ms=31.0, rtt_p95_ms=40.0, rtt_p99_ms=41.0, series_interval_ms=100.0, series_sent=(2, 2),
+    series_lost=(1, 1), series_rtt_ms=(30.0, 41.0), cause="connection_reset", error_text="the server closed it",
+)
+
 TO_MAIN = [
     protocol.ServerHello(pid=1234),
     protocol.Heartbeat(),
@@ -53,6 +62,12 @@ TO_MAIN = [
     ),
     protocol.ServerAnswer(7, structs.ServerAnswerInfo("::1", 40000, "stun:[::1]:3478", 0.412, "::1")),
     protocol.RelayCheck(7, RELAY_CHECK),
+    protocol.RelayQuality(7, QUALITY),
+    protocol.NatTest(7, structs.NatTestInfo(
+        address="192.0.2.2", port=50000, url="stun:stun.example.org", test="mapping_other_address",
+        server_address="203.0.113.7", server_port=3478, answered=False, source_address="", source_port=0,
+        mapped_address="", mapped_port=0,
+    )),
     protocol.RelayCheck(
         7,
         dataclasses.replace(

@@ -243,7 +243,7 @@ class RTCPeerConnection(EventTarget):
         self._pc_id = self._transport.gather(self._configuration, self._options, PeerConnectionObserver(self))
         # A timer, not wait_for and shield: their futures and callbacks, for each of thousands
         # of concurrent gatherings, were most of what one costs the main process in memory.
-        deadline = self._options.schedule.gathering_deadline
+        deadline = self._options.gathering_deadline
         timer = asyncio.get_running_loop().call_later(
             deadline, self._deadline_passed, self._transport, self._pc_id, deadline
         )

@@ -32,6 +32,8 @@ Messages, transport -> main:
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
 ``server_note``      pc_id, info: ServerNoteInfo (a fact about a server: software, IPv6 relays)
 ``relay_check``      pc_id, info: RelayCheckInfo (data through a relay and back; icegather's own)
+``relay_quality``    pc_id, info: RelayQualityInfo (a call-like stream through a relay; its own)
+``nat_test``         pc_id, info: NatTestInfo (one RFC 5780 test of the NAT; its own)
 ``transaction``      pc_id, info: TransactionTraceInfo (one STUN/TURN transaction, with trace on)
 ``gathering_state``  pc_id, state: "gathering" | "complete"
 ``gather_rejected``  pc_id, reason: the transport refused a ``gather`` it could not run
@@ -68,7 +70,9 @@ from icegather.shared.protocol.messages import (
     GatherRejected,
     Heartbeat,
     Message,
+    NatTest,
     RelayCheck,
+    RelayQuality,
     Send,
     ServerAnswer,
     ServerHello,
@@ -97,9 +101,11 @@ __all__ = [
     "Inbox",
     "InvalidMessage",
     "Message",
+    "NatTest",
     "Outbox",
     "ProtocolError",
     "RelayCheck",
+    "RelayQuality",
     "Send",
     "SequenceChecker",
     "ServerAnswer",

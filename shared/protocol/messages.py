@@ -20,14 +20,16 @@ from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
+    NatTestInfo,
     RelayCheckInfo,
+    RelayQualityInfo,
     SandboxInfo,
     ServerAnswerInfo,
     ServerNoteInfo,
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 10
+PROTOCOL_VERSION = 11
 
 MAX_JOB_ID = 2**53
 MAX_HEARTBEAT_INTERVAL = 3600.0
@@ -169,6 +171,20 @@ class RelayCheck:
 
 
 @dataclass(frozen=True)
+class RelayQuality:
+    WIRE: ClassVar[Wire] = _report("relay_quality", "pc_id", "info", struct(RelayQualityInfo))
+    pc_id: int
+    info: RelayQualityInfo
+
+
+@dataclass(frozen=True)
+class NatTest:
+    WIRE: ClassVar[Wire] = _report("nat_test", "pc_id", "info", struct(NatTestInfo))
+    pc_id: int
+    info: NatTestInfo
+
+
+@dataclass(frozen=True)
 class TransactionTrace:
     WIRE: ClassVar[Wire] = _report("transaction", "pc_id", "info", struct(TransactionTraceInfo))
     pc_id: int
@@ -214,8 +230,8 @@ class AuditRejected:
 
 Message = (
     ClientHello | Gather | Close | Audit | CloseAudit
-    | ServerHello | Heartbeat | Candidate | CandidateError | ServerAnswer | ServerNote | RelayCheck | TransactionTrace
-    | GatheringState | GatherRejected | AuditResult | AuditState | AuditRejected
+    | ServerHello | Heartbeat | Candidate | CandidateError | ServerAnswer | ServerNote | RelayCheck | RelayQuality
+    | NatTest | TransactionTrace | GatheringState | GatherRejected | AuditResult | AuditState | AuditRejected
 )
 
 TO_TRANSPORT: dict[str, type[Message]] = {
@@ -224,8 +240,8 @@ TO_TRANSPORT: dict[str, type[Message]] = {
 TO_MAIN: dict[str, type[Message]] = {
     cls.WIRE.name: cls
     for cls in (
-        ServerHello, Heartbeat, Candidate, CandidateError, ServerAnswer, ServerNote, RelayCheck, TransactionTrace,
-        GatheringState, GatherRejected, AuditResult, AuditState, AuditRejected,
+        ServerHello, Heartbeat, Candidate, CandidateError, ServerAnswer, ServerNote, RelayCheck, RelayQuality,
+        NatTest, TransactionTrace, GatheringState, GatherRejected, AuditResult, AuditState, AuditRejected,
     )
 }
 

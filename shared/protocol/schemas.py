@@ -26,16 +26,21 @@ from icegather.shared.protocol.checks import (
 )
 from icegather.shared.structs import (
     FINAL_WAIT_RANGE,
-    MAX_GATHERING_DEADLINE,
+    MAX_GATHERING_DEADLINE_WITH_QUALITY,
     MAX_GIVE_UP_AFTER,
     MAX_LOCAL_ADDRESSES,
+    MAX_QUALITY_INTERVALS,
+    MAX_QUALITY_SECONDS,
     MAX_SENDS_RANGE,
+    QUALITY_RATE_RANGE,
     RTO_RANGE,
     AuditResultInfo,
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
+    NatTestInfo,
     RelayCheckInfo,
+    RelayQualityInfo,
     RetransmissionSchedule,
     SandboxInfo,
     ServerAnswerInfo,
@@ -44,13 +49,18 @@ from icegather.shared.structs import (
 )
 from icegather.shared.vocabulary.audit_plan import AUDIT_CHECKS, AUDIT_OUTCOMES, subject_fits
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSES, SERVER_ERROR_CAUSES
-from icegather.shared.vocabulary.relay_outcomes import NOT_CHECKED_REASONS
+from icegather.shared.vocabulary.relay_outcomes import MECHANISMS, NOT_CHECKED_REASONS
 from icegather.shared.vocabulary.server_notes import SERVER_NOTES
 
 MAX_RTT_MS = MAX_GIVE_UP_AFTER * 1000  # an answer comes before its transaction gives up
 # A time since the gathering started: a gathering ends by its deadline.
-MAX_ELAPSED_MS = MAX_GATHERING_DEADLINE * 1000
+MAX_ELAPSED_MS = MAX_GATHERING_DEADLINE_WITH_QUALITY * 1000
 MAX_PROBES = 64
+# A stream's packets each way: its longest at its highest rate.
+MAX_STREAM_PACKETS = int(MAX_QUALITY_SECONDS * QUALITY_RATE_RANGE[1])
+NAT_TESTS = (
+    "mapping_other_address", "mapping_other_address_port", "filtering_change_address_port", "filtering_change_port",
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,25 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "rtt_ms": number(0.0, MAX_RTT_MS),
         "server_address": ip_address(empty=False),
         "server_index": SERVER_INDEX,
+        "server_port": integer(0, 65535),
+        "mapped_address": ip_address(empty=True),
+        "mapped_port": integer(0, 65535),
+        "other_address": ip_address(empty=True),
+        "other_port": integer(0, 65535),
+    },
+    NatTestInfo: {
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "test": one_of(*NAT_TESTS),
+        "server_address": ip_address(empty=False),
+        "server_port": integer(1, 65535),
+        "answered": boolean,
+        "source_address": ip_address(empty=True),
+        "source_port": integer(0, 65535),
+        "mapped_address": ip_address(empty=True),
+        "mapped_port": integer(0, 65535),
+        "server_index": SERVER_INDEX,
     },
     ServerNoteInfo: {
         "address": ip_address(empty=False),
@@ -129,6 +158,41 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "error_cause": one_of("", *FAILURE_CAUSES),
         "error_text": text(MAX_TEXT),
         "not_checked_reason": one_of("", *NOT_CHECKED_REASONS),
+        "server_index": SERVER_INDEX,
+    },
+    RelayQualityInfo: {
+        "address": ip_address(empty=False),
+        "port": integer(1, 65535),
+        "url": text(MAX_URL_LENGTH, empty=False),
+        "relayed_address": ip_address(empty=False),
+        "relayed_port": integer(1, 65535),
+        "far_url": text(MAX_URL_LENGTH),
+        "far_server_index": SERVER_INDEX,
+        "far_relayed_address": ip_address(empty=True),
+        "far_relayed_port": integer(0, 65535),
+        "mechanism": one_of(*MECHANISMS),
+        "transport": one_of("udp", "tcp", "tls"),
+        "seconds": number(0.001, MAX_QUALITY_SECONDS),
+        "rate": integer(*QUALITY_RATE_RANGE),
+        "payload_bytes": integer(1, 1400),
+        "packets_out": integer(0, MAX_STREAM_PACKETS),
+        "packets_out_received": integer(0, MAX_STREAM_PACKETS),
+        "packets_back": integer(0, MAX_STREAM_PACKETS),
+        "packets_back_received": integer(0, MAX_STREAM_PACKETS),
+        "reordered": integer(0, 2 * MAX_STREAM_PACKETS),
+        "duplicated": integer(0, 2**32),
+        "jitter_out_ms": optional(number(0.0, MAX_RTT_MS)),
+        "jitter_back_ms": optional(number(0.0, MAX_RTT_MS)),
+        "rtt_min_ms": optional(number(0.0, MAX_RTT_MS)),
+        "rtt_p50_ms": optional(number(0.0, MAX_RTT_MS)),
+        "rtt_p95_ms": optional(number(0.0, MAX_RTT_MS)),
+        "rtt_p99_ms": optional(number(0.0, MAX_RTT_MS)),
+        "series_interval_ms": number(1.0, MAX_QUALITY_SECONDS * 1000),
+        "series_sent": list_of(integer(0, MAX_STREAM_PACKETS), MAX_QUALITY_INTERVALS),
+        "series_lost": list_of(integer(0, MAX_STREAM_PACKETS), MAX_QUALITY_INTERVALS),
+        "series_rtt_ms": list_of(number(0.0, MAX_RTT_MS), MAX_QUALITY_INTERVALS),
+        "cause": one_of("", *FAILURE_CAUSES),
+        "error_text": text(MAX_TEXT),
         "server_index": SERVER_INDEX,
     },
     TransactionTraceInfo: {
@@ -183,6 +247,10 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "trace": boolean,
         "ipv6_relay": boolean,
         "follow_redirects": boolean,
+        "quality_seconds": number(0.0, MAX_QUALITY_SECONDS),
+        "quality_rate": integer(*QUALITY_RATE_RANGE),
+        "relay_to_relay": boolean,
+        "nat_behaviour": boolean,
     },
 }
 
@@ -205,6 +273,47 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
         (lambda a: a.check == "certificate" or a.expires == 0, "only a certificate expires"),
         (lambda a: a.outcome != "failed" or a.error_code >= 700, "a failed check has its 7xx code"),
         (lambda a: subject_fits(a.check, a.outcome, a.subject), "a subject its check cannot have"),
+    ),
+    ServerAnswerInfo: (
+        (lambda a: (a.mapped_address == "") == (a.mapped_port == 0), "mapped address and port go together"),
+        (lambda a: (a.other_address == "") == (a.other_port == 0), "other address and port go together"),
+    ),
+    NatTestInfo: (
+        (lambda n: n.answered == (n.source_address != ""), "an answer exactly when it came from somewhere"),
+        (lambda n: (n.source_address == "") == (n.source_port == 0), "source address and port go together"),
+        (lambda n: (n.mapped_address == "") == (n.mapped_port == 0), "mapped address and port go together"),
+        (lambda n: n.answered or n.mapped_address == "", "a mapped address needs an answer"),
+    ),
+    RelayQualityInfo: (
+        (lambda q: q.packets_out_received <= q.packets_out, "more packets arrived out than were sent"),
+        (lambda q: q.packets_back <= q.packets_out_received, "more echoes than packets arrived"),
+        (lambda q: q.packets_back_received <= q.packets_back, "more packets arrived back than were sent"),
+        (lambda q: (q.far_url == "") == (q.far_relayed_address == ""), "a far relay goes with its URL"),
+        (lambda q: (q.far_relayed_address == "") == (q.far_relayed_port == 0), "far address and port go together"),
+        (lambda q: q.far_url != "" or q.far_server_index == 0, "a far entry needs a far URL"),
+        (lambda q: (q.jitter_out_ms is None) == (q.packets_out_received < 2), "out jitter from two arrivals"),
+        (lambda q: (q.jitter_back_ms is None) == (q.packets_back_received < 2), "back jitter from two arrivals"),
+        (
+            lambda q: len({q.rtt_min_ms is None, q.rtt_p50_ms is None, q.rtt_p95_ms is None, q.rtt_p99_ms is None,
+                           q.packets_back_received == 0}) == 1,
+            "round trips exactly when packets came back",
+        ),
+        (
+            lambda q: q.rtt_min_ms is None or q.rtt_min_ms <= (q.rtt_p50_ms or 0) <= (q.rtt_p95_ms or 0)
+            <= (q.rtt_p99_ms or 0),
+            "round-trip percentiles in order",
+        ),
+        (
+            lambda q: len(q.series_sent) == len(q.series_lost) == len(q.series_rtt_ms),
+            "the series have one value per interval each",
+        ),
+        (lambda q: sum(q.series_sent) == q.packets_out, "the series adds up to the packets sent"),
+        (lambda q: all(lost <= sent for sent, lost in zip(q.series_sent, q.series_lost)), "more lost than sent"),
+        (
+            lambda q: sum(q.series_sent) - sum(q.series_lost) == q.packets_back_received,
+            "the series' packets that came back are those received back",
+        ),
+        (lambda q: (q.cause == "") == (q.error_text == ""), "a cause goes with its words"),
     ),
     RelayCheckInfo: (
         (lambda r: r.out_received <= r.probes and r.back_received <= r.probes, "more probes received than sent"),
