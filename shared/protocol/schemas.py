@@ -308,7 +308,10 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
             "the series have one value per interval each",
         ),
         (lambda q: sum(q.series_sent) == q.packets_out, "the series adds up to the packets sent"),
-        (lambda q: all(lost <= sent for sent, lost in zip(q.series_sent, q.series_lost)), "more lost than sent"),
+        (
+            lambda q: all(lost <= sent for sent, lost in zip(q.series_sent, q.series_lost, strict=True)),
+            "more lost than sent in an interval",
+        ),
         (
             lambda q: sum(q.series_sent) - sum(q.series_lost) == q.packets_back_received,
             "the series' packets that came back are those received back",
