@@ -25,6 +25,7 @@ import errno
 import json
 import mmap
 import os
+import resource
 import signal
 import socket
 import sys
@@ -151,6 +152,25 @@ def signal_process(pid: str) -> None:
     os.kill(int(pid), 0)  # signal 0: the call is made, and nothing is delivered
 
 
+def set_scheduler(pid: str) -> None:
+    """SCHED_IDLE: the process then runs only when nothing else would. For a process of the
+    same user, no capability is needed."""
+    os.sched_setscheduler(int(pid), os.SCHED_IDLE, os.sched_param(0))
+
+
+def read_scheduler(pid: str) -> int:
+    return os.sched_getscheduler(int(pid))
+
+
+def set_limit(pid: str) -> None:
+    """Lower another process's open-file limit: a process of the same user needs no capability."""
+    resource.prlimit(int(pid), resource.RLIMIT_NOFILE, (64, 64))
+
+
+def read_limit(pid: str) -> int:
+    return resource.prlimit(int(pid), resource.RLIMIT_NOFILE)[1]
+
+
 async def read_file_on_a_new_thread(path: str) -> int:
     """A thread made after confinement (here: asyncio's resolver pool) is confined too."""
     return await asyncio.get_running_loop().run_in_executor(None, read_file, path)
@@ -170,6 +190,17 @@ def tcp_echo(arg: str) -> str:
     with socket.create_connection(_address(arg), ECHO_TIMEOUT) as sock:
         sock.sendall(b"over tcp")
         return sock.recv(100).decode()
+
+
+def keep_own_scheduling(_: str) -> list[int]:
+    """What ZeroMQ's threads do as they start, and glibc's getrlimit: the transport's own
+    scheduling set again unchanged, and its own limits read, named by 0 and by its id."""
+    limits = []
+    for own in (0, os.getpid()):
+        os.sched_setscheduler(own, os.sched_getscheduler(own), os.sched_getparam(own))
+        os.sched_getaffinity(own)
+        limits.append(resource.prlimit(own, resource.RLIMIT_FSIZE)[1])
+    return limits
 
 
 def glibc_lookup(name: str) -> list[str]:
@@ -192,8 +223,8 @@ ATTEMPTS: dict[str, Callable[[str], Any]] = {
     for function in (
         read_file, list_directory, create_file, truncate_file, remove_file, fork, execute, socket_of, packet_socket,
         unix_socket, unix_socket_pair, connect_unix, ptrace, mount, change_mode, executable_memory, signal_process,
-        read_file_on_a_new_thread,
-        udp_echo, tcp_echo, glibc_lookup, lookup_on_a_new_thread, transport_lookup,
+        set_scheduler, read_scheduler, set_limit, read_limit, read_file_on_a_new_thread,
+        udp_echo, tcp_echo, keep_own_scheduling, glibc_lookup, lookup_on_a_new_thread, transport_lookup,
     )
 }
 

@@ -33,7 +33,7 @@ from icegather.transport_proc.interfaces.netlink import (
     NetlinkParseError,
     parse_messages,
 )
-from icegather.transport_proc.interfaces.tracker import interface_addresses
+from icegather.transport_proc.interfaces.tracker import AddressTracker, interface_addresses
 
 MULTI = netlink.NLM_F_MULTI
 DEFAULTS = GatherOptions(schedule=FAST_SCHEDULE)  # no local addresses: the machine's
@@ -234,6 +234,31 @@ def test_the_kernel_gives_the_addresses_getifaddrs_does():
               for adapter in ifaddr.get_adapters() for ip in adapter.ips]
     assert interface_addresses() == rfc8421_order(choose_local_addresses(listed))
     assert gathering_addresses((), interface_addresses) == interface_addresses()
+
+
+@pytest.mark.parametrize(("sender", "read"), [((0, 0), True), ((0, netlink.RTMGRP_IPV4_IFADDR), True),
+                                             ((4242, 0), False), ((-1, netlink.RTMGRP_IPV6_IFADDR), False)])
+def test_only_what_the_kernel_sends_is_read_its_port_id_is_0(sender, read):
+    assert netlink.from_kernel(sender) is read
+
+
+def test_an_address_message_another_process_sends_to_the_tracker_is_dropped(caplog):
+    """A process with CAP_NET_ADMIN can send to any netlink socket: a made-up address would be
+    gathered from, were the sender not checked."""
+    with AddressTracker.open() as tracker, \
+            socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as forger:
+        before = tracker.addresses()
+        try:
+            for _ in range(2):
+                forger.sendto(address("198.51.100.7", index=1), (tracker._sock.getsockname()[0], 0))
+        except PermissionError:
+            pytest.skip("sending to another netlink socket needs CAP_NET_ADMIN")
+
+        assert (tracker.addresses(), tracker.dropped) == (before, 2)
+        forger_port = forger.getsockname()[0]
+    assert "198.51.100.7" not in before
+    assert [record.getMessage() for record in caplog.records] == [
+        f"dropped a netlink message from port {forger_port}: only the kernel's are read"]
 
 
 def test_configured_addresses_are_used_without_asking_the_machine():

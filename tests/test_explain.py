@@ -6,19 +6,28 @@ from __future__ import annotations
 import io
 import re
 import shlex
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from icegather.main_proc.commands.audit_command import (
+    COUNT_KEYS,
+    LABEL_WIDTH,
+    finding_record,
+    summary_record,
+    write_text,
+)
 from icegather.main_proc.commands.cli import run
 from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES
-from icegather.main_proc.diagnosis.audit_findings import FINDINGS
+from icegather.main_proc.diagnosis.audit_findings import FINDINGS, SEVERITIES, AuditFinding
 from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
-from icegather.main_proc.diagnosis.explain import vocabulary
+from icegather.main_proc.diagnosis.explain import SEVERITY_MEANINGS, TRANSPORT_END_MEANINGS, vocabulary
 from icegather.main_proc.diagnosis.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.verdicts import VERDICTS
+from icegather.main_proc.link.transport_process import describe_exit
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSE_MEANINGS, FAILURE_CAUSES
 from icegather.shared.vocabulary.relay_outcomes import (
     NOT_CHECKED_REASON_MEANINGS,
@@ -76,6 +85,11 @@ def table_words() -> Iterator[tuple[str, str, str]]:
         yield note, "server note", SERVER_NOTE_MEANINGS[note].says
     for finding in FINDINGS:
         yield finding.name, "audit finding", finding.meaning
+    for severity, count_key in COUNT_KEYS.items():
+        yield severity, "audit severity", SEVERITY_MEANINGS[severity].says
+        yield count_key, "audit severity", SEVERITY_MEANINGS[severity].says
+    for end, meaning in TRANSPORT_END_MEANINGS.items():
+        yield end, "transport end", meaning.says
 
 
 @pytest.mark.parametrize(("word", "kind", "meaning"), list(table_words()), ids=lambda value: str(value)[:40])
@@ -88,6 +102,40 @@ def test_explain_knows_every_word_of_every_table_with_its_kind_meaning_and_what_
     assert heading.startswith(f"{word} ") and said.startswith(f"  meaning: {meaning}")
     [advice] = [line for line in rest if line.startswith("  what to do: ")]
     assert len(advice) > len("  what to do: ") + 3
+
+
+def the_kinds_explain_gives(word: str) -> list[str]:
+    status, out, _ = explained(word)
+    assert status == 0, word
+    return [entry.splitlines()[0].split("  (")[1].split(":")[0] for entry in entries_of(out)]
+
+
+def test_every_word_the_audit_prints_for_a_severity_is_explained():
+    """The label before each finding, the summary line, and the NDJSON's severity, count keys and verdict."""
+    findings = [AuditFinding("turn:t.example", "open relay", severity, "seen", "fix") for severity in SEVERITIES]
+    summary = summary_record(findings, None, None, 1)
+    text = io.StringIO()
+    write_text(findings, summary, text)
+    labels = [line[2:2 + LABEL_WIDTH].strip() for line in text.getvalue().splitlines()[1:] if
+              line.startswith("  ") and not line.strip().startswith("fix:")]
+    counted = re.fullmatch(r"audit: (.+) \((.+)\)", text.getvalue().splitlines()[-1])
+    assert counted is not None
+    said = {*labels, counted[1], *(count.split(" ", 1)[1] for count in counted[2].split(", "))}
+    in_json = {*(finding_record(finding)["severity"] for finding in findings), summary["verdict"],
+               *(name for name in summary if name in COUNT_KEYS.values())}
+
+    assert len(labels) == len(SEVERITIES) and "NOT CHECKED" in labels and "notChecked" in in_json
+    for word in said | in_json:
+        assert the_kinds_explain_gives(word) == ["audit severity"], word
+
+
+@pytest.mark.parametrize("returncode", [-signal.SIGSYS, -signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, 1, 0])
+def test_every_way_the_transport_process_ends_is_said_with_a_word_explain_knows(returncode):
+    how = describe_exit(returncode)
+
+    [word] = [word for word in TRANSPORT_END_MEANINGS if word in how]
+    assert the_kinds_explain_gives(word) == ["transport end"]
+    assert (word == "sandbox violation") == (returncode == -signal.SIGSYS)
 
 
 def test_a_word_means_one_thing_wherever_it_is_printed():

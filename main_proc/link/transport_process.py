@@ -24,7 +24,6 @@ import contextlib
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -119,13 +118,10 @@ class TransportProcess:
 def made_runtime_parent() -> str:
     """Where this user's transports keep their sockets (``shared.runtime_dirs``): made once with
     mode 0700 and kept; refused if it is anything else."""
-    parent = str(runtime_dirs.runtime_parent())
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(parent, 0o700)
-    status = os.lstat(parent)
-    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
-        raise TransportError(f"{parent} is not a directory of this user's only (mode 700); remove it")
-    return parent
+    try:
+        return str(runtime_dirs.made_parent())
+    except runtime_dirs.UnsafeRuntimeDir as exc:
+        raise TransportError(str(exc)) from None
 
 
 def copy_to_stderr(pipe: IO[bytes]) -> None:

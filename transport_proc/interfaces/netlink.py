@@ -34,6 +34,17 @@ UNUSABLE_FLAGS = IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED
 IP_LENGTHS = {socket.AF_INET: 4, socket.AF_INET6: 16}
 
 
+# The port id (nl_pid) of what the kernel sends, as recvfrom gives the sender.
+KERNEL_PORT = 0
+
+
+def from_kernel(sender: tuple[int, int]) -> bool:
+    """Whether a datagram whose sender is ``sender`` (recvfrom's address: port id, groups) came
+    from the kernel. A process with CAP_NET_ADMIN can send to any netlink socket, an address
+    message as well as any; its port id is never 0."""
+    return sender[0] == KERNEL_PORT
+
+
 class NetlinkParseError(ValueError):
     """Bytes that are not what the kernel sends."""
 

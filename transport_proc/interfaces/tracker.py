@@ -6,6 +6,9 @@ else runs (the transport confines itself after start-up, and can then open no ne
 each gathering takes the addresses as they are without asking the kernel (Chromium's
 ``AddressTrackerLinux`` does the same). ``interface_addresses`` asks once, for a program that
 runs a gathering without a tracker.
+
+Only the kernel's datagrams are read: another process that may send to the socket (one with
+CAP_NET_ADMIN) could otherwise make up addresses to gather from.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import socket
 from types import TracebackType
 
 from icegather.transport_proc.interfaces.address_book import AddressBook
-from icegather.transport_proc.interfaces.netlink import ADDRESS_GROUPS, NetlinkParseError
+from icegather.transport_proc.interfaces.netlink import ADDRESS_GROUPS, NetlinkParseError, from_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class AddressTracker:
         self._book = book
         self._loop: asyncio.AbstractEventLoop | None = None
         self._readable = True  # until the socket fails or closes
+        self.dropped = 0  # datagrams from another sender than the kernel
 
     @classmethod
     def open(cls) -> AddressTracker:
@@ -45,17 +49,17 @@ class AddressTracker:
         try:
             sock.bind((0, ADDRESS_GROUPS))
             sock.settimeout(DUMP_TIMEOUT)
-            book = AddressBook()
-            request: bytes | None = book.dump()
-            while not book.ready:
+            tracker = cls(sock, AddressBook())
+            request: bytes | None = tracker._book.dump()
+            while not tracker._book.ready:
                 if request is not None:
                     sock.send(request)
-                request = book.receive(sock.recv(RECEIVE_SIZE))
+                request = tracker._take(*sock.recvfrom(RECEIVE_SIZE))
             sock.setblocking(False)
         except BaseException:
             sock.close()
             raise
-        return cls(sock, book)
+        return tracker
 
     def addresses(self) -> tuple[str, ...]:
         """The usable addresses, in the order a gathering uses them (``addresses.rfc8421_order``).
@@ -90,7 +94,7 @@ class AddressTracker:
         they are: a gathering from the last addresses known beats none."""
         while self._readable:
             try:
-                request = self._book.receive(self._sock.recv(RECEIVE_SIZE))
+                request = self._take(*self._sock.recvfrom(RECEIVE_SIZE))
             except BlockingIOError:
                 return
             except NetlinkParseError as error:
@@ -106,6 +110,16 @@ class AddressTracker:
                 request = self._book.lost()
             if request is not None:
                 self._send(request)
+
+    def _take(self, data: bytes, sender: tuple[int, int]) -> bytes | None:
+        """One datagram, if the kernel sent it (``AddressBook.receive``); dropped, and counted,
+        if not."""
+        if from_kernel(sender):
+            return self._book.receive(data)
+        self.dropped += 1
+        if self.dropped == 1:  # once: a process that can send them can send floods
+            logger.warning("dropped a netlink message from port %s: only the kernel's are read", sender[0])
+        return None
 
     def _send(self, request: bytes) -> None:
         try:

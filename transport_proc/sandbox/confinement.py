@@ -7,7 +7,8 @@
    capabilities, no new privileges, and Landlock, which confines this thread and every thread
    created after it: ZeroMQ's I/O thread and asyncio's resolver threads.
 2. The service binds its IPC socket (Landlock lets it make that one socket file).
-3. ``seal``: the seccomp filter, on every thread at once (TSYNC).
+3. ``seal``: the seccomp filter, on every thread at once (TSYNC), compiled for the threads
+   there are then (the calls about a thread are allowed for the transport's own only).
 """
 
 from __future__ import annotations
@@ -139,12 +140,14 @@ class Sandbox:
         self.max_jobs = plan.max_jobs
         # Kept open: once confined, /proc/self/status can no longer be opened, only re-read.
         self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+        # The same for the list of threads, which ``seal`` reads.
+        self._threads = os.open("/proc/self/task", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def prepare(self) -> None:
         if threading.active_count() > 1 or not _one_thread_left():
             raise SandboxError("the transport must confine itself before it starts any thread")
         warm_up()
-        self._filter = SeccompFilter(syscall_rules(os.getpid()))  # libseccomp is a file
+        self._filter = SeccompFilter()  # libseccomp is a file
         # The jobs the open-file limit leaves room for (the hard limit may be lower than asked).
         self.max_jobs = jobs_within(limits.set_limits(self.plan.max_jobs), self.plan.max_jobs)
         limits.drop_capabilities()
@@ -156,7 +159,11 @@ class Sandbox:
             self.landlock_enforced = True
 
     def seal(self) -> None:
-        self._filter.load()
+        # ZeroMQ's threads exist now (its context made the IPC socket); none has been started
+        # since without being listed, as nothing else runs until the filter is on.
+        threads = tuple(sorted(int(name) for name in os.listdir(self._threads)))
+        os.close(self._threads)
+        self._filter.load(syscall_rules(os.getpid(), threads))
 
     def info(self) -> SandboxInfo:
         return observed(self._status, True, self.landlock_abi, self.landlock_enforced)

@@ -123,11 +123,8 @@ ALLOWED = (
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
     "eventfd2",
     "clock_gettime", "clock_getres", "gettimeofday", "clock_nanosleep", "nanosleep",
-    "futex", "set_robust_list", "rseq", "sched_yield", "sched_getaffinity", "set_tid_address", "exit", "exit_group",
+    "futex", "set_robust_list", "rseq", "sched_yield", "set_tid_address", "exit", "exit_group",
     "restart_syscall",
-    # ZeroMQ's threads read their scheduling and set it again unchanged as they start (raising
-    # a priority needs a capability the transport no longer has).
-    "sched_getscheduler", "sched_getparam", "sched_setscheduler",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
     "getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "uname", "sysinfo", "getrandom", "getrlimit",
     "connect", "bind", "accept4", "getsockname", "getpeername", "getsockopt", "setsockopt",
@@ -155,8 +152,20 @@ CLONE_THREAD = 0x10000
 IOCTLS = (termios.FIONBIO, termios.FIONREAD, termios.FIOCLEX, termios.FIONCLEX, termios.TCGETS)
 
 
-def syscall_rules(pid: int) -> tuple[SyscallRule, ...]:
-    """The whole seccomp policy of the process ``pid``."""
+# Calls about a process or thread named by their first argument, allowed for the transport's
+# own only: ZeroMQ's threads read their scheduling and set it again unchanged as they start
+# (glibc names the thread by its id), glibc asks for the CPUs it may run on, and limits may be
+# read (below). For another process of the same user, setting SCHED_IDLE or reading its
+# limits needs no capability: an attack on the user's other programs.
+OWN_ONLY = ("sched_getscheduler", "sched_getparam", "sched_setscheduler", "sched_getaffinity")
+
+
+def syscall_rules(pid: int, threads: tuple[int, ...] = ()) -> tuple[SyscallRule, ...]:
+    """The whole seccomp policy of the process ``pid``, whose threads are ``threads`` when the
+    filter is loaded (their ids; later threads are asyncio's resolver threads, which make none
+    of the ``OWN_ONLY`` calls)."""
+    # 0 is "the calling thread" to each of these calls; the process's id is its first thread's.
+    own = tuple(dict.fromkeys((0, pid, *threads)))
     rules = [SyscallRule(name, "allow") for name in ALLOWED]
     rules += [SyscallRule(name, "kill") for name in KILLED]
     # socket(): Internet families, UDP or TCP (the protocol 0 or named), whatever the
@@ -181,8 +190,9 @@ def syscall_rules(pid: int) -> tuple[SyscallRule, ...]:
     for name in ("kill", "tgkill"):
         rules.append(SyscallRule(name, "allow", (ArgIs(0, pid),)))
         rules.append(SyscallRule(name, "kill", (ArgIs(0, pid, negate=True),)))
-    # Limits may be read, not raised (root could raise the hard ones).
-    rules.append(SyscallRule("prlimit64", "allow", (ArgIs(2, 0),)))
+    rules += [SyscallRule(name, "allow", (ArgIs(0, target),)) for name in OWN_ONLY for target in own]
+    # Its own limits may be read, not raised (root could raise the hard ones).
+    rules += [SyscallRule("prlimit64", "allow", (ArgIs(0, target), ArgIs(2, 0))) for target in own]
     rules.append(SyscallRule("prctl", "allow", (ArgIs(0, PR_SET_NAME),)))  # a thread's name
     rules += [SyscallRule("ioctl", "allow", (ArgIs(1, request),)) for request in IOCTLS]
     return tuple(rules)

@@ -80,25 +80,29 @@ def _check(result: int, what: str) -> None:
 
 
 class SeccompFilter:
-    """The filter, compiled while the library can still be loaded, and loaded later: a call
-    that no rule takes fails with EPERM; a call of another architecture's ABI (a way around the
-    numbers the filter knows) kills the process."""
+    """libseccomp, loaded while the process can still open its file; ``load`` then compiles a
+    filter and puts it in place. A call that no rule takes fails with EPERM; a call of another
+    architecture's ABI (a way around the numbers the filter knows) kills the process."""
 
-    def __init__(self, rules: Iterable[SyscallRule]) -> None:
+    def __init__(self) -> None:
         self._library = _load_library()
         if self._library.seccomp_api_get() < REQUIRED_API_LEVEL:
             raise SeccompUnavailable(errno.ENOSYS, "the kernel or libseccomp lacks seccomp API level 3")
-        self._context = self._library.seccomp_init(SCMP_ACT_ERRNO | errno.EPERM)
-        if not self._context:
+
+    def load(self, rules: Iterable[SyscallRule]) -> None:
+        """Compile ``rules`` and put the filter on every thread of the process (TSYNC: ZeroMQ's
+        I/O thread too)."""
+        context = self._library.seccomp_init(SCMP_ACT_ERRNO | errno.EPERM)
+        if not context:
             raise SeccompUnavailable(errno.ENOMEM, "seccomp_init failed")
         try:
-            self._add(rules)
-        except OSError:
-            self._library.seccomp_release(self._context)
-            raise
+            self._add(context, rules)
+            _check(self._library.seccomp_load(context), "seccomp_load")
+        finally:
+            self._library.seccomp_release(context)
 
-    def _add(self, rules: Iterable[SyscallRule]) -> None:
-        library, context = self._library, self._context
+    def _add(self, context: int, rules: Iterable[SyscallRule]) -> None:
+        library = self._library
         for attribute, value in ((SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), (SCMP_FLTATR_CTL_TSYNC, 1),
                                  (SCMP_FLTATR_CTL_OPTIMIZE, OPTIMIZE_BINARY_TREE)):
             _check(library.seccomp_attr_set(context, attribute, value), f"seccomp_attr_set {attribute}")
@@ -109,10 +113,3 @@ class SeccompFilter:
             comparisons = (_ArgCmp * len(rule.conditions))(*map(_comparison, rule.conditions))
             _check(library.seccomp_rule_add_array(context, _action(rule), number, len(rule.conditions), comparisons),
                    f"seccomp rule for {rule.name}")
-
-    def load(self) -> None:
-        """Put the filter on every thread of the process (TSYNC: ZeroMQ's I/O thread too)."""
-        try:
-            _check(self._library.seccomp_load(self._context), "seccomp_load")
-        finally:
-            self._library.seccomp_release(self._context)
