@@ -442,6 +442,11 @@ class GatherOptions:
         if type(rate) is not int or not QUALITY_RATE_RANGE[0] <= rate <= QUALITY_RATE_RANGE[1]:
             raise ValueError(f"quality_rate must be a whole number from {QUALITY_RATE_RANGE[0]} to "
                              f"{QUALITY_RATE_RANGE[1]} packets a second")
+        if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:
+            raise ValueError(f"local_addresses must be a tuple of at most {MAX_LOCAL_ADDRESSES} IP addresses")
+        for address in self.local_addresses:
+            if not isinstance(address, str) or parse_ip(address) is None:
+                raise ValueError(f"{str(address)[:60]!r} in local_addresses is not an IP address")
 
     @property
     def gathering_deadline(self) -> float:
@@ -453,8 +458,3 @@ class GatherOptions:
             return deadline
         far_allocation = deadline if self.relay_to_relay else 0.0
         return deadline + far_allocation + self.quality_seconds + QUALITY_DRAIN_SECONDS
-        if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:
-            raise ValueError(f"local_addresses must be a tuple of at most {MAX_LOCAL_ADDRESSES} IP addresses")
-        for address in self.local_addresses:
-            if not isinstance(address, str) or parse_ip(address) is None:
-                raise ValueError(f"{str(address)[:60]!r} in local_addresses is not an IP address")
