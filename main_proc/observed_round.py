@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from icegather.main_proc.diagnosis.exit_status import exit_status
+from icegather.main_proc.diagnosis.nat_behaviour import nat_behaviour
 from icegather.main_proc.diagnosis.outcomes import (
     Configured,
     CredentialFacts,
@@ -30,8 +31,10 @@ from icegather.main_proc.views.report import (
     answer_record,
     candidate_record,
     error_record,
+    nat_test_record,
     note_record,
     relay_check_record,
+    relay_quality_record,
     state_record,
     transaction_record,
 )
@@ -49,6 +52,7 @@ class RoundContext:
     relay_only: bool
     credentials: Mapping[Configured, CredentialFacts]
     checks_relay: bool
+    checks_quality: bool = False
 
     @classmethod
     def of(
@@ -65,10 +69,13 @@ class RoundContext:
                 for url in server.urls
             },
             checks_relay=options.relay_check,
+            checks_quality=options.relay_check and options.quality_seconds > 0,
         )
 
     def outcomes(self, records: Iterable[Mapping[str, Any]]) -> tuple[ServerOutcome, ...]:
-        return server_outcomes(self.urls, records, self.relay_only, self.credentials, self.checks_relay)
+        records = tuple(records)
+        return server_outcomes(self.urls, records, self.relay_only, self.credentials, self.checks_relay,
+                               self.checks_quality, nat_behaviour(records).mapping)
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ async def observe_round(
     pc.oniceserveranswer = record(answer_record)
     pc.oniceservernote = record(note_record)
     pc.onicerelaycheck = record(relay_check_record)
+    pc.onicerelayquality = record(relay_quality_record)
+    pc.onicenattest = record(nat_test_record)
     pc.onicetransaction = record(lambda event, t: transaction_record(event, t, tally.gathering_ms))
     failure = None
     timed_out = False

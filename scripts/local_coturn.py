@@ -110,6 +110,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def free_port_pair(hosts: Sequence[str]) -> int:
+    """A port that, with the next one, is free for UDP and TCP on each of ``hosts`` right now:
+    coturn's RFC 5780 answers come from its listening port and the next."""
+    while True:
+        port = free_port(hosts[0])
+        if port < 65535 and all(_free(host, candidate) for host in hosts for candidate in (port, port + 1)):
+            return port
+
+
+def _free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with contextlib.ExitStack() as sockets:
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                sockets.enter_context(socket.socket(family, kind)).bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def start_coturn(
     host: str = "127.0.0.1",
     username: str = DEFAULT_USERNAME,
@@ -122,6 +142,7 @@ def start_coturn(
     loopback_peers: bool = True,
     authentication: bool = True,
     udp: bool = True,
+    other_host: str | None = None,
 ) -> Coturn:
     """Start coturn and wait until it answers a STUN Binding request. ``tls_certificate`` is
     (certificate file, key file) and turns on TLS on a second port. Relayed addresses come
@@ -129,16 +150,18 @@ def start_coturn(
     which coturn refuses by default; the relay check's peer socket is on loopback here, as
     every address of this server is. Without ``authentication`` it is an open relay
     (``--no-auth``): for the audit's tests only. Without ``udp`` it serves TCP only
-    (``--no-udp``), its UDP port free for a test to drop what comes there."""
+    (``--no-udp``), its UDP port free for a test to drop what comes there. ``other_host``: a second
+    listening address, so that coturn answers RFC 5780's tests (its OTHER-ADDRESS is the other
+    address and the next port; ``--no-rfc5780`` in ``extra_args`` turns that off)."""
     turnserver = shutil.which("turnserver")
     if turnserver is None:
         raise RuntimeError("turnserver (coturn) is not installed: apt-get install coturn")
     workdir = tempfile.mkdtemp(prefix="icegather-coturn-")
-    port = free_port(host)
+    port = free_port_pair((host, other_host)) if other_host else free_port(host)
     tls_port = free_port(host) if tls_certificate else None
     command = [
         turnserver, "-n",
-        f"--listening-ip={host}", f"--listening-port={port}",
+        *(f"--listening-ip={ip}" for ip in (host, other_host) if ip), f"--listening-port={port}",
         *(f"--relay-ip={ip}" for ip in relay_ips or (host,)),
         *(["--lt-cred-mech", f"--user={username}:{password}"] if authentication else ["--no-auth"]),
         f"--realm={realm}",

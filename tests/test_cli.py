@@ -14,7 +14,15 @@ import pytest
 from commands import ICEGATHER
 from local_coturn import local_coturn
 
-from icegather.main_proc.views.report import DIAGNOSIS_FIELDS, FINDING_FIELDS, RECORD_FIELDS, SERVER_FIELDS, schema_name
+from icegather.main_proc.views.report import (
+    DIAGNOSIS_FIELDS,
+    FINDING_FIELDS,
+    QUALITY_FIELDS,
+    RECORD_FIELDS,
+    RELAY_ROW_FIELDS,
+    SERVER_FIELDS,
+    schema_name,
+)
 from icegather.shared.vocabulary.stun_codes import describe
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
@@ -160,20 +168,24 @@ def test_the_credential_file_and_environment_variable_supply_the_credential(cotu
     assert (from_file.returncode, from_env.returncode) == (0, 0)
 
 
-def test_every_ndjson_record_follows_the_documented_schema(coturn, tmp_path):
+def test_every_ndjson_record_follows_the_documented_schema(tmp_path):
     config = tmp_path / "ice.json"
-    config.write_text(
-        json.dumps(
-            {
-                "iceServers": [
-                    coturn.ice_server("turn"),
-                    coturn.ice_server("turn", password="x"),
-                    {"urls": "stun:stun1.invalid:3478"},
-                ]
-            }
+    # On two addresses, coturn answers RFC 5780's tests (icenattest); --quality streams through
+    # its relay (icerelayquality).
+    with local_coturn(other_host="127.0.0.2") as coturn:
+        config.write_text(
+            json.dumps(
+                {
+                    "iceServers": [
+                        coturn.ice_server("turn"),
+                        coturn.ice_server("turn", password="x"),
+                        {"urls": coturn.url("stun")},
+                        {"urls": "stun:stun1.invalid:3478"},
+                    ]
+                }
+            )
         )
-    )
-    lines = records(icegather("--json", "--trace", "--config", str(config), *FAST))
+        lines = records(icegather("--json", "--trace", "--quality", "0.2", "--config", str(config), *FAST))
 
     seen = set()
     for record in lines:
@@ -183,6 +195,8 @@ def test_every_ndjson_record_follows_the_documented_schema(coturn, tmp_path):
     assert seen == set(RECORD_FIELDS)  # the run produced every record type
     summary = lines[-1]
     assert all(tuple(row) == SERVER_FIELDS for row in summary["servers"])
+    assert all(tuple(relay) == RELAY_ROW_FIELDS and tuple(relay["quality"]) == QUALITY_FIELDS
+               for row in summary["servers"] for relay in row["relays"])
     assert tuple(summary["diagnosis"]) == DIAGNOSIS_FIELDS
     assert all(tuple(finding) == FINDING_FIELDS for finding in summary["diagnosis"]["findings"])
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

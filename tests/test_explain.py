@@ -25,10 +25,12 @@ from icegather.main_proc.diagnosis.audit_findings import FINDINGS, SEVERITIES, A
 from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
 from icegather.main_proc.diagnosis.explain import SEVERITY_MEANINGS, TRANSPORT_END_MEANINGS, vocabulary
 from icegather.main_proc.diagnosis.outcomes import ServerOutcome
+from icegather.main_proc.diagnosis.quality_causes import QUALITY_CAUSES
 from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.verdicts import VERDICTS
 from icegather.main_proc.link.transport_process import describe_exit
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSE_MEANINGS, FAILURE_CAUSES
+from icegather.shared.vocabulary.quality_thresholds import QUALITY_THRESHOLDS
 from icegather.shared.vocabulary.relay_outcomes import (
     NOT_CHECKED_REASON_MEANINGS,
     NOT_CHECKED_REASONS,
@@ -75,6 +77,10 @@ def table_words() -> Iterator[tuple[str, str, str]]:
         yield relay.name, "diagnosis cause", before_placeholder(relay.finding)
     for rule in ADDRESS_RULES:
         yield rule.name, "diagnosis cause", before_placeholder(rule.finding)
+    for quality in QUALITY_CAUSES:
+        yield quality.name, "diagnosis cause", before_placeholder(quality.finding)
+    for threshold in QUALITY_THRESHOLDS:
+        yield threshold.name, "quality degradation", threshold.unit
     for verdict in VERDICTS:
         yield verdict.name, "verdict", verdict.summary
     for outcome in RELAY_OUTCOMES:

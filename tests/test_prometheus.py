@@ -22,6 +22,7 @@ from local_exporter import coturn_module, exporter_process
 
 from icegather.main_proc.exporter.config import parse_config
 from icegather.main_proc.exporter.probe_request import BadProbe, probe_request
+from icegather.shared.vocabulary.quality_thresholds import QUALITY_THRESHOLDS
 
 EXAMPLES = Path(__file__).parent.parent / "docs" / "prometheus"
 T = TypeVar("T")
@@ -42,8 +43,19 @@ def test_the_shipped_alerting_rules_are_valid_and_their_unit_tests_pass():
     tested = promtool("test", "rules", "icegather-alerts-test.yml")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 8 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_degraded_relay_alert_fires_at_the_diagnosis_thresholds():
+    rules = yaml.safe_load((EXAMPLES / "icegather-alerts.yml").read_text())
+    [expression] = [rule["expr"] for group in rules["groups"] for rule in group["rules"]
+                    if rule.get("record") == "icegather:relay_degraded"]
+
+    limits = {name: float(limit) for limit, name in re.findall(r'> ([0-9.]+), "degraded", "(\w+)"', expression)}
+    # The table's limits are fractions and milliseconds; the metrics are ratios and seconds.
+    assert limits == {threshold.name: threshold.limit / (1000 if threshold.unit.startswith("ms") else 1)
+                      for threshold in QUALITY_THRESHOLDS}
 
 
 def test_the_shipped_scrape_configuration_is_valid():
@@ -60,18 +72,22 @@ def test_the_shipped_modules_load_and_allow_the_targets_the_shipped_scrape_jobs_
                 module[key] = str(tmp_path / key)
     config = parse_config(modules_file, {"ICEGATHER_TURN_SECRET": "a secret of the test"})
     scrape = yaml.safe_load((EXAMPLES / "prometheus.yml").read_text())
-    probed = [
-        (job["params"]["module"][0] if "params" in job else "default", target)
+    probed = [  # module, target, and the scrape timeout Prometheus sends (in seconds)
+        (job["params"]["module"][0] if "params" in job else "default", target,
+         job.get("scrape_timeout", scrape["global"]["scrape_timeout"]).removesuffix("s"))
         for job in scrape["scrape_configs"] if job.get("metrics_path") == "/probe"
         for static in job["static_configs"] for target in static["targets"]
     ]
 
     assert {name for name, module in config.modules.items() if module.allowed_targets is not None} == {
-        "turn_rest", "turn_user", "relay_only"
+        "turn_rest", "turn_user", "relay_only", "call_quality"
     }
-    assert len(probed) == 4
-    for module, target in probed:  # no packet: probe_request only checks
-        probe_request(urllib.parse.urlencode({"module": module, "target": target}), None, config, time.time())
+    assert len(probed) == 5 and config.modules["call_quality"].options.quality_seconds == 10
+    for module, target, scrape_timeout in probed:  # no packet: probe_request only checks, its time too
+        probe_request(urllib.parse.urlencode({"module": module, "target": target}), scrape_timeout, config,
+                      time.time())
+    with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 13 s")):
+        probe_request("module=call_quality&target=turn:turn.example.org", "10", config, time.time())
     with pytest.raises(BadProbe, match=re.escape("may not probe 'turn:turn.example.org.invalid:3478'")):
         probe_request("module=turn_rest&target=turn:turn.example.org.invalid:3478", None, config, time.time())
 
@@ -99,8 +115,14 @@ def api(port: int, path: str) -> Any:
 
 def query(port: int, expression: str) -> dict[str, float]:
     """instance -> value of each series of an instant query."""
+    return {instance: value for (instance,), value in query_by(port, expression, "instance").items()}
+
+
+def query_by(port: int, expression: str, *labels: str) -> dict[tuple[str, ...], float]:
+    """The values of ``labels`` -> value of each series of an instant query."""
     results = api(port, f"query?query={urllib.parse.quote(expression)}")["result"]
-    return {result["metric"]["instance"]: float(result["value"][1]) for result in results}
+    return {tuple(result["metric"].get(label, "") for label in labels): float(result["value"][1])
+            for result in results}
 
 
 @contextlib.contextmanager
@@ -133,7 +155,8 @@ def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(cotu
     refused = coturn.url("turn", "tcp")
     with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:
         config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+            # 1.5 s a probe: the first one starts the transport too (0.2-0.4 s here, more when busy).
+            "global": {"scrape_interval": "2s", "scrape_timeout": "2s"},
             "scrape_configs": [
                 scrape_job("turn", "turn", [healthy, closed], exporter.port),
                 scrape_job("refused", "wrong", [refused], exporter.port),
@@ -149,6 +172,36 @@ def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(cotu
     assert relay == {healthy: 1}
     assert codes == {healthy: 0, closed: 701, refused: 401}
     assert causes == {closed: 1, refused: 1}
+
+
+def test_prometheus_stores_the_quality_stream_of_a_relay_probed_through_the_exporter(coturn, tmp_path):
+    # A stream of 1 s at 100 packets a second each way: with its 2 s for the last packets and
+    # 0.5 s to reach the relay, the probe needs a scrape timeout of 4 s; it has 5.
+    module = coturn_module(coturn, tmp_path / "credential", local_addresses=["127.0.0.1"],
+                           schedule={"rto": 0.05, "max_sends": 2, "final_wait": 2}, quality_seconds=1, quality_rate=100)
+    (tmp_path / "icegather.yml").write_text(json.dumps({"modules": {"quality": module}}))
+    target = coturn.url("turn")
+    with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:
+        config = {
+            "global": {"scrape_interval": "5s", "scrape_timeout": "5s"},
+            "scrape_configs": [scrape_job("quality", "quality", [target], exporter.port)],
+        }
+        with prometheus(tmp_path, config) as prometheus_port:
+            wait_for_series(prometheus_port, "icegather_relay_up", 1)  # the stream's series come with it
+            loss = query_by(prometheus_port, "icegather_relay_loss_ratio", "instance", "family", "direction")
+            jitter = query_by(prometheus_port, "icegather_relay_jitter_seconds", "direction")
+            rtt = query_by(prometheus_port, "icegather_relay_rtt_seconds", "quantile")
+            packets = query_by(prometheus_port, "icegather_relay_packets", "direction", "fate")
+            misordered = query(prometheus_port,
+                               "icegather_relay_packets_reordered + icegather_relay_packets_duplicated")
+
+    assert loss == {(target, "IPv4", "out"): 0, (target, "IPv4", "back"): 0}  # a clean loopback loses nothing
+    assert set(jitter) == {("out",), ("back",)} and min(jitter.values()) >= 0
+    assert set(rtt) == {("0",), ("0.5",), ("0.95",), ("0.99",)}
+    assert 0 < rtt[("0",)] <= rtt[("0.5",)] <= rtt[("0.95",)] <= rtt[("0.99",)]
+    assert packets[("out", "sent")] > 0
+    assert set(packets.values()) == {packets[("out", "sent")]}  # every packet went out and came back
+    assert misordered == {target: 0}
 
 
 def test_prometheus_fires_the_exporter_down_alert_when_the_exporter_stops(tmp_path):

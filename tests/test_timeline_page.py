@@ -281,13 +281,13 @@ def test_a_summary_whose_relay_checks_lack_newer_keys_is_left_out_with_a_count(m
 # Breaks out of text, of either quote and of a tag, and carries a script and a handler.
 PAYLOAD = "\"'></title></text><script>document.title='pwned'</script><img src=x onerror=alert(1)>"
 # Every element and attribute the page is drawn with: anything else came from the input.
-PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "pre", "svg", "g", "line", "text",
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "pre", "svg", "g", "line", "text",
              "circle", "rect", "path", "polyline", "table", "thead", "tbody", "tr", "th", "td", "span", "br", "details",
              "summary"}
 PAGE_ATTRIBUTES = {"lang", "charset", "class", "width", "height", "role", "aria-label", "x", "y", "x1", "y1", "x2",
                    "y2", "cx", "cy", "r", "d", "text-anchor", "transform", "fill", "stroke", "stroke-dasharray",
                    "points", "data-url", "data-address", "data-method", "data-outcome", "data-attempt", "data-entry",
-                   "data-name"}
+                   "data-name", "data-lost", "data-sent"}
 
 
 class Markup(HTMLParser):
@@ -369,6 +369,7 @@ def wrong_types(records: list[dict]) -> tuple[list[dict], list[dict], list[dict]
         [{**summary, **change} for change in (
             {"round": PAYLOAD}, {"servers": PAYLOAD}, {"servers": [{**server, "url": [PAYLOAD]}]},
             {"servers": [{**server, "relays": [{**server["relays"][0], "relayedAddress": PAYLOAD}]}]},
+            {"servers": [{**server, "relays": [{**server["relays"][0], "quality": {"transport": [PAYLOAD]}}]}]},
             {"diagnosis": [PAYLOAD]}, {"candidates": [PAYLOAD]}, {"timeMs": float("inf")}, {"round": 2**80},
         )],
     )

@@ -34,6 +34,9 @@ from icegather.shared.net.endpoints import Address, endpoint, family_name, is_ip
 from icegather.shared.structs import (
     CandidateInfo,
     IceCandidateErrorInfo,
+    NatTestInfo,
+    RelayQualityInfo,
+    RetransmissionSchedule,
     ServerAnswerInfo,
     ServerNoteInfo,
 )
@@ -44,8 +47,12 @@ from icegather.transport_proc.attempts import Attempt, of_entry, redirect_target
 from icegather.transport_proc.interfaces.tracker import interface_addresses
 from icegather.transport_proc.job import Job
 from icegather.transport_proc.relay.check import RelayChecker, plan_peer
+from icegather.transport_proc.relay.far_allocation import allocate_far
 from icegather.transport_proc.relay.probes import CheckedAllocation
-from icegather.transport_proc.stun import failures
+from icegather.transport_proc.relay.quality_stats import QualityLog, StreamPath, stream_mechanism
+from icegather.transport_proc.relay.quality_stream import QualityStream, report
+from icegather.transport_proc.relay.stream_ends import PeerEnd, TurnEnd
+from icegather.transport_proc.stun import failures, nat_tests
 from icegather.transport_proc.stun.address_families import IPV6_ALONE
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
@@ -62,6 +69,17 @@ logger = logging.getLogger(__name__)
 
 ALLOCATION_MISMATCH = 437
 ALLOCATION_MISMATCH_RETRIES = 3  # new local ports to try (RFC 8656 section 7.3)
+# Relay to relay, the near allocation binds the far relay on a channel apart from the check's.
+FAR_CHANNEL_OFFSET = 0x800
+
+
+def _mapped_address(response: ServerMessage, server: Address) -> Address | MappedAddressProblem | None:
+    """A Binding success's mapped address as a browser takes it (None for an error response)."""
+    if response.message_class == stun.Class.ERROR:
+        return None
+    return choose_mapped_address(
+        response.attributes.get("XOR-MAPPED-ADDRESS"), response.attributes.get("MAPPED-ADDRESS"), server
+    )
 
 
 class Gathering(Job):
@@ -130,9 +148,10 @@ class Gathering(Job):
 
         return trace
 
-    def _answered(self, attempt: Attempt, response: ServerMessage, rtt: float) -> None:
+    def _answered(self, attempt: Attempt, response: ServerMessage, rtt: float, mapped: Address | None = None) -> None:
         """A response of an attempt. The first says the server is reachable from this socket;
-        the first SOFTWARE names what runs there (some servers send it only in successes)."""
+        the first SOFTWARE names what runs there (some servers send it only in successes).
+        ``mapped``: a Binding success's mapped address, reported with its OTHER-ADDRESS."""
         if attempt.channel is None:
             return
         software = response.attributes.get("SOFTWARE")
@@ -144,8 +163,10 @@ class Gathering(Job):
         attempt.answered, attempt.rtt = True, rtt
         address, port = attempt.channel.local_address
         if self._reporting:
+            other = nat_tests.well_formed(response.attributes.get("OTHER-ADDRESS")) if mapped else None
             self.send(protocol.ServerAnswer(self.pc_id, ServerAnswerInfo(
-                address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0], attempt.server_index
+                address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0], attempt.server_index,
+                attempt.server_address[1], *(mapped or ("", 0)), *(other or ("", 0)),
             )))
 
     def _note(self, attempt: Attempt, note: ServerNote, detail: str) -> None:
@@ -249,13 +270,10 @@ class Gathering(Job):
         response, rtt = await transact(
             channel, request, attempt.server_address, self.schedule, trace=self._tracer(attempt)
         )
-        self._answered(attempt, response, rtt)
+        mapped = _mapped_address(response, attempt.server_address)
+        self._answered(attempt, response, rtt, nat_tests.well_formed(mapped))
         if response.message_class == stun.Class.ERROR:
             raise failures.error_response(response, attempt.server_address)
-        mapped = choose_mapped_address(
-            response.attributes.get("XOR-MAPPED-ADDRESS"), response.attributes.get("MAPPED-ADDRESS"),
-            attempt.server_address,
-        )
         if mapped is None:
             raise failures.malformed_response(attempt.server_address, "Binding success without a mapped address")
         if isinstance(mapped, MappedAddressProblem):
@@ -265,6 +283,42 @@ class Gathering(Job):
             # nothing about a UDP socket, so the answer is reported and no candidate made.
             return
         self._add_srflx(mapped, channel.local_address, attempt)
+        other = nat_tests.usable_other_address(response.attributes.get("OTHER-ADDRESS"), attempt.server_address)
+        if self.options.nat_behaviour and other is not None:
+            await self._test_nat(attempt, channel, mapped, other)
+
+    async def _test_nat(self, attempt: Attempt, channel: Channel, mapped: Address, other: Address) -> None:
+        """RFC 5780's tests of the NAT from the host socket (``nat_tests``), each one transaction
+        on a short schedule, within the attempt and so within the gathering."""
+        schedule = side_schedule(self.schedule, attempt.rtt)
+        # Both at once: their answers come from addresses the socket has not sent to, whatever
+        # the other's, and a NAT that lets neither in costs one schedule, not two.
+        filtering = nat_tests.filtering_tests(attempt.server_address, other)
+        await asyncio.gather(*(self._nat_test(attempt, channel, test, schedule) for test in filtering))
+        to_other_ip, to_other_ip_and_port = nat_tests.mapping_tests(attempt.server_address, other)
+        mapped_there = await self._nat_test(attempt, channel, to_other_ip, schedule)
+        if mapped_there is not None and mapped_there != mapped:
+            await self._nat_test(attempt, channel, to_other_ip_and_port, schedule)
+
+    async def _nat_test(
+        self, attempt: Attempt, channel: Channel, test: nat_tests.NatTest, schedule: RetransmissionSchedule
+    ) -> Address | None:
+        """Run and report one test; the mapped address in its answer."""
+        source: Address | None = None
+        mapped: Address | None = None
+        try:
+            response, _ = await transact(
+                channel, nat_tests.request(test), test.destination, schedule, answer_from=(test.answer_from,)
+            )
+            source, mapped = response.source, nat_tests.well_formed(_mapped_address(response, test.destination))
+        except AttemptFailed:
+            pass  # silence or an ICMP error: reported as unanswered
+        if self._reporting:
+            self.send(protocol.NatTest(self.pc_id, NatTestInfo(
+                *channel.local_address, attempt.url.url, test.name, *test.destination, source is not None,
+                *(source or ("", 0)), *(mapped or ("", 0)), attempt.server_index,
+            )))
+        return mapped
 
     def _add_srflx(self, mapped: Address, base: Address, attempt: Attempt) -> None:
         # RFC 8445 section 5.1.3: a server-reflexive candidate equal to its base, or to one
@@ -331,7 +385,7 @@ class Gathering(Job):
         if self.options.relay_check:
             # One at a time, as they share the client's socket, each on a channel of its own.
             for channel_number, relayed in enumerate(step.relayed, FIRST_CHANNEL):
-                await self._check_relay(attempt, session, relayed, step.mapped, channel_number)
+                await self._check_relay(attempt, session, relayed, step, channel_number)
 
     async def _ask_ipv6_relay(self, first: Attempt) -> None:
         """Beyond a browser: ask the server that gave an IPv4 relay for an IPv6 one too, from a
@@ -366,23 +420,71 @@ class Gathering(Job):
                 attempt.channel.close()
 
     async def _check_relay(
-        self, attempt: Attempt, session: AllocateSession, relayed: Address, mapped: Address | None,
+        self, attempt: Attempt, session: AllocateSession, relayed: Address, allocated: Allocated,
         channel_number: int,
     ) -> None:
         """Send data through one relayed address of the new allocation and back
-        (``relay_check``), and report what came of it."""
+        (``relay_check``), and report what came of it; then, if it carries data, a quality
+        stream through it (``quality_seconds``)."""
         assert attempt.channel is not None
         checked = CheckedAllocation(attempt.channel.local_address, attempt.url.url, relayed)
-        mapped_ip = mapped[0] if mapped is not None else None
+        mapped_ip = allocated.mapped[0] if allocated.mapped is not None else None
         plan = plan_peer(relayed[0], attempt.local_ip, mapped_ip, attempt.server_address[0], self.local_addresses)
         check = RelayChecker(
             attempt.channel, session, attempt.server_address, checked, plan, self.schedule, channel_number,
             self._tracer(attempt),
         )
-        info = await check.run()
-        if self.options.trace and self._reporting:
-            ended = time.monotonic()
-            for probe in probe_traces(check.log, attempt.url.url, checked.local, relayed, ended, self._started):
-                self.send(protocol.TransactionTrace(self.pc_id, of_entry(probe, attempt)))
+        try:
+            info = await check.run()
+            if self.options.trace and self._reporting:
+                ended = time.monotonic()
+                for probe in probe_traces(check.log, attempt.url.url, checked.local, relayed, ended, self._started):
+                    self.send(protocol.TransactionTrace(self.pc_id, of_entry(probe, attempt)))
+            if self._reporting:
+                self.send(protocol.RelayCheck(self.pc_id, of_entry(info, attempt)))
+            mechanism = stream_mechanism(info) if self.options.quality_seconds else None
+            if mechanism is not None and check.target is not None:
+                near = TurnEnd(attempt.channel, session, attempt.server_address, check.target, mechanism,
+                               channel_number, self.schedule, allocated.lifetime)
+                await self._quality_stream(attempt, near, relayed, check)
+        finally:
+            check.close()
+
+    async def _quality_stream(self, attempt: Attempt, near: TurnEnd, relayed: Address, check: RelayChecker) -> None:
+        """A call-like stream through the relay just checked, to the check's peer socket or,
+        relay to relay, to a second allocation; reported after the check."""
+        assert attempt.channel is not None and check.peer is not None
+        log = QualityLog(self.options.quality_rate, self.options.quality_seconds)
+        path = StreamPath(attempt.channel.local_address, attempt.url.url, attempt.server_index, relayed,
+                          near.mechanism, attempt.channel.transport_name)
+        if self.options.relay_to_relay:
+            info = await self._relay_to_relay(attempt, near, log, path)
+        else:
+            info = await QualityStream(log, near, PeerEnd(check.peer, relayed), path).run()
         if self._reporting:
-            self.send(protocol.RelayCheck(self.pc_id, of_entry(info, attempt)))
+            self.send(protocol.RelayQuality(self.pc_id, info))
+
+    async def _relay_to_relay(
+        self, attempt: Attempt, near: TurnEnd, log: QualityLog, path: StreamPath
+    ) -> RelayQualityInfo:
+        """The stream to a far allocation of its own (``far_allocation``), kept and released
+        with the others; a far allocation, permission or channel that fails is the stream's
+        cause."""
+        try:
+            far = await allocate_far(self.configuration, attempt.server_index, attempt.url, path.relayed,
+                                     self.local_addresses, self.schedule, self.options.verify_tls)
+        except AttemptFailed as failure:
+            failure.text = f"the far allocation failed: {failure.text}"
+            return report(log, path, failure)
+        self._allocations.keep(far.channel, far.session, far.server)
+        path = dataclasses.replace(path, far_url=far.url.url, far_server_index=far.server_index,
+                                   far_relayed=far.relayed)
+        there = near.toward(far.relayed, near.channel_number + FAR_CHANNEL_OFFSET)
+        back = TurnEnd(far.channel, far.session, far.server, path.relayed, near.mechanism, FIRST_CHANNEL,
+                       self.schedule, far.lifetime)
+        try:
+            await there.open_path()
+            await back.open_path()
+        except AttemptFailed as failure:
+            return report(log, path, failure)
+        return await QualityStream(log, there, back, path).run()

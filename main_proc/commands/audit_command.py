@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"a certificate that expires sooner is a warning (default {DEFAULT_CERT_WARN_DAYS})")
     add_schedule_options(parser.add_argument_group("checks"))
     parser.set_defaults(relay_only=False, insecure_tls=False, relay_check=False, ipv6_relay=False, trace=False,
-                        html=None)
+                        html=None, quality=0.0, quality_rate=None, relay_to_relay=False, nat_behaviour=False)
     return parser
 
 

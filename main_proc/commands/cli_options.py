@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.shared.structs import (
     FINAL_WAIT_RANGE,
+    MAX_QUALITY_SECONDS,
     MAX_SENDS_RANGE,
+    QUALITY_DEFAULT_RATE,
+    QUALITY_RATE_RANGE,
     RTO_RANGE,
     GatherOptions,
     RetransmissionSchedule,
@@ -119,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     gathering.add_argument("--no-ipv6-relay", dest="ipv6_relay", action="store_false",
                            help="do not ask a TURN server that gave an IPv4 relay for an IPv6 one too "
                                 "(a browser does not)")
+    gathering.add_argument("--no-nat-behaviour", dest="nat_behaviour", action="store_false",
+                           help="do not run RFC 5780's NAT tests where a STUN server offers them (a browser "
+                                "does not)")
+    add_quality_options(gathering)
     gathering.add_argument("--insecure-tls", action="store_true",
                            help="accept any certificate from stuns:/turns: servers (your own test servers)")
     return parser
@@ -167,6 +174,32 @@ def add_schedule_options(group: argparse._ArgumentGroup) -> None:
                        help=f"wait after the last request, in initial RTOs (default {defaults.final_wait})")
 
 
+def add_quality_options(group: argparse._ArgumentGroup) -> None:
+    """A call-like stream through each relay that carries data, after its relay check."""
+    group.add_argument("--quality", type=float, default=0.0, metavar="SECONDS",
+                       help="after each relay check, send a call-like stream through the relay for SECONDS and "
+                            "report its loss, jitter and round trips (turns the relay check on)")
+    group.add_argument("--quality-rate", type=int, default=None, metavar="N",
+                       help=f"with --quality: packets a second each way (default {QUALITY_DEFAULT_RATE}, "
+                            "160 bytes each, like 20 ms audio frames)")
+    group.add_argument("--relay-to-relay", action="store_true",
+                       help="with --quality: the stream's far end is a second allocation (on the next TURN URL), "
+                            "as in a call where both users need TURN")
+
+
+def check_quality(args: argparse.Namespace) -> None:
+    """The stream's options: in their ranges, and only with --quality, which needs the relay check."""
+    if not 0 <= args.quality <= MAX_QUALITY_SECONDS:
+        raise BadInput(f"--quality must be between 0 and {MAX_QUALITY_SECONDS:g} seconds")
+    low, high = QUALITY_RATE_RANGE
+    if args.quality_rate is not None and not low <= args.quality_rate <= high:
+        raise BadInput(f"--quality-rate must be between {low} and {high} packets a second")
+    if not args.quality and (args.quality_rate is not None or args.relay_to_relay):
+        raise BadInput("--quality-rate and --relay-to-relay go with --quality SECONDS")
+    if args.quality and not args.relay_check:
+        raise BadInput("--quality runs after the relay check: leave out --no-relay-check")
+
+
 def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
     """Where transports come from: a process of our own, or the service given by --transport.
     Call it once the rest of the input is known to be good: it spawns our own process at
@@ -175,10 +208,14 @@ def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
     if args.transport is None:
         if args.curve_secret or args.curve_server:
             raise BadInput("--curve-secret and --curve-server go with --transport tcp://...")
+        from icegather.main_proc.link.supervision import TransportError
         from icegather.main_proc.link.transport_process import TransportProcess
 
         sandbox = args.sandbox
-        spawned = TransportProcess.start(sandbox=sandbox)
+        try:
+            spawned = TransportProcess.start(sandbox=sandbox)
+        except TransportError as exc:  # none can start here: its directory is unsafe, or the platform
+            raise BadInput(str(exc)) from None
         from icegather.main_proc.link.transport_client import TransportClient
         from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 
@@ -278,6 +315,7 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
         schedule = RetransmissionSchedule(args.rto, args.max_sends, args.final_wait)
     except ValueError as exc:
         raise BadInput(f"--rto, --max-sends and --final-wait: {exc}") from None
+    check_quality(args)
     try:
         return GatherOptions(
             schedule=schedule,
@@ -286,6 +324,10 @@ def gather_options(args: argparse.Namespace) -> GatherOptions:
             relay_check=args.relay_check,
             ipv6_relay=args.ipv6_relay,
             trace=args.trace or args.html is not None,
+            quality_seconds=args.quality,
+            quality_rate=args.quality_rate or QUALITY_DEFAULT_RATE,
+            relay_to_relay=args.relay_to_relay,
+            nat_behaviour=args.nat_behaviour,
         )
     except ValueError as exc:
         raise BadInput(f"--local-address: {exc}") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from icegather.main_proc.diagnosis.nat_behaviour import DEPENDENT_MAPPINGS
 from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
 from icegather.main_proc.diagnosis.relay_causes import EXTERNAL_IP, RELAY_IP
 from icegather.main_proc.diagnosis.server_products import Wording, phrased
@@ -18,7 +19,7 @@ from icegather.shared.net.endpoints import family_name
 class AddressRule:
     """A row of the address table: which address of an outcome it is about (``pick`` returns
     it, or None when the rule does not apply) and what it says. Placeholders: {address},
-    {scope}, {server}, {family} and {server_family}."""
+    {scope}, {server}, {family}, {server_family} and {mapping}."""
 
     name: str
     pick: Callable[[ServerOutcome], str | None]
@@ -41,6 +42,12 @@ def _relay_of_other_family(outcome: ServerOutcome) -> str | None:
     if server is None or not outcome.relayed or any(family_name(a) == family_name(server) for a in outcome.relayed):
         return None
     return outcome.relayed[0]
+
+
+def _symmetric_nat_srflx(outcome: ServerOutcome) -> str | None:
+    """The srflx address of a NAT whose mapping depends on where packets go (said once, of the
+    first STUN URL that gave a srflx: ``ServerOutcome.nat_mapping``)."""
+    return outcome.mapped[0] if outcome.nat_mapping in DEPENDENT_MAPPINGS and outcome.mapped else None
 
 
 ADDRESS_RULES: tuple[AddressRule, ...] = (
@@ -72,6 +79,15 @@ ADDRESS_RULES: tuple[AddressRule, ...] = (
             },
         ),
     ),
+    AddressRule(
+        "symmetric nat",
+        _symmetric_nat_srflx,
+        "this machine is behind a NAT with {mapping} mapping (RFC 4787: a symmetric NAT): it maps each "
+        "destination to another port, so the server-reflexive address a STUN server sees ({address}) is not the "
+        "one a peer would see, and direct connections to peers behind other NATs fail: TURN is needed",
+        Wording("that a TURN server is configured and works for these users (a relay candidate), or the NAT's own "
+                "setting for endpoint-independent mapping (RFC 4787 REQ-1)"),
+    ),
 )
 
 
@@ -87,6 +103,7 @@ def address_findings(outcome: ServerOutcome) -> tuple[Finding, ...]:
                 "server": server,
                 "family": family_name(address),
                 "server_family": family_name(server) if server else "",
+                "mapping": outcome.nat_mapping,
             }
             next_check = rule.next_check.said_for(outcome.product)
             found.append(Finding(outcome.url, rule.name, rule.finding.format(**values), next_check, outcome.entry))

@@ -7,8 +7,10 @@ EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
 
 def exit_status(complete: bool, findings: int, failure: str | None) -> int:
-    """``findings``: the diagnosis's, one for each error event, relay that carries no data and
-    address peers cannot use."""
+    """``findings``: the diagnosis's, one for each error event, relay that carries no data,
+    relay too degraded for a call and address peers cannot use. A degraded relay fails the
+    check as a broken one does: a call through it breaks up, which is what a monitoring job
+    that runs ``--quality`` asks about."""
     if failure is not None or not complete:
         return EXIT_TRANSPORT_FAILED
     return EXIT_FINDINGS if findings else EXIT_OK

@@ -25,11 +25,13 @@ from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES
 from icegather.main_proc.diagnosis.audit_findings import FINDINGS, Severity
 from icegather.main_proc.diagnosis.causes import ANY_KIND, ANY_TRANSPORT, CAUSES, SERVER_CODES, Cause
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_OK
+from icegather.main_proc.diagnosis.quality_causes import QUALITY_CAUSES
 from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.server_products import PRODUCTS, Wording
 from icegather.main_proc.diagnosis.verdicts import VERDICTS
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSE_MEANINGS, SERVER_ERROR_CAUSES
 from icegather.shared.vocabulary.meaning import Meaning
+from icegather.shared.vocabulary.quality_thresholds import QUALITY_THRESHOLDS
 from icegather.shared.vocabulary.relay_outcomes import NOT_CHECKED_REASON_MEANINGS, RELAY_OUTCOME_MEANINGS
 from icegather.shared.vocabulary.server_notes import SERVER_NOTE_MEANINGS
 from icegather.shared.vocabulary.stun_codes import REGISTRY
@@ -177,6 +179,20 @@ def diagnosis_causes() -> Iterator[Entry]:
     for rule in ADDRESS_RULES:
         yield Entry(rule.name, "diagnosis cause", f"an address peers elsewhere cannot use, {DIAGNOSIS}",
                     readable(rule.finding), checking(rule.next_check), "the addresses the servers gave (no traffic)")
+    for quality in QUALITY_CAUSES:
+        recognised = ("a stream that stopped before its end" if quality.stopped
+                      else f"degraded {one_of(sorted(quality.degraded))}")
+        yield Entry(quality.name, "diagnosis cause", f"why a relay that carries data would hurt a call, {DIAGNOSIS}",
+                    readable(quality.finding), checking(quality.next_check),
+                    f"{recognised}, over {one_of(sorted(quality.transports))}")
+
+
+def degradations() -> Iterator[Entry]:
+    for threshold in QUALITY_THRESHOLDS:
+        yield Entry(threshold.name, "quality degradation", "what a call-like stream crossed: an entry of degraded "
+                    "in an icerelayquality record", f"{threshold.unit} above {threshold.limit:g} "
+                    f"({one_of(threshold.keys)}); the limit: {threshold.source}",
+                    leads_to(q.name for q in QUALITY_CAUSES if threshold.name in q.degraded))
 
 
 def verdicts() -> Iterator[Entry]:
@@ -228,8 +244,8 @@ def transport_ends() -> Iterator[Entry]:
 
 def vocabulary() -> tuple[Entry, ...]:
     """Every word, table by table."""
-    return (*error_codes(), *error_causes(), *diagnosis_causes(), *verdicts(), *relay_words(), *server_notes(),
-            *audit_findings(), *audit_severities(), *transport_ends())
+    return (*error_codes(), *error_causes(), *diagnosis_causes(), *verdicts(), *relay_words(), *degradations(),
+            *server_notes(), *audit_findings(), *audit_severities(), *transport_ends())
 
 
 def key(word: str) -> str:

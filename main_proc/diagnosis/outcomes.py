@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from icegather.main_proc.credentials.rest_credentials import username_expiry
@@ -14,7 +14,13 @@ from icegather.main_proc.diagnosis.server_products import ServerProduct, recogni
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import family_name
 from icegather.shared.vocabulary.failure_causes import DISCARDED_ANSWER_CAUSES
-from icegather.shared.vocabulary.relay_outcomes import BROKEN
+from icegather.shared.vocabulary.relay_outcomes import BROKEN, RelayOutcome
+
+# The relay check outcomes after which a relay's stream runs: some probes got through each way
+# with a mechanism (``GatherOptions.quality_seconds``).
+CARRIES_DATA: frozenset[RelayOutcome] = frozenset({
+    "works", "indication_out_dropped", "indication_back_dropped", "channel_out_dropped", "channel_back_dropped",
+})
 
 # A URL as configured: its entry's index in iceServers, and the URL.
 Configured = tuple[int, IceUrl]
@@ -65,6 +71,13 @@ class ServerOutcome:
     # detail).
     software: str = ""
     notes: tuple[tuple[str, str], ...] = ()
+    # The records of its relays' call-like streams (``icerelayquality``), and whether the
+    # gathering runs them.
+    relay_qualities: tuple[Mapping[str, Any], ...] = ()
+    checks_quality: bool = False
+    # The NAT mapping (``nat_behaviour``), on the first STUN URL that gave a srflx: the one its
+    # finding is said of. "" on every other outcome.
+    nat_mapping: str = ""
 
     @property
     def failed(self) -> bool:
@@ -88,13 +101,26 @@ class ServerOutcome:
         return tuple(check for check in self.relay_checks if check["outcome"] in BROKEN)
 
     @property
+    def degraded_relays(self) -> tuple[Mapping[str, Any], ...]:
+        """The streams that crossed a threshold or stopped before their end."""
+        return tuple(quality for quality in self.relay_qualities if quality["degraded"] or quality["cause"])
+
+    @property
+    def streaming(self) -> bool:
+        """A relay check found a relay that carries data, and its stream has not reported yet."""
+        carrying = sum(check["outcome"] in CARRIES_DATA for check in self.relay_checks)
+        return self.checks_quality and len(self.relay_qualities) < carrying
+
+    @property
     def settled(self) -> bool:
         """Its attempt is over: it failed, or gave what its kind of server gives (a TURN server:
-        a relay candidate, and the relay check's result when relays are checked)."""
+        a relay candidate, the relay check's result when relays are checked, and the stream's
+        when streams run)."""
         if not self.tried or self.failed:
             return True
         if self.kind == "turn":
-            return "relay" in self.gained and (not self.checks_relay or bool(self.relay_checks))
+            checked = not self.checks_relay or bool(self.relay_checks)
+            return "relay" in self.gained and checked and not self.streaming
         return self.answered
 
 
@@ -135,10 +161,12 @@ def server_outcomes(
     relay_only: bool = False,
     credentials: Mapping[Configured, CredentialFacts] | None = None,
     checks_relay: bool = False,
+    checks_quality: bool = False,
+    nat_mapping: str = "",
 ) -> tuple[ServerOutcome, ...]:
     """One outcome per configured URL of each entry, in configuration order, from the
     gathering's records (the dicts of ``icegather.main_proc.views.report``) and what is known of
-    its credential."""
+    its credential; ``nat_mapping`` goes to the first STUN URL that gave a srflx."""
     folded: dict[tuple[int, str], Folded] = {}
     for record in records:
         if record.get("url") is not None:  # not host candidates, state changes: no server's
@@ -178,8 +206,13 @@ def server_outcomes(
                 error_server_address=error_server,
                 software=facts.software,
                 notes=tuple(facts.notes),
+                relay_qualities=tuple(facts.relay_qualities),
+                checks_quality=checks_quality,
             )
         )
+    first_stun = next((i for i, o in enumerate(outcomes) if o.kind == "stun" and o.mapped), None)
+    if first_stun is not None:
+        outcomes[first_stun] = replace(outcomes[first_stun], nat_mapping=nat_mapping)
     return tuple(outcomes)
 
 
@@ -195,6 +228,7 @@ class Folded:
     addresses: dict[str, list[str]] = field(default_factory=dict)  # candidate type -> addresses
     error: tuple[int, str, str, str | None] | None = None  # code, text, cause, server address
     relay_checks: list[Mapping[str, Any]] = field(default_factory=list)
+    relay_qualities: list[Mapping[str, Any]] = field(default_factory=list)
     software: str = ""
     notes: dict[tuple[str, str], None] = field(default_factory=dict)
 
@@ -214,6 +248,8 @@ class Folded:
             )
         elif kind == "icerelaycheck":
             self.relay_checks.append(record)
+        elif kind == "icerelayquality":
+            self.relay_qualities.append(record)
         elif kind == "iceservernote" and record["note"] == "software":
             self.software = self.software or record["detail"]
         elif kind == "iceservernote":

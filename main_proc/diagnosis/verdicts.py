@@ -8,6 +8,8 @@ Pure functions and four tables. ``server_outcomes`` folds the records of one gat
   kind of server and transport, and what happened to the other URLs of the same host;
 * ``RELAY_CAUSES`` explains a relay check that found the relay does not carry data, from its
   outcome (``shared.vocabulary.relay_outcomes``) and, for a refused request, the server's code;
+* ``QUALITY_CAUSES`` explains a relay that carries data too poorly for a call, from its
+  call-like stream (the thresholds it crosses: ``shared.vocabulary.quality_thresholds``);
 * ``ADDRESS_RULES`` finds addresses peers elsewhere cannot use (a public server's relayed
   address in private space, say), with no traffic needed;
 * ``VERDICTS`` gives the overall verdict from a handful of facts about the whole gathering.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from icegather.main_proc.diagnosis.address_rules import address_findings
 from icegather.main_proc.diagnosis.causes import explain_failure
 from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
+from icegather.main_proc.diagnosis.quality_causes import explain_quality
 from icegather.main_proc.diagnosis.relay_causes import explain_relay
 
 
@@ -75,6 +78,13 @@ VERDICTS: tuple[Verdict, ...] = (
         "the relay findings below",
     ),
     Verdict(
+        "relay degraded",
+        {"relay_degraded": True},
+        "a TURN relay carries data, but too poorly for a call: loss, jitter or delay above what voice tolerates, "
+        "or its stream stopped",
+        "the relay quality findings below",
+    ),
+    Verdict(
         "unusable address",
         {"unusable_address": True},
         "a server hands out an address that peers elsewhere cannot use",
@@ -116,6 +126,7 @@ def facts(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = F
         "turn_configured": any(o.kind == "turn" for o in tried),
         "relay": any("relay" in o.gained for o in tried),
         "relay_broken": any(o.broken_relays for o in tried),
+        "relay_degraded": any(o.degraded_relays for o in tried),
         "unusable_address": any(address_findings(o) for o in tried),
     }
 
@@ -127,5 +138,6 @@ def diagnose(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool 
     verdict = next(v for v in VERDICTS if all(known[name] == value for name, value in v.when.items()))
     findings = tuple(explain_failure(o, outcomes) for o in outcomes if o.failed)
     findings += tuple(explain_relay(o, check) for o in outcomes for check in o.broken_relays)
+    findings += tuple(explain_quality(o, quality) for o in outcomes for quality in o.degraded_relays)
     findings += tuple(finding for o in outcomes for finding in address_findings(o))
     return Diagnosis(verdict.name, verdict.summary, verdict.next_check, findings)

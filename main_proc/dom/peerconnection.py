@@ -22,7 +22,9 @@ from icegather.main_proc.dom.event_target import Event, EventHandler, EventTarge
 from icegather.main_proc.dom.ice_candidate import RTCIceCandidate
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
 from icegather.main_proc.dom.icegather_events import (
+    IceNatTestEvent,
     IceRelayCheckEvent,
+    IceRelayQualityEvent,
     IceServerAnswerEvent,
     IceServerNoteEvent,
     IceTransactionEvent,
@@ -36,18 +38,23 @@ from icegather.shared.structs import (
     CandidateInfo,
     GatherOptions,
     IceCandidateErrorInfo,
+    NatTestInfo,
     RelayCheckInfo,
+    RelayQualityInfo,
     ServerAnswerInfo,
     ServerNoteInfo,
     TransactionTraceInfo,
 )
+from icegather.shared.vocabulary.quality_thresholds import crossed
 from icegather.shared.vocabulary.relay_outcomes import relay_outcome
 
 # Candidates belong to one media section; the model has exactly one.
 SDP_MID = "0"
 
 # What the transport reports that becomes an ``IceServerEvent``.
-ServerEventInfo = ServerAnswerInfo | ServerNoteInfo | RelayCheckInfo | TransactionTraceInfo
+ServerEventInfo = (
+    ServerAnswerInfo | ServerNoteInfo | RelayCheckInfo | RelayQualityInfo | NatTestInfo | TransactionTraceInfo
+)
 
 
 def error_event_init(info: IceCandidateErrorInfo) -> dict[str, Any]:
@@ -107,6 +114,83 @@ def relay_check_event_init(info: RelayCheckInfo) -> dict[str, Any]:
     }
 
 
+def answer_event_init(info: ServerAnswerInfo) -> dict[str, Any]:
+    return {
+        **server_event_init(info),
+        "rttMs": info.rtt_ms,
+        "serverAddress": info.server_address,
+        "serverPort": info.server_port or None,
+        "mappedAddress": info.mapped_address or None,
+        "mappedPort": info.mapped_port or None,
+        "otherAddress": info.other_address or None,
+        "otherPort": info.other_port or None,
+    }
+
+
+def nat_test_event_init(info: NatTestInfo) -> dict[str, Any]:
+    return {
+        **server_event_init(info),
+        "test": info.test,
+        "serverAddress": info.server_address or None,
+        "serverPort": info.server_port or None,
+        "answered": info.answered,
+        "sourceAddress": info.source_address or None,
+        "sourcePort": info.source_port or None,
+        "mappedAddress": info.mapped_address or None,
+        "mappedPort": info.mapped_port or None,
+    }
+
+
+def lost(sent: int, received: int) -> float | None:
+    """The fraction of ``sent`` that did not arrive; None when nothing was sent."""
+    return round(1 - received / sent, 4) if sent else None
+
+
+def relay_quality_event_init(info: RelayQualityInfo) -> dict[str, Any]:
+    """The ``icerelayquality`` event's init: the stream's facts in DOM-style names, ``""`` and
+    ``0`` as ``None``, and what they mean: loss each way, the delay the relay added to the
+    fastest round trip (over TCP and TLS, where a loss shows up as a retransmission's delay),
+    and the thresholds crossed."""
+    far = info.far_url != ""
+    added = None if info.rtt_p95_ms is None or info.rtt_min_ms is None else info.rtt_p95_ms - info.rtt_min_ms
+    init = {
+        **server_event_init(info),
+        "relayedAddress": info.relayed_address,
+        "relayedPort": info.relayed_port,
+        "farUrl": info.far_url if far else None,
+        "farRelayedAddress": info.far_relayed_address if far else None,
+        "farRelayedPort": info.far_relayed_port if far else None,
+        "mechanism": info.mechanism,
+        "transport": info.transport,
+        "seconds": info.seconds,
+        "rate": info.rate,
+        "packetsOut": info.packets_out,
+        "packetsBack": info.packets_back,
+        "packetsOutReceived": info.packets_out_received,
+        "packetsBackReceived": info.packets_back_received,
+        "lossOut": lost(info.packets_out, info.packets_out_received),
+        "lossBack": lost(info.packets_back, info.packets_back_received),
+        "jitterOutMs": info.jitter_out_ms,
+        "jitterBackMs": info.jitter_back_ms,
+        "rttMinMs": info.rtt_min_ms,
+        "rttP50Ms": info.rtt_p50_ms,
+        "rttP95Ms": info.rtt_p95_ms,
+        "rttP99Ms": info.rtt_p99_ms,
+        "addedDelayMs": added,
+        "reordered": info.reordered,
+        "duplicated": info.duplicated,
+        "cause": info.cause or None,
+        "seriesIntervalMs": info.series_interval_ms,
+        "seriesSent": info.series_sent,
+        "seriesLost": info.series_lost,
+        # An interval from which nothing came back has no round trip (the wire's 0).
+        "seriesRttMs": tuple(None if sent == gone else rtt
+                             for sent, gone, rtt in zip(info.series_sent, info.series_lost, info.series_rtt_ms,
+                                                            strict=True)),
+    }
+    return {**init, "degraded": crossed(init)}
+
+
 class PeerConnectionObserver:
     """Transport reports for one peer connection -> DOM events on it."""
 
@@ -140,8 +224,7 @@ class PeerConnectionObserver:
         return self._fire_while_gathering(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
 
     def on_server_answer(self, info: ServerAnswerInfo) -> bool:
-        init = {**server_event_init(info), "rttMs": info.rtt_ms, "serverAddress": info.server_address}
-        return self._fire_while_gathering(IceServerAnswerEvent("iceserveranswer", init))
+        return self._fire_while_gathering(IceServerAnswerEvent("iceserveranswer", answer_event_init(info)))
 
     def on_server_note(self, info: ServerNoteInfo) -> bool:
         init = {**server_event_init(info), "note": info.note, "detail": info.detail}
@@ -149,6 +232,12 @@ class PeerConnectionObserver:
 
     def on_relay_check(self, info: RelayCheckInfo) -> bool:
         return self._fire_while_gathering(IceRelayCheckEvent("icerelaycheck", relay_check_event_init(info)))
+
+    def on_relay_quality(self, info: RelayQualityInfo) -> bool:
+        return self._fire_while_gathering(IceRelayQualityEvent("icerelayquality", relay_quality_event_init(info)))
+
+    def on_nat_test(self, info: NatTestInfo) -> bool:
+        return self._fire_while_gathering(IceNatTestEvent("icenattest", nat_test_event_init(info)))
 
     def on_transaction(self, info: TransactionTraceInfo) -> bool:
         init = {
@@ -178,6 +267,8 @@ class RTCPeerConnection(EventTarget):
     oniceserveranswer: EventHandler[IceServerAnswerEvent] = EventHandler()  # icegather's own
     oniceservernote: EventHandler[IceServerNoteEvent] = EventHandler()  # icegather's own
     onicerelaycheck: EventHandler[IceRelayCheckEvent] = EventHandler()  # icegather's own
+    onicerelayquality: EventHandler[IceRelayQualityEvent] = EventHandler()  # icegather's own
+    onicenattest: EventHandler[IceNatTestEvent] = EventHandler()  # icegather's own
     onicetransaction: EventHandler[IceTransactionEvent] = EventHandler()  # icegather's own
 
     def __init__(
@@ -223,7 +314,7 @@ class RTCPeerConnection(EventTarget):
         """Gather candidates; return when gathering is complete or the connection closed.
 
         Raises ``TransportError`` if the transport dies, refuses the request or does not finish
-        within ``GatherOptions.schedule.gathering_deadline``, and ``DOMException``
+        within ``GatherOptions.gathering_deadline``, and ``DOMException``
         ``InvalidStateError`` if the connection is closed or already gathered.
         """
         if self._closed:

@@ -21,12 +21,18 @@ the relay check, a time limit); a probe request names a module and a target.
         relay_check: true
         ipv6_relay: true                                    # ask for an IPv6 relay too
         timeout: 30
+      call_quality:
+        quality_seconds: 5      # a call-like stream through each relay that carries data
+        quality_rate: 50        # packets a second each way (the default)
 
 A module that holds credentials must list ``allowed_targets`` (the module ``allowed_targets``
 says what they match): a probe of any other target with it is refused before anything is
 sent. Secrets are read when the file is loaded (a mistake shows at start-up, not at 3 a.m.) and
 never appear in an error: ``BadInput`` names the module, the key or the file. The module
 ``default`` (no credentials, the default schedule) exists without any file.
+
+A module with ``quality_seconds`` must leave room in its ``timeout`` for its stream (``probe_time``
+says how a probe's time is shared); one that cannot is refused here, not at each scrape.
 """
 
 from __future__ import annotations
@@ -41,13 +47,21 @@ import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is a 
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.main_proc.exporter.allowed_targets import AllowedTarget, parse_allowed_target
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.main_proc.exporter.probe_time import stream_does_not_fit
+from icegather.shared.structs import (
+    MAX_QUALITY_SECONDS,
+    QUALITY_DEFAULT_RATE,
+    QUALITY_RATE_RANGE,
+    GatherOptions,
+    RetransmissionSchedule,
+)
 
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_CONCURRENCY = 16
 MODULE_KEYS = frozenset({
     "username", "credential_file", "credential_env", "auth_secret_file", "auth_secret_env", "auth_user", "auth_ttl",
     "schedule", "local_addresses", "relay_only", "relay_check", "ipv6_relay", "timeout", "allowed_targets",
+    "quality_seconds", "quality_rate",
 })
 TOP_KEYS = frozenset({"modules", "configurations", "max_concurrent_probes"})
 
@@ -147,17 +161,25 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
     local_addresses = get("local_addresses", list, [])
     if not all(isinstance(address, str) for address in local_addresses):
         raise BadInput(f"{where}: local_addresses must be a list of IP addresses")
+    relay_check = get("relay_check", bool, True)
+    quality_seconds, quality_rate = _quality(module, where, relay_check)
     try:
         options = GatherOptions(
             schedule=RetransmissionSchedule(rto, max_sends, final_wait),
             local_addresses=tuple(local_addresses),
-            relay_check=get("relay_check", bool, True),
+            relay_check=relay_check,
             ipv6_relay=get("ipv6_relay", bool, True),
             # Its credentials go to its allowed targets only, never to a server a redirect names.
             follow_redirects=username is None and minting is None,
+            quality_seconds=quality_seconds,
+            quality_rate=quality_rate,
         )
     except ValueError as exc:  # the limits the protocol has (a schedule gives up within 600 s)
         raise BadInput(f"{where}: {exc}") from None
+    timeout = _number(module.get("timeout", DEFAULT_TIMEOUT), f"{where}: timeout", 0.5, 3600)
+    too_long = stream_does_not_fit(options, timeout)
+    if too_long is not None:
+        raise BadInput(f"{where}: {too_long} its timeout of {timeout:g} s: raise timeout or lower quality_seconds")
     return Module(
         name=name,
         username=username,
@@ -165,9 +187,21 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
         minting=minting,
         options=options,
         relay_only=get("relay_only", bool, False),
-        timeout=_number(module.get("timeout", DEFAULT_TIMEOUT), f"{where}: timeout", 0.5, 3600),
+        timeout=timeout,
         allowed_targets=_allowed_targets(module, where, credential is not None or minting is not None),
     )
+
+
+def _quality(module: Mapping[str, Any], where: str, relay_check: bool) -> tuple[float, int]:
+    """The module's quality stream: its seconds (0: none) and packets a second each way."""
+    seconds = _number(module.get("quality_seconds", 0), f"{where}: quality_seconds", 0, MAX_QUALITY_SECONDS)
+    rate = _whole(module.get("quality_rate", QUALITY_DEFAULT_RATE), f"{where}: quality_rate", *QUALITY_RATE_RANGE)
+    if "quality_rate" in module and not seconds:
+        raise BadInput(f"{where}: quality_rate needs quality_seconds, the stream's length")
+    if seconds and not relay_check:
+        # The stream runs through the relays that the relay check found carrying data.
+        raise BadInput(f"{where}: quality_seconds needs relay_check: true")
+    return seconds, rate
 
 
 def _allowed_targets(

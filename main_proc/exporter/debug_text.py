@@ -22,7 +22,7 @@ from icegather.main_proc.exporter.probe_request import ProbeRequest
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import summary_record
 from icegather.main_proc.views.reporter import Reporter
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.structs import QUALITY_DRAIN_SECONDS, GatherOptions, RetransmissionSchedule
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,18 @@ def module_text(request: ProbeRequest, options: GatherOptions) -> str:
         f"relay_only: {str(module.relay_only).lower()}",
         f"relay_check: {str(options.relay_check).lower()}",
         f"ipv6_relay: {str(options.ipv6_relay).lower()}",
+        f"quality_seconds: {quality_text(options)}",
     ]
     if module.allowed_targets is not None:
         lines.append(f"allowed_targets: {', '.join(map(str, module.allowed_targets))}")
     return "\n".join(lines) + "\n"
+
+
+def quality_text(options: GatherOptions) -> str:
+    if not options.quality_seconds:
+        return "0 (no stream)"
+    return (f"{options.quality_seconds:g} ({options.quality_rate} packets a second each way, then "
+            f"{QUALITY_DRAIN_SECONDS:g} s for the last ones; the schedule is fitted to the time left)")
 
 
 def credentials_source(module: Module) -> str:

@@ -19,7 +19,11 @@ its tables. No error text, address, username or credential is ever a label or a 
     icegather_server_error_code            its error code (0: none)
     icegather_server_failure{cause}        1 for each finding of the diagnosis
     icegather_relay_up{family}             1 when the relay check found the relay works
-    icegather_relay_rtt_seconds{family}    the relay's round trip through it
+    icegather_relay_rtt_seconds{family,quantile}
+                                           round trips through it: the quality stream's
+                                           quantiles 0 (fastest), 0.5, 0.95 and 0.99 when
+                                           the module has one, else the relay check's 0.5
+    icegather_relay_loss_ratio{family,direction}, ... the quality stream (``quality_metrics``)
     (each icegather_server_* and icegather_relay_* with url too, for a file: target)
 """
 
@@ -31,11 +35,17 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from icegather.main_proc.diagnosis.outcomes import server_names
+from icegather.main_proc.exporter.quality_metrics import (
+    Relay,
+    quality_families,
+    relay_key,
+    relay_rtt,
+    seconds,
+    streams_of,
+)
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import CANDIDATE_TYPES
-from icegather.shared.net.endpoints import family_name
 
-RTT_DIGITS = 6  # the transport measures round trips to the microsecond
 DURATION_DIGITS = 4  # and times of a gathering to a tenth of a millisecond, as the records do
 
 
@@ -89,24 +99,29 @@ class ProbeCollector(Collector):
         labels = [*self.url_label, "family"]
         up = GaugeMetricFamily("icegather_relay_up", "1 when data went through the relay both ways", labels=labels)
         rtt = GaugeMetricFamily(
-            "icegather_relay_rtt_seconds", "Round trip through the relay, out and back", labels=labels
+            "icegather_relay_rtt_seconds", "Round trip through the relay, out and back, by quantile",
+            labels=[*labels, "quantile"],
         )
+        streams = streams_of(self.result.tally.records)
         for outcome in self.result.outcomes:
             for check in outcome.relay_checks:
-                values = [*self._url(outcome.entry, outcome.url), family_name(check["relayedAddress"])]
+                relay = relay_key(outcome.entry, outcome.url, check["relayedAddress"])
+                values = self._relay(relay)
                 up.add_metric(values, check["outcome"] == "works")
-                if check["rttMs"] is not None:
-                    rtt.add_metric(values, seconds(check["rttMs"]))
+                for quantile, milliseconds in relay_rtt(check, streams.get(relay)):
+                    rtt.add_metric([*values, quantile], seconds(milliseconds))
         yield from (up, rtt)
+        if streams:  # a module with a quality stream, and a relay that carried it
+            yield from quality_families(streams, labels, self._relay)
+
+    def _relay(self, relay: Relay) -> list[str]:
+        """The labels of a relay's series: its URL's (if any) and its family."""
+        entry, url, family = relay
+        return [*self._url(entry, url), family]
 
     def _url(self, entry: int, url: str) -> list[str]:
         """The ``url`` label's value of a URL's series, or nothing when there is no such label."""
         return [self.names[(entry, url)]] if self.url_label else []
-
-
-def seconds(milliseconds: float) -> float:
-    """A round trip measured in milliseconds to the microsecond, in seconds to the microsecond."""
-    return round(milliseconds / 1000, RTT_DIGITS)
 
 
 def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -9,7 +9,8 @@
 * ``debug=true`` asks for a text log of the probe instead of its metrics (blackbox_exporter's
   habit); the probe then traces every transaction.
 * The probe must answer before Prometheus gives up, and name a silent server before it does:
-  its time and its schedule follow ``probe_time``'s rule.
+  its time and its schedule follow ``probe_time``'s rule. A module's quality stream is never
+  shortened: a scrape timeout too short for it is refused, with the scrape timeout it needs.
 
 A request that cannot be served raises ``BadProbe`` with a one-line reason, its HTTP status (400,
 or 403 for a target the module may not probe) and a fixed ``kind`` for the exporter's counter of
@@ -26,7 +27,15 @@ from urllib.parse import parse_qs
 
 from icegather.main_proc.exporter.allowed_targets import first_refused
 from icegather.main_proc.exporter.config import ExporterConfig, Module
-from icegather.main_proc.exporter.probe_time import BadScrapeTimeout, fitted_schedule, probe_time
+from icegather.main_proc.exporter.probe_time import (
+    MIN_TIMEOUT,
+    SCRAPE_TIMEOUT_MARGIN,
+    BadScrapeTimeout,
+    fitted_schedule,
+    probe_time,
+    stream_does_not_fit,
+    stream_seconds,
+)
 from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.config.ice_url import parse_ice_url, quote_url
@@ -60,9 +69,10 @@ class ProbeRequest:
 
     def options(self, seconds: float) -> GatherOptions:
         """The module's options for a gathering that has ``seconds``: its schedule fitted to
-        them, and every transaction traced for ``debug``."""
+        what its quality stream leaves of them, and every transaction traced for ``debug``."""
         options = self.module.options
-        return replace(options, schedule=fitted_schedule(options.schedule, seconds), trace=options.trace or self.debug)
+        schedule = fitted_schedule(options.schedule, seconds - stream_seconds(options))
+        return replace(options, schedule=schedule, trace=options.trace or self.debug)
 
     @property
     def per_url(self) -> bool:
@@ -90,6 +100,15 @@ def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig
         timeout = probe_time(module.timeout, scrape_timeout)
     except BadScrapeTimeout as exc:
         raise BadProbe("bad header", str(exc)) from None
+    too_long = stream_does_not_fit(module.options, timeout)
+    if too_long is not None:  # the module's own timeout holds it (config checks): the scrape's is shorter
+        needed = stream_seconds(module.options) + MIN_TIMEOUT + SCRAPE_TIMEOUT_MARGIN
+        raise BadProbe(
+            "stream does not fit",
+            f"module {module.name!r}: {too_long} the {timeout:g} s this scrape allows (its scrape timeout less "
+            f"{SCRAPE_TIMEOUT_MARGIN:g} s): give the job a scrape_timeout of at least {needed:g} s, or lower "
+            "quality_seconds",
+        )
     return ProbeRequest(target, module, configuration, validated, minted, timeout, debug)
 
 

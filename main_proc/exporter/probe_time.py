@@ -11,13 +11,21 @@ that waited for a free slot fits its schedule to the time it has left.
 
 Under Prometheus's default 10 s: the probe has 9.5 s, and the default schedule (RTO 0.5 s,
 5 sends, giving up after 9.5 s) becomes RTO 0.4 s, giving up after 7.6 s.
+
+A module's quality stream (``quality_seconds``) runs after the relay check, and then waits
+``QUALITY_DRAIN_SECONDS`` for its last packets: that time is set aside first, and the schedule
+is fitted to what is left. The stream is never shortened to fit: its length sets how finely it
+measures loss (at 50 packets a second, one packet lost of a 1 s stream is 2 %, over the 1 %
+that flags a relay), so a shortened stream would raise alerts that a full one would not. A
+probe whose time cannot hold its stream and ``MIN_TIMEOUT`` to reach the relay is refused with
+the reason (at load for the module's own timeout, at the scrape for a shorter scrape timeout).
 """
 
 from __future__ import annotations
 
 import math
 
-from icegather.shared.structs import RTO_RANGE, RetransmissionSchedule
+from icegather.shared.structs import QUALITY_DRAIN_SECONDS, RTO_RANGE, GatherOptions, RetransmissionSchedule
 
 # What the probe leaves Prometheus to receive and store the answer in.
 SCRAPE_TIMEOUT_MARGIN = 0.5
@@ -41,6 +49,25 @@ def probe_time(module_timeout: float, scrape_timeout: str | None) -> float:
         if scrape == scrape:  # not NaN
             timeout = min(timeout, scrape - SCRAPE_TIMEOUT_MARGIN)
     return max(MIN_TIMEOUT, timeout)
+
+
+def stream_seconds(options: GatherOptions) -> float:
+    """The time set aside for the quality streams (they run at once, one per relay): the stream
+    and the wait for its last packets; 0 without one."""
+    return options.quality_seconds + QUALITY_DRAIN_SECONDS if options.quality_seconds else 0.0
+
+
+def stream_does_not_fit(options: GatherOptions, seconds: float) -> str | None:
+    """None when a probe of ``seconds`` holds the stream and ``MIN_TIMEOUT`` to reach the
+    relay before it; else the words of what it needs."""
+    stream = stream_seconds(options)
+    if not stream or seconds - stream >= MIN_TIMEOUT:
+        return None
+    return (
+        f"its quality stream needs {stream + MIN_TIMEOUT:g} s ({options.quality_seconds:g} s, "
+        f"{QUALITY_DRAIN_SECONDS:g} s for its last packets to come back, and {MIN_TIMEOUT:g} s to reach the relay "
+        "first), more than"
+    )
 
 
 def fitted_schedule(schedule: RetransmissionSchedule, seconds: float) -> RetransmissionSchedule:

@@ -15,7 +15,8 @@ failed; the probe that was running answers ``icegather_probe_success 0`` with th
 probe that waits its whole time answers "timed out". HTTP is h11 (sans-IO) on asyncio
 streams: a malformed request gets a 400 (a target its module may not probe, a 403) and is
 counted, a connection idle for ``IDLE_TIMEOUT`` is closed, and nothing a client sends can stop
-the exporter.
+the exporter. A probe that waited until too little of its time is left for it (``MIN_TIMEOUT``,
+and its quality stream) does not start, and answers "timed out" too.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from icegather.main_proc.exporter.config import ExporterConfig
 from icegather.main_proc.exporter.debug_text import ProbeRun, debug_text
 from icegather.main_proc.exporter.probe_metrics import ProbeCollector
 from icegather.main_proc.exporter.probe_request import BadProbe, ProbeRequest, probe_request
+from icegather.main_proc.exporter.probe_time import MIN_TIMEOUT, stream_seconds
 from icegather.main_proc.exporter.reloading import ReloadableConfig
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.observed_round import RoundContext, RoundResult, observe_round, unstarted_round
@@ -188,15 +190,18 @@ class Exporter:
             waited_out = False
         finally:
             self.waiting.dec()
+        remaining = max(0.0, request.timeout - (time.monotonic() - started))
+        if not waited_out and waits and remaining - stream_seconds(options) < MIN_TIMEOUT:
+            slots.release()  # what is left cannot hold the probe (and its stream): it does not start
+            waited_out = True
         if waited_out:
             result = unstarted_round(
-                context, f"the probe waited {request.timeout:g} s for one of {self.config.max_concurrent_probes} "
-                "probes to finish (max_concurrent_probes)",
+                context, f"the probe waited for one of {self.config.max_concurrent_probes} probes to finish "
+                f"(max_concurrent_probes) until {remaining:.3g} s of its {request.timeout:g} s were left",
             )
         else:
             try:
                 self.running.inc()
-                remaining = max(0.0, request.timeout - (time.monotonic() - started))
                 if waits:  # the time spent waiting is gone
                     options = request.options(remaining)
                 result = await observe_round(

@@ -27,7 +27,9 @@ def progress_of(outcome: ServerOutcome) -> tuple[int, str]:
         return 0, "no answer yet"
     if "relay" not in outcome.gained:
         return 1, "answered, no relay yet"
-    return 2, "relay check running"
+    if not outcome.relay_checks:
+        return 2, "relay check running"
+    return 3, "quality stream running"
 
 
 def waiting_words(outcomes: Sequence[ServerOutcome]) -> str:

@@ -11,16 +11,19 @@ The records as lines for a person: ``text_lines``; writing them: ``reporter``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from icegather.main_proc.diagnosis.nat_behaviour import nat_behaviour
 from icegather.main_proc.diagnosis.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import Diagnosis
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
 from icegather.main_proc.dom.icegather_events import (
+    IceNatTestEvent,
     IceRelayCheckEvent,
+    IceRelayQualityEvent,
     IceServerAnswerEvent,
     IceServerNoteEvent,
     IceTransactionEvent,
@@ -41,7 +44,10 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "type", "url", "serverIndex", "errorCode", "errorText", "errorCause", "address", "port", "serverAddress",
         "timeMs",
     ),
-    "iceserveranswer": ("type", "url", "serverIndex", "address", "port", "rttMs", "serverAddress", "timeMs"),
+    "iceserveranswer": (
+        "type", "url", "serverIndex", "address", "port", "rttMs", "serverAddress", "serverPort", "mappedAddress",
+        "mappedPort", "otherAddress", "otherPort", "timeMs",
+    ),
     "iceservernote": ("type", "url", "serverIndex", "note", "detail", "address", "port", "timeMs"),
     "icetransaction": (
         "type", "url", "serverIndex", "method", "sendsMs", "endedMs", "outcome", "errorCode", "cause", "rttMs",
@@ -54,9 +60,20 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "backCause", "failedRequest", "errorCode", "errorCause", "errorText", "notCheckedReason", "address", "port",
         "timeMs",
     ),
+    "icerelayquality": (
+        "type", "url", "serverIndex", "address", "port", "relayedAddress", "relayedPort", "farUrl",
+        "farRelayedAddress", "farRelayedPort", "mechanism", "transport", "seconds", "rate", "packetsOut",
+        "packetsBack", "packetsOutReceived", "packetsBackReceived", "lossOut", "lossBack", "jitterOutMs",
+        "jitterBackMs", "rttMinMs", "rttP50Ms", "rttP95Ms", "rttP99Ms", "addedDelayMs", "reordered", "duplicated",
+        "degraded", "cause", "series", "timeMs",
+    ),
+    "icenattest": (
+        "type", "url", "serverIndex", "address", "port", "test", "serverAddress", "serverPort", "answered",
+        "sourceAddress", "sourcePort", "mappedAddress", "mappedPort", "timeMs",
+    ),
     "summary": (
-        "type", "round", "at", "complete", "candidates", "errors", "servers", "diagnosis", "failure",
-        "exitStatus", "timeMs",
+        "type", "round", "at", "complete", "candidates", "errors", "servers", "natMapping", "natFiltering",
+        "diagnosis", "failure", "exitStatus", "timeMs",
     ),
 }
 SERVER_FIELDS = (
@@ -69,6 +86,17 @@ RELAY_FIELDS = (
     "indicationOutReceived", "indicationBackReceived", "channelProbes", "channelOutReceived", "channelBackReceived",
     "strayProbes", "failedRequest", "errorCode", "errorCause", "errorText", "notCheckedReason",
 )
+# A relay's row: its check's keys, and the figures of the stream through it.
+RELAY_ROW_FIELDS = (*RELAY_FIELDS, "quality")
+# A relay's "quality": the figures of its call-like stream (null: none ran), from its record.
+QUALITY_FIELDS = (
+    "relayedAddress", "relayedPort", "farUrl", "farRelayedAddress", "farRelayedPort", "transport", "lossOut",
+    "lossBack", "jitterOutMs", "jitterBackMs", "rttP50Ms", "rttP95Ms", "addedDelayMs", "degraded", "cause",
+)
+# An icerelayquality record's "series": per interval of intervalMs, packets sent, lost, median RTT.
+SERIES_FIELDS = ("intervalMs", "sent", "lost", "rttMs")
+# The figures of a stream that are milliseconds, rounded as the relay check's RTT is.
+QUALITY_MS_FIELDS = ("jitterOutMs", "jitterBackMs", "rttMinMs", "rttP50Ms", "rttP95Ms", "rttP99Ms", "addedDelayMs")
 DIAGNOSIS_FIELDS = ("verdict", "summary", "nextCheck", "findings")
 FINDING_FIELDS = ("url", "entry", "cause", "finding", "nextCheck")
 
@@ -116,16 +144,30 @@ def error_record(event: RTCPeerConnectionIceErrorEvent, elapsed_ms: float) -> di
 
 
 def answer_record(event: IceServerAnswerEvent, elapsed_ms: float) -> dict[str, Any]:
-    return {
-        "type": "iceserveranswer",
-        "url": event.url,
-        "serverIndex": event.serverIndex,
-        "address": event.address,
-        "port": event.port,
-        "rttMs": round(event.rttMs, 3),
-        "serverAddress": event.serverAddress,
-        "timeMs": ms(elapsed_ms),
-    }
+    record = attribute_record("iceserveranswer", event, elapsed_ms)
+    record["rttMs"] = round(event.rttMs, 3)
+    return record
+
+
+def nat_test_record(event: IceNatTestEvent, elapsed_ms: float) -> dict[str, Any]:
+    return attribute_record("icenattest", event, elapsed_ms)
+
+
+def optional_ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def relay_quality_record(event: IceRelayQualityEvent, elapsed_ms: float) -> dict[str, Any]:
+    """The stream's record; its series as one object of lists, a median RTT null where nothing
+    of an interval came back."""
+    keys = RECORD_FIELDS["icerelayquality"][1:-1]
+    record = {"type": "icerelayquality", **{key: getattr(event, key) for key in keys if key != "series"},
+              "series": {"intervalMs": event.seriesIntervalMs, "sent": list(event.seriesSent),
+                         "lost": list(event.seriesLost), "rttMs": [optional_ms(rtt) for rtt in event.seriesRttMs]},
+              "timeMs": ms(elapsed_ms)}
+    record.update({key: optional_ms(record[key]) for key in QUALITY_MS_FIELDS})
+    record["degraded"] = list(event.degraded)
+    return record
 
 
 def note_record(event: IceServerNoteEvent, elapsed_ms: float) -> dict[str, Any]:
@@ -207,11 +249,19 @@ def server_row(outcome: ServerOutcome, records: Sequence[dict[str, Any]]) -> dic
         "errorText": outcome.error_text,
         "errorCause": outcome.error_cause,
         "errorServerAddress": outcome.error_server_address,
-        "relays": [{name: check[name] for name in RELAY_FIELDS} for check in outcome.relay_checks],
+        "relays": [relay_row(check, outcome.relay_qualities) for check in outcome.relay_checks],
         "software": outcome.software or None,
         "notes": [{"note": note, "detail": detail} for note, detail in outcome.notes],
         "hostAddressSeen": host_address_seen(records, outcome.entry, outcome.url),
     }
+
+
+def relay_row(check: Mapping[str, Any], qualities: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A relay check in a server row, with the figures of the stream through its relay."""
+    relayed = (check["relayedAddress"], check["relayedPort"])
+    quality = next((q for q in qualities if (q["relayedAddress"], q["relayedPort"]) == relayed), None)
+    return {**{name: check[name] for name in RELAY_FIELDS},
+            "quality": None if quality is None else {name: quality[name] for name in QUALITY_FIELDS}}
 
 
 def diagnosis_record(diagnosis: Diagnosis) -> dict[str, Any]:
@@ -236,6 +286,7 @@ def summary_record(
     failure: str | None,
     elapsed_ms: float,
 ) -> dict[str, Any]:
+    nat = nat_behaviour(tally.records)
     return {
         "type": "summary",
         "round": round_number,
@@ -244,6 +295,8 @@ def summary_record(
         "candidates": {kind: tally.candidates.get(kind, 0) for kind in CANDIDATE_TYPES},
         "errors": tally.errors,
         "servers": [server_row(outcome, tally.records) for outcome in outcomes],
+        "natMapping": nat.mapping,
+        "natFiltering": nat.filtering,
         "diagnosis": diagnosis_record(diagnosis),
         "failure": failure,
         "exitStatus": exit_status,

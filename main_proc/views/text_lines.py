@@ -4,9 +4,11 @@ its own: the summary's row of its server tells what it says, briefly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from icegather.main_proc.diagnosis.outcomes import other_family_answered, server_names
+from icegather.main_proc.diagnosis.quality_causes import quality_figures, stream_path
 from icegather.main_proc.views.report import schema_name
 from icegather.shared.net.endpoints import endpoint, is_ipv6
 
@@ -60,13 +62,16 @@ def format_line(record: dict[str, Any]) -> str:
                  "error": f"error {record['errorCode']}", "failed": f"failed ({record['cause']})"}[record["outcome"]]
         return (f"{time}  trace  {record['method']} to {local_endpoint(record['serverAddress'], record['serverPort'])} "
                 f"sent at {sends} ms, {ended} at {record['endedMs']:.1f} ms  {printable(record['url'])}")
-    if kind == "icerelaycheck":
-        return f"{time}  relay check: {relay_result(record)}  {printable(record['url'])}" + (
-            f"  (local {local_endpoint(record['address'], record['port'])})"
-        )
+    if kind in SERVER_LINES:
+        return (f"{time}  {SERVER_LINES[kind](record)}  {printable(record['url'])}"
+                f"  (local {local_endpoint(record['address'], record['port'])})")
     if kind == "summary":
         return format_summary(record)
     raise ValueError(f"unknown record type {kind!r}")
+
+
+def relay_check_line(record: dict[str, Any]) -> str:
+    return f"relay check: {relay_result(record)}"
 
 
 def format_summary(record: dict[str, Any]) -> str:
@@ -86,6 +91,10 @@ def format_summary(record: dict[str, Any]) -> str:
     width = max((len(name(row)) for row in record["servers"]), default=0)
     for row in record["servers"]:
         lines.append(f"  {name(row):<{width}}  {server_result(row)}")
+        lines.extend(f"  {'':<{width}}    {quality_line(relay['quality'])}" for relay in row["relays"]
+                     if relay["quality"] is not None)
+    if (record["natMapping"], record["natFiltering"]) != ("unknown", "unknown"):
+        lines.append(f"nat: mapping {record['natMapping']}, filtering {record['natFiltering']} (RFC 4787)")
     diagnosis = record["diagnosis"]
     lines.append(f"diagnosis: {diagnosis['summary']}")
     for finding in diagnosis["findings"]:
@@ -180,9 +189,39 @@ def relay_traffic(relay: dict[str, Any]) -> str:
     return traffic + (f", {relay['strayProbes']} stray" if relay["strayProbes"] else "")
 
 
+def quality_line(quality: dict[str, Any]) -> str:
+    """A relay's call-like stream in one line: the relay (both, relay to relay), its figures,
+    and what crossed a threshold or stopped it."""
+    line = f"quality through {printable(stream_path(quality))} over {quality['transport']}: {quality_figures(quality)}"
+    if quality["transport"] != "udp" and quality["addedDelayMs"] is not None:
+        line += f", added delay {quality['addedDelayMs']:.0f} ms"
+    if quality["degraded"]:
+        line += f"; DEGRADED: {', '.join(quality['degraded'])}"
+    if quality["cause"]:
+        line += f"; STOPPED: {quality['cause']}"
+    return line
+
+
+def nat_test_line(test: dict[str, Any]) -> str:
+    """One RFC 5780 test: where it went, and what came back."""
+    sent = f"nat test {test['test']} to {local_endpoint(test['serverAddress'], test['serverPort'])}"
+    if not test["answered"]:
+        return f"{sent}: no answer"
+    return (f"{sent}: answered from {local_endpoint(test['sourceAddress'], test['sourcePort'])}, mapped "
+            f"{local_endpoint(test['mappedAddress'], test['mappedPort'])}")
+
+
+def lost_probes(relay: dict[str, Any]) -> str:
+    """Probes of a relay that works that were lost, each way ("" when none were)."""
+    probes = relay["probes"]
+    lost = [f"{probes - got} of {probes} probes lost {way}" for way, got in
+            (("out", relay["outReceived"]), ("back", relay["backReceived"])) if got < probes]
+    return ", " + ", ".join(lost) if relay["outcome"] == "works" and lost else ""
+
+
 def relay_result(relay: dict[str, Any]) -> str:
     """A relay check in a few words: its outcome, the relayed address and what got through."""
-    words = RELAY_WORDS.get(relay["outcome"], relay["outcome"])
+    words = RELAY_WORDS.get(relay["outcome"], relay["outcome"]) + lost_probes(relay)
     relayed = local_endpoint(relay["relayedAddress"], relay["relayedPort"])
     if relay["failedRequest"]:
         words += f"; {relay['failedRequest']} {relay['errorCode']} {printable(relay['errorText'])}"
@@ -192,3 +231,9 @@ def relay_result(relay: dict[str, Any]) -> str:
         return f"{words} ({relayed})"
     rtt = f", RTT {relay['rttMs']:.1f} ms" if relay["rttMs"] is not None else ""
     return f"{words} ({relayed}: {relay_traffic(relay)}{rtt})"
+
+
+# Record types whose line is words about a server's URL, from its local socket.
+SERVER_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "icerelaycheck": relay_check_line, "icerelayquality": quality_line, "icenattest": nat_test_line,
+}

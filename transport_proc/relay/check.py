@@ -112,21 +112,34 @@ def plan_peer(
     return PeerPlan(bind_ip, mapped_ip)
 
 
+async def request_on_allocation(
+    channel: Channel, session: AllocateSession, server: Address, method: stun.Method, attributes: dict[str, Any],
+    schedule: RetransmissionSchedule, trace: Tracer | None = None,
+) -> None:
+    """One signed request on an allocation (CreatePermission, ChannelBind, Refresh). Raises
+    ``AttemptFailed`` for an error response or no usable answer."""
+    response, _ = await transact_signed(
+        channel, lambda: session.request(method, attributes), session, server, schedule, trace
+    )
+    if response.message_class == stun.Class.ERROR:
+        raise failures.error_response(response, server)
+
+
 class PeerSocket(UdpChannel):
-    """The peer's UDP socket: it hands the check every datagram, and every ICMP error its probes
-    met with the destination they were sent to."""
+    """The peer's UDP socket: it hands the check (or the quality stream after it) every
+    datagram, and every ICMP error its data met with the destination it was sent to."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
         self.on_datagram: Callable[[bytes, Address], None] = lambda data, source: None
-        self.on_error: Callable[[Address, str], None] = lambda destination, cause: None
+        self.on_error: Callable[[Address, AttemptFailed], None] = lambda destination, failure: None
 
     def deliver(self, data: bytes, source: Address) -> None:
         self.on_datagram(data, source)
 
     def fail_all(self, failure: Callable[[Address], AttemptFailed], server: Address | None = None) -> None:
         if server is not None:
-            self.on_error(server, failure(server).cause)
+            self.on_error(server, failure(server))
 
 
 class RelayChecker:
@@ -170,6 +183,7 @@ class RelayChecker:
         return self.plan
 
     async def run(self) -> RelayCheckInfo:
+        """Check; the peer socket stays open for a stream through the relay until ``close``."""
         if isinstance(self.plan, NotChecked):
             return self.allocation.not_checked(self.plan)
         try:
@@ -183,6 +197,11 @@ class RelayChecker:
             return await self._check()
         finally:
             self.channel.on_relayed = None
+            self.peer.on_datagram = lambda data, source: None
+            self.peer.on_error = lambda destination, failure: None
+
+    def close(self) -> None:
+        if self.peer is not None:
             self.peer.close()
 
     async def _check(self) -> RelayCheckInfo:
@@ -214,18 +233,11 @@ class RelayChecker:
     ) -> FailedRequest | None:
         """Run one signed request; what failed, if it did."""
         try:
-            response, _ = await transact_signed(
-                self.channel,
-                lambda: self.session.request(method, attributes),
-                self.session,
-                self.server,
-                self.schedule,
-                self.trace,
+            await request_on_allocation(
+                self.channel, self.session, self.server, method, attributes, self.schedule, self.trace
             )
         except AttemptFailed as failure:
             return self._failed(name, failure)
-        if response.message_class == stun.Class.ERROR:
-            return self._failed(name, failures.error_response(response, self.server))
         return None
 
     def _failed(self, name: Literal["CreatePermission", "ChannelBind"], failure: AttemptFailed) -> FailedRequest:
@@ -282,9 +294,9 @@ class RelayChecker:
         if self.log.at_peer(data, time.monotonic(), source) is not None:
             self._progress.set()
 
-    def _peer_error(self, destination: Address, cause: str) -> None:
+    def _peer_error(self, destination: Address, failure: AttemptFailed) -> None:
         if same_address(destination, self.allocation.relayed):
-            self.back_cause = self.back_cause or cause
+            self.back_cause = self.back_cause or failure.cause
             self._progress.set()
 
     def _at_client(self, message: bytes, source: Address) -> None:

@@ -56,6 +56,8 @@ class Waiter:
     on_failure: Callable[[AttemptFailed], None]
     # An answer from this waiter's server that names no transaction waiting on the channel.
     on_stray: Callable[[], None] = lambda: None
+    # Where else its answer may come from (RFC 5780's CHANGE-REQUEST).
+    answer_from: tuple[Address, ...] = ()
 
 
 # Transaction IDs a channel remembers after their transactions end: late answers to them (to a
@@ -109,7 +111,10 @@ class Channel:
             return
         waiter = self.waiters.get(message.transaction_id)
         if waiter is not None:
-            if same_address(waiter.server, source):
+            if same_address(waiter.server, source) or (
+                waiter.answer_from and any(same_address(a, source) for a in waiter.answer_from)
+            ):
+                message.source = (source[0], source[1])
                 waiter.on_message(message)
         elif message.transaction_id not in self._ended:
             # RFC 8489 section 6.3.1: discarded. The transactions waiting on that server hear of

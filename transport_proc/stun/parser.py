@@ -37,6 +37,9 @@ class ServerMessage(stun.Message):
         self.integrity_data = integrity_data
         # Every XOR-RELAYED-ADDRESS, in order (a dual allocation has one per address family).
         self.relayed_addresses = relayed
+        # Where it came from, set by the channel that took it in (RFC 5780's CHANGE-REQUEST asks
+        # for an answer from another address than the request went to).
+        self.source: tuple[str, int] | None = None
 
     def check_message_integrity(self, key: bytes) -> bool:
         """Whether MESSAGE-INTEGRITY is present and right for ``key`` (RFC 8489 section 14.5)."""

@@ -62,13 +62,15 @@ async def transact(
     schedule: RetransmissionSchedule,
     accept: Callable[[ServerMessage], bool] = lambda response: True,
     trace: Tracer | None = None,
+    answer_from: tuple[Address, ...] = (),
 ) -> tuple[ServerMessage, float]:
     """Run one transaction; return the response and the round-trip time in seconds.
 
     ``accept`` lets the caller ignore responses it must not trust (for example a success
     response whose MESSAGE-INTEGRITY does not verify); retransmissions then continue as if
     nothing had arrived. Raises ``AttemptFailed`` (701) when no usable response comes.
-    ``trace`` hears how it went, however it ended (unless it was cancelled).
+    ``trace`` hears how it went, however it ended (unless it was cancelled). ``answer_from``: other
+    addresses than ``server`` the response may come from (the response's ``source`` says which).
     """
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[ServerMessage] = loop.create_future()
@@ -110,7 +112,7 @@ async def transact(
         due += waits[attempt]
         timer = loop.call_at(due, again, attempt + 1, again)
 
-    channel.register(request.transaction_id, Waiter(server, on_message, on_failure, on_stray))
+    channel.register(request.transaction_id, Waiter(server, on_message, on_failure, on_stray, answer_from))
     try:
         send(0, send)
         response = await outcome  # raises the channel's failure (ICMP, connection lost) or no_response

@@ -84,3 +84,13 @@ def spread(wanted: Sequence[float], top: float, bottom: float) -> list[float]:
         placed[index] = ceiling = min(placed[index], ceiling)
         ceiling -= LINE_PX
     return placed
+
+
+def legend_svg(entries: Sequence[tuple[str, str]]) -> str:
+    """A row of (mark drawn round (0, 0), words): a chart's legend."""
+    out, x = ['<svg class="legend" width="900" height="24">'], 8.0
+    for mark, words in entries:
+        out.append(f'<g transform="translate({x:.0f},12)">{mark}</g>{svg_text(x + 10, 16, words)}')
+        x += 24 + text_width(words)
+    out.append("</svg>")
+    return "".join(out)

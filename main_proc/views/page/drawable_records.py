@@ -4,7 +4,7 @@ edited, so ``icegather report`` checks each record with ``drawable`` and skips t
 page then never meets a list where it formats text or a string where it computes a position.
 
 Pure. Only the kinds the page draws are checked (state changes, candidates, errors,
-transactions, summaries); it reads nothing but ``type`` from the others.
+transactions, quality streams, summaries); it reads nothing but ``type`` from the others.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from icegather.main_proc.views.text_lines import NOTE_WORDS
 from icegather.shared.net.endpoints import parse_ip
+from icegather.shared.structs import MAX_QUALITY_INTERVALS, MAX_QUALITY_SECONDS
 
 Check = Callable[[Any], bool]
 
@@ -36,6 +37,10 @@ def number(value: Any) -> bool:
 
 def integer(value: Any) -> bool:
     return isinstance(value, int) and number(value)
+
+
+def at_least_zero(check: Check) -> Check:
+    return lambda value: check(value) and value >= 0
 
 
 def flag(value: Any) -> bool:
@@ -63,6 +68,49 @@ def fields(types: Mapping[str, Check]) -> Check:
     )
 
 
+# The figures of a relay's stream, which a summary's relay row carries ("quality") and the text
+# view reads: an address it writes as an endpoint, and relay to relay the far one too.
+FIGURES = fields({
+    "relayedAddress": ip, "relayedPort": integer, "farUrl": optional(text), "farRelayedAddress": optional(ip),
+    "farRelayedPort": optional(integer), "transport": text, "lossOut": optional(number), "lossBack": optional(number),
+    "jitterOutMs": optional(number), "jitterBackMs": optional(number), "rttP50Ms": optional(number),
+    "rttP95Ms": optional(at_least_zero(number)), "addedDelayMs": optional(number), "degraded": list_of(text),
+    "cause": optional(text),
+})
+
+
+def figures(value: Any) -> bool:
+    return FIGURES(value) and (value["farUrl"] is None or (ip(value["farRelayedAddress"]) and integer(
+        value["farRelayedPort"])))
+
+
+# What the quality chart computes positions from: an interval the transport may cut a stream
+# into (1 ms to the longest stream), and as many intervals of each kind as it may, none losing
+# more packets than it sent.
+SERIES = fields({
+    "intervalMs": lambda value: number(value) and 1 <= value <= MAX_QUALITY_SECONDS * 1000,
+    "sent": list_of(at_least_zero(integer)), "lost": list_of(at_least_zero(integer)),
+    "rttMs": list_of(optional(at_least_zero(number))),
+})
+
+
+def series(value: Any) -> bool:
+    return SERIES(value) and len(value["sent"]) == len(value["lost"]) == len(value["rttMs"]) <= (
+        MAX_QUALITY_INTERVALS) and all(lost <= sent for sent, lost in zip(value["sent"], value["lost"], strict=True))
+
+
+STREAM = fields({
+    "url": text, "serverIndex": integer, "mechanism": text, "seconds": number, "rate": integer,
+    "packetsOut": integer, "packetsBack": integer, "packetsOutReceived": integer, "packetsBackReceived": integer,
+    "rttMinMs": optional(number), "rttP99Ms": optional(number), "reordered": integer, "duplicated": integer,
+    "series": series, "timeMs": number,
+})
+
+
+def stream(value: Any) -> bool:
+    return figures(value) and STREAM(value)
+
+
 # Every key the text view reads from a relay check: a saved run from a version before some of
 # them existed, or written by hand, lacks them, and is left out rather than met with a KeyError.
 RELAY = fields({
@@ -71,6 +119,7 @@ RELAY = fields({
     "indicationOutReceived": integer, "indicationBackReceived": integer, "channelProbes": integer,
     "channelOutReceived": integer, "channelBackReceived": integer, "strayProbes": integer,
     "failedRequest": optional(text), "errorCode": optional(integer), "errorText": optional(text),
+    "quality": optional(figures),
 })
 
 
@@ -127,6 +176,7 @@ DRAWN: dict[str, Check] = {
         "timeMs": number,
     }),
     "icetransaction": transaction,
+    "icerelayquality": stream,
     "summary": fields({
         "round": integer, "at": text, "complete": flag, "candidates": counts, "errors": integer,
         "servers": list_of(server), "diagnosis": DIAGNOSIS, "failure": optional(text), "exitStatus": integer,

@@ -7,6 +7,8 @@ Pure: ``timeline_page(records)`` returns the page. On it, from the top:
 * with several rounds (``--watch``), each URL's status round by round and each server's round
   trip, over the last ``ROUNDS_DRAWN`` rounds, and which rounds those are: a run of weeks draws
   a page of the same size (``watch_charts``);
+* each relay's call-like stream in the last round (``--quality``): its round trip over time,
+  the packets it lost and its figures (``quality_charts``);
 * the waterfall of the last round (``waterfall``), with its legend;
 * the last round's summary in the words of the text view, folded.
 
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from icegather.main_proc.views.page.chart_text import FONT, escaped
+from icegather.main_proc.views.page.quality_charts import quality_section
 from icegather.main_proc.views.page.status_overview import status_overview
 from icegather.main_proc.views.page.watch_charts import line_styles, rtt_chart, status_grid
 from icegather.main_proc.views.page.waterfall import legend, waterfall
@@ -59,6 +62,10 @@ text.local {{ fill: #555; }}
 .complete {{ stroke: #555; stroke-dasharray: 4 3; }}
 .cell.ok {{ fill: #1b7f3b; }} .cell.failed {{ stroke: #b00020; stroke-width: 2; fill: none; }}
 .cell.warning {{ fill: #e69f00; }} .cell.unfinished {{ stroke: #555; fill: none; }} .cell.untried {{ stroke: #999; }}
+h3 {{ font-size: 14px; margin: 16px 0 2px; font-family: monospace; overflow-wrap: anywhere; }}
+.figures, .counts, .judged {{ margin: 2px 0; }} .counts {{ color: #555; font-size: 12px; }}
+.lost {{ fill: #b00020; stroke: none; }} .p95 {{ stroke: #555; stroke-dasharray: 2 3; }}
+.limit {{ stroke: #b00020; stroke-dasharray: 8 4; stroke-width: 1.5; }}
 .series polyline {{ stroke-width: 2; }} .stroked {{ fill: none; stroke-width: 2; }} .leader {{ stroke-width: 0.7; }}
 {line_styles()}
 @media print {{ body {{ margin: 0; }} }}
@@ -90,6 +97,9 @@ def timeline_page(
         parts += [f"<h2>Status round by round, rounds {escaped(summaries[0]['round'])} to "
                   f"{escaped(summaries[-1]['round'])}</h2>", status_grid(summaries),
                   "<h2>Round trip of each server</h2>", rtt_chart(summaries)]
+    quality = quality_section(last)
+    if quality:
+        parts += ["<h2>Call-like stream through each relay</h2>", quality]
     if traced:
         parts += ["<h2>Transactions of the last round</h2>", f'<p class="clock">{escaped(clock_text(last))}</p>',
                   waterfall(last, *configured(summaries[-1:])), legend()]

@@ -8,7 +8,7 @@ each server's line has its own dash pattern and marker shape, and its name at it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from icegather.main_proc.diagnosis.outcomes import server_names
@@ -109,10 +109,7 @@ def rtt_chart(summaries: Sequence[Record]) -> str:
 
     out = [f'<svg class="chart rtt" width="{WIDTH}" height="{RTT_HEIGHT}" role="img" '
            'aria-label="round trip time of each server per round">']
-    for step in range(6):
-        ms = top_ms * step / 5
-        out.append(f'<line class="grid" x1="{PLOT_LEFT}" y1="{y(ms):.1f}" x2="{RTT_RIGHT}" y2="{y(ms):.1f}"/>')
-        out.append(svg_text(PLOT_LEFT - 6, y(ms) + 4, f"{ms:g} ms", "tick", "end"))
+    out += ms_grid(top_ms, y, PLOT_LEFT, RTT_RIGHT)
     ends: list[tuple[int, float, float]] = []  # (line, x, y) of each line's last point
     for number, server in enumerate(servers):
         points = [(index, row["rttMs"]) for index, summary in enumerate(summaries)
@@ -134,6 +131,16 @@ def rtt_chart(summaries: Sequence[Record]) -> str:
     out += round_labels(summaries, x, RTT_HEIGHT - 6)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def ms_grid(top_ms: float, y: Callable[[float], float], left: float, right: float) -> list[str]:
+    """Six grid lines from 0 to ``top_ms`` across [left, right], each labelled left of it."""
+    out = []
+    for step in range(6):
+        ms = top_ms * step / 5
+        out.append(f'<line class="grid" x1="{left}" y1="{y(ms):.1f}" x2="{right}" y2="{y(ms):.1f}"/>')
+        out.append(svg_text(left - 6, y(ms) + 4, f"{ms:g} ms", "tick", "end"))
+    return out
 
 
 def dashes(number: int) -> str:

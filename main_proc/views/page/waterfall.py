@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from icegather.main_proc.diagnosis.outcomes import server_names
-from icegather.main_proc.views.page.chart_text import LINE_PX, Placed, escaped, fitted, in_lanes, svg_text, text_width
+from icegather.main_proc.views.page.chart_text import LINE_PX, Placed, escaped, fitted, in_lanes, legend_svg, svg_text
 from icegather.main_proc.views.page.page_words import cause_words, local_words, transaction_words
 from icegather.main_proc.views.page.time_axis import TimeAxis, time_axis
 
@@ -202,9 +202,4 @@ def legend() -> str:
         (f'<path class="candidate" d="{diamond(0, -4)}"/>', "candidate"),
         ('<line class="complete" x1="0" y1="-8" x2="0" y2="8"/>', "gathering complete"),
     ]
-    out, x = ['<svg class="legend" width="900" height="24">'], 8.0
-    for mark, words in entries:
-        out.append(f'<g transform="translate({x:.0f},12)">{mark}</g>{svg_text(x + 10, 16, words)}')
-        x += 24 + text_width(words)
-    out.append("</svg>")
-    return "".join(out)
+    return legend_svg(entries)
