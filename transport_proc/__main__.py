@@ -12,7 +12,9 @@ service that several main processes share (``TransportClient.connect``).
 
 It confines itself once started (``transport_proc.sandbox``; ``--no-sandbox`` turns that off,
 for debugging). Confined, it can write to no file: standard output or error that is a file is
-written through a pipe and ``cat``.
+written through a pipe and ``cat``. When a resolver file (``/etc/hosts``, ``/etc/resolv.conf``...)
+is replaced by a new file, which the sandbox cannot read, it finishes its running jobs and exits
+with status 75 (EX_TEMPFAIL), to be started again (systemd's ``Restart=on-failure``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s"
     )
     tune_garbage_collector()
+    status = 0
     try:
         curve = None
         if args.curve_secret:
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             logging.warning("running without a sandbox (--no-sandbox)")
             raise_open_file_limit()
         max_jobs = args.max_jobs if sandbox is None else sandbox.max_jobs
-        asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, max_jobs, sandbox))
+        status = asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, max_jobs, sandbox))
     except (EndpointRefused, ValueError, OSError) as exc:
         sys.exit(f"icegather.transport_proc: {exc}")
     except KeyboardInterrupt:
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args.remove_runtime_dir and args.bind.startswith("ipc://"):
             remove_private_ipc_directory(args.bind)
+    if status:
+        sys.exit(status)
 
 
 def confined(bind: str, remove_runtime_dir: bool, curve_clients: str | None, max_jobs: int) -> Sandbox:

@@ -16,11 +16,17 @@ the connection of a process that is killed, stopped or unreachable, whatever its
 does), or when a message to it cannot be delivered (``ROUTER_MANDATORY``: unknown, or its
 queue full). Its gatherings are then closed and their allocations released, so that a
 long-running service does not collect the leftovers of dead clients.
+
+A confined transport whose resolver file was replaced by one its sandbox may not read
+(``sandbox.resolver_watch``) drains and restarts: it refuses new gatherings and audits, waits
+for the running ones to be closed (at most their deadline), and ``run_service`` returns
+``RESTART_STATUS`` (75) for the process to exit with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -54,6 +60,10 @@ REMEMBERED_DROPS = 4096
 # Jobs (gatherings and audits) one transport runs at once, by default (a gathering lasts until
 # its peer connection closes): each holds sockets, and the process has a limit on open files.
 MAX_JOBS = 16_384
+
+# The exit status of a transport that restarts to read a replaced resolver file (EX_TEMPFAIL: try
+# again; systemd's Restart=on-failure, or the main process's supervisor, starts a new one).
+RESTART_STATUS = os.EX_TEMPFAIL
 
 # A job is known by what started it and its id: a client numbers its gatherings and audits.
 JobKey = tuple[type[protocol.Gather] | type[protocol.Audit], int]
@@ -109,6 +119,10 @@ class TransportService:
         self.connections = ConnectionMonitor(sock, self._connection_ended)
         # Closings run in the background; holding them keeps them from being collected.
         self._closings: set[asyncio.Task[None]] = set()
+        # Why new jobs are refused: the transport is restarting (``restart_to_read``).
+        self.restarting: str | None = None
+        self._restart_asked = asyncio.Event()
+        self._idle = asyncio.Event()  # set when the last job is closed
 
     async def serve(self) -> None:
         while True:
@@ -246,6 +260,28 @@ class TransportService:
         elif isinstance(message, protocol.CloseAudit):
             self._close_in_background(client, (protocol.Audit, message.audit_id))
 
+    def restart_to_read(self, replaced: tuple[str, ...]) -> None:
+        """Resolver files were replaced by files this confined process may not read
+        (``sandbox.resolver_watch``): refuse new jobs from now on; ``drained`` then ends once the
+        running ones are closed."""
+        self.restarting = f"the transport is restarting to read the new resolver configuration ({', '.join(replaced)})"
+        logger.warning(
+            "%s replaced by a file this sandbox may not read: refusing new jobs, waiting for %d running ones, "
+            "then exiting with status %d to be restarted", ", ".join(replaced), self.jobs, RESTART_STATUS,
+        )
+        self._restart_asked.set()
+
+    async def drained(self) -> None:
+        """Return once a restart was asked for and the jobs running then are closed (a client
+        closes a gathering once it is complete), or their deadline has passed: the longest of
+        theirs, counted from now (a client gives up on a job at its deadline)."""
+        await self._restart_asked.wait()
+        running = [job for client in self.clients.values() for job, _ in client.jobs.values()]
+        if running:
+            self._idle.clear()  # no job starts from now on: the next time it is set, all are closed
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), max(job.options.gathering_deadline for job in running))
+
     def _close_in_background(self, client: Client, key: JobKey) -> None:
         closing = asyncio.ensure_future(self._close(client, key))
         self._closings.add(closing)
@@ -258,7 +294,9 @@ class TransportService:
 
     def _start(self, client: Client, key: JobKey, job: Job) -> None:
         refusal = None
-        if key in client.jobs:
+        if self.restarting is not None:
+            refusal = self.restarting
+        elif key in client.jobs:
             refusal = "this id is already in use"
         elif self.jobs >= self.max_jobs:
             refusal = f"the transport already runs {self.max_jobs} gatherings and audits, its limit; close some first"
@@ -284,6 +322,8 @@ class TransportService:
         if entry is None:
             return
         self.jobs -= 1
+        if not self.jobs:
+            self._idle.set()
         job, task = entry
         task.cancel()
         await job.close()
@@ -300,8 +340,10 @@ async def run_service(
     curve_clients: str | None = None,
     max_jobs: int = MAX_JOBS,
     sandbox: Sandbox | None = None,
-) -> None:
-    """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes).
+) -> int:
+    """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes);
+    return the process's exit status: 0, or ``RESTART_STATUS`` once a confined transport has
+    drained after a resolver file was replaced (``TransportService.restart_to_read``).
 
     Over ``tcp://``, ``curve`` is the service's key pair and ``curve_clients`` the directory of
     the public keys of the clients it accepts; see ``icegather.transport_proc.ipc.endpoint``.
@@ -341,9 +383,14 @@ async def run_service(
 
         service.sandbox_info = unconfined()
     serving = asyncio.ensure_future(service.serve())
-    waiters = [serving]
+    drained = asyncio.ensure_future(service.drained())
+    waiters = [serving, drained]
     if watch_stdin:
         waiters.append(asyncio.ensure_future(_stdin_closed()))
+    # Unconfined, or without Landlock, the transport reads whatever file a name holds: no watch.
+    watch = sandbox.resolver_watch if sandbox is not None else None
+    if watch is not None:
+        watch.follow(service.restart_to_read)
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -352,12 +399,15 @@ async def run_service(
         await service.shutdown()
         service.connections.close()
         tracker.close()
+        if watch is not None:
+            watch.close()
         sock.close()
         if authenticator is not None:
             authenticator.stop()
         context.term()
     if serving.done() and not serving.cancelled() and serving.exception():
         raise serving.exception()  # type: ignore[misc]
+    return RESTART_STATUS if drained.done() and not drained.cancelled() else 0
 
 
 async def _stdin_closed() -> None:

@@ -133,6 +133,8 @@ def copy_to_stderr(pipe: IO[bytes]) -> None:
 
 
 def describe_exit(returncode: int) -> str:
+    if returncode == os.EX_TEMPFAIL:  # transport_proc.service.RESTART_STATUS: not a crash
+        return "restarted to read the new resolver configuration (exit status 75)"
     if returncode == -signal.SIGSYS:
         return "was stopped by its sandbox: a sandbox violation (SIGSYS, a system call it may not make)"
     if returncode < 0:

@@ -14,9 +14,18 @@ def _start_own_process(supervision: Supervision) -> Awaitable[TransportClient]:
     return TransportClient.start(supervision=supervision)
 
 
+def _exited(client: TransportClient) -> bool:
+    """Whether a transport process of our own has exited, which its client may not have read yet
+    (a transport that drained to restart exits right after its last job is closed)."""
+    return client.process is not None and client.process.popen.poll() is not None
+
+
 class TransportSupervisor:
     """Hands out a working transport: the current one, or a fresh one when there is none or the
-    last one failed. Peer connections given a supervisor share its transport.
+    last one failed or exited. Peer connections given a supervisor share its transport. A
+    transport that restarts to read a replaced resolver file (``transport_proc.service``) ends
+    its running jobs first and refuses new ones, then exits with status 75; the next use after
+    that gets a fresh one.
 
     By default a fresh transport is a new process of our own; ``connect`` makes it a new
     connection to a running service instead. ``spawned`` is a process started already, taken
@@ -38,7 +47,7 @@ class TransportSupervisor:
 
     async def client(self) -> TransportClient:
         async with self._lock:
-            if self._current is None or self._current.failure is not None:
+            if self._current is None or self._current.failure is not None or _exited(self._current):
                 if self._current is not None:
                     self._current.close()
                 spawned, self._spawned = self._spawned, None

@@ -12,6 +12,7 @@ import ctypes
 import os
 from collections.abc import Iterable
 
+from icegather.transport_proc.sandbox.libc import checked, libc
 from icegather.transport_proc.sandbox.policy import PathRule, handled_access, scopes
 
 # x86_64 and aarch64 (and every architecture since 5.13) share these numbers.
@@ -20,9 +21,6 @@ SYS_LANDLOCK_ADD_RULE = 445
 SYS_LANDLOCK_RESTRICT_SELF = 446
 LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -37,15 +35,8 @@ class _PathBeneathAttr(ctypes.Structure):
 
 def abi_version() -> int:
     """The kernel's Landlock ABI; 0 when it has none (too old, or not in its LSM list)."""
-    version = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    version = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
     return max(int(version), 0)
-
-
-def _check(result: int, what: str) -> int:
-    if result < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"{what}: {os.strerror(code)}")
-    return result
 
 
 def _ruleset_size(abi: int) -> int:
@@ -58,7 +49,7 @@ def restrict(abi: int, rules: Iterable[PathRule]) -> None:
     that ``abi`` knows is handled, so that what no rule allows is refused (EACCES). A rule's
     path that does not exist is left out: it allows nothing then."""
     attr = _RulesetAttr(handled_access(abi), 0, scopes(abi))
-    ruleset = _check(_libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr),
+    ruleset = checked(libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr),
                                    ctypes.c_size_t(_ruleset_size(abi)), 0), "landlock_create_ruleset")
     try:
         for rule in rules:
@@ -68,11 +59,11 @@ def restrict(abi: int, rules: Iterable[PathRule]) -> None:
                 continue
             try:
                 beneath = _PathBeneathAttr(rule.access & handled_access(abi), fd)
-                _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH,
+                checked(libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH,
                                      ctypes.byref(beneath), 0), f"landlock_add_rule {rule.path}")
             finally:
                 os.close(fd)
-        _check(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
+        checked(libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
     finally:
         os.close(ruleset)
 

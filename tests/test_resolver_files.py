@@ -1,0 +1,322 @@
+"""A confined transport whose resolver file is replaced by rename (NetworkManager, DHCP clients,
+``sed -i``) restarts to read the new one: Landlock holds the old file, not the name.
+
+The pure parts (which watched name an inotify event names, which file is replaced) are tested
+on bytes; the watch on real files in a temporary directory; and the whole restart on the real
+``/etc/hosts`` and ``/etc/resolv.conf``, in a mount namespace of one thread of this process (root only) whose
+``/etc`` is an overlay of the real one: renames there touch neither the real ``/etc`` nor the
+rest of the test run, and the transports that thread starts see only that ``/etc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from gathering_helpers import record_gathering
+from local_exporter import exporter_process
+from process_stats import transport_processes_of
+from stun_servers import ScriptedStunServer
+
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
+from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_supervisor import TransportSupervisor
+from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.transport_proc.sandbox.resolver_watch import (
+    IN_CLOSE_WRITE,
+    IN_IGNORED,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+    ResolverWatch,
+    WatchedDirectory,
+    changed_paths,
+    replaced,
+    watched_directories,
+)
+
+T = TypeVar("T")
+
+CLONE_NEWNS = 0x00020000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+# A name only the new hosts file has.
+NEW_NAME = "resolver-files.icegather.test"
+RESTARTING = "the transport is restarting to read the new resolver configuration (/etc/hosts)"
+ETC = WatchedDirectory("/etc", frozenset({"hosts", "resolv.conf"}))
+RUN = WatchedDirectory("/run/systemd/resolve", frozenset({"stub-resolv.conf"}))
+
+
+def event(wd: int, mask: int, name: str = "") -> bytes:
+    encoded = name.encode()
+    padded = encoded + b"\0" * (16 - len(encoded) % 16) if encoded else b""
+    return struct.pack("=iIII", wd, mask, 0, len(padded)) + padded
+
+
+# --- which name an event names, which file is replaced (pure) ----------------------------
+
+
+def test_an_event_for_a_watched_name_names_its_path_and_others_in_the_directory_are_ignored():
+    events = event(1, IN_MOVED_TO, "hosts") + event(1, IN_CLOSE_WRITE, "passwd") + event(2, IN_MOVED_TO, "other")
+    assert changed_paths(events, {1: ETC, 2: RUN}) == {"/etc/hosts"}
+
+
+def test_a_symbolic_links_target_is_watched_in_its_own_directory(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "stub.conf").write_text("nameserver 127.0.0.53\n")
+    (tmp_path / "resolv.conf").symlink_to(tmp_path / "run" / "stub.conf")
+    directories = watched_directories([str(tmp_path / "resolv.conf"), str(tmp_path / "hosts")])
+    assert directories == {str(tmp_path): {"resolv.conf", "hosts"}, str(tmp_path / "run"): {"stub.conf"}}
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        (event(-1, IN_Q_OVERFLOW), {"/etc/hosts", "/etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf"}),
+        (event(2, IN_IGNORED), {"/run/systemd/resolve/stub-resolv.conf"}),
+    ],
+    ids=["lost events: the queue overflowed", "the directory's watch ended"],
+)
+def test_events_that_may_hide_a_change_name_every_file_they_cover(events, expected):
+    assert changed_paths(events, {1: ETC, 2: RUN}) == expected
+
+
+def test_only_a_file_that_now_names_another_inode_is_replaced():
+    recorded = {"/etc/hosts": (1, 10), "/etc/resolv.conf": (1, 11), "/etc/gai.conf": None, "/etc/host.conf": (1, 12)}
+    now = {"/etc/hosts": (1, 20), "/etc/resolv.conf": (1, 11), "/etc/gai.conf": (1, 21), "/etc/host.conf": None}
+    # hosts renamed over, resolv.conf written in place, gai.conf made, host.conf removed.
+    assert replaced(recorded, now) == ("/etc/hosts", "/etc/gai.conf")
+
+
+# --- the watch on real files --------------------------------------------------------------
+
+
+def replace_by_rename(path: Path, text: str) -> None:
+    """What NetworkManager and ``sed -i`` do: a new file renamed over the old one."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    os.rename(new, path)
+
+
+def test_the_watch_reports_files_replaced_by_rename_and_not_files_written_in_place(tmp_path):
+    (tmp_path / "run").mkdir()
+    hosts, stub, link = tmp_path / "hosts", tmp_path / "run" / "stub.conf", tmp_path / "resolv.conf"
+    hosts.write_text("127.0.0.1 localhost\n")
+    stub.write_text("nameserver 127.0.0.53\n")
+    link.symlink_to(stub)
+
+    async def scenario() -> list[tuple[str, ...]]:
+        reports: list[tuple[str, ...]] = []
+        reported = asyncio.Event()
+
+        def on_replaced(files: tuple[str, ...]) -> None:
+            reports.append(files)
+            reported.set()
+
+        watch = ResolverWatch.open([str(hosts), str(link)])
+        try:
+            watch.follow(on_replaced)
+            with hosts.open("a") as appended:  # in place: the same inode, which the rule holds
+                appended.write("127.0.0.2 also\n")
+            replace_by_rename(stub, "nameserver 127.0.0.54\n")  # the link's target, as resolved does
+            await asyncio.wait_for(reported.wait(), 5)
+            replace_by_rename(hosts, "127.0.0.1 localhost\n")  # reported once only: it is restarting
+            await asyncio.sleep(0)
+        finally:
+            watch.close()
+        return reports
+
+    assert asyncio.run(scenario()) == [(str(link),)]
+
+
+# --- the supervisor ---------------------------------------------------------------------
+
+
+def test_the_supervisor_replaces_a_transport_that_has_exited_before_its_exit_is_read():
+    async def scenario():
+        supervisor = TransportSupervisor()
+        try:
+            first = await supervisor.client()
+            first.process.popen.terminate()
+            first.process.popen.wait()  # no turn of the loop: its client has not read the exit
+            second = await supervisor.client()
+            return first.transport_pid, second.transport_pid, supervisor.started
+        finally:
+            await supervisor.aclose()
+
+    first, second, started = asyncio.run(scenario())
+    assert first != second and started == 2
+
+
+# --- the whole restart, in a mount namespace whose /etc is an overlay --------------------
+
+
+def in_overlaid_etc(work: Path, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of its own in a new mount namespace whose ``/etc`` is an overlay of
+    the real one (changes go to ``work``); the processes it starts live in that namespace."""
+
+    def entered() -> T:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for upper in ("upper", "work"):
+            (work / upper).mkdir(parents=True)
+        options = f"lowerdir=/etc,upperdir={work}/upper,workdir={work}/work".encode()
+        for result, what in (
+            (lambda: libc.unshare(CLONE_NEWNS), "unshare"),
+            (lambda: libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /"),
+            (lambda: libc.mount(b"overlay", b"/etc", b"overlay", 0, options), "mount overlay /etc"),
+        ):
+            if result() != 0:
+                error = ctypes.get_errno()
+                pytest.skip(f"{what}: {os.strerror(error)}")
+        return call()
+
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace needs root")
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(entered).result()
+
+
+# Gives a silent server up after 0.1 + 0.2 + 0.4 s: still running when the hosts file is replaced.
+SLOW = GatherOptions(RetransmissionSchedule(0.1, 3, 4), local_addresses=("127.0.0.1",))
+
+
+def test_a_confined_transport_finishes_its_jobs_refuses_new_ones_and_the_next_gathering_runs_on_a_new_one(
+    tmp_path, silent_udp_server, coturn
+):
+    new_url = f"stun:{NEW_NAME}:{coturn.port}"
+
+    async def scenario():
+        supervisor = TransportSupervisor()
+        try:
+            running = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]},
+                                        transport=supervisor, options=SLOW)
+            started = asyncio.Event()
+            running.onicegatheringstatechange = lambda event: started.set()
+            gathering = asyncio.ensure_future(running.gather())
+            await started.wait()  # the transport has the job
+            old = await supervisor.client()
+            replace_by_rename(Path("/etc/hosts"), Path("/etc/hosts").read_text() + f"127.0.0.1 {NEW_NAME}\n")
+            refused = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]},
+                                        transport=supervisor, options=SLOW)
+            with pytest.raises(TransportError) as refusal:
+                await refused.gather()
+            refused.close()
+            await gathering
+            finished = running.iceGatheringState
+            running.close()
+            await old.process.wait_exit()
+            recording = await record_gathering({"iceServers": [{"urls": new_url}]}, transport=supervisor)
+            new = await supervisor.client()
+            return old, new, str(refusal.value), finished, recording, supervisor.started
+        finally:
+            await supervisor.aclose()
+
+    old, new, refusal, finished, recording, started = in_overlaid_etc(tmp_path, lambda: asyncio.run(scenario()))
+    assert old.sandbox.landlock_enforced
+    assert refusal == f"the transport refused to gather: {RESTARTING}"
+    assert finished == "complete"
+    assert old.process.popen.returncode == os.EX_TEMPFAIL
+    assert old.failure == f"the transport process (pid {old.transport_pid}) restarted to read the new resolver " \
+        "configuration (exit status 75)"
+    assert new.transport_pid != old.transport_pid and started == 2
+    assert recording.errors == [] and [answer.url for answer in recording.answers] == [new_url]
+
+
+def test_an_unconfined_transport_reads_the_replaced_file_and_goes_on(tmp_path, coturn):
+    async def scenario():
+        supervisor = TransportSupervisor(connect=lambda s: TransportClient.start(supervision=s, sandbox=False))
+        try:
+            first = await supervisor.client()
+            replace_by_rename(Path("/etc/hosts"), Path("/etc/hosts").read_text() + f"127.0.0.1 {NEW_NAME}\n")
+            recording = await record_gathering({"iceServers": [{"urls": f"stun:{NEW_NAME}:{coturn.port}"}]},
+                                               transport=supervisor)
+            return first.transport_pid, recording, supervisor.started
+        finally:
+            await supervisor.aclose()
+
+    pid, recording, started = in_overlaid_etc(tmp_path, lambda: asyncio.run(scenario()))
+    assert recording.errors == [] and len(recording.answers) == 1
+    assert recording.transport_pid == pid and started == 1
+
+
+def test_a_standalone_service_exits_75_saying_why_when_resolv_conf_is_replaced(tmp_path):
+    directory = tmp_path / "service"
+
+    def scenario() -> tuple[subprocess.Popen[str], str]:
+        command = [sys.executable, "-I", "-m", "icegather.transport_proc", "--bind", f"ipc://{directory}/transport"]
+        service = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        async def connected() -> None:  # once it answers, it is confined and watching
+            client = await TransportClient.connect(f"ipc://{directory}/transport", supervision=Supervision(0, 0))
+            client.close()
+
+        try:
+            asyncio.run(connected())
+            replace_by_rename(Path("/etc/resolv.conf"), Path("/etc/resolv.conf").read_text())
+            _, stderr = service.communicate(timeout=30)
+        finally:
+            service.kill()
+        return service, stderr
+
+    service, stderr = in_overlaid_etc(tmp_path, scenario)
+    assert service.returncode == os.EX_TEMPFAIL
+    assert stderr.splitlines() == [
+        f"transport[{service.pid}] WARNING icegather.transport_proc.service: /etc/resolv.conf replaced by a file "
+        "this sandbox may not read: refusing new jobs, waiting for 0 running ones, then exiting with status 75 "
+        "to be restarted"
+    ]
+
+
+def exited(pid: int, within: float = 30) -> bool:
+    """Whether process ``pid`` (another's child) exits within ``within`` seconds."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:  # gone already
+        return True
+    try:
+        return bool(select.select([descriptor], [], [], within)[0])
+    finally:
+        os.close(descriptor)
+
+
+def test_the_exporter_finishes_a_probe_in_flight_on_the_old_transport_and_the_next_on_a_new_one(tmp_path, coturn):
+    asked = threading.Event()
+
+    def silent(request: object, source: object) -> None:
+        asked.set()  # the old transport has the probe's gathering
+
+    config = tmp_path / "icegather.yml"
+    module = {"local_addresses": ["127.0.0.1"], "schedule": {"rto": 0.1, "max_sends": 3, "final_wait": 4}}
+    config.write_text(json.dumps({"modules": {"fast": module}}))  # JSON is YAML
+
+    def scenario():
+        with ScriptedStunServer(silent) as server, exporter_process(config, tmp_path / "exporter.log") as exporter:
+            exporter.get(f"/probe?module=fast&target=stun:127.0.0.1:{coturn.port}")
+            [old] = transport_processes_of(exporter.process.pid)
+            with ThreadPoolExecutor(1) as pool:
+                in_flight = pool.submit(exporter.get, f"/probe?module=fast&target={server.url()}")
+                assert asked.wait(10)
+                replace_by_rename(Path("/etc/hosts"), Path("/etc/hosts").read_text() + f"127.0.0.1 {NEW_NAME}\n")
+                during = in_flight.result()
+            old_exited = exited(old)
+            after = exporter.get(f"/probe?module=fast&target=stun:{NEW_NAME}:{coturn.port}")
+            return old, old_exited, during, after, exporter.metrics(), exporter.log
+
+    old, old_exited, during, after, metrics, log = in_overlaid_etc(tmp_path / "etc", scenario)
+    assert during.value("icegather_server_failure", cause="silent") == 1  # finished, on the old one
+    assert old_exited
+    assert after.value("icegather_probe_success") == 1
+    assert metrics.value("icegather_exporter_transport_starts_total") == 2
+    assert f"the transport process (pid {old}) restarted to read the new resolver configuration" in log.read_text()
