@@ -1,8 +1,10 @@
-"""Running a peer connection against real servers and recording what it fired."""
+"""Running a peer connection against real servers and recording what it fired (its
+errors by URL), and a closed port of either family to send to."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ FAST_SCHEDULE = RetransmissionSchedule(initial_rto=0.05, max_sends=2, final_wait
 LOOPBACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",))
 # What the command line asks beyond a browser: an IPv6 relay too, after an IPv4 one.
 ASKING_IPV6 = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",), ipv6_relay=True)
+DUAL_STACK = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1", "::1"))
 
 
 @dataclass
@@ -49,6 +52,20 @@ class Recording:
 
     def of_type(self, kind: str) -> list[Any]:
         return [c for c in self.candidates if c.type == kind]
+
+
+def errors_by_url(recording: Recording) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for error in recording.errors:
+        found.setdefault(error.url, []).append(error)
+    return found
+
+
+def closed_port(host: str, kind: int) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 async def record_gathering(

@@ -18,22 +18,18 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from selenium.webdriver.common.by import By
-from test_timeline_page import (
+from page_markup import (
     JSON_VALUES,
     PAGE_ATTRIBUTES,
     PAGE_TAGS,
     PAYLOAD,
     Markup,
     assert_drawn_only_by_the_page,
-    assert_labels_apart_and_inside,
-    browser,
     field_paths,
-    render,
     replaced,
-    report,
-    run,
 )
+from selenium.webdriver.common.by import By
+from timeline_page_helpers import assert_labels_apart_and_inside, browser, render, report, run
 
 from icegather.main_proc.commands.report_command import run_report
 from icegather.main_proc.views.page.drawable_records import drawable
