@@ -44,7 +44,10 @@ def running_service(*args: str, ready: Path | None = None) -> Iterator[subproces
     )
     try:
         deadline = time.monotonic() + 10
-        while ready is not None and not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+        # Ready once a connection is taken: ZeroMQ binds the socket's file before it listens,
+        # and a connect in between is refused.
+        while (ready is not None and connect_unix(ready) != "connected" and process.poll() is None
+               and time.monotonic() < deadline):
             time.sleep(0.02)
         yield process
     finally:
