@@ -1,4 +1,5 @@
-"""Start an ``icegather exporter`` process on a free loopback port, and talk HTTP to it; and
+"""Start an ``icegather exporter`` process on a free loopback port, ready (its transport up), and
+talk HTTP to it; and
 the module of a local coturn's user, whose credentials may go to that coturn only: for the
 tests and the exporter benchmark."""
 
@@ -6,18 +7,23 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from commands import ICEGATHER
-from local_coturn import Coturn
+from local_coturn import Coturn, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 LISTENING = "icegather exporter: listening on http://127.0.0.1:"
+READY_WITHIN = 30.0
+SECRET = "the-shared-secret-of-the-test"
+FAST = {"rto": 0.05, "max_sends": 2, "final_wait": 2}
 
 
 @dataclass
@@ -60,6 +66,22 @@ class ExporterProcess:
     def metrics(self) -> Response:
         return self.get("/metrics")
 
+    def probe(self, target: str, module: str | None = None, **headers: str) -> Response:
+        query = f"/probe?target={target}" + (f"&module={module}" if module else "")
+        return self.get(query, headers)
+
+    def wait_ready(self) -> None:
+        """Wait until ``/-/ready`` answers 200: the exporter's transport is up."""
+        wait_for(lambda: self.get("/-/ready").status == 200, READY_WITHIN)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        time.sleep(0.01)
+
 
 def coturn_module(coturn: Coturn, credential_file: Path, password: str | None = None, **options: Any
                   ) -> dict[str, Any]:
@@ -85,7 +107,9 @@ def exporter_process(config: Path | None, log: Path, log_level: str = "debug") -
         assert process.stdout is not None
         line = process.stdout.readline()  # the exporter says where it listens once it does
         assert line.startswith(LISTENING), f"{line!r}; log: {log.read_text()}"
-        yield ExporterProcess(process, int(line[len(LISTENING):].rstrip("/\n")), log)
+        exporter = ExporterProcess(process, int(line[len(LISTENING):].rstrip("/\n")), log)
+        exporter.wait_ready()
+        yield exporter
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -93,3 +117,33 @@ def exporter_process(config: Path | None, log: Path, log_level: str = "debug") -
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def probing_exporter(directory: Path, coturn: Coturn, rest_coturn: Coturn | None = None) -> Iterator[ExporterProcess]:
+    """An exporter whose modules probe ``coturn`` (``turn``, ``wrong``: a wrong password,
+    ``pinned``: no credentials, allowed coturn only), ``rest_coturn`` with credentials minted from
+    ``SECRET`` (``rest``), and any server on loopback (``fast``, ``patient``: 5 s, ``standard``:
+    the default schedule and timeout); its ``configurations`` directory (``ice``) holds
+    ``both.json``: coturn and a STUN URL on a closed port."""
+    configurations = directory / "ice"
+    configurations.mkdir()
+    (configurations / "both.json").write_text(json.dumps({"iceServers": [coturn.ice_server("turn"),
+                                                                         {"urls": f"stun:127.0.0.1:{free_port()}"}]}))
+    loopback: dict[str, Any] = {"local_addresses": ["127.0.0.1"], "schedule": FAST}
+    modules = {
+        "turn": coturn_module(coturn, directory / "credential", coturn.password + "\n", **loopback),
+        "wrong": coturn_module(coturn, directory / "wrong", "not-the-password", **loopback),
+        "pinned": {"allowed_targets": [f"127.0.0.1:{coturn.port}"], **loopback},  # no credentials, a list
+        "fast": loopback,
+        "patient": {"local_addresses": ["127.0.0.1"], "timeout": 5},  # the default 9.5 s schedule
+        "standard": {"local_addresses": ["127.0.0.1"]},  # the default schedule and timeout
+    }
+    if rest_coturn is not None:
+        (directory / "secret").write_text(SECRET)
+        modules["rest"] = {"auth_secret_file": str(directory / "secret"), "auth_user": "probe",
+                           "allowed_targets": [f"127.0.0.1:{rest_coturn.port}"], **loopback}
+    config = {"configurations": str(configurations), "modules": modules}
+    (directory / "icegather.yml").write_text(json.dumps(config))  # JSON is YAML
+    with exporter_process(directory / "icegather.yml", directory / "exporter.log") as process:
+        yield process

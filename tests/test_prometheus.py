@@ -80,14 +80,17 @@ def test_the_shipped_modules_load_and_allow_the_targets_the_shipped_scrape_jobs_
     ]
 
     assert {name for name, module in config.modules.items() if module.allowed_targets is not None} == {
-        "turn_rest", "turn_user", "relay_only", "call_quality"
+        "turn_rest", "turn_user", "relay_only", "call_quality", "call_path"
     }
-    assert len(probed) == 5 and config.modules["call_quality"].options.quality_seconds == 10
+    assert len(probed) == 6 and config.modules["call_quality"].options.quality_seconds == 10
+    assert config.modules["call_path"].options.relay_to_relay
     for module, target, scrape_timeout in probed:  # no packet: probe_request only checks, its time too
         probe_request(urllib.parse.urlencode({"module": module, "target": target}), scrape_timeout, config,
                       time.time())
     with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 13 s")):
         probe_request("module=call_quality&target=turn:turn.example.org", "10", config, time.time())
+    with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 13.5 s")):
+        probe_request("module=call_path&target=turn:turn.example.org", "13", config, time.time())
     with pytest.raises(BadProbe, match=re.escape("may not probe 'turn:turn.example.org.invalid:3478'")):
         probe_request("module=turn_rest&target=turn:turn.example.org.invalid:3478", None, config, time.time())
 

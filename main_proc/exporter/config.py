@@ -24,6 +24,7 @@ the relay check, a time limit); a probe request names a module and a target.
       call_quality:
         quality_seconds: 5      # a call-like stream through each relay that carries data
         quality_rate: 50        # packets a second each way (the default)
+        relay_to_relay: true    # its far end a second relay (the next TURN URL), not our socket
 
 A module that holds credentials must list ``allowed_targets`` (the module ``allowed_targets``
 says what they match): a probe of any other target with it is refused before anything is
@@ -61,7 +62,7 @@ DEFAULT_CONCURRENCY = 16
 MODULE_KEYS = frozenset({
     "username", "credential_file", "credential_env", "auth_secret_file", "auth_secret_env", "auth_user", "auth_ttl",
     "schedule", "local_addresses", "relay_only", "relay_check", "ipv6_relay", "timeout", "allowed_targets",
-    "quality_seconds", "quality_rate",
+    "quality_seconds", "quality_rate", "relay_to_relay",
 })
 TOP_KEYS = frozenset({"modules", "configurations", "max_concurrent_probes"})
 
@@ -163,6 +164,9 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
         raise BadInput(f"{where}: local_addresses must be a list of IP addresses")
     relay_check = get("relay_check", bool, True)
     quality_seconds, quality_rate = _quality(module, where, relay_check)
+    relay_to_relay = get("relay_to_relay", bool, False)
+    if relay_to_relay and not quality_seconds:
+        raise BadInput(f"{where}: relay_to_relay needs quality_seconds, the stream that takes that path")
     try:
         options = GatherOptions(
             schedule=RetransmissionSchedule(rto, max_sends, final_wait),
@@ -173,6 +177,7 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
             follow_redirects=username is None and minting is None,
             quality_seconds=quality_seconds,
             quality_rate=quality_rate,
+            relay_to_relay=relay_to_relay,
         )
     except ValueError as exc:  # the limits the protocol has (a schedule gives up within 600 s)
         raise BadInput(f"{where}: {exc}") from None

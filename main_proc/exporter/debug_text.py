@@ -68,6 +68,7 @@ def module_text(request: ProbeRequest, options: GatherOptions) -> str:
         f"relay_check: {str(options.relay_check).lower()}",
         f"ipv6_relay: {str(options.ipv6_relay).lower()}",
         f"quality_seconds: {quality_text(options)}",
+        f"relay_to_relay: {str(options.relay_to_relay).lower()}",
     ]
     if module.allowed_targets is not None:
         lines.append(f"allowed_targets: {', '.join(map(str, module.allowed_targets))}")

@@ -18,23 +18,28 @@ its tables. No error text, address, username or credential is ever a label or a 
     icegather_server_rtt_seconds           round trip of its first answer (absent: no answer)
     icegather_server_error_code            its error code (0: none)
     icegather_server_failure{cause}        1 for each finding of the diagnosis
-    icegather_relay_up{family}             1 when the relay check found the relay works
+    icegather_relay_up{family}             1 when the relay check found the relay works (each
+                                           of its relays, when several local addresses of
+                                           the family allocated: one series per URL and
+                                           family, whatever the host's addresses)
     icegather_relay_rtt_seconds{family,quantile}
                                            round trips through it: the quality stream's
                                            quantiles 0 (fastest), 0.5, 0.95 and 0.99 when
                                            the module has one, else the relay check's 0.5
     icegather_relay_loss_ratio{family,direction}, ... the quality stream (``quality_metrics``)
-    (each icegather_server_* and icegather_relay_* with url too, for a file: target)
+    (each icegather_server_* and icegather_relay_* with url too, for a file: target; and
+    relay to relay, the stream's series with far_url, the URL of its far relay)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from icegather.main_proc.diagnosis.outcomes import server_names
+from icegather.main_proc.diagnosis.outcomes import ServerOutcome, server_names
 from icegather.main_proc.exporter.quality_metrics import (
     Relay,
     quality_families,
@@ -52,11 +57,14 @@ DURATION_DIGITS = 4  # and times of a gathering to a tenth of a millisecond, as 
 class ProbeCollector(Collector):
     """The metrics of one finished probe (registered in a registry of its own, per request)."""
 
-    def __init__(self, result: RoundResult, duration: float, per_url: bool) -> None:
+    def __init__(self, result: RoundResult, duration: float, per_url: bool, relay_to_relay: bool = False) -> None:
         self.result = result
         self.duration = duration
-        # Label each URL's series with it only when the probe covers several URLs.
+        # Label each URL's series with it only when the probe covers several URLs; and relay to
+        # relay, a stream's with the URL of its far relay too (a probe of one URL has no such
+        # label: its far relay is on that URL, which Prometheus's instance names).
         self.url_label = ["url"] if per_url else []
+        self.far_label = ["far_url"] if per_url and relay_to_relay else []
         self.names = server_names([(outcome.entry, outcome.url) for outcome in result.outcomes])
 
     def collect(self) -> Iterator[Metric]:
@@ -97,22 +105,29 @@ class ProbeCollector(Collector):
 
     def _relays(self) -> Iterator[Metric]:
         labels = [*self.url_label, "family"]
+        stream_labels = [*labels, *self.far_label]
         up = GaugeMetricFamily("icegather_relay_up", "1 when data went through the relay both ways", labels=labels)
         rtt = GaugeMetricFamily(
             "icegather_relay_rtt_seconds", "Round trip through the relay, out and back, by quantile",
-            labels=[*labels, "quantile"],
+            labels=[*stream_labels, "quantile"],
         )
         streams = streams_of(self.result.tally.records)
-        for outcome in self.result.outcomes:
-            for check in outcome.relay_checks:
-                relay = relay_key(outcome.entry, outcome.url, check["relayedAddress"])
-                values = self._relay(relay)
-                up.add_metric(values, check["outcome"] == "works")
-                for quantile, milliseconds in relay_rtt(check, streams.get(relay)):
-                    rtt.add_metric([*values, quantile], seconds(milliseconds))
+        for relay, checks in relay_checks(self.result.outcomes).items():
+            stream = streams.get(relay)
+            up.add_metric(self._relay(relay), all(check["outcome"] == "works" for check in checks))
+            for quantile, milliseconds in relay_rtt(checks, stream):
+                rtt.add_metric([*self._stream(relay, stream), quantile], seconds(milliseconds))
         yield from (up, rtt)
         if streams:  # a module with a quality stream, and a relay that carried it
-            yield from quality_families(streams, labels, self._relay)
+            yield from quality_families(streams, stream_labels, self._stream)
+
+    def _stream(self, relay: Relay, stream: Mapping[str, Any] | None) -> list[str]:
+        """The labels of a relay's stream series: the relay's, and relay to relay its far URL
+        ("" for a relay without a stream: Prometheus reads an empty label as none)."""
+        if not self.far_label:
+            return self._relay(relay)
+        far = stream["farUrl"] if stream is not None else None
+        return [*self._relay(relay), far or ""]
 
     def _relay(self, relay: Relay) -> list[str]:
         """The labels of a relay's series: its URL's (if any) and its family."""
@@ -122,6 +137,16 @@ class ProbeCollector(Collector):
     def _url(self, entry: int, url: str) -> list[str]:
         """The ``url`` label's value of a URL's series, or nothing when there is no such label."""
         return [self.names[(entry, url)]] if self.url_label else []
+
+
+def relay_checks(outcomes: Iterable[ServerOutcome]) -> dict[Relay, list[Mapping[str, Any]]]:
+    """The relay checks of each relay (URL and family): several when several local addresses of
+    one family allocated."""
+    checks: dict[Relay, list[Mapping[str, Any]]] = {}
+    for outcome in outcomes:
+        for check in outcome.relay_checks:
+            checks.setdefault(relay_key(outcome.entry, outcome.url, check["relayedAddress"]), []).append(check)
+    return checks
 
 
 def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -28,13 +28,13 @@ from urllib.parse import parse_qs
 from icegather.main_proc.exporter.allowed_targets import first_refused
 from icegather.main_proc.exporter.config import ExporterConfig, Module
 from icegather.main_proc.exporter.probe_time import (
-    MIN_TIMEOUT,
     SCRAPE_TIMEOUT_MARGIN,
     BadScrapeTimeout,
     fitted_schedule,
     probe_time,
+    schedule_seconds,
     stream_does_not_fit,
-    stream_seconds,
+    stream_needs,
 )
 from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
@@ -69,9 +69,10 @@ class ProbeRequest:
 
     def options(self, seconds: float) -> GatherOptions:
         """The module's options for a gathering that has ``seconds``: its schedule fitted to
-        what its quality stream leaves of them, and every transaction traced for ``debug``."""
+        what its quality stream leaves of them (shared with the far relay's allocation, relay to
+        relay), and every transaction traced for ``debug``."""
         options = self.module.options
-        schedule = fitted_schedule(options.schedule, seconds - stream_seconds(options))
+        schedule = fitted_schedule(options.schedule, schedule_seconds(options, seconds))
         return replace(options, schedule=schedule, trace=options.trace or self.debug)
 
     @property
@@ -102,7 +103,7 @@ def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig
         raise BadProbe("bad header", str(exc)) from None
     too_long = stream_does_not_fit(module.options, timeout)
     if too_long is not None:  # the module's own timeout holds it (config checks): the scrape's is shorter
-        needed = stream_seconds(module.options) + MIN_TIMEOUT + SCRAPE_TIMEOUT_MARGIN
+        needed = stream_needs(module.options) + SCRAPE_TIMEOUT_MARGIN
         raise BadProbe(
             "stream does not fit",
             f"module {module.name!r}: {too_long} the {timeout:g} s this scrape allows (its scrape timeout less "

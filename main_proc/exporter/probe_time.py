@@ -19,6 +19,8 @@ measures loss (at 50 packets a second, one packet lost of a 1 s stream is 2 %, o
 that flags a relay), so a shortened stream would raise alerts that a full one would not. A
 probe whose time cannot hold its stream and ``MIN_TIMEOUT`` to reach the relay is refused with
 the reason (at load for the module's own timeout, at the scrape for a shorter scrape timeout).
+Relay to relay, a second allocation (the far relay) follows the first, with the same schedule:
+the time the stream leaves is shared by the two, and the stream needs ``MIN_TIMEOUT`` for each.
 """
 
 from __future__ import annotations
@@ -57,16 +59,32 @@ def stream_seconds(options: GatherOptions) -> float:
     return options.quality_seconds + QUALITY_DRAIN_SECONDS if options.quality_seconds else 0.0
 
 
+def allocations(options: GatherOptions) -> int:
+    """How many allocations a relay's probe makes one after another: relay to relay, two."""
+    return 2 if options.quality_seconds and options.relay_to_relay else 1
+
+
+def schedule_seconds(options: GatherOptions, seconds: float) -> float:
+    """The time that each allocation's schedule is fitted to, of a probe's ``seconds``."""
+    return (seconds - stream_seconds(options)) / allocations(options)
+
+
+def stream_needs(options: GatherOptions) -> float:
+    """The least time a probe with the module's stream needs: the stream, and ``MIN_TIMEOUT``
+    for each allocation before it."""
+    return stream_seconds(options) + MIN_TIMEOUT * allocations(options)
+
+
 def stream_does_not_fit(options: GatherOptions, seconds: float) -> str | None:
-    """None when a probe of ``seconds`` holds the stream and ``MIN_TIMEOUT`` to reach the
+    """None when a probe of ``seconds`` holds the stream and ``MIN_TIMEOUT`` to reach each
     relay before it; else the words of what it needs."""
-    stream = stream_seconds(options)
-    if not stream or seconds - stream >= MIN_TIMEOUT:
+    if not options.quality_seconds or seconds >= stream_needs(options):
         return None
+    reach = "the relay and the far relay" if allocations(options) == 2 else "the relay"
     return (
-        f"its quality stream needs {stream + MIN_TIMEOUT:g} s ({options.quality_seconds:g} s, "
-        f"{QUALITY_DRAIN_SECONDS:g} s for its last packets to come back, and {MIN_TIMEOUT:g} s to reach the relay "
-        "first), more than"
+        f"its quality stream needs {stream_needs(options):g} s ({options.quality_seconds:g} s, "
+        f"{QUALITY_DRAIN_SECONDS:g} s for its last packets to come back, and "
+        f"{stream_needs(options) - stream_seconds(options):g} s to reach {reach} first), more than"
     )
 
 

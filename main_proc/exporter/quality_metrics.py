@@ -1,6 +1,6 @@
 """A probe's quality streams (module option ``quality_seconds``) as metric families, from the
 round's ``icerelayquality`` records: one stream per relay, labelled as the relay's other
-series are (``family``, and ``url`` for a ``file:`` target).
+series are (``family``, and ``url`` for a ``file:`` target; relay to relay, ``far_url`` too).
 
     icegather_relay_loss_ratio{direction}        packets lost out (client to far end) and back
     icegather_relay_jitter_seconds{direction}    RFC 3550 interarrival jitter of each way
@@ -9,6 +9,11 @@ series are (``family``, and ``url`` for a ``file:`` target).
     icegather_relay_packets_duplicated           copies of one already received (both ways)
 
 and the stream's round trips as ``icegather_relay_rtt_seconds{quantile}`` (``relay_rtt``).
+
+A relay's series are keyed by its URL and family, not by the local address it allocated from,
+which the host may have any number of: a URL that allocated from two local addresses of one
+family has one series, of the worse of its streams (``worst_first``: one that stopped, then the
+most lost, the slowest p95, the most jitter), and its relay is up only when every one works.
 
 Every value is of this probe's one stream, so each is a gauge: the next probe's stream
 replaces it (a counter would have to add streams up across scrapes, which a probe that keeps
@@ -20,7 +25,8 @@ that restart with every probe are no counters for ``rate()`` or ``histogram_quan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,20 +46,36 @@ def relay_key(entry: int, url: str, relayed_address: str) -> Relay:
 
 
 def streams_of(records: Iterable[Mapping[str, Any]]) -> dict[Relay, Mapping[str, Any]]:
-    """Each relay's stream record, by relay."""
-    return {
-        relay_key(record["serverIndex"], record["url"], record["relayedAddress"]): record
-        for record in records
-        if record["type"] == "icerelayquality"
-    }
+    """Each relay's stream record, by relay: the worst, when it had several (local addresses)."""
+    streams: dict[Relay, Mapping[str, Any]] = {}
+    for record in records:
+        if record["type"] == "icerelayquality":
+            relay = relay_key(record["serverIndex"], record["url"], record["relayedAddress"])
+            known = streams.get(relay)
+            if known is None or worst_first(record) < worst_first(known):
+                streams[relay] = record
+    return streams
 
 
-def relay_rtt(check: Mapping[str, Any], stream: Mapping[str, Any] | None) -> Iterator[tuple[str, float]]:
+def worst_first(stream: Mapping[str, Any]) -> tuple[bool, float, float, float]:
+    """A sort key that puts the worse of two streams first: stopped before its end, then the
+    larger loss either way, the slower p95 (none at all is the slowest), the larger jitter."""
+    loss = max(stream["lossOut"], stream["lossBack"] or 0.0)
+    p95 = stream["rttP95Ms"] if stream["rttP95Ms"] is not None else math.inf
+    jitter = max(stream["jitterOutMs"] or 0.0, stream["jitterBackMs"] or 0.0)
+    return stream["cause"] is None, -loss, -p95, -jitter
+
+
+def relay_rtt(
+    checks: Sequence[Mapping[str, Any]], stream: Mapping[str, Any] | None
+) -> Iterator[tuple[str, float]]:
     """(quantile, milliseconds) of a relay's round trips: the stream's, when it had one and
-    anything came back; else the relay check's, the median of its few probes."""
+    anything came back; else the relay check's, the median of its few probes (the slowest
+    median, when it had several checks)."""
     if stream is None:
-        if check["rttMs"] is not None:
-            yield "0.5", check["rttMs"]
+        medians = [check["rttMs"] for check in checks if check["rttMs"] is not None]
+        if medians:
+            yield "0.5", max(medians)
         return
     for quantile, key in RTT_QUANTILES:
         if stream[key] is not None:
@@ -61,7 +83,9 @@ def relay_rtt(check: Mapping[str, Any], stream: Mapping[str, Any] | None) -> Ite
 
 
 def quality_families(
-    streams: Mapping[Relay, Mapping[str, Any]], label_names: list[str], labels: Callable[[Relay], list[str]]
+    streams: Mapping[Relay, Mapping[str, Any]],
+    label_names: list[str],
+    labels: Callable[[Relay, Mapping[str, Any] | None], list[str]],
 ) -> Iterator[Metric]:
     """The families of the streams; ``label_names`` and ``labels`` give each relay's labels."""
     loss = GaugeMetricFamily(
@@ -85,7 +109,7 @@ def quality_families(
         labels=label_names,
     )
     for relay, stream in streams.items():
-        values = labels(relay)
+        values = labels(relay, stream)
         for direction, sent, received, lost, jitter_ms in zip(
             DIRECTIONS, ("packetsOut", "packetsBack"), ("packetsOutReceived", "packetsBackReceived"),
             ("lossOut", "lossBack"), ("jitterOutMs", "jitterBackMs"), strict=True,

@@ -4,19 +4,21 @@
 module turns it off) and answers with its metrics (``probe_metrics``), or with ``debug=true``
 a text log of it (``debug_text``); ``GET /metrics`` has the exporter's own: probes answered,
 failures by cause, bad requests, transport processes started, probes running and waiting, the
-last reload of the configuration, and the process's CPU and memory. ``/-/healthy`` and
-``/-/ready`` answer 200 while the exporter serves; SIGHUP or ``POST /-/reload`` loads the
+last reload of the configuration, and the process's CPU and memory. ``/-/healthy`` answers
+200 while the exporter serves, and ``/-/ready`` once its transport is up (503 until then);
+SIGHUP or ``POST /-/reload`` loads the
 configuration file again, keeping the one in use when the new one does not load
 (``reloading``).
 
-All probes share one supervised transport process (a fresh one replaces a transport that
-failed; the probe that was running answers ``icegather_probe_success 0`` with the verdict
-"transport failed"). At most ``max_concurrent_probes`` run at once; the others wait, and a
+All probes share one supervised transport process, started with the exporter and replaced
+as soon as it ends (``transport_keeper``), so that no probe waits for one to start; the probe
+that was running when it failed answers ``icegather_probe_success 0`` with the verdict
+"transport failed". At most ``max_concurrent_probes`` run at once; the others wait, and a
 probe that waits its whole time answers "timed out". HTTP is h11 (sans-IO) on asyncio
 streams: a malformed request gets a 400 (a target its module may not probe, a 403) and is
 counted, a connection idle for ``IDLE_TIMEOUT`` is closed, and nothing a client sends can stop
-the exporter. A probe that waited until too little of its time is left for it (``MIN_TIMEOUT``,
-and its quality stream) does not start, and answers "timed out" too.
+the exporter. A probe that waited until too little of its time is left for it (``stream_needs``:
+``MIN_TIMEOUT``, and its quality stream) does not start, and answers "timed out" too.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from icegather.main_proc.exporter.config import ExporterConfig
 from icegather.main_proc.exporter.debug_text import ProbeRun, debug_text
 from icegather.main_proc.exporter.probe_metrics import ProbeCollector
 from icegather.main_proc.exporter.probe_request import BadProbe, ProbeRequest, probe_request
-from icegather.main_proc.exporter.probe_time import MIN_TIMEOUT, stream_seconds
+from icegather.main_proc.exporter.probe_time import stream_needs
 from icegather.main_proc.exporter.reloading import ReloadableConfig
+from icegather.main_proc.exporter.transport_keeper import TransportKeeper
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.observed_round import RoundContext, RoundResult, observe_round, unstarted_round
 from icegather.main_proc.views.report import Tally
@@ -66,6 +69,7 @@ METHODS = {
     "/": b"GET", "/probe": b"GET", "/metrics": b"GET", "/-/healthy": b"GET", "/-/ready": b"GET",
     "/-/reload": b"POST",
 }
+NOT_READY = "Not ready: the transport process is starting"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class Exporter:
     def __init__(self, config: ExporterConfig, supervisor: TransportSupervisor, path: str | None = None) -> None:
         """``path``: the configuration file ``config`` came from, which a reload reads again."""
         self.supervisor = supervisor
+        self.transport = TransportKeeper(supervisor)
         self.registry = CollectorRegistry()
         self.configuration = ReloadableConfig(path, config, self.registry, time.time())
         ProcessCollector(registry=self.registry)
@@ -162,6 +167,8 @@ class Exporter:
             if failed is not None:
                 return text_answer(500, f"the configuration was not reloaded, the previous one stays: {failed}")
             return text_answer(200, "configuration reloaded")
+        if parts.path == "/-/ready" and not self.transport.ready:
+            return text_answer(503, NOT_READY)
         return text_answer(200, {"/": LANDING, "/-/healthy": "Healthy", "/-/ready": "Ready"}[parts.path])
 
     def refuse(self, reason: str, status: int, text: str) -> Answer:
@@ -191,7 +198,7 @@ class Exporter:
         finally:
             self.waiting.dec()
         remaining = max(0.0, request.timeout - (time.monotonic() - started))
-        if not waited_out and waits and remaining - stream_seconds(options) < MIN_TIMEOUT:
+        if not waited_out and waits and remaining < stream_needs(options):
             slots.release()  # what is left cannot hold the probe (and its stream): it does not start
             waited_out = True
         if waited_out:
@@ -212,7 +219,9 @@ class Exporter:
                 slots.release()
         self.count(module.name, result)
         registry = CollectorRegistry(auto_describe=True)
-        registry.register(ProbeCollector(result, time.monotonic() - started, request.per_url))
+        registry.register(
+            ProbeCollector(result, time.monotonic() - started, request.per_url, options.relay_to_relay)
+        )
         return ProbeRun(result, registry, options)
 
     def count(self, module: str, result: RoundResult) -> None:
@@ -289,6 +298,7 @@ async def serve(
     supervisor = TransportSupervisor()
     exporter = Exporter(config, supervisor, path)
     server = await asyncio.start_server(exporter.serve_connection, host, port, limit=READ_SIZE)
+    exporter.transport.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -303,4 +313,5 @@ async def serve(
     finally:
         server.close()
         await server.wait_closed()
+        await exporter.transport.aclose()
         await supervisor.aclose()
