@@ -34,9 +34,9 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import impair_proxy
 import pytest
@@ -71,9 +71,11 @@ class ImpairedPath:
     def url(self) -> str:
         return f"turn:{LOOPBACK}:{self.turn_port}"
 
-    def icegather(self, *argv: str) -> list[dict[str, Any]]:
-        """The NDJSON records of ``icegather`` run in the namespace against this path's relay."""
-        command = in_namespace(self.namespace, *REALTIME, ICEGATHER, *ICEGATHER_FLAGS, "--server", self.url,
+    def icegather(self, *argv: str, urls: int = 1) -> list[dict[str, Any]]:
+        """The NDJSON records of ``icegather`` run in the namespace against this path's relay,
+        given as ``urls`` servers (each its own allocation and relay check)."""
+        servers = ("--server", self.url) * urls
+        command = in_namespace(self.namespace, *REALTIME, ICEGATHER, *ICEGATHER_FLAGS, *servers,
                                "--username", self.turn.username, *argv)
         result = subprocess.run(command, capture_output=True, text=True, timeout=60,
                                 env={**os.environ, "ICEGATHER_CREDENTIAL": self.turn.password})
@@ -98,17 +100,36 @@ class DataDropped:
     back: int
 
 
-def loss_rules(per_mille: int, server_port: int) -> str:
-    """The nftables table: UDP dropped at random, relayed data counted by direction."""
+# What carries relayed data, each way, as nftables matches: (direction, carrier) -> match.
+DataPath = tuple[Literal["out", "back"], Literal["indication", "channel", "relay port"]]
+
+
+def data_matches(server_port: int) -> dict[DataPath, str]:
+    """Each kind of packet that carries relayed data, and the nftables match for it."""
     relay = f"{RELAY_PORTS[0]}-{RELAY_PORTS[1]}"
     # The first two bits of ChannelData are 01 (channels 0x4000-0x7FFF); STUN's are 00, and
     # 0x0016 / 0x0017 are a Send / a Data indication (RFC 8656 sections 11-12).
-    data_out = (f"udp dport {server_port} @th,64,16 0x0016", f"udp dport {server_port} @th,64,2 1",
-                f"udp sport {relay}")
-    data_back = (f"udp sport {server_port} @th,64,16 0x0017", f"udp sport {server_port} @th,64,2 1",
-                 f"udp dport {relay}")
-    counted = "\n".join(f"    {match} counter name data_{way} drop"
-                        for way, matches in (("out", data_out), ("back", data_back)) for match in matches)
+    return {
+        ("out", "indication"): f"udp dport {server_port} @th,64,16 0x0016",
+        ("out", "channel"): f"udp dport {server_port} @th,64,2 1",
+        ("out", "relay port"): f"udp sport {relay}",
+        ("back", "indication"): f"udp sport {server_port} @th,64,16 0x0017",
+        ("back", "channel"): f"udp sport {server_port} @th,64,2 1",
+        ("back", "relay port"): f"udp dport {relay}",
+    }
+
+
+# Every packet of relayed data one way: a path that is truly dead.
+ALL_OUT: frozenset[DataPath] = frozenset({("out", "indication"), ("out", "channel"), ("out", "relay port")})
+ALL_BACK: frozenset[DataPath] = frozenset({("back", "indication"), ("back", "channel"), ("back", "relay port")})
+
+
+def loss_rules(per_mille: int, server_port: int, dead: frozenset[DataPath] = frozenset()) -> str:
+    """The nftables table: the ``dead`` kinds of relayed data all dropped, then UDP dropped at
+    random; relayed data counted by direction, whichever rule dropped it."""
+    matches = data_matches(server_port)
+    dropped = "\n".join(f"    {matches[path]} counter name data_{path[0]} drop" for path in sorted(dead))
+    counted = "\n".join(f"    {match} counter name data_{way} drop" for (way, _), match in matches.items())
     # On input, not output: a packet dropped on output fails the sender's sendto with EPERM,
     # and coturn then closes the client's session; on input it just never arrives.
     return f"""table inet {LOSS_TABLE} {{
@@ -116,11 +137,24 @@ def loss_rules(per_mille: int, server_port: int) -> str:
   counter data_back {{ }}
   chain input {{
     type filter hook input priority 0; policy accept;
+{dropped}
     meta l4proto udp numgen random mod 1000 < {per_mille} goto lose
   }}
   chain lose {{
 {counted}
     drop
+  }}
+}}
+"""
+
+
+def session_closing_rules() -> str:
+    """An nftables table that drops, on the output hook, what coturn's relay sends to the peer:
+    its sendto fails with EPERM, and coturn closes the client's session there and then."""
+    return f"""table inet {LOSS_TABLE} {{
+  chain output {{
+    type filter hook output priority 0; policy accept;
+    udp sport {RELAY_PORTS[0]}-{RELAY_PORTS[1]} drop
   }}
 }}
 """
@@ -143,17 +177,30 @@ def coturn_in_namespace() -> Iterator[tuple[str, Coturn]]:
 
 
 @contextlib.contextmanager
-def lossy_path(per_mille: int) -> Iterator[ImpairedPath]:
-    """coturn and icegather where each UDP packet is dropped with probability per_mille/1000
-    on each crossing of ``lo`` (0: the same rules, dropping nothing: the clean control)."""
+def nftables_path(rules: Callable[[int], str]) -> Iterator[ImpairedPath]:
+    """coturn and icegather in a namespace with the nftables table ``rules`` gives for coturn's port."""
     with coturn_in_namespace() as (namespace, turn):
-        subprocess.run(in_namespace(namespace, "nft", "-f", "-"), input=loss_rules(per_mille, turn.port),
+        subprocess.run(in_namespace(namespace, "nft", "-f", "-"), input=rules(turn.port),
                        check=True, capture_output=True, text=True, timeout=30)
         try:
             yield ImpairedPath(namespace, turn, turn.port)
         finally:
             subprocess.run(in_namespace(namespace, "nft", "delete", "table", "inet", LOSS_TABLE),
                            capture_output=True, timeout=30)
+
+
+def lossy_path(
+    per_mille: int, dead: frozenset[DataPath] = frozenset()
+) -> contextlib.AbstractContextManager[ImpairedPath]:
+    """coturn and icegather where each UDP packet is dropped with probability per_mille/1000
+    on each crossing of ``lo`` (0: the same rules, dropping nothing: the clean control), and
+    every packet of the ``dead`` kinds of relayed data."""
+    return nftables_path(lambda server_port: loss_rules(per_mille, server_port, dead))
+
+
+def session_closing_path() -> contextlib.AbstractContextManager[ImpairedPath]:
+    """coturn and icegather where coturn closes the session once its relay sends to the peer."""
+    return nftables_path(lambda server_port: session_closing_rules())
 
 
 @contextlib.contextmanager

@@ -1,9 +1,11 @@
-"""Every row of the diagnosis tables, triggered by a real scenario and checked in the CLI's
-summary record: real coturn instances, real STUN servers, a real transport process."""
+"""Every row of the cause and verdict tables, triggered by a real scenario and checked in the
+CLI's summary record: real coturn instances, real STUN servers, a real transport process. The
+relay causes and address rules: tests/test_diagnosis_relays.py; causes on outcomes built by
+hand: tests/test_diagnosis_units.py; which of a URL's errors the diagnosis follows:
+tests/test_error_precedence.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -36,18 +38,12 @@ from stun_servers import (
     response,
     try_alternate,
 )
-from test_relay_check import SCRIPTED_RELAY_CAUSES
 
 from icegather.main_proc.commands.cli import run
 from icegather.main_proc.credentials.rest_credentials import mint
-from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES, address_findings
-from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
-from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
-from icegather.main_proc.diagnosis.verdicts import VERDICTS, diagnose
+from icegather.main_proc.diagnosis.causes import CAUSES
+from icegather.main_proc.diagnosis.verdicts import VERDICTS
 from icegather.main_proc.views.text_lines import format_line
-from icegather.shared.net.address_scopes import scope_of
-from icegather.shared.vocabulary.relay_outcomes import BROKEN
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2"]
 LOOPBACK = ["--local-address", "127.0.0.1"]
@@ -137,11 +133,6 @@ def one_relay_port(servers: Servers) -> Scenario:
     return Scenario(servers.both_turn_transports(servers.coturn_with(f"--min-port={port}", f"--max-port={port}")))
 
 
-# Cause -> the scenario that triggers it. Four rows have unit tests instead: "tcp dropped"
-# (SYNs dropped silently need firewall rules), "packet too big" (a STUN request is far below
-# any MTU), "icmp" (other ICMP errors, such as a routing loop's time exceeded) and "internal
-# error" (a bug, injected in-process in tests/test_transport_rules.py).
-UNIT_TESTED_CAUSES = {"tcp dropped", "packet too big", "icmp", "internal error"}
 def expired_credential(servers: Servers) -> Scenario:
     """Right secret, right algorithm, but minted to expire an hour ago."""
     username, credential = mint(REST_SECRET.encode(), "alice", -3600, time.time())
@@ -153,6 +144,11 @@ def wrong_secret(servers: Servers) -> Scenario:
     return Scenario([], [*flags, "--server", servers.rest_coturn().url("turn")])
 
 
+# Cause -> the scenario that triggers it. Four rows have unit tests instead: "tcp dropped"
+# (SYNs dropped silently need firewall rules: tests/test_diagnosis_units.py), "packet too big" (a
+# STUN request is far below any MTU), "icmp" (other ICMP errors, such as a routing loop's time
+# exceeded) and "internal error" (a bug, injected in-process in tests/test_transport_rules.py).
+UNIT_TESTED_CAUSES = {"tcp dropped", "packet too big", "icmp", "internal error"}
 CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "credential expired": expired_credential,
     "shared secret": wrong_secret,
@@ -193,37 +189,17 @@ CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "other": lambda s: scripted_turn(s, error_to_every_request(437, "Allocation Mismatch")),
 }
 
+
 def scripted_relay(servers: Servers, password: str = TURN_USER["credential"], **behaviour) -> Scenario:
     turn = servers.stack.enter_context(ScriptedTurnServer(password, **behaviour))
     return Scenario([{"urls": turn.url(), **TURN_USER}])
 
 
-# Relay cause -> the scenario that triggers it: coturn told the wrong relayed address or
-# denying the peer, and the scripted TURN server for relays coturn cannot be made to break.
-RELAY_CAUSE_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
-    "relay wrong address": lambda s: Scenario([s.coturn_with("--external-ip=127.0.0.77/127.0.0.1").ice_server()]),
-    "relay not back": lambda s: scripted_relay(s, relay_back=False),
-    "relay not out": lambda s: scripted_relay(s, relay_out=False),
-    "relay carries nothing": lambda s: scripted_relay(s, relay_out=False, relay_back=False),
-    "peer forbidden": lambda s: Scenario([s.coturn_with("--denied-peer-ip=127.0.0.1").ice_server()]),
-    "relay request refused": lambda s: scripted_relay(s, permission=(500, "Server Error")),
-    "relay request unanswered": lambda s: scripted_relay(s, permission="silent"),
-}
-
-# Address rule -> the scenario that triggers it. "relay address private" needs a server with a
-# public address, which loopback is not: a unit test below has it.
-ADDRESS_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
-    "srflx address private": lambda s: Scenario([{"urls": s.scripted(mapped_to(("10.0.0.7", 40000))).url()}]),
-    # Reached at 127.0.0.1, relaying on ::1 only; the check's peer socket needs a local ::1.
-    "relay family": lambda s: Scenario(
-        [s.coturn_relaying_on("::1").ice_server()], [*LOOPBACK, "--local-address", "::1"]
-    ),
-}
-UNIT_TESTED_ADDRESS_RULES = {"relay address private", "symmetric nat"}  # the NAT: test_nat_reporting
-
+# The relay and address tables' scenarios are in tests/test_diagnosis_relays.py; two of them
+# give their verdicts here.
 VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
-    "unusable address": ADDRESS_SCENARIOS["srflx address private"],
-    "relay broken": RELAY_CAUSE_SCENARIOS["relay carries nothing"],
+    "unusable address": lambda s: Scenario([{"urls": s.scripted(mapped_to(("10.0.0.7", 40000))).url()}]),
+    "relay broken": lambda s: scripted_relay(s, relay_out=False, relay_back=False),
     "no server answered": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
     "turn failed": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
     "no usable answer": CAUSE_SCENARIOS["answers wrong transaction"],
@@ -275,117 +251,16 @@ def test_each_verdict_is_reached_from_the_scenario_that_produces_it(verdict, cot
     assert status == (1 if summary["diagnosis"]["findings"] else 0)
 
 
-@pytest.mark.parametrize("cause", list(RELAY_CAUSE_SCENARIOS))
-def test_each_relay_cause_is_diagnosed_from_the_scenario_that_produces_it(cause, coturn, tls_coturn, tmp_path,
-                                                                           request):
-    with ExitStack() as stack:
-        scenario = RELAY_CAUSE_SCENARIOS[cause](Servers(stack, coturn, tls_coturn, request))
-        status, summary = summary_of(scenario, tmp_path)
-
-    [row] = summary["servers"]
-    assert row["errorCode"] is None and row["gained"] == ["relay"]  # the allocation itself worked
-    assert [relay["outcome"] in BROKEN for relay in row["relays"]] == [True]
-    assert [finding["cause"] for finding in summary["diagnosis"]["findings"]] == [cause]
-    assert summary["diagnosis"]["verdict"] == "relay broken"
-    assert status == 1
-
-
-@pytest.mark.parametrize("rule", list(ADDRESS_SCENARIOS))
-def test_each_address_rule_is_found_from_the_scenario_that_produces_it(rule, coturn, tls_coturn, tmp_path, request):
-    with ExitStack() as stack:
-        status, summary = summary_of(ADDRESS_SCENARIOS[rule](Servers(stack, coturn, tls_coturn, request)), tmp_path)
-
-    assert [finding["cause"] for finding in summary["diagnosis"]["findings"]] == [rule]
-    assert summary["errors"] == 0
-    assert summary["diagnosis"]["verdict"] == "unusable address"
-    assert status == 1
-
-
-def test_a_public_servers_relayed_address_in_private_space_means_external_ip_is_missing():
-    outcome = dataclasses.replace(
-        healthy_turn("turn:turn.example.org"), server_address="198.51.100.10", relayed=("10.0.0.5",),
-        software="Coturn-4.6.1 'Gorst'",
-    )
-    [finding] = address_findings(outcome)
-    assert finding.cause == "relay address private"
-    assert "10.0.0.5 is in private address space" in finding.finding and "external-ip" in finding.next_check
-
-
-@pytest.mark.parametrize(
-    ("server", "relayed"),
-    [
-        ("127.0.0.1", "127.0.0.1"),  # a test server on this machine
-        ("10.0.0.1", "10.0.0.5"),  # a server inside the private network
-        ("198.51.100.10", "198.51.100.10"),  # configured right
-    ],
-)
-def test_no_address_finding_where_peers_can_reach_the_relay(server, relayed):
-    outcome = dataclasses.replace(healthy_turn("turn:t.example"), server_address=server, relayed=(relayed,))
-    assert address_findings(outcome) == ()
-
-
-@pytest.mark.parametrize(
-    ("address", "scope"),
-    [
-        ("100.64.1.1", "shared"), ("169.254.169.254", "link-local"), ("fd00::1", "private"),
-        ("::ffff:10.1.2.3", "private"), ("192.0.2.1", "public"), ("::1", "loopback"),
-        # IPv6 forms of an IPv4 address: 6to4 (2002:0a01:0203::) and NAT64's prefix.
-        ("2002:a01:203::1", "private"), ("64:ff9b::a01:203", "private"), ("64:ff9b::c633:640a", "public"),
-        ("2002:c633:640a::1", "public"),
-    ],
-)
-def test_address_scopes_follow_the_reachability_of_each_range(address, scope):
-    assert scope_of(address) == scope
-
-
-def healthy_turn(url: str) -> ServerOutcome:
-    return ServerOutcome(url, "turn", "udp", "t.example", True, 1.0, ("relay",), None, None, None)
-
-
-def test_every_row_of_both_tables_has_a_scenario():
-    assert {rule.name for rule in ADDRESS_RULES} == set(ADDRESS_SCENARIOS) | UNIT_TESTED_ADDRESS_RULES
+def test_every_cause_and_verdict_has_a_scenario():
     # "redirect not followed" happens to an exporter module's credentials only (tests/test_exporter.py).
     assert {cause.name for cause in CAUSES} | {"other"} == set(CAUSE_SCENARIOS) | UNIT_TESTED_CAUSES | {
         "redirect not followed"
     }
-    # The causes of relays coturn cannot be made into are scripted: tests/test_relay_check.py.
-    assert {cause.name for cause in RELAY_CAUSES} == set(RELAY_CAUSE_SCENARIOS) | set(SCRIPTED_RELAY_CAUSES)
     # "transport failed" comes from a killed transport: test_a_transport_that_dies_mid_gathering...;
     # "timed out" from a probe out of time (tests/test_exporter.py); "relay degraded" from a stream's
     # record (tests/test_quality_reporting.py: coturn on loopback loses nothing).
     assert {verdict.name for verdict in VERDICTS} == set(VERDICT_SCENARIOS) | {"transport failed", "timed out",
                                                                                "relay degraded"}
-
-
-def outcome(
-    url: str, code: int | None, text: str | None, cause: str | None, transport: str = "udp", answered: bool = False
-) -> ServerOutcome:
-    return ServerOutcome(
-        url, "turn", transport, "turn.example.org", answered, 1.0 if answered else None, (), code, text, cause
-    )
-
-
-def test_a_tcp_connection_that_never_completes_is_diagnosed_as_dropped_packets():
-    failed = outcome(
-        "turn:turn.example.org?transport=tcp", 701, "TCP connection to 192.0.2.9:3478 not established in 9.5 s",
-        "connect_timeout", "tcp",
-    )
-    assert explain_failure(failed, [failed]).cause == "tcp dropped"
-
-
-def test_a_udp_timeout_is_blamed_on_udp_only_when_the_same_host_answered_over_tcp():
-    silent = outcome(
-        "turn:turn.example.org", 701, "no response from 192.0.2.9:3478 after 5 attempts in 9.5 s", "no_response"
-    )
-    tcp_ok = outcome("turn:turn.example.org?transport=tcp", None, None, None, "tcp", answered=True)
-    other_host = ServerOutcome(
-        "turn:other.example.org?transport=tcp", "turn", "tcp", "other.example.org", True, 1.0, ("relay",), None, None,
-        None,
-    )
-
-    assert explain_failure(silent, [silent, tcp_ok]).cause == "udp blocked"
-    assert explain_failure(silent, [silent, other_host]).cause == "silent"
-    assert diagnose([silent, tcp_ok], finished=True).verdict == "turn failed"
 
 
 def test_a_transport_that_dies_mid_gathering_exits_3_and_its_summary_says_nothing_finished(silent_udp_server):
@@ -415,9 +290,3 @@ def test_a_transport_that_dies_mid_gathering_exits_3_and_its_summary_says_nothin
     assert f"{silent_udp_server.url()}  NOT FINISHED (no answer before gathering ended)" in text
     assert "diagnosis: gathering did not finish: the transport failed" in text
 
-
-def test_the_diagnosis_reads_the_cause_not_the_wording_of_the_error_text():
-    reworded = outcome("turn:turn.example.org", 701, "the name could not be found", "dns")
-    misleading = outcome("turn:turn.example.org", 701, "host lookup failed, or so it seems", "no_response")
-    assert explain_failure(reworded, [reworded]).cause == "dns"
-    assert explain_failure(misleading, [misleading]).cause == "silent"

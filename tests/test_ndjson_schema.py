@@ -9,6 +9,7 @@ from pathlib import Path
 from icegather.main_proc.views.report import (
     DIAGNOSIS_FIELDS,
     FINDING_FIELDS,
+    OTHER_ERROR_FIELDS,
     QUALITY_FIELDS,
     RECORD_FIELDS,
     RELAY_ROW_FIELDS,
@@ -18,7 +19,8 @@ from icegather.main_proc.views.report import (
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "command-line.md"
 EVERY_KEY = {key for keys in RECORD_FIELDS.values() for key in keys} | {
-    *SERVER_FIELDS, *RELAY_ROW_FIELDS, *DIAGNOSIS_FIELDS, *FINDING_FIELDS, *QUALITY_FIELDS, *SERIES_FIELDS,
+    *SERVER_FIELDS, *OTHER_ERROR_FIELDS, *RELAY_ROW_FIELDS, *DIAGNOSIS_FIELDS, *FINDING_FIELDS, *QUALITY_FIELDS,
+    *SERIES_FIELDS,
 }
 
 

@@ -59,7 +59,8 @@ def stream(rtts: list[float | None], lost: list[int], url: str = NEAR, far_url: 
     record: dict[str, Any] = {
         "type": "icerelayquality", "url": url, "serverIndex": 0, "address": "127.0.0.1", "port": 40000,
         "relayedAddress": "127.0.0.1", "relayedPort": 50000, "farUrl": far_url,
-        "farRelayedAddress": "127.0.0.1" if far_url else None, "farRelayedPort": 50002 if far_url else None,
+        "farServerIndex": 1 if far_url else None, "farRelayedAddress": "127.0.0.1" if far_url else None,
+        "farRelayedPort": 50002 if far_url else None,
         "mechanism": "channel", "transport": "udp",
         "seconds": len(rtts) / 10, "rate": rate, "packetsOut": out, "packetsBack": out - lost_out,
         "packetsOutReceived": out - lost_out, "packetsBackReceived": back_received,

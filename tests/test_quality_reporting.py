@@ -56,7 +56,8 @@ def test_a_clean_stream_is_a_record_of_its_schema_with_no_loss_and_nothing_degra
     assert tuple(record) == RECORD_FIELDS["icerelayquality"]
     assert (record["lossOut"], record["lossBack"], record["degraded"], record["cause"]) == (0.0, 0.0, [], None)
     assert record["addedDelayMs"] == pytest.approx(0.5)
-    assert (record["farUrl"], record["farRelayedAddress"], record["farRelayedPort"]) == (None, None, None)
+    assert (record["farUrl"], record["farServerIndex"], record["farRelayedAddress"], record["farRelayedPort"]) == (
+        None, None, None, None)
     assert record["series"] == {"intervalMs": 100.0, "sent": [5] * 10, "lost": [0] * 10, "rttMs": [0.5] * 10}
 
 

@@ -18,6 +18,8 @@ from icegather.main_proc.views.text_lines import relay_result
 from icegather.shared.protocol.schemas import decoder_for
 from icegather.shared.structs import RelayCheckInfo
 from icegather.shared.vocabulary.relay_outcomes import BROKEN, RELAY_OUTCOMES, relay_outcome
+from icegather.transport_proc.relay import check as relay_check
+from icegather.transport_proc.relay import probes as relay_probes
 from icegather.transport_proc.relay.check import PeerPlan, from_peer_address, plan_peer
 from icegather.transport_proc.relay.probes import CheckedAllocation, FailedRequest, NotChecked, Probe, ProbeLog
 from icegather.transport_proc.relay.scope import relayed_refusal
@@ -257,6 +259,13 @@ ALL, NONE = (3, 3), (0, 0)
         (ALLOCATION.info(ProbeLog(), failed=FailedRequest("CreatePermission", 701, "no_response", "none")),
          "request_failed"),
         (ALLOCATION.not_checked(NotChecked("relayed_out_of_scope", "elsewhere")), "not_checked"),
+        # The server dropped the allocation: that explains the data lost after it, whatever it was.
+        (facts((0, 1), NONE, failed_request="ChannelBind", error_code=438, error_cause="server_error",
+               error_text="Wrong nonce, then 400 Bad Request", **NOTHING), "allocation_lost"),
+        (ALLOCATION.info(ProbeLog(), failed=FailedRequest("CreatePermission", 437, "server_error", "Mismatch")),
+         "allocation_lost"),
+        (ALLOCATION.info(sent_and_received(3, 3), failed=FailedRequest("ChannelBind", 400, "server_error", "Bad")),
+         "refused"),  # a 400 alone says nothing of the allocation
     ],
 )
 def test_each_outcome_follows_from_the_facts(info, outcome):
@@ -265,8 +274,75 @@ def test_each_outcome_follows_from_the_facts(info, outcome):
 
 
 def test_the_outcome_table_covers_every_outcome_once_and_each_broken_one_has_a_cause():
-    assert len(set(RELAY_OUTCOMES)) == len(RELAY_OUTCOMES) == 14
+    assert len(set(RELAY_OUTCOMES)) == len(RELAY_OUTCOMES) == 15
     assert set().union(*(cause.outcomes for cause in RELAY_CAUSES)) == BROKEN
+
+
+@pytest.mark.parametrize(
+    ("answers", "code", "text"),
+    [
+        # coturn, once it has closed the session: the old nonce is unknown, and the new one finds no allocation.
+        ([(438, "Wrong nonce"), (400, "Bad Request")], 438, "Wrong nonce, then 400 Bad Request"),
+        ([(437, "Allocation Mismatch")], 437, "Allocation Mismatch"),
+        ([(438, "Stale Nonce"), (437, "Allocation Mismatch")], 437, "Allocation Mismatch (after 438 Stale Nonce)"),
+    ],
+)
+def test_a_request_told_that_the_allocation_is_gone_reports_the_code_that_says_so(answers, code, text):
+    failure = FailedRequest("ChannelBind", answers[-1][0], "server_error", answers[-1][1])
+
+    reported = relay_probes.told_allocation_gone(failure, answers)
+    assert reported == FailedRequest("ChannelBind", code, "server_error", text)
+
+
+def test_a_server_that_renews_its_nonce_with_long_reasons_still_gets_a_report_that_passes_its_schema():
+    answers = [(438, "n" * 127)] * 5  # the most renewals a session allows, then the last 438
+    failed = relay_probes.told_allocation_gone(FailedRequest("ChannelBind", 438, "server_error", "n" * 127), answers)
+    info = ALLOCATION.info(sent_and_received(3, 3), failed=failed)
+
+    assert (validated(info), relay_outcome(info)) == (info, "allocation_lost")
+
+
+@pytest.mark.parametrize(
+    ("failure", "answers"),
+    [
+        (FailedRequest("CreatePermission", 403, "server_error", "Forbidden IP"), [(403, "Forbidden IP")]),
+        (FailedRequest("ChannelBind", 400, "server_error", "Bad Request"), [(400, "Bad Request")]),
+        # A fresh nonce, then silence: no answer says the allocation is gone.
+        (FailedRequest("ChannelBind", 701, "no_response", "no response"), [(438, "Stale Nonce")]),
+    ],
+)
+def test_other_failures_of_a_request_are_reported_as_they_are(failure, answers):
+    assert relay_probes.told_allocation_gone(failure, answers) == failure
+
+
+# --- how many probes -------------------------------------------------------------------------
+
+
+def test_a_mechanism_that_carried_nothing_one_way_needs_its_second_round_unless_icmp_explains_the_way_back():
+    log = sent_and_received(3, 0)
+    assert log.carried_none("indication", back_explained=False) and not log.all_arrived("indication", False)
+    log.at_peer(log.payload(out(0)), 1.1, RELAYED)
+    assert log.carried_none("indication", back_explained=False)  # nothing back yet
+    assert not log.carried_none("indication", back_explained=True)  # ICMP: nothing listens there
+    log.at_client(log.payload(back(2)), 1.1, from_peer=True)
+    assert not log.carried_none("indication", back_explained=False)
+
+
+def test_behind_a_nat_the_out_probes_wait_for_the_back_probes_sent():
+    log = ProbeLog()
+    for index in range(3):
+        log.send(back(index), at=1.0)
+    log.send(out(0), at=1.0)
+    assert log.outs_unsent() == [out(1), out(2)]
+
+
+def test_a_false_dead_path_is_below_1e_4_per_check_at_10_percent_loss_per_crossing():
+    # The arithmetic of docs/relay-check.md: each way crosses twice, and a path is called dead
+    # when one of its 4 kinds (2 mechanisms, 2 ways) carried none of its probes, both rounds.
+    lost_each_way = 1 - 0.9**2
+    first_round, second_round = relay_check.PROBES_PER_KIND, relay_check.SECOND_ROUND_PROBES
+    assert 1 - (1 - lost_each_way**first_round) ** 4 > 0.027  # one round: 2.7 %
+    assert 4 * lost_each_way ** (first_round + second_round) < 2e-6  # 1.3e-6: well below 1e-4
 
 
 # --- how it reads -------------------------------------------------------------------------
@@ -285,6 +361,18 @@ def test_each_mechanism_is_shown_when_they_differ_and_the_totals_when_they_agree
     assert "(203.0.113.5:50000: Send/Data 3/3 out, 3/3 back; ChannelData 0/3 out, 3/3 back, RTT" in line
     assert "(203.0.113.5:50000: 6/6 out, 6/6 back, RTT" in relay_result(record(facts(ALL, ALL)))
     assert ", 12 stray)" in relay_result(record(facts(NONE, NONE, stray_probes=12, **NOTHING)))
+
+
+def test_an_allocation_lost_during_the_check_is_explained_with_the_servers_log_timeouts_and_quotas():
+    outcome = ServerOutcome("turn:t.example", "turn", "udp", "t.example", True, 1.0, ("relay",), None, None, None)
+    lost = facts((0, 1), NONE, failed_request="ChannelBind", error_code=438, error_cause="server_error",
+                 error_text="Wrong nonce, then 400 Bad Request", **NOTHING)
+    finding = explain_relay(outcome, record(lost))
+
+    assert finding.cause == "relay allocation lost"
+    assert "ChannelBind got 438 Wrong nonce, then 400 Bad Request" in finding.finding
+    assert finding.next_check.startswith("the server's log")
+    assert "timeouts" in finding.next_check and "quotas" in finding.next_check
 
 
 def test_a_dead_channel_is_explained_without_naming_one_servers_options():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from icegather.main_proc.credentials.rest_credentials import username_expiry
+from icegather.main_proc.diagnosis.error_precedence import rank
 from icegather.main_proc.diagnosis.server_products import ServerProduct, recognise
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import family_name
@@ -27,6 +28,39 @@ Configured = tuple[int, IceUrl]
 
 
 @dataclass(frozen=True)
+class ServerError:
+    """One error event of a URL: its code, text and cause, and the server's IP address it was
+    met at (None when none was: the name did not resolve)."""
+
+    code: int
+    text: str
+    cause: str
+    server_address: str | None
+
+    @property
+    def family(self) -> str | None:
+        return family_name(self.server_address) if self.server_address else None
+
+
+def most_telling(errors: Sequence[ServerError]) -> ServerError:
+    """The error that tells most about the server (``error_precedence``); of equals, the first."""
+    return max(errors, key=lambda error: rank(error.cause))
+
+
+def family_errors(errors: Sequence[ServerError]) -> tuple[ServerError | None, tuple[ServerError, ...]]:
+    """The most telling of a URL's errors (None: it had none), and the most telling of each
+    other address family's, in the order those families first failed."""
+    if not errors:
+        return None, ()
+    chosen = most_telling(errors)
+    by_family: dict[str | None, list[ServerError]] = {}
+    for error in errors:
+        if error.family != chosen.family:
+            by_family.setdefault(error.family, []).append(error)
+    return chosen, tuple(most_telling(family) for family in by_family.values())
+
+
+@dataclass(frozen=True)
 class ServerOutcome:
     """What one configured URL gave: reachable or not, how fast, what candidates, what error.
     ``answered`` holds for a server whose every answer had to be discarded too (its error's
@@ -39,9 +73,10 @@ class ServerOutcome:
     answered: bool
     rtt_ms: float | None  # of the first answer
     gained: tuple[str, ...]  # candidate types it produced: "srflx", "relay"
-    error_code: int | None  # of its first error event
+    # Of its most telling error event (``error_precedence``; of equals, the first).
+    error_code: int | None
     error_text: str | None
-    error_cause: str | None  # of that event
+    error_cause: str | None
     tried: bool = True  # False: not contacted (iceTransportPolicy "relay" skips STUN)
     # Its time-limited (REST API) credential: "expired", "minted" (just now, from the shared
     # secret) or "" (none, or not of that form); and when it expired, how long ago.
@@ -62,10 +97,12 @@ class ServerOutcome:
     entry: int = 0
     port: int = 0
     # The address families ("IPv4", "IPv6") it answered over and those of its errors; the
-    # server's IP address its first error was met at (None when none was: no name lookup).
+    # server's IP address its error above was met at (None when none was: no name lookup); the
+    # most telling error of each other family it failed over.
     answered_over: tuple[str, ...] = ()
     failed_over: tuple[str, ...] = ()
     error_server_address: str | None = None
+    other_errors: tuple[ServerError, ...] = ()
     # What the server told of itself: the SOFTWARE it named ("" for none) and its other notes
     # (``shared.vocabulary.server_notes``: how it took the IPv6 relay asked beyond a browser), as (note,
     # detail).
@@ -176,7 +213,10 @@ def server_outcomes(
     for entry, parsed in dict.fromkeys(urls):  # a URL twice in one entry is one server
         kind = "turn" if parsed.is_turn else "stun"
         facts = folded.get((entry, parsed.url), Folded())
-        code, text, cause, error_server = facts.error or (None, None, None, None)
+        error, other_errors = family_errors(facts.errors)
+        code, text, cause, error_server = (
+            (error.code, error.text, error.cause, error.server_address) if error else (None, None, None, None)
+        )
         credential = credentials.get((entry, parsed), CredentialFacts(""))
         outcomes.append(
             ServerOutcome(
@@ -184,7 +224,7 @@ def server_outcomes(
                 kind=kind,
                 transport=parsed.relay_protocol,  # how the server is reached: udp, tcp or tls
                 host=parsed.host.lower(),
-                answered=facts.rtt_ms is not None or cause in DISCARDED_ANSWER_CAUSES,
+                answered=facts.rtt_ms is not None or any(e.cause in DISCARDED_ANSWER_CAUSES for e in facts.errors),
                 rtt_ms=facts.rtt_ms,
                 gained=tuple(facts.addresses),
                 error_code=code,
@@ -204,6 +244,7 @@ def server_outcomes(
                 answered_over=tuple(facts.answered_over),
                 failed_over=tuple(facts.failed_over),
                 error_server_address=error_server,
+                other_errors=other_errors,
                 software=facts.software,
                 notes=tuple(facts.notes),
                 relay_qualities=tuple(facts.relay_qualities),
@@ -218,15 +259,15 @@ def server_outcomes(
 
 @dataclass
 class Folded:
-    """What the records of one configured URL say, folded as they come (of answers and errors,
-    the first counts; of every record, its address family)."""
+    """What the records of one configured URL say, folded as they come (of answers, the first
+    counts; every error is kept, for ``family_errors`` to choose from)."""
 
     rtt_ms: float | None = None
     server_address: str | None = None
     answered_over: dict[str, None] = field(default_factory=dict)  # families, in order, once each
     failed_over: dict[str, None] = field(default_factory=dict)
     addresses: dict[str, list[str]] = field(default_factory=dict)  # candidate type -> addresses
-    error: tuple[int, str, str, str | None] | None = None  # code, text, cause, server address
+    errors: list[ServerError] = field(default_factory=list)
     relay_checks: list[Mapping[str, Any]] = field(default_factory=list)
     relay_qualities: list[Mapping[str, Any]] = field(default_factory=list)
     software: str = ""
@@ -243,9 +284,9 @@ class Folded:
         elif kind == "icecandidateerror":
             if record["serverAddress"] is not None:
                 self.failed_over[family_name(record["serverAddress"])] = None
-            self.error = self.error or (
+            self.errors.append(ServerError(
                 record["errorCode"], record["errorText"], record["errorCause"], record["serverAddress"]
-            )
+            ))
         elif kind == "icerelaycheck":
             self.relay_checks.append(record)
         elif kind == "icerelayquality":

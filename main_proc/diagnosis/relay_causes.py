@@ -68,6 +68,21 @@ RELAY_PORTS = Wording(
 
 RELAY_CAUSES: tuple[RelayCause, ...] = (
     RelayCause(
+        "relay allocation lost",
+        _outcome("allocation_lost"),
+        "the server dropped the allocation during the check: {request} got {code} {text}, moments after the "
+        "allocation succeeded; a call's relay would go the same way",
+        Wording(
+            "the server's log (why it closed the session), its session timeouts and its per-user and total "
+            "allocation quotas",
+            {
+                "coturn": "coturn's log (its 'closed' line for this session gives the reason; coturn closes a "
+                          "session when a send to the client or a peer fails), its session timeouts "
+                          "(max-allocate-lifetime, max-allocate-timeout) and quotas (user-quota, total-quota)",
+            },
+        ),
+    ),
+    RelayCause(
         "relay wrong address",
         _outcome("wrong_source"),
         "the relay sends from {source}, not from the relayed address {relayed} it advertises, where "

@@ -190,6 +190,7 @@ class IceRelayQualityEvent(IceServerEvent):
     relayedAddress: ReadOnly[str] = ReadOnly()
     relayedPort: ReadOnly[int] = ReadOnly()
     farUrl: ReadOnly[str | None] = ReadOnly()
+    farServerIndex: ReadOnly[int | None] = ReadOnly()
     farRelayedAddress: ReadOnly[str | None] = ReadOnly()
     farRelayedPort: ReadOnly[int | None] = ReadOnly()
     mechanism: ReadOnly[str] = ReadOnly()
@@ -219,7 +220,8 @@ class IceRelayQualityEvent(IceServerEvent):
     seriesRttMs: ReadOnly[tuple[float | None, ...]] = ReadOnly()
 
     READERS: Mapping[str, Reader] = {
-        "relayedAddress": text, "relayedPort": count, "farUrl": optional_text, "farRelayedAddress": optional_text,
+        "relayedAddress": text, "relayedPort": count, "farUrl": optional_text, "farServerIndex": optional_int,
+        "farRelayedAddress": optional_text,
         "farRelayedPort": optional_int, "mechanism": text, "transport": text, "seconds": measure,
         "rate": count, "packetsOut": count, "packetsBack": count, "packetsOutReceived": count,
         "packetsBackReceived": count, "lossOut": optional_number, "lossBack": optional_number,

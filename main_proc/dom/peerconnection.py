@@ -158,6 +158,7 @@ def relay_quality_event_init(info: RelayQualityInfo) -> dict[str, Any]:
         "relayedAddress": info.relayed_address,
         "relayedPort": info.relayed_port,
         "farUrl": info.far_url if far else None,
+        "farServerIndex": info.far_server_index if far else None,
         "farRelayedAddress": info.far_relayed_address if far else None,
         "farRelayedPort": info.far_relayed_port if far else None,
         "mechanism": info.mechanism,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from icegather.main_proc.diagnosis.nat_behaviour import nat_behaviour
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
+from icegather.main_proc.diagnosis.outcomes import ServerError, ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import Diagnosis
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
@@ -61,7 +61,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "timeMs",
     ),
     "icerelayquality": (
-        "type", "url", "serverIndex", "address", "port", "relayedAddress", "relayedPort", "farUrl",
+        "type", "url", "serverIndex", "address", "port", "relayedAddress", "relayedPort", "farUrl", "farServerIndex",
         "farRelayedAddress", "farRelayedPort", "mechanism", "transport", "seconds", "rate", "packetsOut",
         "packetsBack", "packetsOutReceived", "packetsBackReceived", "lossOut", "lossBack", "jitterOutMs",
         "jitterBackMs", "rttMinMs", "rttP50Ms", "rttP95Ms", "rttP99Ms", "addedDelayMs", "reordered", "duplicated",
@@ -78,8 +78,11 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 }
 SERVER_FIELDS = (
     "url", "entry", "reachable", "finished", "rttMs", "answeredOver", "failedOver", "gained", "errorCode", "errorText",
-    "errorCause", "errorServerAddress", "relays", "software", "notes", "hostAddressSeen",
+    "errorCause", "errorServerAddress", "otherErrors", "relays", "software", "notes", "hostAddressSeen",
 )
+# A server row's "otherErrors": beside its error (the most telling one), the most telling error
+# of each other address family it failed over.
+OTHER_ERROR_FIELDS = ("family", "errorCode", "errorText", "errorCause", "errorServerAddress")
 # A server row's "relays": the relay check of each relayed address it gave (empty: none checked).
 RELAY_FIELDS = (
     "outcome", "relayedAddress", "relayedPort", "rttMs", "probes", "outReceived", "backReceived", "indicationProbes",
@@ -249,11 +252,17 @@ def server_row(outcome: ServerOutcome, records: Sequence[dict[str, Any]]) -> dic
         "errorText": outcome.error_text,
         "errorCause": outcome.error_cause,
         "errorServerAddress": outcome.error_server_address,
+        "otherErrors": [other_error_row(error) for error in outcome.other_errors],
         "relays": [relay_row(check, outcome.relay_qualities) for check in outcome.relay_checks],
         "software": outcome.software or None,
         "notes": [{"note": note, "detail": detail} for note, detail in outcome.notes],
         "hostAddressSeen": host_address_seen(records, outcome.entry, outcome.url),
     }
+
+
+def other_error_row(error: ServerError) -> dict[str, Any]:
+    return {"family": error.family, "errorCode": error.code, "errorText": error.text, "errorCause": error.cause,
+            "errorServerAddress": error.server_address}
 
 
 def relay_row(check: Mapping[str, Any], qualities: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from icegather.main_proc.diagnosis.outcomes import other_family_answered, server
 from icegather.main_proc.diagnosis.quality_causes import quality_figures, stream_path
 from icegather.main_proc.views.report import schema_name
 from icegather.shared.net.endpoints import endpoint, is_ipv6
+from icegather.shared.vocabulary.failure_causes import SERVER_ERROR_CAUSES
 
 # Record types with no line of their own: the summary's rows tell them.
 IN_SUMMARY_ONLY = frozenset({"iceservernote"})
@@ -117,7 +118,8 @@ def server_result(row: dict[str, Any]) -> str:
     failure = f"{row['errorCode']} {printable(row['errorText'] or '')}"
     other_family = other_family_answered(row["answeredOver"], row["failedOver"])
     if row["errorCode"] is not None and other_family is None:
-        return f"FAILED {failure} ({'; '.join(filter(None, (rtt, told)))})"
+        others = "".join(f"; {other_error_words(error)}" for error in row["otherErrors"])
+        return f"FAILED {failure} ({'; '.join(filter(None, (rtt, told)))}){others}"
     if not row["finished"]:
         return f"NOT FINISHED ({rtt} before gathering ended)"
     gained = ", ".join(row["gained"])
@@ -125,12 +127,25 @@ def server_result(row: dict[str, Any]) -> str:
     over = f" over {other_family}" if other_family else ""
     result = f"ok{over}, {rtt}" + (f", gave {gained}" if gained else "") + (f" ({told})" if told else "") + relays
     if other_family:
-        address = row["errorServerAddress"]
-        at = f" ({f'[{address}]' if is_ipv6(address) else address})" if address else ""
-        result += f"; FAILED over {printable(', '.join(row['failedOver']))}{at}: {failure}"
+        failed_over = f"{printable(', '.join(row['failedOver']))}{server_at(row['errorServerAddress'])}"
+        result += f"; FAILED over {failed_over}: {failure}"
     if row["hostAddressSeen"]:
         result += f"; {no_nat_words(row['hostAddressSeen'])}"
     return result
+
+
+def server_at(address: str | None) -> str:
+    """The server address an error was met at, in brackets ("" when none was)."""
+    return f" ({f'[{address}]' if is_ipv6(address) else address})" if address else ""
+
+
+def other_error_words(error: dict[str, Any]) -> str:
+    """Another address family's error beside the row's, in a few words: a server's error
+    response by its code and reason phrase, any other by its cause, the token ``icegather
+    explain`` knows ("IPv6 ([::1]): connection_refused")."""
+    said = (f"{error['errorCode']} {printable(error['errorText'])}" if error["errorCause"] in SERVER_ERROR_CAUSES
+            else printable(error["errorCause"]))
+    return f"{printable(error['family'] or 'no address')}{server_at(error['errorServerAddress'])}: {said}"
 
 
 def no_nat_words(sockets: list[str]) -> str:
@@ -157,6 +172,7 @@ def server_told(row: dict[str, Any]) -> str:
 
 RELAY_WORDS = {
     "works": "works",
+    "allocation_lost": "ALLOCATION LOST: the server dropped it during the check",
     "wrong_source": "WRONG SOURCE: data arrives from another address than the relayed one",
     "out_only": "ONE WAY: data out to the peer, nothing back",
     "back_only": "ONE WAY: data back from the peer, nothing out",

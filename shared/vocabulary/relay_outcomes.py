@@ -3,7 +3,8 @@
 The transport reports facts (``RelayCheckInfo``: probes sent and received in each direction,
 with each mechanism a browser uses, where the relay's data came from, which request failed);
 this pure function names the outcome that the event, the NDJSON record and the diagnosis table
-all use. The order of the tests is the order of precedence: a CreatePermission that failed
+all use. The order of the tests is the order of precedence: an allocation the server dropped
+during the check explains everything measured on it; then a CreatePermission that failed
 explains everything after it; data measured lost comes before a ChannelBind answer that could
 not be used, since the data is what a call loses.
 """
@@ -16,9 +17,9 @@ from icegather.shared.structs import RelayCheckInfo
 from icegather.shared.vocabulary.meaning import Meaning
 
 RelayOutcome = Literal[
-    "works", "wrong_source", "out_only", "back_only", "no_data", "reflected", "indication_out_dropped",
-    "indication_back_dropped", "channel_out_dropped", "channel_back_dropped", "refused", "request_failed",
-    "channel_bind_failed", "not_checked",
+    "works", "allocation_lost", "wrong_source", "out_only", "back_only", "no_data", "reflected",
+    "indication_out_dropped", "indication_back_dropped", "channel_out_dropped", "channel_back_dropped", "refused",
+    "request_failed", "channel_bind_failed", "not_checked",
 ]
 
 RELAY_OUTCOMES: tuple[RelayOutcome, ...] = get_args(RelayOutcome)
@@ -27,6 +28,9 @@ RELAY_OUTCOMES: tuple[RelayOutcome, ...] = get_args(RelayOutcome)
 RELAY_OUTCOME_MEANINGS: dict[RelayOutcome, Meaning] = {
     "works": Meaning("data went out to the peer and came back with each mechanism, from the advertised relayed "
                      "address", "nothing"),
+    "allocation_lost": Meaning("the server dropped the allocation during the check: CreatePermission or "
+                               "ChannelBind got 437 Allocation Mismatch, or 438 Stale Nonce and then a failure, "
+                               "for an allocation made moments before"),
     "wrong_source": Meaning("data reached the peer from another address than the advertised one"),
     "out_only": Meaning("data reached the peer; nothing sent to the relayed address came back"),
     "back_only": Meaning("data sent to the relayed address came back; nothing reached the peer"),
@@ -43,6 +47,10 @@ RELAY_OUTCOME_MEANINGS: dict[RelayOutcome, Meaning] = {
     "channel_bind_failed": Meaning("ChannelBind got no usable answer (7xx); the data facts before it stand"),
     "not_checked": Meaning("no probe was sent", "what its notCheckedReason says"),
 }
+# The error codes that say the server no longer holds the allocation (``allocation_lost``): 437
+# Allocation Mismatch, and 438 Stale Nonce on a session seconds old, which is how coturn
+# answers the next request of a session it has closed (and 400 once the new nonce is used).
+ALLOCATION_GONE_CODES: tuple[int, ...] = (437, 438)
 # The outcomes that mean the relay does not carry a call's media.
 BROKEN: frozenset[RelayOutcome] = frozenset(RELAY_OUTCOMES) - {"works", "not_checked"}
 
@@ -91,6 +99,8 @@ def dead_path(info: RelayCheckInfo) -> RelayOutcome | None:
 
 
 def relay_outcome(info: RelayCheckInfo) -> RelayOutcome:
+    if info.failed_request and info.error_cause == "server_error" and info.error_code in ALLOCATION_GONE_CODES:
+        return "allocation_lost"
     if info.failed_request == "CreatePermission":
         return "refused" if info.error_code < 700 else "request_failed"
     if info.probes == 0:

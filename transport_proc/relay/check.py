@@ -41,11 +41,13 @@ from icegather.transport_proc.relay.probes import (
     NotChecked,
     Probe,
     ProbeLog,
+    told_allocation_gone,
 )
 from icegather.transport_proc.relay.scope import relayed_refusal
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, UdpChannel, same_address
 from icegather.transport_proc.stun.failures import AttemptFailed
+from icegather.transport_proc.stun.parser import ServerMessage
 from icegather.transport_proc.stun.transaction import Tracer, transact_signed
 from icegather.transport_proc.turn.allocation import AllocateSession
 from icegather.transport_proc.turn.relay_messages import (
@@ -62,8 +64,14 @@ logger = logging.getLogger(__name__)
 
 PROBES_PER_KIND = 3  # with indications, then as many with ChannelData
 PROBE_INTERVAL = 0.002  # between probes, so that one burst loss does not take them all
-# After the last probe of a kind, how long to wait for the missing ones, in initial RTOs of the
-# retransmission schedule (1 s with the default).
+# Loss takes all of a few probes now and then (all 3 of a kind at 10 % per crossing: 0.7 %), so a
+# mechanism that has carried none of them one way an initial RTO after its last probe gets a
+# second round, both ways: the check calls a path dead only when it carried none of 3 + 6
+# (docs/relay-check.md has the numbers). A healthy path rarely needs it; a dead one waits no longer.
+SECOND_ROUND_AFTER_RTOS = 1
+SECOND_ROUND_PROBES = 6
+# After the last probe of the first round, how long to wait for the missing ones, in initial
+# RTOs of the retransmission schedule (1 s with the default).
 PROBE_WAIT_RTOS = 2
 # A ChannelBind whose answers came but could not be trusted may still have bound the channel
 # on the server: ChannelData probes then say whether the channel carries data.
@@ -114,15 +122,35 @@ def plan_peer(
 
 async def request_on_allocation(
     channel: Channel, session: AllocateSession, server: Address, method: stun.Method, attributes: dict[str, Any],
-    schedule: RetransmissionSchedule, trace: Tracer | None = None,
+    schedule: RetransmissionSchedule, trace: Tracer | None = None, answers: list[tuple[int, str]] | None = None,
 ) -> None:
     """One signed request on an allocation (CreatePermission, ChannelBind, Refresh). Raises
-    ``AttemptFailed`` for an error response or no usable answer."""
+    ``AttemptFailed`` for an error response or no usable answer. ``answers`` gets the code and
+    reason of each error response on the way (a 438 Stale Nonce, then the request again)."""
+    watched = session if answers is None else AnswersNoted(session, server, answers)
     response, _ = await transact_signed(
-        channel, lambda: session.request(method, attributes), session, server, schedule, trace
+        channel, lambda: session.request(method, attributes), watched, server, schedule, trace
     )
     if response.message_class == stun.Class.ERROR:
         raise failures.error_response(response, server)
+
+
+@dataclass(frozen=True)
+class AnswersNoted:
+    """A TURN session for ``transact_signed`` that notes each error response it is shown."""
+
+    session: AllocateSession
+    server: Address
+    answers: list[tuple[int, str]]
+
+    def accepts(self, response: ServerMessage) -> bool:
+        return self.session.accepts(response)
+
+    def took_new_nonce(self, response: ServerMessage) -> bool:
+        if response.message_class == stun.Class.ERROR:
+            error = failures.error_response(response, self.server)
+            self.answers.append((error.code, error.text))
+        return self.session.took_new_nonce(response)
 
 
 class PeerSocket(UdpChannel):
@@ -232,43 +260,40 @@ class RelayChecker:
         self, name: Literal["CreatePermission", "ChannelBind"], method: stun.Method, attributes: dict[str, Any]
     ) -> FailedRequest | None:
         """Run one signed request; what failed, if it did."""
+        answers: list[tuple[int, str]] = []
         try:
             await request_on_allocation(
-                self.channel, self.session, self.server, method, attributes, self.schedule, self.trace
+                self.channel, self.session, self.server, method, attributes, self.schedule, self.trace, answers
             )
         except AttemptFailed as failure:
-            return self._failed(name, failure)
+            failed = told_allocation_gone(FailedRequest(name, failure.code, failure.cause, failure.text), answers)
+            logger.info("%s: relay check: %s failed: %d %s", self.allocation.url, name, failed.code, failed.text)
+            return failed
         return None
-
-    def _failed(self, name: Literal["CreatePermission", "ChannelBind"], failure: AttemptFailed) -> FailedRequest:
-        logger.info("%s: relay check: %s failed: %d %s", self.allocation.url, name, failure.code, failure.text)
-        return FailedRequest(name, failure.code, failure.cause, failure.text)
 
     async def _probe(self, mechanism: Mechanism) -> None:
         """Probes with one mechanism, both ways; return when all arrived or the wait is over."""
-        first = self.log.count("back", sent=True)
-        probes = [Probe("back", mechanism, index) for index in range(first, first + PROBES_PER_KIND)]
         loop = asyncio.get_running_loop()
-        for probe in probes:
-            self._send(probe)
-            if self.target is not None:
-                self._send(Probe("out", mechanism, probe.index))
-            await asyncio.sleep(PROBE_INTERVAL)
-        deadline = loop.time() + PROBE_WAIT_RTOS * self.schedule.initial_rto
-        if self.target is None:  # behind a NAT: out probes wait for a back probe to find the peer
-            await self._until(lambda: self.target is not None, deadline)
-            if self.target is None:
-                return
-            for probe in probes:
-                self._send(Probe("out", mechanism, probe.index))
+        await self._send_round(mechanism, PROBES_PER_KIND)
+        sent = loop.time()
 
         def all_arrived() -> bool:
-            back = self.log.count("back", mechanism=mechanism)
-            return self.log.count("out", mechanism=mechanism) == len(probes) and (
-                back == len(probes) or bool(self.back_cause)
-            )
+            return self.log.all_arrived(mechanism, bool(self.back_cause))
 
-        await self._until(all_arrived, deadline)
+        await self._until(all_arrived, sent + SECOND_ROUND_AFTER_RTOS * self.schedule.initial_rto)
+        if self.log.carried_none(mechanism, bool(self.back_cause)):
+            await self._send_round(mechanism, SECOND_ROUND_PROBES)
+        await self._until(all_arrived, sent + PROBE_WAIT_RTOS * self.schedule.initial_rto)
+
+    async def _send_round(self, mechanism: Mechanism, count: int) -> None:
+        """``count`` probes each way; out probes wait for the peer's address behind a NAT
+        (``_at_client`` sends them once a back probe tells it)."""
+        first = self.log.count("back", sent=True)
+        for index in range(first, first + count):
+            self._send(Probe("back", mechanism, index))
+            if self.target is not None:
+                self._send(Probe("out", mechanism, index))
+            await asyncio.sleep(PROBE_INTERVAL)
 
     async def _until(self, done: Callable[[], bool], deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -311,6 +336,8 @@ class RelayChecker:
             # Behind a NAT: the server relayed our own probe from here, so this is the peer.
             self.target = data.peer
             logger.info("%s: relay check: the peer is at %s", self.allocation.url, endpoint(data.peer))
+            for probe in self.log.outs_unsent():
+                self._send(probe)
         self._progress.set()
 
     def _from_peer(self, data: Relayed) -> bool:

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import os
 import statistics
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from icegather.shared.net.endpoints import Address
+from icegather.shared.protocol.checks import MAX_TEXT
 from icegather.shared.structs import RelayCheckInfo
 from icegather.shared.vocabulary.failure_causes import FailureCause
-from icegather.shared.vocabulary.relay_outcomes import Mechanism, NotCheckedReason
+from icegather.shared.vocabulary.relay_outcomes import ALLOCATION_GONE_CODES, Mechanism, NotCheckedReason
 from icegather.transport_proc.relay.validation import not_checked_info, validated
 
 Direction = Literal["out", "back"]
@@ -119,6 +121,25 @@ class ProbeLog:
             1 for key in keys if key[0] == direction and mechanism in (None, self.mechanisms[key[1]])
         )
 
+    def all_arrived(self, mechanism: Mechanism, back_explained: bool) -> bool:
+        """Whether every probe sent with ``mechanism`` arrived each way (back: or an ICMP error
+        explains why none will)."""
+        sent = self.count("back", sent=True, mechanism=mechanism)
+        back = self.count("back", mechanism=mechanism)
+        return self.count("out", mechanism=mechanism) == sent and (back == sent or back_explained)
+
+    def carried_none(self, mechanism: Mechanism, back_explained: bool) -> bool:
+        """Whether a direction of ``mechanism`` has carried none of its probes so far (back:
+        unless an ICMP error explains why)."""
+        back = self.count("back", mechanism=mechanism)
+        return not self.count("out", mechanism=mechanism) or not (back or back_explained)
+
+    def outs_unsent(self) -> list[Probe]:
+        """The out probes that go with the back probes sent, not sent yet (behind a NAT they wait
+        until a back probe tells where the peer is)."""
+        return [Probe("out", self.mechanisms[index], index)
+                for direction, index in self.sent if direction == "back" and ("out", index) not in self.sent]
+
     def one_way_delays(self, direction: Direction) -> list[float]:
         return [at - self.sent[key] for key, at in self.arrived.items() if key[0] == direction]
 
@@ -137,6 +158,23 @@ class FailedRequest:
     code: int
     cause: FailureCause  # server_error (or another server's cause) for codes 300-699
     text: str
+
+
+def told_allocation_gone(failure: FailedRequest, answers: Sequence[tuple[int, str]]) -> FailedRequest:
+    """What a request on the allocation that failed as ``failure`` reports, given the error
+    responses (code, reason) it got on the way, in order: a 438 Stale Nonce is answered by
+    asking again with the new nonce. When one of them says the server no longer holds the
+    allocation (``ALLOCATION_GONE_CODES``), that one is the code, since the last answer (coturn's
+    400 after its 438) would point at the request; the text gives every answer in order."""
+    gone = next((answer for code in ALLOCATION_GONE_CODES for answer in answers if answer[0] == code), None)
+    if gone is None or failure.cause != "server_error":
+        return failure
+    at = answers.index(gone)
+    text = gone[1] + "".join(f", then {code} {reason}" for code, reason in answers[at + 1:])
+    if at:
+        text += " (after " + ", ".join(f"{code} {reason}" for code, reason in answers[:at]) + ")"
+    # Up to 5 reason phrases of the server's (4 nonces renewed) could outgrow the schema's text.
+    return replace(failure, code=gone[0], text=text[:MAX_TEXT])
 
 
 @dataclass(frozen=True)

@@ -129,10 +129,13 @@ def relay(value: Any) -> bool:
 
 
 NOTE = fields({"note": lambda value: isinstance(value, str) and value in NOTE_WORDS, "detail": text})
+OTHER_ERROR = fields({"family": optional(text), "errorCode": integer, "errorText": text, "errorCause": text,
+                      "errorServerAddress": optional(ip)})
 SERVER = fields({
     "url": text, "entry": integer, "reachable": optional(flag), "finished": flag, "rttMs": optional(number),
     "answeredOver": list_of(text), "failedOver": list_of(text), "gained": list_of(text), "errorCode": optional(integer),
     "errorText": optional(text), "errorCause": optional(text), "errorServerAddress": optional(ip),
+    "otherErrors": list_of(OTHER_ERROR),
     "relays": list_of(relay), "software": optional(text), "notes": list_of(NOTE), "hostAddressSeen": list_of(text),
 })
 
