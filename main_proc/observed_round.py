@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from icegather.main_proc.diagnosis.addresses.nat_behaviour import nat_behaviour
 from icegather.main_proc.diagnosis.exit_status import exit_status
-from icegather.main_proc.diagnosis.nat_behaviour import nat_behaviour
-from icegather.main_proc.diagnosis.outcomes import (
+from icegather.main_proc.diagnosis.servers.outcomes import (
     Configured,
     CredentialFacts,
     ServerOutcome,

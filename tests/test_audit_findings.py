@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from commands import ICEGATHER
 
-from icegather.main_proc.diagnosis.audit_findings import FINDINGS, classify, classify_all
-from icegather.main_proc.diagnosis.audit_fixes import FIXES, fix_for
+from icegather.main_proc.diagnosis.audit.audit_findings import FINDINGS, classify, classify_all
+from icegather.main_proc.diagnosis.audit.audit_fixes import FIXES, fix_for
 from icegather.main_proc.diagnosis.server_products import PRODUCTS, recognise
 from icegather.shared.protocol import ProtocolError
 from icegather.shared.protocol.schemas import decoder_for

@@ -41,7 +41,7 @@ from stun_servers import (
 
 from icegather.main_proc.commands.cli import run
 from icegather.main_proc.credentials.rest_credentials import mint
-from icegather.main_proc.diagnosis.causes import CAUSES
+from icegather.main_proc.diagnosis.servers.causes import CAUSES
 from icegather.main_proc.diagnosis.verdicts import VERDICTS
 from icegather.main_proc.views.text_lines import format_line
 
@@ -201,6 +201,12 @@ VERDICT_SCENARIOS: dict[str, Callable[[Servers], Scenario]] = {
     "unusable address": lambda s: Scenario([{"urls": s.scripted(mapped_to(("10.0.0.7", 40000))).url()}]),
     "relay broken": lambda s: scripted_relay(s, relay_out=False, relay_back=False),
     "no server answered": lambda s: Scenario([{"urls": "stun:stun1.invalid:3478"}]),
+    # Each server was reached though none answered: a certificate icegather does not trust, a
+    # closed port, a hang-up after the connection.
+    "tls failed": CAUSE_SCENARIOS["tls"],
+    "nothing listens": CAUSE_SCENARIOS["tcp port closed"],
+    "connected, no answer": CAUSE_SCENARIOS["hang-up"],
+    "allocation lost": lambda s: scripted_relay(s, permission=(437, "Allocation Mismatch")),
     "turn failed": lambda s: Scenario([s.coturn.ice_server("turn", password="wrong")]),
     "no usable answer": CAUSE_SCENARIOS["answers wrong transaction"],
     "partly working": lambda s: Scenario([s.coturn.ice_server("turn"), {"urls": "stun:stun1.invalid:3478"}]),
@@ -290,3 +296,18 @@ def test_a_transport_that_dies_mid_gathering_exits_3_and_its_summary_says_nothin
     assert f"{silent_udp_server.url()}  NOT FINISHED (no answer before gathering ended)" in text
     assert "diagnosis: gathering did not finish: the transport failed" in text
 
+
+
+def test_a_certificate_icegather_does_not_trust_is_told_as_a_tls_failure_not_as_silence(tls_coturn, tmp_path):
+    # One family, one URL: no other error to tell it by.
+    status, summary = summary_of(Scenario([tls_coturn.ice_server("turns")]), tmp_path)
+
+    [row] = summary["servers"]
+    assert row["errorCause"] == "tls_failed" and row["failedOver"] == ["IPv4"]
+    diagnosis = summary["diagnosis"]
+    assert diagnosis["verdict"] == "tls failed"
+    assert "the servers are there" in diagnosis["summary"] and "certificate" in diagnosis["nextCheck"]
+    assert "DNS" not in diagnosis["nextCheck"] and "firewall" not in diagnosis["nextCheck"]
+    assert [finding["cause"] for finding in diagnosis["findings"]] == ["tls"]
+    assert "diagnosis: no STUN or TURN server answered, though the servers are there" in format_line(summary)
+    assert status == 1

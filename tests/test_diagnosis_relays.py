@@ -14,9 +14,9 @@ from stun_servers import mapped_to
 from test_diagnosis import LOOPBACK, Scenario, Servers, scripted_relay, summary_of
 from test_relay_check import SCRIPTED_RELAY_CAUSES
 
-from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES, address_findings
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
-from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.addresses.address_rules import ADDRESS_RULES, address_findings
+from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.shared.net.address_scopes import scope_of
 from icegather.shared.vocabulary.relay_outcomes import BROKEN
 

@@ -12,9 +12,9 @@ import pytest
 from test_diagnosis import DUAL_STACK, Scenario, summary_of
 from test_server_rows import text_of
 
-from icegather.main_proc.diagnosis.causes import explain_failure
-from icegather.main_proc.diagnosis.error_precedence import PRECEDENCE, rank
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome, server_outcomes
+from icegather.main_proc.diagnosis.servers.causes import explain_failure
+from icegather.main_proc.diagnosis.servers.error_precedence import PRECEDENCE, rank
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome, server_outcomes
 from icegather.main_proc.views.report import server_row
 from icegather.main_proc.views.text_lines import server_result
 from icegather.shared.config.ice_url import parse_ice_url

@@ -4,6 +4,7 @@ printed, with its kind, the table's own meaning and what to do; no word means tw
 from __future__ import annotations
 
 import io
+import os
 import re
 import shlex
 import signal
@@ -20,13 +21,13 @@ from icegather.main_proc.commands.audit_command import (
     write_text,
 )
 from icegather.main_proc.commands.cli import run
-from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES
-from icegather.main_proc.diagnosis.audit_findings import FINDINGS, SEVERITIES, AuditFinding
-from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
+from icegather.main_proc.diagnosis.addresses.address_rules import ADDRESS_RULES
+from icegather.main_proc.diagnosis.audit.audit_findings import FINDINGS, SEVERITIES, AuditFinding
 from icegather.main_proc.diagnosis.explain import SEVERITY_MEANINGS, TRANSPORT_END_MEANINGS, vocabulary
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
-from icegather.main_proc.diagnosis.quality_causes import QUALITY_CAUSES
-from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.relays.quality_causes import QUALITY_CAUSES
+from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.servers.causes import CAUSES, explain_failure
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import VERDICTS
 from icegather.main_proc.link.transport_process import describe_exit
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSE_MEANINGS, FAILURE_CAUSES
@@ -135,13 +136,16 @@ def test_every_word_the_audit_prints_for_a_severity_is_explained():
         assert the_kinds_explain_gives(word) == ["audit severity"], word
 
 
-@pytest.mark.parametrize("returncode", [-signal.SIGSYS, -signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, 1, 0])
+@pytest.mark.parametrize(
+    "returncode", [-signal.SIGSYS, -signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, 1, 0, os.EX_TEMPFAIL]
+)
 def test_every_way_the_transport_process_ends_is_said_with_a_word_explain_knows(returncode):
     how = describe_exit(returncode)
 
     [word] = [word for word in TRANSPORT_END_MEANINGS if word in how]
     assert the_kinds_explain_gives(word) == ["transport end"]
     assert (word == "sandbox violation") == (returncode == -signal.SIGSYS)
+    assert (word == "restarted to read") == (returncode == os.EX_TEMPFAIL)
 
 
 def test_a_word_means_one_thing_wherever_it_is_printed():

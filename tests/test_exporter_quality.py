@@ -13,7 +13,7 @@ from local_exporter import Response, exporter_process
 from prometheus_client import CollectorRegistry, generate_latest
 
 from icegather.main_proc.credentials.secrets_input import BadInput
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import diagnose
 from icegather.main_proc.exporter.config import parse_config
 from icegather.main_proc.exporter.probe_metrics import ProbeCollector

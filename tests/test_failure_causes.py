@@ -20,8 +20,8 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RetransmissionSchedule,
 )
-from icegather.transport_proc import candidates
-from icegather.transport_proc.gathering import Gathering
+from icegather.transport_proc.gathering import candidates
+from icegather.transport_proc.gathering.orchestration import Gathering
 from icegather.transport_proc.stun import icmp
 
 

@@ -18,7 +18,7 @@ from local_coturn import Coturn, local_coturn
 from nat_namespaces import CLIENT, PUBLIC, SERVERS, nat
 from stun_servers import ScriptedStunServer, response
 
-from icegather.main_proc.diagnosis.nat_behaviour import nat_behaviour
+from icegather.main_proc.diagnosis.addresses.nat_behaviour import nat_behaviour
 from icegather.transport_proc.stun import nat_tests
 
 # Hand-made records of the socket behind the namespaces' NAT, to its internet's servers.

@@ -8,8 +8,8 @@ import dataclasses
 import json
 
 from icegather.main_proc.commands.cli_options import build_parser, gather_options
-from icegather.main_proc.diagnosis.address_rules import address_findings
-from icegather.main_proc.diagnosis.outcomes import server_outcomes
+from icegather.main_proc.diagnosis.addresses.address_rules import address_findings
+from icegather.main_proc.diagnosis.servers.outcomes import server_outcomes
 from icegather.main_proc.diagnosis.verdicts import diagnose
 from icegather.main_proc.dom.icegather_events import IceNatTestEvent, IceServerAnswerEvent
 from icegather.main_proc.dom.peerconnection import answer_event_init, nat_test_event_init

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.views.progress import fitted, waiting_words
 
 SILENT = ServerOutcome("stun:198.51.100.7:3478", "stun", "udp", "198.51.100.7", False, None, (), None, None, None)

@@ -47,6 +47,8 @@ QUALITY = structs.RelayQualityInfo(
 TO_MAIN = [
     protocol.ServerHello(pid=1234),
     protocol.Heartbeat(),
+    protocol.Draining("resolver_files_replaced", ("/etc/hosts", "/run/systemd/resolve/stub-resolv.conf")),
+    protocol.Draining("certificate_files_replaced", ("/etc/ssl/certs/ca-certificates.crt",)),
     protocol.Candidate(7, CANDIDATE),
     protocol.Candidate(
         7,
@@ -158,6 +160,10 @@ def relay_fields(**changes) -> dict:
         raw(type="candidate_error", seq=0, pc_id=1, info={k: v for k, v in error_fields().items() if k != "url"}),
         raw(type="candidate", seq=0, pc_id=1, info={"candidate": "candidate:garbage", "url": "", "relay_protocol": ""}),
         raw(type="gathering_state", seq=0, pc_id=1, state="new"),
+        raw(type="draining", seq=0, cause="the server is evil", paths=["/etc/hosts"]),
+        raw(type="draining", seq=0, cause="resolver_files_replaced", paths=[""]),
+        raw(type="draining", seq=0, cause="resolver_files_replaced", paths=["/etc/hosts"] * 17),
+        raw(type="draining", seq=0, cause="resolver_files_replaced", paths="/etc/hosts"),
         raw(
             type="server_answer",
             seq=0,

@@ -16,7 +16,7 @@ from commands import ICEGATHER
 
 from icegather.main_proc.commands.cli import run
 from icegather.main_proc.diagnosis.exit_status import EXIT_FINDINGS, exit_status
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import diagnose
 from icegather.main_proc.dom.icegather_events import IceRelayQualityEvent
 from icegather.main_proc.dom.peerconnection import PeerConnectionObserver, RTCPeerConnection, relay_quality_event_init

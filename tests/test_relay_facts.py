@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
-from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES, explain_relay
+from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES, explain_relay
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.dom.peerconnection import relay_check_event_init
 from icegather.main_proc.views.report import RELAY_FIELDS
 from icegather.main_proc.views.text_lines import relay_result

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 
 from icegather.main_proc.credentials.rest_credentials import mint, username_expiry
-from icegather.main_proc.diagnosis.outcomes import credential_facts
+from icegather.main_proc.diagnosis.servers.outcomes import credential_facts
 
 
 def test_a_minted_username_carries_its_expiry_and_the_credential_is_the_hmac_of_it():

@@ -27,7 +27,8 @@ def test_the_protocol_fuzzer_finds_no_crash_in_a_quick_run_and_reaches_every_lev
 
     assert result.crashes == {}
     # The same cases every run (what this test sees cannot vary), and the figures printed.
-    assert printed[0].startswith(f"fuzz_protocol: {fuzz_protocol.QUICK_EXAMPLES} cases in ")
+    cases = fuzz_protocol.QUICK_EXAMPLES + len(fuzz_protocol.seed_cases())
+    assert printed[0].startswith(f"fuzz_protocol: {cases} cases in ")
     assert printed[1:] == fuzz_protocol.report(result, 0.0)[1:]
     assert "  crashes: 0" in printed
     outcomes = result.outcomes

@@ -16,11 +16,11 @@ from stun_servers import ScriptedStunServer, ScriptedTurnServer, another_transac
 from test_diagnosis import DUAL_STACK, FAST, LOOPBACK, TURN_USER, Scenario, summary_of
 
 from icegather.main_proc.commands.cli import run
-from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES
-from icegather.main_proc.diagnosis.causes import CAUSES, explain_failure
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome
-from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.addresses.address_rules import ADDRESS_RULES
+from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.server_products import PRODUCTS
+from icegather.main_proc.diagnosis.servers.causes import CAUSES, explain_failure
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import diagnose
 from icegather.main_proc.exporter.probe_metrics import ProbeCollector
 from icegather.main_proc.observed_round import RoundResult

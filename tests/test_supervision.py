@@ -25,7 +25,7 @@ from icegather.shared.structs import (
     IceCandidateErrorInfo,
     RetransmissionSchedule,
 )
-from icegather.transport_proc.gathering import ALLOCATION_MISMATCH_RETRIES
+from icegather.transport_proc.gathering.turn_attempt import ALLOCATION_MISMATCH_RETRIES
 from icegather.transport_proc.turn.allocation import MAX_STALE_NONCE_RETRIES
 
 GOOD_ERROR = IceCandidateErrorInfo("127.0.0.1", 5000, "stun:stun.example.org", 701, "no response", "no_response")

@@ -15,8 +15,8 @@ from stun_servers import ScriptedStunServer, mapped_to, never_answer, with_alter
 from icegather.main_proc.commands.cli import run
 from icegather.shared.net.candidate import CandidateFields, format_candidate, parse_candidate
 from icegather.shared.structs import GatherOptions, RetransmissionSchedule
-from icegather.transport_proc import candidates
 from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses, rfc8421_order
+from icegather.transport_proc.gathering import candidates
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import UdpChannel
 from icegather.transport_proc.stun.parser import parse_stun
@@ -177,8 +177,10 @@ def test_an_answered_transaction_leaves_no_reference_cycle_for_the_collector():
         channel = await UdpChannel.open("127.0.0.1")
         try:
             for _ in range(count):
+                # A first wait long enough that a loaded machine never retransmits: each
+                # request is then answered exactly once.
                 await transact(channel, stun.Message(stun.Method.BINDING, stun.Class.REQUEST), server_address,
-                               FAST_SCHEDULE)
+                               RetransmissionSchedule(initial_rto=5.0, max_sends=1, final_wait=1))
         finally:
             channel.close()
 

@@ -13,8 +13,9 @@ service that several main processes share (``TransportClient.connect``).
 It confines itself once started (``transport_proc.sandbox``; ``--no-sandbox`` turns that off,
 for debugging). Confined, it can write to no file: standard output or error that is a file is
 written through a pipe and ``cat``. When a resolver file (``/etc/hosts``, ``/etc/resolv.conf``...)
-is replaced by a new file, which the sandbox cannot read, it finishes its running jobs and exits
-with status 75 (EX_TEMPFAIL), to be started again (systemd's ``Restart=on-failure``).
+or the CA bundle is replaced by a new file, which the sandbox cannot read, it tells its clients
+(``draining``), finishes its running jobs and exits with status 75 (EX_TEMPFAIL), to be started
+again (systemd's ``Restart=on-failure``).
 """
 
 from __future__ import annotations

@@ -17,9 +17,10 @@ does), or when a message to it cannot be delivered (``ROUTER_MANDATORY``: unknow
 queue full). Its gatherings are then closed and their allocations released, so that a
 long-running service does not collect the leftovers of dead clients.
 
-A confined transport whose resolver file was replaced by one its sandbox may not read
-(``sandbox.resolver_watch``) drains and restarts: it refuses new gatherings and audits, waits
-for the running ones to be closed (at most their deadline), and ``run_service`` returns
+A confined transport whose resolver file or CA bundle was replaced by one its sandbox may not
+read (``sandbox.file_watch``) drains and restarts: it tells every client (``draining``, which
+a client that says hello later gets after ``server_hello``), refuses new gatherings and audits,
+waits for the running ones to be closed (at most their deadline), and ``run_service`` returns
 ``RESTART_STATUS`` (75) for the process to exit with.
 """
 
@@ -40,10 +41,11 @@ import zmq.asyncio
 from icegather.shared import protocol
 from icegather.shared.protocol import link_settings
 from icegather.shared.protocol.checks import MAX_TEXT
+from icegather.shared.protocol.restart_causes import RestartCause, restarting
 from icegather.shared.structs import SERVER_NOT_REACHABLE, IceCandidateErrorInfo, SandboxInfo
 from icegather.transport_proc.addresses import InterfaceAddresses
 from icegather.transport_proc.audit.server_audit import ServerAudit
-from icegather.transport_proc.gathering import Gathering
+from icegather.transport_proc.gathering.orchestration import Gathering
 from icegather.transport_proc.interfaces.tracker import AddressTracker, interface_addresses
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
@@ -61,7 +63,7 @@ REMEMBERED_DROPS = 4096
 # its peer connection closes): each holds sockets, and the process has a limit on open files.
 MAX_JOBS = 16_384
 
-# The exit status of a transport that restarts to read a replaced resolver file (EX_TEMPFAIL: try
+# The exit status of a transport that restarts to read a replaced file (EX_TEMPFAIL: try
 # again; systemd's Restart=on-failure, or the main process's supervisor, starts a new one).
 RESTART_STATUS = os.EX_TEMPFAIL
 
@@ -120,6 +122,7 @@ class TransportService:
         # Closings run in the background; holding them keeps them from being collected.
         self._closings: set[asyncio.Task[None]] = set()
         # Why new jobs are refused: the transport is restarting (``restart_to_read``).
+        self.draining: protocol.Draining | None = None
         self.restarting: str | None = None
         self._restart_asked = asyncio.Event()
         self._idle = asyncio.Event()  # set when the last job is closed
@@ -245,6 +248,8 @@ class TransportService:
             interval = asked and max(asked, link_settings.MIN_HEARTBEAT_INTERVAL)
             hello = protocol.ServerHello(pid=os.getpid(), heartbeat_interval=interval, sandbox=self.sandbox_info)
             self.send(client, hello)
+            if self.draining is not None:
+                self.send(client, self.draining)
             if client.heartbeat is None and interval > 0:
                 client.heartbeat = asyncio.ensure_future(self._beat(client, interval))
         elif not client.greeted:
@@ -260,15 +265,18 @@ class TransportService:
         elif isinstance(message, protocol.CloseAudit):
             self._close_in_background(client, (protocol.Audit, message.audit_id))
 
-    def restart_to_read(self, replaced: tuple[str, ...]) -> None:
-        """Resolver files were replaced by files this confined process may not read
-        (``sandbox.resolver_watch``): refuse new jobs from now on; ``drained`` then ends once the
-        running ones are closed."""
-        self.restarting = f"the transport is restarting to read the new resolver configuration ({', '.join(replaced)})"
+    def restart_to_read(self, cause: RestartCause, replaced: tuple[str, ...]) -> None:
+        """Files were replaced by files this confined process may not read
+        (``sandbox.file_watch``): tell every client, whose new work goes to a fresh transport
+        from now on, and refuse new jobs; ``drained`` then ends once the running ones are closed."""
+        self.draining = protocol.Draining(cause, replaced)
+        self.restarting = restarting(cause, replaced)
         logger.warning(
             "%s replaced by a file this sandbox may not read: refusing new jobs, waiting for %d running ones, "
             "then exiting with status %d to be restarted", ", ".join(replaced), self.jobs, RESTART_STATUS,
         )
+        for client in self.clients.values():
+            self.send(client, self.draining)
         self._restart_asked.set()
 
     async def drained(self) -> None:
@@ -343,7 +351,7 @@ async def run_service(
 ) -> int:
     """Bind ``endpoint`` and serve until cancelled (or, with ``watch_stdin``, until stdin closes);
     return the process's exit status: 0, or ``RESTART_STATUS`` once a confined transport has
-    drained after a resolver file was replaced (``TransportService.restart_to_read``).
+    drained after a file it holds was replaced (``TransportService.restart_to_read``).
 
     Over ``tcp://``, ``curve`` is the service's key pair and ``curve_clients`` the directory of
     the public keys of the clients it accepts; see ``icegather.transport_proc.ipc.endpoint``.
@@ -388,7 +396,7 @@ async def run_service(
     if watch_stdin:
         waiters.append(asyncio.ensure_future(_stdin_closed()))
     # Unconfined, or without Landlock, the transport reads whatever file a name holds: no watch.
-    watch = sandbox.resolver_watch if sandbox is not None else None
+    watch = sandbox.file_watch if sandbox is not None else None
     if watch is not None:
         watch.follow(service.restart_to_read)
     try:

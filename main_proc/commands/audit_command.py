@@ -26,7 +26,7 @@ from icegather.main_proc.commands.cli_options import (
     transport_supervisor,
 )
 from icegather.main_proc.credentials.secrets_input import BadInput
-from icegather.main_proc.diagnosis.audit_findings import (
+from icegather.main_proc.diagnosis.audit.audit_findings import (
     DEFAULT_CERT_WARN_DAYS,
     FAILING,
     SEVERITIES,

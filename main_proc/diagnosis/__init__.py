@@ -1,1 +1,1 @@
-"""What a gathering's or an audit's results mean: verdict tables, causes and fixes, exit statuses, explain."""
+"""What results mean: the verdict over servers/, relays/, addresses/; audit/; server products; exit status; explain."""

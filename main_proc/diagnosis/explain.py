@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from string import Formatter
 from typing import TextIO, TypeVar
 
-from icegather.main_proc.diagnosis.address_rules import ADDRESS_RULES
-from icegather.main_proc.diagnosis.audit_findings import FINDINGS, Severity
-from icegather.main_proc.diagnosis.causes import ANY_KIND, ANY_TRANSPORT, CAUSES, SERVER_CODES, Cause
+from icegather.main_proc.diagnosis.addresses.address_rules import ADDRESS_RULES
+from icegather.main_proc.diagnosis.audit.audit_findings import FINDINGS, Severity
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_OK
-from icegather.main_proc.diagnosis.quality_causes import QUALITY_CAUSES
-from icegather.main_proc.diagnosis.relay_causes import RELAY_CAUSES
+from icegather.main_proc.diagnosis.relays.quality_causes import QUALITY_CAUSES
+from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.server_products import PRODUCTS, Wording
+from icegather.main_proc.diagnosis.servers.causes import ANY_KIND, ANY_TRANSPORT, CAUSES, SERVER_CODES, Cause
 from icegather.main_proc.diagnosis.verdicts import VERDICTS
 from icegather.shared.vocabulary.failure_causes import FAILURE_CAUSE_MEANINGS, SERVER_ERROR_CAUSES
 from icegather.shared.vocabulary.meaning import Meaning
@@ -74,6 +74,12 @@ TRANSPORT_END_MEANINGS = {
     "killed by": Meaning("a signal ended the transport process: SIGKILL from the out-of-memory killer or a user, "
                          "SIGSEGV or SIGABRT a crash", "look at the kernel's log (dmesg) for the out-of-memory "
                          "killer; report a crash with the command that made it"),
+    "restarted to read": Meaning(
+        "the transport process restarted, as planned, not a failure: a file its sandbox holds (a resolver file such as "
+        "/etc/hosts or /etc/resolv.conf, or the CA certificates) was replaced by a new one, which it may not read; "
+        "it finished its running gatherings and exited with status 75, and a fresh transport took the new ones",
+        "nothing: a standalone service is started again by systemd (Restart=on-failure) or the program that embeds "
+        "it"),
     "exited with status": Meaning("the transport process ended by itself before it was asked to: status 1 after an "
                                   "error it wrote on stderr", "the transport's error above the failure line"),
 }

@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from icegather.main_proc.diagnosis.address_rules import address_findings
-from icegather.main_proc.diagnosis.causes import explain_failure
-from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
-from icegather.main_proc.diagnosis.quality_causes import explain_quality
-from icegather.main_proc.diagnosis.relay_causes import explain_relay
+from icegather.main_proc.diagnosis.addresses.address_rules import address_findings
+from icegather.main_proc.diagnosis.relays.quality_causes import explain_quality
+from icegather.main_proc.diagnosis.relays.relay_causes import explain_relay
+from icegather.main_proc.diagnosis.servers.causes import TLS_CAUSES, explain_failure
+from icegather.main_proc.diagnosis.servers.error_precedence import CONNECTED_TIERS, REACHED_TIERS, tier
+from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,34 @@ VERDICTS: tuple[Verdict, ...] = (
     ),
     Verdict(
         "no server answered",
-        {"any_answered": False},
+        {"any_reached": False},
         "no STUN or TURN server answered: only host candidates, so peers outside this network cannot reach you",
         "each failing URL below: DNS, firewall, ports, whether the server runs",
+    ),
+    # Below, something at a server's address was reached though none answered: its own words.
+    Verdict(
+        "tls failed",
+        {"any_answered": False, "all_tls": True},
+        "no STUN or TURN server answered, though the servers are there: every URL failed in its TLS handshake (a "
+        "certificate icegather does not trust, a handshake refused or never finished), so only host candidates: "
+        "peers outside this network cannot reach you",
+        "the TLS findings below: each server's certificate (the URL's name on it, the chain complete and trusted, "
+        "the dates valid) and the TLS versions it takes",
+    ),
+    Verdict(
+        "nothing listens",
+        {"any_answered": False, "any_connected": False},
+        "no STUN or TURN server answered; the hosts that were reached say nothing listens on the port (ICMP port "
+        "unreachable, connection refused): only host candidates, so peers outside this network cannot reach you",
+        "each failing URL below: its port and transport, and that the server runs and listens there",
+    ),
+    Verdict(
+        "connected, no answer",
+        {"any_answered": False},
+        "no STUN or TURN server answered, though something at a server's address took the connection or sent "
+        "what is not a usable answer: only host candidates, so peers outside this network cannot reach you",
+        "each failing URL below: what listens on its port (a hang-up, a TLS handshake that failed, an answer that "
+        "is not STUN)",
     ),
     Verdict(
         "turn failed",
@@ -76,6 +102,13 @@ VERDICTS: tuple[Verdict, ...] = (
         {"relay_broken": True},
         "a TURN server allocates, but its relay does not carry data both ways: calls relayed through it fail",
         "the relay findings below",
+    ),
+    Verdict(
+        "allocation lost",
+        {"allocation_lost": True},
+        "a TURN server allocates, but dropped an allocation during the relay check: its relay may carry data, but "
+        "a call relayed through it loses the relay when the server drops the allocation",
+        "the relay findings below: the server's log for why it ended the session, its timeouts and quotas",
     ),
     Verdict(
         "relay degraded",
@@ -114,18 +147,30 @@ class Diagnosis:
     findings: tuple[Finding, ...]
 
 
+def shows(outcome: ServerOutcome, tiers: frozenset[str]) -> bool:
+    """The URL's server answered, or its most telling error shows something at its address
+    (``error_precedence``'s tiers)."""
+    return outcome.answered or tier(outcome.error_cause) in tiers
+
+
 def facts(outcomes: Sequence[ServerOutcome], finished: bool, timed_out: bool = False) -> dict[str, bool]:
     tried = [o for o in outcomes if o.tried]
+    broken = [check["outcome"] for o in tried for check in o.broken_relays]
     return {
         "timed_out": timed_out,
         "finished": finished,
         "any_answered": any(o.answered for o in tried),
+        "any_reached": any(shows(o, REACHED_TIERS) for o in tried),
+        "any_connected": any(shows(o, CONNECTED_TIERS) for o in tried),
+        "all_tls": all(o.error_cause in TLS_CAUSES for o in tried),
         "any_failed": any(o.failed for o in tried),
         # A URL that answered over one address family and failed over the other worked.
         "all_failed": all(o.failed and o.answered_over_other_family is None for o in tried),
         "turn_configured": any(o.kind == "turn" for o in tried),
         "relay": any("relay" in o.gained for o in tried),
-        "relay_broken": any(o.broken_relays for o in tried),
+        # A relay that lost its allocation may carry data: the server dropped it (its own verdict).
+        "relay_broken": any(outcome != "allocation_lost" for outcome in broken),
+        "allocation_lost": "allocation_lost" in broken,
         "relay_degraded": any(o.degraded_relays for o in tried),
         "unusable_address": any(address_findings(o) for o in tried),
     }

@@ -243,7 +243,7 @@ class IceNatTestEvent(IceServerEvent):
     """``icenattest``: one RFC 5780 test of the NAT in front of a host socket
     (``GatherOptions.nat_behaviour``): which ``test``, where the request went, whether and from
     where it was answered, and the mapped address in the answer (None when none). Not W3C:
-    icegather's own; ``main_proc.diagnosis.nat_behaviour`` says what the tests mean."""
+    icegather's own; ``main_proc.diagnosis.addresses.nat_behaviour`` says what the tests mean."""
 
     test: ReadOnly[str] = ReadOnly()
     serverAddress: ReadOnly[str | None] = ReadOnly()

@@ -39,7 +39,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome, server_names
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome, server_names
 from icegather.main_proc.exporter.quality_metrics import (
     Relay,
     quality_families,

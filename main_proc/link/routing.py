@@ -40,7 +40,11 @@ class Router:
 
     def remove(self, job_id: int) -> bool:
         """Forget a job; False if it was not registered (or already removed)."""
-        return self._observers.pop(job_id, None) is not None
+        return self.take(job_id) is not None
+
+    def take(self, job_id: int) -> TransportObserver | None:
+        """Forget a job and return its observer, to hand it to another transport."""
+        return self._observers.pop(job_id, None)
 
     def remove_all(self) -> list[TransportObserver]:
         observers, self._observers = list(self._observers.values()), {}

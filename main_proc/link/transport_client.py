@@ -23,6 +23,13 @@ What the transport sends is untrusted, and the client supervises it. The transpo
 On failure, a transport process of our own is killed, every peer connection still gathering
 is told through ``on_transport_failure`` (its ``gather()`` raises ``TransportError``) and later
 ``gather`` calls raise ``TransportError``; a ``TransportSupervisor`` then starts a fresh one.
+
+A transport that restarts to read files replaced under its sandbox is not failing: it says so
+(``draining``), finishes its jobs, refuses new ones, and exits with status 75 (or, a service,
+ends the connection). The client then calls ``replacement`` (a supervisor's next transport) at
+once, so that the next job does not wait for a fresh transport to start, and a job the old one
+refused for that reason (sent before its ``draining`` was read) is sent there instead, once:
+its ``stop`` follows it. The planned end is logged as such, at INFO.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import zmq
@@ -37,12 +45,13 @@ import zmq.asyncio
 
 from icegather.main_proc.link.routing import Router, TransportObserver
 from icegather.main_proc.link.supervision import Supervision, TransportError
-from icegather.main_proc.link.transport_process import TransportProcess
+from icegather.main_proc.link.transport_process import RESTART_STATUS, TransportProcess
 from icegather.main_proc.link.watchdogs import watch_connection, watch_heartbeats, watch_process
 from icegather.shared import protocol
 from icegather.shared.config.ice_config import IceConfiguration
 from icegather.shared.protocol import link_settings
 from icegather.shared.protocol.curve_keys import CurveKeys
+from icegather.shared.protocol.restart_causes import restarting
 from icegather.shared.structs import GatherOptions, SandboxInfo
 
 logger = logging.getLogger(__name__)
@@ -55,6 +64,11 @@ RECEIVE_BATCH = 256
 # Transports of our own that close() asked to exit, waited for in the background: held here so
 # that the tasks are not collected before they finish.
 _stopping: set[asyncio.Future[None]] = set()
+
+Request = protocol.Gather | protocol.Audit
+# Where a job went when its transport refused it to restart: the client and the job's id there
+# (None once it failed to go), while under way a task.
+Moved = asyncio.Task["tuple[TransportClient, int] | None"]
 
 
 class TransportClient:
@@ -81,6 +95,13 @@ class TransportClient:
         self._outbox = protocol.Outbox()
         self._router = Router()
         self._tasks: list[asyncio.Task[None]] = []
+        # The transport said it restarts (``draining``); where new work goes then (a supervisor's).
+        self.draining: protocol.Draining | None = None
+        self.replacement: Callable[[], Awaitable[TransportClient]] | None = None
+        self.moved = 0  # jobs refused by the restarting transport and sent to its replacement
+        self._requests: dict[int, Request] = {}  # the running jobs that may move, as asked
+        self._moved: dict[int, Moved] = {}
+        self._replacing: asyncio.Future[None] | None = None
 
     @classmethod
     async def start(
@@ -207,17 +228,72 @@ class TransportClient:
         configuration: IceConfiguration,
         options: GatherOptions,
         observer: TransportObserver,
+        movable: bool = True,
     ) -> int:
         """Start a job (a gathering or an audit) whose messages go to ``observer``; return its id."""
         if self.failure is not None:
             raise TransportError(self.failure)
         job_id = self._router.add(observer)
-        self._send(request(job_id, configuration, options))
+        sent = request(job_id, configuration, options)
+        if movable:
+            self._requests[job_id] = sent
+        self._send(sent)
         return job_id
 
     def _stop(self, close: type[protocol.Close] | type[protocol.CloseAudit], job_id: int) -> None:
-        if self._router.remove(job_id) and self.failure is None:
+        self._requests.pop(job_id, None)
+        moving = self._moved.pop(job_id, None)
+        if moving is not None:
+            if not moving.done():
+                moving.cancel()
+            elif (moved := moving.result()) is not None:
+                moved[0]._stop(close, moved[1])
+        elif self._router.remove(job_id) and self.failure is None:
             self._send(close(job_id))
+
+    def _drain(self, draining: protocol.Draining) -> str | None:
+        """The transport restarts: start its replacement now; why the message is refused, if it is."""
+        if self.draining is not None:
+            return "draining twice"
+        self.draining = draining
+        logger.info("transport pid %s: %s; it finishes its running jobs, and new ones go to a fresh transport",
+                    self.transport_pid, restarting(draining.cause, draining.paths))
+        if self.replacement is not None:
+            self._replacing = asyncio.ensure_future(self._start_replacement(self.replacement))
+        return None
+
+    @staticmethod
+    async def _start_replacement(replacement: Callable[[], Awaitable[TransportClient]]) -> None:
+        try:
+            await replacement()
+        except TransportError as exc:  # the next job asks again, and is told why if it fails
+            logger.error("a fresh transport did not start: %s", exc)
+
+    def _move(self, message: protocol.Message) -> bool:
+        """Whether ``message`` refuses a job because the transport restarts, and the job was
+        sent to the replacement instead (once: it is not movable there)."""
+        if not isinstance(message, (protocol.GatherRejected, protocol.AuditRejected)):
+            return False
+        job_id = message.pc_id if isinstance(message, protocol.GatherRejected) else message.audit_id
+        draining, replacement = self.draining, self.replacement
+        if draining is None or replacement is None or job_id not in self._requests:
+            return False
+        if message.reason != restarting(draining.cause, draining.paths):
+            return False
+        request, observer = self._requests.pop(job_id), self._router.take(job_id)
+        assert observer is not None  # a job's request and observer go together
+        self.moved += 1
+
+        async def move() -> tuple[TransportClient, int] | None:
+            try:
+                client = await replacement()
+                return client, client._start(type(request), request.configuration, request.options, observer, False)
+            except TransportError as exc:
+                observer.on_transport_failure(str(exc))
+                return None
+
+        self._moved[job_id] = asyncio.ensure_future(move())
+        return True
 
     def close(self) -> None:
         """Disconnect without waiting. A transport process of our own is asked to exit: it
@@ -304,7 +380,12 @@ class TransportClient:
             for message in self._inbox.read(frame):
                 received += 1
                 self._last_heard = time.monotonic()
-                reason = self._router.route(message)
+                if isinstance(message, protocol.Draining):
+                    reason = self._drain(message)
+                elif self._move(message):
+                    continue
+                else:
+                    reason = self._router.route(message)
                 if reason is not None:
                     self._reject(reason)
                 if self.failure is not None:  # a listener closed us, or the message was bad
@@ -324,7 +405,11 @@ class TransportClient:
         if self.failure is not None:
             return
         self.failure = reason
-        logger.error("%s", reason)
+        if self._ended_as_planned():
+            logger.info("%s: as planned, and the next jobs go to a fresh transport", reason)
+        else:
+            logger.error("%s", reason)
+        self._requests.clear()
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
@@ -334,6 +419,13 @@ class TransportClient:
             self.process.kill()
         for observer in self._router.remove_all():
             observer.on_transport_failure(reason)
+
+    def _ended_as_planned(self) -> bool:
+        """Whether the transport ended to restart: ours exited with the status for that, or a
+        service that said it would restart ended the connection."""
+        if self.process is not None:
+            return self.process.popen.returncode == RESTART_STATUS
+        return self.draining is not None
 
     def _last_heard_at(self) -> float:
         return self._last_heard

@@ -36,6 +36,9 @@ from icegather.shared.platform_support import unsupported_platform
 
 # How long a transport may take to release its allocations and exit once asked to.
 STOP_TIMEOUT = 5.0
+# The status a transport exits with to be restarted, to read files replaced since it confined
+# itself (``transport_proc.service.RESTART_STATUS``): planned, not a crash.
+RESTART_STATUS = os.EX_TEMPFAIL
 
 
 class TransportProcess:
@@ -133,8 +136,8 @@ def copy_to_stderr(pipe: IO[bytes]) -> None:
 
 
 def describe_exit(returncode: int) -> str:
-    if returncode == os.EX_TEMPFAIL:  # transport_proc.service.RESTART_STATUS: not a crash
-        return "restarted to read the new resolver configuration (exit status 75)"
+    if returncode == RESTART_STATUS:
+        return f"restarted to read new configuration files (exit status {RESTART_STATUS})"
     if returncode == -signal.SIGSYS:
         return "was stopped by its sandbox: a sandbox violation (SIGSYS, a system call it may not make)"
     if returncode < 0:

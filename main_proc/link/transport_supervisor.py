@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from icegather.main_proc.link.supervision import Supervision
+from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_process import TransportProcess
 
@@ -20,12 +20,24 @@ def _exited(client: TransportClient) -> bool:
     return client.process is not None and client.process.popen.poll() is not None
 
 
+def _restarting(client: TransportClient) -> bool:
+    """Whether a transport process of our own said it restarts: a fresh one can take new work
+    now. A service's restart is not: a new connection would reach the same draining process, so
+    its client is kept until the connection ends, and its refusals are the caller's."""
+    return client.process is not None and client.draining is not None
+
+
 class TransportSupervisor:
     """Hands out a working transport: the current one, or a fresh one when there is none or the
-    last one failed or exited. Peer connections given a supervisor share its transport. A
-    transport that restarts to read a replaced resolver file (``transport_proc.service``) ends
-    its running jobs first and refuses new ones, then exits with status 75; the next use after
-    that gets a fresh one.
+    last one failed, exited or is restarting. Peer connections given a supervisor share its
+    transport.
+
+    A transport of our own that restarts to read a replaced file (``transport_proc.service``)
+    says so (``draining``): the supervisor starts a fresh one at once and hands that one out from
+    then on, while the old one finishes its running jobs and exits with status 75. A job the old
+    one refused meanwhile (asked before its ``draining`` was read) goes to the fresh one
+    (``TransportClient.replacement``). A service (``connect``) that restarts is connected to
+    again once its connection has ended.
 
     By default a fresh transport is a new process of our own; ``connect`` makes it a new
     connection to a running service instead. ``spawned`` is a process started already, taken
@@ -43,26 +55,46 @@ class TransportSupervisor:
         self._spawned = spawned
         self.started = 0  # transports started (or connected) so far
         self._current: TransportClient | None = None
+        # Restarting transports that finish their jobs: closed by aclose if they have not ended.
+        self._retiring: list[TransportClient] = []
+        self._closed = False
         self._lock = asyncio.Lock()
 
     async def client(self) -> TransportClient:
         async with self._lock:
-            if self._current is None or self._current.failure is not None or _exited(self._current):
-                if self._current is not None:
-                    self._current.close()
+            if self._closed:
+                raise TransportError("the transport supervisor is closed")
+            current = self._current
+            if current is None or current.failure is not None or _exited(current) or _restarting(current):
+                if current is not None:
+                    self._retire(current)
                 spawned, self._spawned = self._spawned, None
                 if spawned is not None:
-                    self._current = await TransportClient.start(supervision=self.supervision, process=spawned)
+                    fresh = await TransportClient.start(supervision=self.supervision, process=spawned)
                 else:
-                    self._current = await self._connect(self.supervision)
+                    fresh = await self._connect(self.supervision)
+                if fresh.process is not None:
+                    fresh.replacement = self.client
+                self._current = current = fresh
                 self.started += 1
-            return self._current
+            return current
+
+    def _retire(self, client: TransportClient) -> None:
+        """Let a restarting transport finish its jobs; close any other."""
+        self._retiring = [old for old in self._retiring if old.failure is None]
+        if _restarting(client) and client.failure is None and not _exited(client):
+            self._retiring.append(client)
+        else:
+            client.close()
 
     async def aclose(self) -> None:
-        """Close the current transport and wait until it is gone (allocations released)."""
-        if self._spawned is not None:  # never used: it served nobody
-            self._spawned.kill()
-            self._spawned = None
-        if self._current is not None:
-            current, self._current = self._current, None
-            await current.aclose()
+        """Close the current transport, and any still finishing its jobs to restart, and wait
+        until they are gone (allocations released)."""
+        async with self._lock:  # a fresh transport being started is closed too, once it is
+            self._closed = True
+            if self._spawned is not None:  # never used: it served nobody
+                self._spawned.kill()
+                self._spawned = None
+            clients = [*self._retiring, *([self._current] if self._current is not None else [])]
+            self._current, self._retiring = None, []
+        await asyncio.gather(*(client.aclose() for client in clients))

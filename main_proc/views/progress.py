@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from icegather.main_proc.diagnosis.outcomes import ServerOutcome, server_names
+from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome, server_names
 from icegather.main_proc.views.text_lines import printable
 
 FRAMES = "|/-\\"

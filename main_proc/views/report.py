@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from icegather.main_proc.diagnosis.nat_behaviour import nat_behaviour
-from icegather.main_proc.diagnosis.outcomes import ServerError, ServerOutcome
+from icegather.main_proc.diagnosis.addresses.nat_behaviour import nat_behaviour
+from icegather.main_proc.diagnosis.servers.outcomes import ServerError, ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import Diagnosis
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import other_family_answered, server_names
-from icegather.main_proc.diagnosis.quality_causes import quality_figures, stream_path
+from icegather.main_proc.diagnosis.relays.quality_causes import quality_figures, stream_path
+from icegather.main_proc.diagnosis.servers.outcomes import other_family_answered, server_names
 from icegather.main_proc.views.report import schema_name
 from icegather.shared.net.endpoints import endpoint, is_ipv6
 from icegather.shared.vocabulary.failure_causes import SERVER_ERROR_CAUSES

@@ -27,6 +27,7 @@ Messages, transport -> main:
 ===================  =========================================================================
 ``server_hello``     protocol_version, pid, heartbeat_interval (the one it uses)
 ``heartbeat``        (nothing: it says the transport is alive, every heartbeat_interval)
+``draining``         cause, paths: it restarts, finishing its jobs; new ones go to a fresh one
 ``candidate``        pc_id, info: CandidateInfo
 ``candidate_error``  pc_id, info: IceCandidateErrorInfo (Firefox: ``OnCandidateError``)
 ``server_answer``    pc_id, info: ServerAnswerInfo (a server URL answered; icegather's own)
@@ -65,6 +66,7 @@ from icegather.shared.protocol.messages import (
     ClientHello,
     Close,
     CloseAudit,
+    Draining,
     Gather,
     GatheringState,
     GatherRejected,
@@ -94,6 +96,7 @@ __all__ = [
     "ClientHello",
     "Close",
     "CloseAudit",
+    "Draining",
     "Gather",
     "GatherRejected",
     "GatheringState",

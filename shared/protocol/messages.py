@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from icegather.shared.config.ice_config import IceConfiguration
-from icegather.shared.protocol.checks import MAX_TEXT, Check, configuration, integer, number, one_of, text
+from icegather.shared.protocol.checks import MAX_TEXT, Check, configuration, integer, list_of, number, one_of, text
+from icegather.shared.protocol.restart_causes import RESTART_CAUSES, RestartCause
 from icegather.shared.protocol.schemas import struct
 from icegather.shared.structs import (
     AuditResultInfo,
@@ -29,11 +30,13 @@ from icegather.shared.structs import (
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 11
+PROTOCOL_VERSION = 12
 
 MAX_JOB_ID = 2**53
 MAX_HEARTBEAT_INTERVAL = 3600.0
 JOB_ID = integer(0, MAX_JOB_ID)
+# The files one ``draining`` names: the resolver's five and a link's target, or the CA bundle.
+MAX_REPLACED_FILES = 16
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,21 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Draining:
+    """The transport is restarting (``cause``: files it holds were replaced, ``paths``): it
+    finishes the jobs it runs and refuses new ones, which the main process sends to a fresh
+    transport from now on. Sent to every client once, when the drain starts (to a client that
+    says hello later, right after ``server_hello``), before any refusal it causes."""
+
+    WIRE: ClassVar[Wire] = Wire(
+        "draining",
+        {"cause": one_of(*RESTART_CAUSES), "paths": list_of(text(MAX_TEXT, empty=False), MAX_REPLACED_FILES)},
+    )
+    cause: RestartCause
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Candidate:
     WIRE: ClassVar[Wire] = _report("candidate", "pc_id", "info", struct(CandidateInfo))
     pc_id: int
@@ -230,8 +248,9 @@ class AuditRejected:
 
 Message = (
     ClientHello | Gather | Close | Audit | CloseAudit
-    | ServerHello | Heartbeat | Candidate | CandidateError | ServerAnswer | ServerNote | RelayCheck | RelayQuality
-    | NatTest | TransactionTrace | GatheringState | GatherRejected | AuditResult | AuditState | AuditRejected
+    | ServerHello | Heartbeat | Draining | Candidate | CandidateError | ServerAnswer | ServerNote | RelayCheck
+    | RelayQuality | NatTest | TransactionTrace | GatheringState | GatherRejected | AuditResult | AuditState
+    | AuditRejected
 )
 
 TO_TRANSPORT: dict[str, type[Message]] = {
@@ -240,8 +259,8 @@ TO_TRANSPORT: dict[str, type[Message]] = {
 TO_MAIN: dict[str, type[Message]] = {
     cls.WIRE.name: cls
     for cls in (
-        ServerHello, Heartbeat, Candidate, CandidateError, ServerAnswer, ServerNote, RelayCheck, RelayQuality,
-        NatTest, TransactionTrace, GatheringState, GatherRejected, AuditResult, AuditState, AuditRejected,
+        ServerHello, Heartbeat, Draining, Candidate, CandidateError, ServerAnswer, ServerNote, RelayCheck,
+        RelayQuality, NatTest, TransactionTrace, GatheringState, GatherRejected, AuditResult, AuditState, AuditRejected,
     )
 }
 

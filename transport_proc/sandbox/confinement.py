@@ -24,10 +24,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+from icegather.shared.protocol.restart_causes import RestartCause
 from icegather.shared.structs import SandboxInfo
 from icegather.transport_proc.sandbox import landlock, limits
+from icegather.transport_proc.sandbox.file_watch import FileWatch
 from icegather.transport_proc.sandbox.policy import RESOLVER_FILES, jobs_within, path_rules, syscall_rules
-from icegather.transport_proc.sandbox.resolver_watch import ResolverWatch
 from icegather.transport_proc.sandbox.seccomp_filter import SeccompFilter
 
 logger = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ class Sandbox:
         self.landlock_abi = landlock.abi_version()
         self.landlock_enforced = False
         self.max_jobs = plan.max_jobs
-        # With Landlock, which holds the resolver's files by inode: tells when one is replaced.
-        self.resolver_watch: ResolverWatch | None = None
+        # With Landlock, which holds the files it grants by inode: tells when one is replaced.
+        self.file_watch: FileWatch | None = None
         # Kept open: once confined, /proc/self/status can no longer be opened, only re-read.
         self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
         # The same for the list of threads, which ``seal`` reads.
@@ -160,11 +161,15 @@ class Sandbox:
         limits.forbid_new_privileges()
         if self.landlock_abi > 0:
             plan = self.plan
-            rules = path_rules(plan.ipc_socket, plan.remove_runtime_dir, plan.curve_clients, certificate_files())
+            certificates = certificate_files()
+            rules = path_rules(plan.ipc_socket, plan.remove_runtime_dir, plan.curve_clients, certificates)
+            watched: dict[RestartCause, tuple[str, ...]] = {
+                "resolver_files_replaced": RESOLVER_FILES, "certificate_files_replaced": certificates,
+            }
             try:
-                self.resolver_watch = ResolverWatch.open(RESOLVER_FILES)  # just before the rules hold the files
+                self.file_watch = FileWatch.open(watched)  # just before the rules hold the files
             except OSError as exc:  # confined all the same, as before there was a watch
-                logger.warning("cannot watch the resolver's files (%s): a replaced one is not followed", exc)
+                logger.warning("cannot watch the resolver's and CA files (%s): a replaced one is not followed", exc)
             landlock.restrict(self.landlock_abi, rules)
             self.landlock_enforced = True
 

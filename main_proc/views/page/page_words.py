@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import other_family_answered
+from icegather.main_proc.diagnosis.servers.outcomes import other_family_answered
 from icegather.shared.vocabulary.relay_outcomes import BROKEN
 from icegather.shared.vocabulary.stun_codes import reason_phrase
 

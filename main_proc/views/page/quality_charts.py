@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from icegather.main_proc.diagnosis.quality_causes import quality_figures
+from icegather.main_proc.diagnosis.relays.quality_causes import quality_figures
 from icegather.main_proc.views.page.chart_text import FONT_PX, escaped, fitted, legend_svg, spread, svg_text
 from icegather.main_proc.views.page.page_words import cause_words
 from icegather.main_proc.views.page.time_axis import duration_words

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import server_names
+from icegather.main_proc.diagnosis.servers.outcomes import server_names
 from icegather.main_proc.views.page.chart_text import escaped
 from icegather.main_proc.views.page.page_words import server_status
 from icegather.main_proc.views.text_lines import server_result

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import server_names
+from icegather.main_proc.diagnosis.servers.outcomes import server_names
 from icegather.main_proc.views.page.chart_text import FONT_PX, GAP_PX, escaped, fitted, spread, svg_text, text_width
 from icegather.main_proc.views.page.page_words import server_status
 

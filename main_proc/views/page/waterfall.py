@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import server_names
+from icegather.main_proc.diagnosis.servers.outcomes import server_names
 from icegather.main_proc.views.page.chart_text import LINE_PX, Placed, escaped, fitted, in_lanes, legend_svg, svg_text
 from icegather.main_proc.views.page.page_words import cause_words, local_words, transaction_words
 from icegather.main_proc.views.page.time_axis import TimeAxis, time_axis

@@ -1,12 +1,15 @@
-"""Watching the resolver's files for a replacement that the sandbox cannot follow.
+"""Watching the files the sandbox holds open by inode for a replacement it cannot follow.
 
-Landlock grants reading ``/etc/hosts``, ``/etc/resolv.conf``... by the file (the inode) that
-the path named when the rule was made, not by the name. NetworkManager, systemd-resolved, DHCP
-clients and ``sed -i`` replace these files by renaming a new one over them; glibc notices the
+Landlock grants reading ``/etc/hosts``, ``/etc/resolv.conf``... and the CA certificates'
+bundle by the file (the inode) that the path named when the rule was made, not by the name.
+NetworkManager, systemd-resolved, DHCP clients and ``sed -i`` replace the resolver's files by
+renaming a new one over them, and ``update-ca-certificates`` the bundle; glibc notices the
 change and rereads the new file, which the confined transport may not open, and every lookup
-then fails. Nothing can widen a Landlock domain once it is in force, so the transport, told of
-such a replacement, restarts: the service stops taking jobs, lets the running ones finish and
-exits with ``EX_TEMPFAIL`` (75), and a new transport reads the new file (``service.py``).
+then fails (a TLS context made later could not read the new bundle either). Nothing can widen a
+Landlock domain once it is in force, so the transport, told of such a replacement, restarts:
+the service stops taking jobs, lets the running ones finish and exits with ``EX_TEMPFAIL``
+(75), and a new transport reads the new file (``service.py``). Each set of files is watched
+for its own cause (``shared.protocol.restart_causes``), which the transport tells its clients.
 
 inotify through ctypes (two libc calls; the standard library has none, and a wrapper package
 would add a dependency for them): the directories are watched, since a rename replaces the
@@ -18,7 +21,6 @@ function; whether the sandbox can still read the file is then decided by compari
 path names now (``stat``, which Landlock does not cover) with what it named when the rule was
 made (``replaced``): a file written in place keeps its inode and its rule.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +32,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from icegather.shared.protocol.restart_causes import RestartCause
 from icegather.transport_proc.sandbox.libc import checked, libc
 
 logger = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ Identity = tuple[int, int] | None
 
 @dataclass(frozen=True)
 class WatchedDirectory:
-    """One inotify watch: a directory, and the names in it that are resolver files."""
+    """One inotify watch: a directory, and the names in it that are watched files."""
 
     directory: str
     names: frozenset[str]
@@ -110,6 +113,13 @@ def replaced(recorded: Mapping[str, Identity], now: Mapping[str, Identity]) -> t
     return tuple(path for path, identity in now.items() if identity is not None and identity != recorded.get(path))
 
 
+def restart_cause(replaced_files: Iterable[str], causes: Mapping[str, RestartCause]) -> RestartCause:
+    """The cause a restart for ``replaced_files`` is told with: that of the first set of files
+    (in the order they were watched) that has one of them."""
+    found = set(replaced_files)
+    return next(cause for path, cause in causes.items() if path in found)
+
+
 def identity(path: str) -> Identity:
     """What ``path`` names now, following symbolic links as glibc's open does."""
     try:
@@ -119,41 +129,46 @@ def identity(path: str) -> Identity:
     return status.st_dev, status.st_ino
 
 
-class ResolverWatch:
-    """inotify watches on the resolver files' directories, made before confinement; ``follow``
-    reports, once, the files replaced by ones the sandbox cannot read."""
+class FileWatch:
+    """inotify watches on the watched files' directories, made before confinement; ``follow``
+    reports, once, the files replaced by ones the sandbox cannot read, and why it restarts."""
 
-    def __init__(self, fd: int, watches: dict[int, WatchedDirectory], recorded: dict[str, Identity]) -> None:
+    def __init__(
+        self, fd: int, watches: dict[int, WatchedDirectory], recorded: dict[str, Identity],
+        causes: dict[str, RestartCause],
+    ) -> None:
         self._fd = fd
         self._watches = watches
         self._recorded = recorded
+        self._causes = causes  # each watched file's, in the order the sets were given
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def open(cls, files: Iterable[str]) -> ResolverWatch:
-        """Watch ``files``, and note what each names now: call it just before the Landlock rules
-        are made, so that a replacement in between is seen as one. A directory that does not
-        exist is not watched (its files cannot appear without it). Raises ``OSError`` when no
-        inotify descriptor can be had (the user's inotify instances used up)."""
-        files = tuple(files)
+    def open(cls, files: Mapping[RestartCause, Iterable[str]]) -> FileWatch:
+        """Watch each set of ``files``, and note what each file names now: call it just before
+        the Landlock rules are made, so that a replacement in between is seen as one. A
+        directory that does not exist is not watched (its files cannot appear without it).
+        Raises ``OSError`` when no inotify descriptor can be had (the user's inotify instances
+        used up)."""
+        causes = {path: cause for cause, paths in files.items() for path in paths}
         fd = checked(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC), "inotify_init1")
         watches: dict[int, WatchedDirectory] = {}
         try:
-            for directory, names in watched_directories(files).items():
+            for directory, names in watched_directories(causes).items():
                 wd = libc.inotify_add_watch(fd, os.fsencode(directory), WATCHED_EVENTS | IN_ONLYDIR)
                 if wd >= 0:
                     watches[wd] = WatchedDirectory(directory, names)
                 elif ctypes.get_errno() != errno.ENOENT:  # the user's inotify watches used up
-                    logger.warning("cannot watch %s (%s): a resolver file replaced there is not followed",
+                    logger.warning("cannot watch %s (%s): a file replaced there is not followed",
                                    directory, os.strerror(ctypes.get_errno()))
         except BaseException:
             os.close(fd)
             raise
-        return cls(fd, watches, {path: identity(path) for path in files})
+        return cls(fd, watches, {path: identity(path) for path in causes}, causes)
 
-    def follow(self, on_replaced: Callable[[tuple[str, ...]], None]) -> None:
-        """Read events as the running loop finds them; call ``on_replaced`` with the replaced
-        files, on the loop's thread, once: the transport is restarting after that."""
+    def follow(self, on_replaced: Callable[[RestartCause, tuple[str, ...]], None]) -> None:
+        """Read events as the running loop finds them; call ``on_replaced`` with the cause and
+        the replaced files, on the loop's thread, once: the transport is restarting after that."""
         loop = asyncio.get_running_loop()
         self._loop = loop
 
@@ -161,7 +176,7 @@ class ResolverWatch:
             found = self._read()
             if found:
                 self._stop_reading()
-                on_replaced(found)
+                on_replaced(restart_cause(found, self._causes), found)
 
         loop.add_reader(self._fd, readable)
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
 from icegather.main_proc.diagnosis.server_products import Wording, phrased
+from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome
 from icegather.shared.net.endpoints import endpoint
 from icegather.shared.vocabulary.relay_outcomes import RelayOutcome
 

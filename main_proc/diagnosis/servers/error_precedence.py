@@ -54,9 +54,21 @@ PRECEDENCE: tuple[tuple[str, frozenset[FailureCause]], ...] = (
 RANKS: dict[str, int] = {
     cause: len(PRECEDENCE) - position for position, (_, causes) in enumerate(PRECEDENCE) for cause in causes
 }
+TIERS: dict[str, str] = {cause: tier for tier, causes in PRECEDENCE for cause in causes}
+
+# What an error shows of the server's address, beyond an answer: something there took the
+# connection or spoke (the first three tiers), or at least its host said no (the fourth). The
+# verdict keeps "no server answered" for gatherings that reached none of them.
+CONNECTED_TIERS = frozenset({"server_response", "unusable_answer", "hung_up"})
+REACHED_TIERS = CONNECTED_TIERS | {"refused_at_host"}
 
 
 def rank(cause: str) -> int:
     """How much an error of this cause tells about its server (0: a cause this version does not
     know, as a hand-written record may carry, tells least)."""
     return RANKS.get(cause, 0)
+
+
+def tier(cause: str | None) -> str | None:
+    """The tier of an error's cause (None: no error, or a cause this version does not know)."""
+    return TIERS.get(cause) if cause is not None else None

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from icegather.main_proc.credentials.rest_credentials import username_expiry
-from icegather.main_proc.diagnosis.error_precedence import rank
 from icegather.main_proc.diagnosis.server_products import ServerProduct, recognise
+from icegather.main_proc.diagnosis.servers.error_precedence import rank
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import family_name
 from icegather.shared.vocabulary.failure_causes import DISCARDED_ANSWER_CAUSES

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
 from icegather.main_proc.diagnosis.server_products import Wording, phrased
+from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome
 from icegather.shared.net.endpoints import is_ipv6
 from icegather.shared.vocabulary.failure_causes import SERVER_ERROR_CAUSES, FailureCause
 from icegather.shared.vocabulary.stun_codes import describe
@@ -62,6 +62,8 @@ def _cause(*causes: FailureCause) -> frozenset[str]:
 
 
 UNREACHABLE = _code(701)
+# A TLS handshake that failed or never finished: the server took the TCP connection.
+TLS_CAUSES = _cause("tls_failed", "tls_timeout")
 TURN = frozenset({"turn"})
 UDP = frozenset({"udp"})
 
@@ -277,7 +279,7 @@ CAUSES: tuple[Cause, ...] = (
             "(for a test server, --insecure-tls)"
         ),
         codes=UNREACHABLE,
-        causes=_cause("tls_failed", "tls_timeout"),
+        causes=TLS_CAUSES,
     ),
     Cause(
         "udp blocked",

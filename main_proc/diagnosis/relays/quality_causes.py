@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
-from icegather.main_proc.diagnosis.relay_causes import RELAY_PORTS
+from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_PORTS
 from icegather.main_proc.diagnosis.server_products import Wording, phrased
+from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome
 from icegather.shared.net.endpoints import endpoint
 from icegather.shared.vocabulary.quality_thresholds import QUALITY_THRESHOLDS
 

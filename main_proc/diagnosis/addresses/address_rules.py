@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from icegather.main_proc.diagnosis.nat_behaviour import DEPENDENT_MAPPINGS
-from icegather.main_proc.diagnosis.outcomes import Finding, ServerOutcome
-from icegather.main_proc.diagnosis.relay_causes import EXTERNAL_IP, RELAY_IP
+from icegather.main_proc.diagnosis.addresses.nat_behaviour import DEPENDENT_MAPPINGS
+from icegather.main_proc.diagnosis.relays.relay_causes import EXTERNAL_IP, RELAY_IP
 from icegather.main_proc.diagnosis.server_products import Wording, phrased
+from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome
 from icegather.shared.net.address_scopes import scope_of
 from icegather.shared.net.endpoints import family_name
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
-from icegather.main_proc.diagnosis.audit_fixes import explained_fix, fix_for
+from icegather.main_proc.diagnosis.audit.audit_fixes import explained_fix, fix_for
 from icegather.main_proc.diagnosis.server_products import ServerProduct, Wording, recognise
 from icegather.shared.config.ice_url import parse_ice_url
 from icegather.shared.net.endpoints import family_name
