@@ -178,15 +178,16 @@ def test_prometheus_scrapes_healthy_and_broken_targets_through_the_exporter(cotu
 
 
 def test_prometheus_stores_the_quality_stream_of_a_relay_probed_through_the_exporter(coturn, tmp_path):
-    # A stream of 1 s at 100 packets a second each way: with its 2 s for the last packets and
-    # 0.5 s to reach the relay, the probe needs a scrape timeout of 4 s; it has 5.
+    # A stream of 0.5 s at 100 packets a second each way: with its 2 s for the last packets and
+    # 0.5 s to reach the relay, the probe needs a scrape timeout of 3 s; it has 3.5 (and the
+    # first scrape comes within one interval).
     module = coturn_module(coturn, tmp_path / "credential", local_addresses=["127.0.0.1"],
-                           schedule={"rto": 0.05, "max_sends": 2, "final_wait": 2}, quality_seconds=1, quality_rate=100)
+                           schedule={"rto": 0.05, "max_sends": 2, "final_wait": 2}, quality_seconds=0.5, quality_rate=100)
     (tmp_path / "icegather.yml").write_text(json.dumps({"modules": {"quality": module}}))
     target = coturn.url("turn")
     with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:
         config = {
-            "global": {"scrape_interval": "5s", "scrape_timeout": "5s"},
+            "global": {"scrape_interval": "3500ms", "scrape_timeout": "3500ms"},
             "scrape_configs": [scrape_job("quality", "quality", [target], exporter.port)],
         }
         with prometheus(tmp_path, config) as prometheus_port:
