@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 from commands import ICEGATHER
 from local_coturn import Coturn, free_port
+from process_stop import stop
 from prometheus_client.parser import text_string_to_metric_families
 
 LISTENING = "icegather exporter: listening on http://127.0.0.1:"
@@ -111,12 +111,7 @@ def exporter_process(config: Path | None, log: Path, log_level: str = "debug") -
         exporter.wait_ready()
         yield exporter
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 20)
 
 
 @contextlib.contextmanager

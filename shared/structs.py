@@ -44,7 +44,13 @@ MAX_QUALITY_INTERVALS = 600
 QUALITY_INTERVAL_MS = 100.0
 # After its last packet, how long a stream waits for stragglers.
 QUALITY_DRAIN_SECONDS = 2.0
-MAX_GATHERING_DEADLINE_WITH_QUALITY = 2 * MAX_GATHERING_DEADLINE + MAX_QUALITY_SECONDS + QUALITY_DRAIN_SECONDS
+# One attempt's streams run in turn: at most two (see GatherOptions.gathering_deadline).
+STREAMS_IN_TURN = 2
+MAX_GATHERING_DEADLINE_WITH_QUALITY = 2 * MAX_GATHERING_DEADLINE + STREAMS_IN_TURN * (
+    MAX_QUALITY_SECONDS + QUALITY_DRAIN_SECONDS)
+# The most packets one stream sends each way: its facts are kept per packet (about 330 bytes
+# each way), and a gathering may run one per TURN URL.
+MAX_STREAM_PACKETS = 30_000
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,8 @@ class RelayQualityInfo(UrlReport):
     relayed_address: str
     relayed_port: int
     # Relay to relay: the far allocation's URL, entry and relayed address; "", 0, "", 0 when
-    # the far end is the peer socket.
+    # the far end is the peer socket. A far URL without a relayed address (and ``cause`` set,
+    # nothing sent): the far allocation failed, so the stream was never set up.
     far_url: str
     far_server_index: int
     far_relayed_address: str
@@ -442,6 +449,9 @@ class GatherOptions:
         if type(rate) is not int or not QUALITY_RATE_RANGE[0] <= rate <= QUALITY_RATE_RANGE[1]:
             raise ValueError(f"quality_rate must be a whole number from {QUALITY_RATE_RANGE[0]} to "
                              f"{QUALITY_RATE_RANGE[1]} packets a second")
+        if seconds * rate > MAX_STREAM_PACKETS:
+            raise ValueError(f"quality_seconds x quality_rate must be at most {MAX_STREAM_PACKETS:,} packets a "
+                             "stream")
         if not isinstance(self.local_addresses, tuple) or len(self.local_addresses) > MAX_LOCAL_ADDRESSES:
             raise ValueError(f"local_addresses must be a tuple of at most {MAX_LOCAL_ADDRESSES} IP addresses")
         for address in self.local_addresses:
@@ -450,11 +460,13 @@ class GatherOptions:
 
     @property
     def gathering_deadline(self) -> float:
-        """The schedule's deadline, and the quality streams' time: they run at once, each
-        after its allocation and relay check; relay to relay, after a second allocation of
-        their own, which may take as long as the first."""
+        """The schedule's deadline, and the quality streams' time: the attempts' streams run
+        at once, each after its allocation and relay check, but one attempt's run in turn, at
+        most two (the relays of a dual allocation, or an IPv4 relay and the IPv6 one asked
+        after it); relay to relay, after a second allocation of their own, which may take as
+        long as the first."""
         deadline = self.schedule.gathering_deadline
         if not self.quality_seconds:
             return deadline
         far_allocation = deadline if self.relay_to_relay else 0.0
-        return deadline + far_allocation + self.quality_seconds + QUALITY_DRAIN_SECONDS
+        return deadline + far_allocation + STREAMS_IN_TURN * (self.quality_seconds + QUALITY_DRAIN_SECONDS)

@@ -43,6 +43,7 @@ import pytest
 from commands import ICEGATHER
 from local_coturn import Coturn, start_coturn
 from network_namespaces import in_namespace, namespace_name, network_namespace, within
+from process_stop import stop
 
 LOOPBACK = "127.0.0.1"
 # The relay's ports: above the kernel's ephemeral range (32768-60999), where the client's, the
@@ -217,12 +218,7 @@ def delay_proxy(namespace: str, upstream: int, delay_ms: float, jitter_ms: float
             raise RuntimeError(f"impair_proxy did not start: {process.communicate(timeout=10)[1]}")
         yield int(started.group(1))
     finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop(process, 5)
 
 
 @contextlib.contextmanager

@@ -36,7 +36,8 @@ def relay_stream(url: str, relayed: str, **facts: object) -> dict:
     """An ``icerelayquality`` record: 250 packets out, 247 at the far end, 245 of its echoes back."""
     record = {
         "type": "icerelayquality", "url": url, "serverIndex": 0, "address": "192.0.2.1", "port": 50000,
-        "relayedAddress": relayed, "farUrl": None, "farRelayedAddress": None, "mechanism": "channel",
+        "relayedAddress": relayed, "farUrl": None, "farServerIndex": None, "farRelayedAddress": None,
+        "mechanism": "channel",
         "transport": "udp", "seconds": 5, "rate": 50, "packetsOut": 250, "packetsBack": 247,
         "packetsOutReceived": 247, "packetsBackReceived": 245, "lossOut": 1 - 247 / 250, "lossBack": 1 - 245 / 247,
         "jitterOutMs": 3.1, "jitterBackMs": 2.25, "rttMinMs": 40.123, "rttP50Ms": 41.0, "rttP95Ms": 55.5,
@@ -135,6 +136,8 @@ def quality_module(**options: object) -> dict:
         ({"quality_seconds": 0, "quality_rate": 100},
          "module 'quality': quality_rate needs quality_seconds, the stream's length"),
         ({"relay_check": False}, "module 'quality': quality_seconds needs relay_check: true"),
+        ({"quality_seconds": 60, "quality_rate": 501},
+         "module 'quality': quality_seconds x quality_rate must be at most 30,000 packets"),
         ({"timeout": 7}, "module 'quality': its quality stream needs 7.5 s (5 s, 2 s for its last packets to come "
          "back, and 0.5 s to reach the relay first), more than its timeout of 7 s: raise timeout or lower "
          "quality_seconds"),
@@ -244,8 +247,10 @@ def test_a_worse_stream_is_one_that_stopped_then_lost_more_then_was_slower():
 def test_relay_to_relay_labels_a_file_targets_streams_with_the_far_relays_url():
     first, second = "turn:a.example", "turn:b.example?transport=tcp"
     answer = probe_answer([relay_check(first, "192.0.2.7"), relay_check(second, "192.0.2.8"),
-                           relay_stream(first, "192.0.2.7", farUrl=second, farRelayedAddress="192.0.2.8"),
-                           relay_stream(second, "192.0.2.8", farUrl=first, farRelayedAddress="192.0.2.7")],
+                           relay_stream(first, "192.0.2.7", farUrl=second, farServerIndex=0,
+                                        farRelayedAddress="192.0.2.8"),
+                           relay_stream(second, "192.0.2.8", farUrl=first, farServerIndex=0,
+                                        farRelayedAddress="192.0.2.7")],
                           per_url=True, relay_to_relay=True)
 
     assert answer.value("icegather_relay_loss_ratio", url=first, far_url=second, family="IPv4", direction="out") == (

@@ -6,24 +6,19 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 from commands import ICEGATHER
+from exporter_helpers import exporter
 from local_coturn import free_port
-from local_exporter import SECRET, ExporterProcess, exporter_process, probing_exporter
+from local_exporter import SECRET, exporter_process
 from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer, never_answer, try_alternate
 
 from icegather.main_proc.exporter.allowed_targets import first_refused, parse_allowed_target
 from icegather.shared.config.ice_url import parse_ice_url
 
-
-@pytest.fixture(scope="module")
-def exporter(coturn, tmp_path_factory) -> Iterator[ExporterProcess]:
-    with probing_exporter(tmp_path_factory.mktemp("exporter"), coturn) as process:
-        yield process
-
+__all__ = ["exporter"]  # the module's exporter, for the tests here
 
 # --- bad requests -----------------------------------------------------------------------------
 

@@ -10,19 +10,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from local_exporter import ExporterProcess, Response, coturn_module, exporter_process, probing_exporter, wait_for
+from exporter_helpers import exporter
+from local_exporter import ExporterProcess, Response, coturn_module, exporter_process, wait_for
 from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer, never_answer
 
 from icegather.main_proc.exporter.probe_time import GIVE_UP_SHARE, fitted_schedule, probe_time
 from icegather.shared.structs import RetransmissionSchedule
 
-
-@pytest.fixture(scope="module")
-def exporter(coturn, tmp_path_factory) -> Iterator[ExporterProcess]:
-    with probing_exporter(tmp_path_factory.mktemp("exporter"), coturn) as process:
-        yield process
-
+__all__ = ["exporter"]  # the module's exporter, for the tests here
 
 # --- time, concurrency, a dying transport ----------------------------------------------------------
 

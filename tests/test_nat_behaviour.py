@@ -136,6 +136,13 @@ def test_filtering_is_judged_by_where_the_change_request_answers_came_from(
     assert judged.filtering == filtering
 
 
+def test_silence_from_the_other_address_proves_no_filtering_nat_where_no_nat_maps_the_socket() -> None:
+    judged = nat_behaviour([answer(PRIMARY, HOST), nat_test(CHANGE_BOTH, PRIMARY, None),
+                            nat_test(CHANGE_PORT, PRIMARY, None)])
+    assert (judged.mapping, judged.filtering) == ("none", "unknown")
+    assert "a firewall here, or an other address that does not answer" in judged.evidence
+
+
 def test_one_unanswered_change_request_test_alone_does_not_tell_the_filtering() -> None:
     assert nat_behaviour([nat_test(CHANGE_BOTH, PRIMARY, None)]).filtering == "unknown"
 

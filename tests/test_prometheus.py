@@ -182,7 +182,8 @@ def test_prometheus_stores_the_quality_stream_of_a_relay_probed_through_the_expo
     # 0.5 s to reach the relay, the probe needs a scrape timeout of 3 s; it has 3.5 (and the
     # first scrape comes within one interval).
     module = coturn_module(coturn, tmp_path / "credential", local_addresses=["127.0.0.1"],
-                           schedule={"rto": 0.05, "max_sends": 2, "final_wait": 2}, quality_seconds=0.5, quality_rate=100)
+                           schedule={"rto": 0.05, "max_sends": 2, "final_wait": 2}, quality_seconds=0.5,
+                           quality_rate=100)
     (tmp_path / "icegather.yml").write_text(json.dumps({"modules": {"quality": module}}))
     target = coturn.url("turn")
     with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:

@@ -137,6 +137,21 @@ def test_a_clean_stream_leaves_the_verdict_healthy():
     assert (diagnosis.verdict, diagnosis.findings) == ("healthy", ())
 
 
+def test_relay_to_relay_whose_far_allocation_failed_is_not_measured_and_no_finding_of_the_near_relay():
+    unset = record_of(dataclasses.replace(
+        CLEAN, far_url="turn:127.0.0.1:3479", far_server_index=1, packets_out=0, packets_out_received=0,
+        packets_back=0, packets_back_received=0, jitter_out_ms=None, jitter_back_ms=None, rtt_min_ms=None,
+        rtt_p50_ms=None, rtt_p95_ms=None, rtt_p99_ms=None, series_sent=(), series_lost=(), series_rtt_ms=(),
+        cause="signed_request_refused", error_text="the far allocation failed: 401 Unauthorized",
+    ))
+
+    diagnosis = diagnose([turn_outcome(unset)], finished=True)
+
+    assert (diagnosis.verdict, diagnosis.findings) == ("healthy", ())
+    assert ("quality through 127.0.0.1:50000, relay to relay with turn:127.0.0.1:3479, whose far allocation failed: "
+            "not measured (signed_request_refused)") in format_line(unset)
+
+
 def test_relay_to_relay_names_both_relays_in_the_line_and_the_finding():
     pair = record_of(dataclasses.replace(CLEAN, far_url="turn:127.0.0.1:3479", far_server_index=1,
                                          far_relayed_address="127.0.0.1", far_relayed_port=50002,
@@ -186,6 +201,8 @@ def cli(*argv: str) -> tuple[int, str]:
         (["--quality", "5", "--quality-rate", "1001"],
          "icegather: --quality-rate must be between 1 and 1000 packets a second\n"),
         (["--relay-to-relay"], "icegather: --quality-rate and --relay-to-relay go with --quality SECONDS\n"),
+        (["--quality", "600", "--quality-rate", "51"],
+         "icegather: --quality SECONDS x --quality-rate must be at most 30,000 packets a stream\n"),
         (["--quality", "5", "--no-relay-check"],
          "icegather: --quality runs after the relay check: leave out --no-relay-check\n"),
     ],

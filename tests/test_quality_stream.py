@@ -7,17 +7,20 @@ through a real ``TransportClient``. Its sans-IO parts: tests/test_quality_stats.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import socket
 from typing import Any
 
 import pytest
 from gathering_helpers import LOOPBACK
 from local_coturn import local_coturn
-from scripted_relays import Address, ScriptedRelay
+from scripted_relays import Address, RelayBehaviour, ScriptedRelay
 
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.structs import GatherOptions, RelayCheckInfo, RelayQualityInfo, RetransmissionSchedule
+from icegather.transport_proc.relay.check import PROBES_PER_KIND
 from icegather.transport_proc.relay.quality_stats import FIELDS, PREFIX, TOKEN_BYTES
 
 RATE, SECONDS = 50, 1.0
@@ -212,7 +215,31 @@ def test_a_far_allocation_that_fails_is_the_streams_cause(coturn):
     [stream] = heard.of("on_relay_quality")
     assert (stream.url, stream.cause, stream.packets_out) == (coturn.url(), "signed_request_refused", 0)
     assert stream.error_text.startswith("the far allocation failed: ") and "wrong" not in stream.error_text
-    assert (stream.far_url, stream.far_relayed_address) == ("", "")
+    # The far URL is named, and no far relay: the stream was never set up.
+    assert (stream.far_url, stream.far_server_index, stream.far_relayed_address) == (
+        coturn.url("turn", "udp"), 1, "")
+
+
+def test_a_far_server_that_names_another_address_as_its_relay_gets_a_checks_worth_of_packets_there_and_no_stream(
+    coturn,
+):
+    # A third party on this machine, which a hostile far server names as its relayed address.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as third_party:
+        third_party.bind(("127.0.0.1", 0))
+        third_party.settimeout(0.5)
+        victim = third_party.getsockname()
+        with ScriptedRelay("p", RelayBehaviour(advertised=victim)) as far:
+            heard = gather_reports([coturn.ice_server(), {"urls": far.url(), "username": "u", "credential": "p"}],
+                                   RELAY_TO_RELAY)
+        arrived = 0  # of the stream's packets (the far URL's own relay check probes it too)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                arrived += third_party.recv(2048).startswith(PREFIX)
+
+    [stream] = [s for s in heard.of("on_relay_quality") if s.url == coturn.url()]
+    assert (stream.far_relayed_address, stream.far_relayed_port) == victim
+    assert (stream.packets_out, stream.cause) == (0, "no_response") and "was not sent" in stream.error_text
+    assert 0 < arrived <= PROBES_PER_KIND  # the first packets only, never the stream's 50
 
 
 # --- servers that are not coturn -------------------------------------------------------------

@@ -15,6 +15,7 @@ from icegather.shared.structs import (
     FINAL_WAIT_RANGE,
     MAX_QUALITY_SECONDS,
     MAX_SENDS_RANGE,
+    MAX_STREAM_PACKETS,
     QUALITY_DEFAULT_RATE,
     QUALITY_RATE_RANGE,
     RTO_RANGE,
@@ -198,6 +199,8 @@ def check_quality(args: argparse.Namespace) -> None:
         raise BadInput("--quality-rate and --relay-to-relay go with --quality SECONDS")
     if args.quality and not args.relay_check:
         raise BadInput("--quality runs after the relay check: leave out --no-relay-check")
+    if args.quality * (args.quality_rate or QUALITY_DEFAULT_RATE) > MAX_STREAM_PACKETS:
+        raise BadInput(f"--quality SECONDS x --quality-rate must be at most {MAX_STREAM_PACKETS:,} packets a stream")
 
 
 def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:

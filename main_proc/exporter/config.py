@@ -51,6 +51,7 @@ from icegather.main_proc.exporter.allowed_targets import AllowedTarget, parse_al
 from icegather.main_proc.exporter.probe_time import stream_does_not_fit
 from icegather.shared.structs import (
     MAX_QUALITY_SECONDS,
+    MAX_STREAM_PACKETS,
     QUALITY_DEFAULT_RATE,
     QUALITY_RATE_RANGE,
     GatherOptions,
@@ -206,6 +207,8 @@ def _quality(module: Mapping[str, Any], where: str, relay_check: bool) -> tuple[
     if seconds and not relay_check:
         # The stream runs through the relays that the relay check found carrying data.
         raise BadInput(f"{where}: quality_seconds needs relay_check: true")
+    if seconds * rate > MAX_STREAM_PACKETS:
+        raise BadInput(f"{where}: quality_seconds x quality_rate must be at most {MAX_STREAM_PACKETS:,} packets")
     return seconds, rate
 
 

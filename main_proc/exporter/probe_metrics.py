@@ -127,7 +127,9 @@ class ProbeCollector(Collector):
         if not self.far_label:
             return self._relay(relay)
         far = stream["farUrl"] if stream is not None else None
-        return [*self._relay(relay), far or ""]
+        # As the url label names it: with its entry, where the URL is in several.
+        far_name = self.names.get((stream["farServerIndex"], far), far) if stream is not None and far else ""
+        return [*self._relay(relay), far_name]
 
     def _relay(self, relay: Relay) -> list[str]:
         """The labels of a relay's series: its URL's (if any) and its family."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from icegather.main_proc.diagnosis.relays.quality_causes import quality_figures, stream_path
-from icegather.main_proc.diagnosis.servers.outcomes import other_family_answered, server_names
+from icegather.main_proc.diagnosis.servers.outcomes import never_set_up, other_family_answered, server_names
 from icegather.main_proc.views.report import schema_name
 from icegather.shared.net.endpoints import endpoint, is_ipv6
 from icegather.shared.vocabulary.failure_causes import SERVER_ERROR_CAUSES
@@ -208,6 +208,8 @@ def relay_traffic(relay: dict[str, Any]) -> str:
 def quality_line(quality: dict[str, Any]) -> str:
     """A relay's call-like stream in one line: the relay (both, relay to relay), its figures,
     and what crossed a threshold or stopped it."""
+    if never_set_up(quality):
+        return f"quality through {printable(stream_path(quality))}: not measured ({quality['cause']})"
     line = f"quality through {printable(stream_path(quality))} over {quality['transport']}: {quality_figures(quality)}"
     if quality["transport"] != "udp" and quality["addedDelayMs"] is not None:
         line += f", added delay {quality['addedDelayMs']:.0f} ms"

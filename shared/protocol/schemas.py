@@ -32,6 +32,7 @@ from icegather.shared.structs import (
     MAX_QUALITY_INTERVALS,
     MAX_QUALITY_SECONDS,
     MAX_SENDS_RANGE,
+    MAX_STREAM_PACKETS,
     QUALITY_RATE_RANGE,
     RTO_RANGE,
     AuditResultInfo,
@@ -56,8 +57,6 @@ MAX_RTT_MS = MAX_GIVE_UP_AFTER * 1000  # an answer comes before its transaction 
 # A time since the gathering started: a gathering ends by its deadline.
 MAX_ELAPSED_MS = MAX_GATHERING_DEADLINE_WITH_QUALITY * 1000
 MAX_PROBES = 64
-# A stream's packets each way: its longest at its highest rate.
-MAX_STREAM_PACKETS = int(MAX_QUALITY_SECONDS * QUALITY_RATE_RANGE[1])
 NAT_TESTS = (
     "mapping_other_address", "mapping_other_address_port", "filtering_change_address_port", "filtering_change_port",
 )
@@ -288,7 +287,11 @@ INVARIANTS: dict[type, tuple[tuple[Callable[[Any], bool], str], ...]] = {
         (lambda q: q.packets_out_received <= q.packets_out, "more packets arrived out than were sent"),
         (lambda q: q.packets_back <= q.packets_out_received, "more echoes than packets arrived"),
         (lambda q: q.packets_back_received <= q.packets_back, "more packets arrived back than were sent"),
-        (lambda q: (q.far_url == "") == (q.far_relayed_address == ""), "a far relay goes with its URL"),
+        (lambda q: q.far_url != "" or q.far_relayed_address == "", "a far relay goes with its URL"),
+        (
+            lambda q: q.far_url == "" or q.far_relayed_address != "" or (q.cause != "" and q.packets_out == 0),
+            "a far URL without its relay is a stream that was never set up",
+        ),
         (lambda q: (q.far_relayed_address == "") == (q.far_relayed_port == 0), "far address and port go together"),
         (lambda q: q.far_url != "" or q.far_server_index == 0, "a far entry needs a far URL"),
         (lambda q: (q.jitter_out_ms is None) == (q.packets_out_received < 2), "out jitter from two arrivals"),

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 
-from aioice import stun
-
 from icegather.shared import protocol
 from icegather.shared.config.ice_config import IceServer
 from icegather.shared.config.ice_url import IceUrl
@@ -28,6 +26,7 @@ from icegather.transport_proc.audit.turn_audit import TurnAudit
 from icegather.transport_proc.interfaces.tracker import interface_addresses
 from icegather.transport_proc.job import Job
 from icegather.transport_proc.stun import failures
+from icegather.transport_proc.stun.binding import binding_request
 from icegather.transport_proc.stun.channels import Channel, open_channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.resolver import resolve
@@ -55,12 +54,6 @@ class Software:
         said = transacted.response.attributes.get("SOFTWARE")
         if not self.text and isinstance(said, str):
             self.text = failures.sanitize_reason(said)
-
-
-def binding_request() -> stun.Message:
-    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
-    request.add_fingerprint()
-    return request
 
 
 class ServerAudit(Job):

@@ -9,18 +9,19 @@ import dataclasses
 import time
 
 from icegather.shared import protocol
-from icegather.shared.net.endpoints import Address
+from icegather.shared.net.endpoints import Address, endpoint
 from icegather.shared.structs import RelayQualityInfo
 from icegather.transport_proc.gathering import candidates
 from icegather.transport_proc.gathering.attempts import Attempt, of_entry
 from icegather.transport_proc.gathering.context import AttemptContext
 from icegather.transport_proc.gathering.transaction_traces import probe_traces
-from icegather.transport_proc.relay.check import RelayChecker, plan_peer
-from icegather.transport_proc.relay.far_allocation import allocate_far
+from icegather.transport_proc.relay.check import PROBES_PER_KIND, RelayChecker, plan_peer
+from icegather.transport_proc.relay.far_allocation import allocate_far, far_url
 from icegather.transport_proc.relay.probes import CheckedAllocation
 from icegather.transport_proc.relay.quality_stats import QualityLog, StreamPath, stream_mechanism
 from icegather.transport_proc.relay.quality_stream import QualityStream, report
 from icegather.transport_proc.relay.stream_ends import PeerEnd, TurnEnd
+from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.turn.allocation import Allocated, AllocateSession
 from icegather.transport_proc.turn.relay_messages import FIRST_CHANNEL
@@ -102,15 +103,16 @@ async def _relay_to_relay(
     """The stream to a far allocation of its own (``far_allocation``), kept and released
     with the others; a far allocation, permission or channel that fails is the stream's
     cause."""
+    target = far_url(context.configuration, attempt.server_index, attempt.url)
+    path = dataclasses.replace(path, far_url=target[2].url, far_server_index=target[0])
     try:
-        far = await allocate_far(context.configuration, attempt.server_index, attempt.url, path.relayed,
-                                 context.local_addresses, context.schedule, context.options.verify_tls)
+        far = await allocate_far(target, path.relayed, attempt.server_address[0], context.local_addresses,
+                                 context.schedule, context.options.verify_tls)
     except AttemptFailed as failure:
         failure.text = f"the far allocation failed: {failure.text}"
-        return report(log, path, failure)
+        return report(log, path, failure)  # no far relayed address: the stream was never set up
     context.allocations.keep(far.channel, far.session, far.server)
-    path = dataclasses.replace(path, far_url=far.url.url, far_server_index=far.server_index,
-                               far_relayed=far.relayed)
+    path = dataclasses.replace(path, far_relayed=far.relayed)
     there = near.toward(far.relayed, near.channel_number + FAR_CHANNEL_OFFSET)
     back = TurnEnd(far.channel, far.session, far.server, path.relayed, near.mechanism, FIRST_CHANNEL,
                    context.schedule, far.lifetime)
@@ -119,4 +121,13 @@ async def _relay_to_relay(
         await back.open_path()
     except AttemptFailed as failure:
         return report(log, path, failure)
+    # Only a relay check's worth of packets before client B has received one: the far relayed
+    # address is the far server's word until then (``far_allocation``).
+    proof = QualityLog(log.rate, PROBES_PER_KIND / log.rate)
+    proving = QualityStream(proof, there, back, path)
+    if not (await proving.run()).packets_out_received:
+        return report(log, path, proving.failure or failures.unreachable(
+            "no_response", f"relay to relay: none of the first {proof.packets} packets sent to the far relay "
+            f"{endpoint(far.relayed)} reached it, so the stream was not sent",
+        ))
     return await QualityStream(log, there, back, path).run()

@@ -14,6 +14,7 @@ from icegather.shared.structs import NatTestInfo, RetransmissionSchedule
 from icegather.transport_proc.gathering.attempts import Attempt
 from icegather.transport_proc.gathering.context import AttemptContext
 from icegather.transport_proc.stun import failures, nat_tests
+from icegather.transport_proc.stun.binding import binding_request
 from icegather.transport_proc.stun.channels import Channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.mapped_address import MappedAddressProblem, choose_mapped_address
@@ -34,10 +35,8 @@ def _mapped_address(response: ServerMessage, server: Address) -> Address | Mappe
 async def bind(context: AttemptContext, attempt: Attempt) -> None:
     """STUN Binding: learn the server-reflexive address of the local socket."""
     attempt.channel = channel = await context.open_channel(attempt)
-    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
-    request.add_fingerprint()
     response, rtt = await transact(
-        channel, request, attempt.server_address, context.schedule, trace=context.reports.tracer(attempt)
+        channel, binding_request(), attempt.server_address, context.schedule, trace=context.reports.tracer(attempt)
     )
     mapped = _mapped_address(response, attempt.server_address)
     context.reports.answered(attempt, response, rtt, nat_tests.well_formed(mapped))

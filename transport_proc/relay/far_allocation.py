@@ -9,10 +9,13 @@ server. Each side asks a permission (and a channel) for the other's relayed addr
 
 This keeps the project's traffic rule: data ends only at a socket of icegather's own on this
 machine. Relay A sends only to relay B's relayed address, which relay B hands to client B, a
-socket of icegather's; relay B sends only to relay A's, which relay A hands to client A. Each
-relayed address is first held to its own server's scope (``scope.relayed_refusal``), as the
-relay check holds the one it sends to, so a hostile server cannot point the other relay's data
-at the machine's network.
+socket of icegather's; relay B sends only to relay A's, which relay A hands to client A. Relay
+B's relayed address is held to the scope of both servers (``scope.relayed_refusal``), relay B's
+own and relay A's, which sends there, so a hostile server cannot point the other relay's data
+at the machine's network. And a hostile server B could name any address of that scope as its
+relayed address: so the stream first sends only as many packets as a relay check's probes,
+and goes on only when client B received one of them (``allocation_use``), which proves the
+address is relay B's, handing data to icegather.
 """
 
 from __future__ import annotations
@@ -60,13 +63,14 @@ def far_url(configuration: IceConfiguration, server_index: int, url: IceUrl) -> 
 
 
 async def allocate_far(
-    configuration: IceConfiguration, server_index: int, url: IceUrl, near_relayed: Address,
+    far: tuple[int, IceServer, IceUrl], near_relayed: Address, near_server_ip: str,
     local_addresses: tuple[str, ...], schedule: RetransmissionSchedule, verify_tls: bool,
 ) -> FarAllocation:
-    """A far allocation for the relay ``near_relayed`` of ``url``; its relayed address is of
-    the near one's family when it has one. Raises ``AttemptFailed``; the caller keeps the
-    allocation it gets (and releases it with the others)."""
-    far_index, server, url = far_url(configuration, server_index, url)
+    """A far allocation on ``far`` (``far_url``'s entry index, entry and URL) for the relay
+    ``near_relayed`` of a server at ``near_server_ip``; its relayed address is of the near
+    one's family when it has one. Raises ``AttemptFailed``; the caller keeps the allocation it
+    gets (and releases it with the others)."""
+    far_index, server, url = far
     assert server.username is not None and server.credential is not None  # validated with the configuration
     server_ips = await resolve(url.host, url.port, schedule.give_up_after)
     pairs = pair_addresses(local_addresses, server_ips)
@@ -82,7 +86,7 @@ async def allocate_far(
             raise failures.redirect_not_followed(step.alternate)
         family = family_name(near_relayed[0])
         relayed = next((r for r in step.relayed if family_name(r[0]) == family), step.relayed[0])
-        refusal = relayed_refusal(relayed[0], server_ip)
+        refusal = relayed_refusal(relayed[0], server_ip) or relayed_refusal(relayed[0], near_server_ip)
         if refusal is not None:
             raise failures.unreachable("send_failed", refusal.text)
     except BaseException:

@@ -127,6 +127,16 @@ def _filtering(tests: list[Mapping[str, Any]]) -> _Judged | None:
     return _Judged("unknown", "the server answered the CHANGE-REQUEST tests from the address they went to")
 
 
+def _without_nat(filtering: _Judged, mapping: _Judged | None) -> _Judged:
+    """Silence from the server's other address proves a filtering NAT only where a NAT maps the
+    socket: without one, a firewall here or an other address that does not answer explain it
+    as well."""
+    if filtering.value != "address-and-port-dependent" or mapping is None or mapping.value != "none":
+        return filtering
+    return _Judged("unknown", "no NAT maps this socket, and no answer from the server's other address got in: a "
+                   "firewall here, or an other address that does not answer")
+
+
 def _address_of(record: Mapping[str, Any], prefix: str) -> Address:
     return record[f"{prefix}Address"], record[f"{prefix}Port"]
 
@@ -161,7 +171,7 @@ def nat_behaviour(records: Iterable[Mapping[str, Any]]) -> NatBehaviour:
         if kind == "icenattest":
             tests[host].append(record)
     mappings = {host: _mapping(host, answers) for host, answers in seen.items()}
-    filterings = {host: judged for host, socket_tests in tests.items()
+    filterings = {host: _without_nat(judged, mappings.get(host)) for host, socket_tests in tests.items()
                   if (judged := _filtering(socket_tests)) is not None}
     mapping, mapping_words = _most_dependent(MAPPINGS, mappings, "mapping")
     filtering, filtering_words = _most_dependent(FILTERINGS, filterings, "filtering")

@@ -13,7 +13,7 @@ from typing import Any
 
 from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_PORTS
 from icegather.main_proc.diagnosis.server_products import Wording, phrased
-from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome
+from icegather.main_proc.diagnosis.servers.outcomes import Finding, ServerOutcome, never_set_up
 from icegather.shared.net.endpoints import endpoint
 from icegather.shared.vocabulary.quality_thresholds import QUALITY_THRESHOLDS
 
@@ -100,6 +100,8 @@ def stream_path(quality: Mapping[str, Any]) -> str:
     relayed = endpoint((quality["relayedAddress"], quality["relayedPort"]))
     if quality["farUrl"] is None:
         return relayed
+    if never_set_up(quality):
+        return f"{relayed}, relay to relay with {quality['farUrl']}, whose far allocation failed"
     far = endpoint((quality["farRelayedAddress"], quality["farRelayedPort"]))
     return f"{relayed} and on to the relay {far} of {quality['farUrl']}"
 

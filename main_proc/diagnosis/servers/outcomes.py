@@ -60,6 +60,13 @@ def family_errors(errors: Sequence[ServerError]) -> tuple[ServerError | None, tu
     return chosen, tuple(most_telling(family) for family in by_family.values())
 
 
+
+def never_set_up(quality: Mapping[str, Any]) -> bool:
+    """Relay to relay whose far allocation failed: no far relay, nothing sent. Such a stream
+    says nothing of the near relay (the far URL's own attempt tells of the far server)."""
+    return quality["farUrl"] is not None and quality["farRelayedAddress"] is None
+
+
 @dataclass(frozen=True)
 class ServerOutcome:
     """What one configured URL gave: reachable or not, how fast, what candidates, what error.
@@ -139,8 +146,10 @@ class ServerOutcome:
 
     @property
     def degraded_relays(self) -> tuple[Mapping[str, Any], ...]:
-        """The streams that crossed a threshold or stopped before their end."""
-        return tuple(quality for quality in self.relay_qualities if quality["degraded"] or quality["cause"])
+        """The streams that crossed a threshold or stopped before their end (not those whose
+        far allocation failed, which say nothing of this relay)."""
+        return tuple(quality for quality in self.relay_qualities
+                     if (quality["degraded"] or quality["cause"]) and not never_set_up(quality))
 
     @property
     def streaming(self) -> bool:

@@ -81,7 +81,7 @@ FIGURES = fields({
 
 def figures(value: Any) -> bool:
     return FIGURES(value) and (value["farUrl"] is None or (ip(value["farRelayedAddress"]) and integer(
-        value["farRelayedPort"])))
+        value["farRelayedPort"])) or (value["farRelayedAddress"] is None and value["cause"] is not None))
 
 
 # What the quality chart computes positions from: an interval the transport may cut a stream
