@@ -53,6 +53,12 @@ RELAY_OUTCOME_MEANINGS: dict[RelayOutcome, Meaning] = {
 ALLOCATION_GONE_CODES: tuple[int, ...] = (437, 438)
 # The outcomes that mean the relay does not carry a call's media.
 BROKEN: frozenset[RelayOutcome] = frozenset(RELAY_OUTCOMES) - {"works", "not_checked"}
+# The outcomes after which a relay's quality stream runs: some probes got through each way with
+# a mechanism (a "..._dropped" outcome names the other one as dead). The transport starts the
+# streams by it, and the main process counts the streams to wait for by it.
+CARRIES_DATA: frozenset[RelayOutcome] = frozenset({
+    "works", "indication_out_dropped", "indication_back_dropped", "channel_out_dropped", "channel_back_dropped",
+})
 
 # How data goes through a relay: Send and Data indications, then ChannelData once a channel is
 # bound (RFC 8656 sections 11 and 12). Browsers use both, so each must work both ways.

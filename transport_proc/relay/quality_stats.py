@@ -37,7 +37,7 @@ from icegather.shared.structs import (
     RelayCheckInfo,
     RelayQualityInfo,
 )
-from icegather.shared.vocabulary.relay_outcomes import Mechanism, mechanism_counts, relay_outcome
+from icegather.shared.vocabulary.relay_outcomes import CARRIES_DATA, Mechanism, mechanism_counts, relay_outcome
 from icegather.transport_proc.relay.probes import DIRECTION_BYTES, DIRECTIONS, TOKEN_BYTES, Direction
 
 PREFIX = b"icegather quality "
@@ -48,11 +48,6 @@ HEADER_BYTES = len(PREFIX) + TOKEN_BYTES + FIELDS.size
 LONGEST_FINE_SERIES = MAX_QUALITY_INTERVALS * QUALITY_INTERVAL_MS / 1000
 
 
-# The outcomes of a relay check after which a stream runs: data crossed both ways with at
-# least one mechanism (a "..._dropped" outcome names the other one as dead).
-CARRIES_DATA = frozenset({
-    "works", "indication_out_dropped", "indication_back_dropped", "channel_out_dropped", "channel_back_dropped",
-})
 # ChannelData first: what a browser's media uses once the channel is bound.
 PREFERRED: tuple[Mechanism, ...] = ("channel", "indication")
 

@@ -15,13 +15,7 @@ from icegather.main_proc.diagnosis.servers.error_precedence import rank
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import family_name
 from icegather.shared.vocabulary.failure_causes import DISCARDED_ANSWER_CAUSES
-from icegather.shared.vocabulary.relay_outcomes import BROKEN, RelayOutcome
-
-# The relay check outcomes after which a relay's stream runs: some probes got through each way
-# with a mechanism (``GatherOptions.quality_seconds``).
-CARRIES_DATA: frozenset[RelayOutcome] = frozenset({
-    "works", "indication_out_dropped", "indication_back_dropped", "channel_out_dropped", "channel_back_dropped",
-})
+from icegather.shared.vocabulary.relay_outcomes import BROKEN, CARRIES_DATA
 
 # A URL as configured: its entry's index in iceServers, and the URL.
 Configured = tuple[int, IceUrl]
