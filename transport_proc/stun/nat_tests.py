@@ -26,6 +26,7 @@ from aioice import stun
 
 from icegather.shared.net.endpoints import Address, ip_version
 from icegather.transport_proc.relay.scope import relayed_refusal
+from icegather.transport_proc.stun.binding import binding_request
 
 # CHANGE-REQUEST's flags (RFC 5780 section 7.2).
 CHANGE_IP = 0x04
@@ -79,8 +80,4 @@ def mapping_tests(server: Address, other: Address) -> tuple[NatTest, NatTest]:
 
 
 def request(test: NatTest) -> stun.Message:
-    message = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
-    if test.change:
-        message.attributes["CHANGE-REQUEST"] = test.change
-    message.add_fingerprint()
-    return message
+    return binding_request(test.change)
