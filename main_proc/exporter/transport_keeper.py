@@ -65,6 +65,4 @@ class TransportKeeper:
             self._client = client
             if client.process is None:  # a service's transport: nothing of ours to restart
                 return
-            await client.process.wait_exit()
-            # The client watches the same exit: let it mark itself failed before the next ask.
-            await asyncio.sleep(0)
+            await client.process.wait_exit()  # the supervisor replaces an exited transport
