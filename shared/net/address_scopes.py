@@ -54,3 +54,18 @@ def scope_of(address: str) -> Scope:
     if isinstance(ip, ipaddress.IPv6Address):
         ip = embedded_ipv4(ip) or ip
     return next((scope for scope, network in RANGES if ip in network), "public")
+
+
+# Why a server-named address may not be sent to: see ``refusal``.
+Refusal = Literal["not_unicast", "out_of_scope"]
+
+
+def refusal(address: str, server_ip: str) -> Refusal | None:
+    """Why icegather may not send to ``address``, which a server at ``server_ip`` named (a
+    relayed address, an OTHER-ADDRESS): not a unicast address, or in another scope than the
+    server's own, where a hostile server could point icegather's packets at the machine's own
+    network. None when it may."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_multicast or ip.is_unspecified or (ip.version == 4 and ip.is_reserved):
+        return "not_unicast"
+    return None if scope_of(address) == scope_of(server_ip) else "out_of_scope"

@@ -5,24 +5,23 @@ the one address of the check that the server, not icegather, chooses. A hostile 
 advertise a loopback or private address around the machine that runs icegather and have the
 probes sent there. So probes go only to a unicast relayed address in the same scope as the
 server's own address (``shared.net.address_scopes``: a loopback server relays on loopback, a public
-one on a public address); anything else is not checked, and says why.
+one on a public address: ``shared.net.address_scopes.refusal``, the rule for every address
+a server names); anything else is not checked, and says why.
 """
 
 from __future__ import annotations
 
-import ipaddress
-
-from icegather.shared.net.address_scopes import scope_of
+from icegather.shared.net.address_scopes import refusal, scope_of
 from icegather.transport_proc.relay.probes import NotChecked
 
 
 def relayed_refusal(relayed_ip: str, server_ip: str) -> NotChecked | None:
     """Why no probe may go to ``relayed_ip`` from a server at ``server_ip``; None if they may."""
-    ip = ipaddress.ip_address(relayed_ip)
-    if ip.is_multicast or ip.is_unspecified or (ip.version == 4 and ip.is_reserved):
+    why = refusal(relayed_ip, server_ip)
+    if why == "not_unicast":
         return NotChecked("relayed_not_unicast", f"the relayed address {relayed_ip} is not a unicast address")
-    relayed_scope, server_scope = scope_of(relayed_ip), scope_of(server_ip)
-    if relayed_scope != server_scope:
+    if why == "out_of_scope":
+        relayed_scope, server_scope = scope_of(relayed_ip), scope_of(server_ip)
         return NotChecked(
             "relayed_out_of_scope",
             f"the relayed address {relayed_ip} is {relayed_scope}, the server's {server_ip} {server_scope}: "

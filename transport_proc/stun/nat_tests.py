@@ -24,8 +24,8 @@ from typing import Any
 
 from aioice import stun
 
+from icegather.shared.net.address_scopes import refusal
 from icegather.shared.net.endpoints import Address, ip_version
-from icegather.transport_proc.relay.scope import relayed_refusal
 from icegather.transport_proc.stun.binding import binding_request
 
 # CHANGE-REQUEST's flags (RFC 5780 section 7.2).
@@ -60,7 +60,7 @@ def usable_other_address(other: Any, server: Address) -> Address | None:
     ip, port = other
     if ip == server[0] or port == server[1] or ip_version(ip) != ip_version(server[0]):
         return None
-    return (ip, port) if relayed_refusal(ip, server[0]) is None else None
+    return (ip, port) if refusal(ip, server[0]) is None else None
 
 
 def filtering_tests(server: Address, other: Address) -> tuple[NatTest, NatTest]:
