@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from icegather.main_proc.commands.audit_command import (
-    COUNT_KEYS,
     LABEL_WIDTH,
     finding_record,
     summary_record,
@@ -22,8 +21,14 @@ from icegather.main_proc.commands.audit_command import (
 )
 from icegather.main_proc.commands.cli import run
 from icegather.main_proc.diagnosis.addresses.address_rules import ADDRESS_RULES
-from icegather.main_proc.diagnosis.audit.audit_findings import FINDINGS, SEVERITIES, AuditFinding
-from icegather.main_proc.diagnosis.explain import SEVERITY_MEANINGS, TRANSPORT_END_MEANINGS, vocabulary
+from icegather.main_proc.diagnosis.audit.audit_findings import (
+    COUNT_KEYS,
+    FINDINGS,
+    SEVERITIES,
+    SEVERITY_MEANINGS,
+    AuditFinding,
+)
+from icegather.main_proc.diagnosis.explain import TRANSPORT_END_MEANINGS, vocabulary
 from icegather.main_proc.diagnosis.relays.quality_causes import QUALITY_CAUSES
 from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES
 from icegather.main_proc.diagnosis.servers.causes import CAUSES, explain_failure

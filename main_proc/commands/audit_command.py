@@ -27,6 +27,7 @@ from icegather.main_proc.commands.cli_options import (
 )
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.audit.audit_findings import (
+    COUNT_KEYS,
     DEFAULT_CERT_WARN_DAYS,
     FAILING,
     SEVERITIES,
@@ -49,8 +50,6 @@ from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.structs import AuditResultInfo, GatherOptions
 
-# The summary counts each severity under its key.
-COUNT_KEYS: dict[Severity, str] = {severity: severity for severity in SEVERITIES} | {"not checked": "notChecked"}
 # The keys of the NDJSON records, in order (docs/audit.md; tests check real runs against them).
 CHECK_RECORD_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")
 SUMMARY_RECORD_FIELDS = ("type", *COUNT_KEYS.values(), "verdict", "advice", "failure", "exitStatus")

@@ -4,9 +4,10 @@ kind of word it is, what it means and what to do.
 The words come from the tables that print them, read here and never copied: the error-code
 registry, the failure causes (``errorCause``), the diagnosis's cause tables (``CAUSES``,
 ``RELAY_CAUSES``, ``ADDRESS_RULES``) and its verdicts, the relay check's outcomes and the
-reasons it was not checked, the server notes, the audit's findings, and two tables of this
-module's own for words printed from no table: the audit's severities (``SEVERITY_MEANINGS``)
-and how a transport process ended (``TRANSPORT_END_MEANINGS``). A word may be written
+reasons it was not checked, the server notes, the audit's findings and severities
+(``audit_findings.SEVERITY_MEANINGS``, with the summary's count keys), and a table of this
+module's own for words printed from no table: how a transport process ended
+(``TRANSPORT_END_MEANINGS``). A word may be written
 with hyphens for spaces (``udp-port-closed``), or as several arguments (``udp port closed``).
 A word that two tables print for one thing (``dns``: an error cause and the diagnosis cause it
 leads to) shows both entries.
@@ -22,7 +23,7 @@ from string import Formatter
 from typing import TextIO, TypeVar
 
 from icegather.main_proc.diagnosis.addresses.address_rules import ADDRESS_RULES
-from icegather.main_proc.diagnosis.audit.audit_findings import FINDINGS, Severity
+from icegather.main_proc.diagnosis.audit.audit_findings import COUNT_KEYS, FINDINGS, SEVERITY_MEANINGS
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_OK
 from icegather.main_proc.diagnosis.relays.quality_causes import QUALITY_CAUSES
 from icegather.main_proc.diagnosis.relays.relay_causes import RELAY_CAUSES
@@ -40,27 +41,6 @@ DIAGNOSIS = "in the summary's diagnosis, and the cause label of icegather_server
 # ``causes.explain_failure`` names a failure that no row of ``CAUSES`` explains "other".
 OTHER_CAUSE = "other"
 Word = TypeVar("Word", bound=str)
-
-# How bad a finding of ``icegather audit`` is: in capitals before each finding, in lower case in
-# its summary line and NDJSON (``severity``, ``verdict``). Keyed by ``Severity``: a new one
-# must be told here (tests/test_explain.py checks the audit's output against it).
-SEVERITY_MEANINGS: Mapping[Severity, Meaning] = {
-    "critical": Meaning("the server can be abused now: it relays for anyone, or into its own machine or the "
-                        "cloud metadata service, or its certificate has expired", "fix it first: the finding's "
-                        "fix line says how, in the server product's words"),
-    "warning": Meaning("the server should be fixed: it relays into private networks, or to multicast or "
-                       "broadcast, accepts an old TLS version, or its certificate does not verify or expires soon",
-                       "the finding's fix line"),
-    "not checked": Meaning("a check could not run: without credentials, or with refused ones, the checks of what a "
-                           "TURN server relays to, or a check that failed (its result says why); never counted as "
-                           "ok: the audit exits 1", "give working --username and --credential-file, or "
-                           "--auth-secret-file, and audit again"),
-    "info": Meaning("a fact about the server, and no fault: a TLS version it refuses, the software it names, "
-                    "credentials sent over plain UDP or TCP", "nothing"),
-    "ok": Meaning("the check ran and found nothing to fix", "nothing"),
-}
-# The auditsummary record counts each severity under a key; "not checked" is spelt so there.
-SEVERITY_COUNT_KEYS: Mapping[str, Severity] = {"notChecked": "not checked"}
 
 # How the transport process ended, as the failure of a gathering or an audit says
 # ("the transport process (pid N) ..."; ``link.transport_process.describe_exit``).
@@ -237,7 +217,9 @@ def audit_findings() -> Iterator[Entry]:
 def audit_severities() -> Iterator[Entry]:
     yield from described(SEVERITY_MEANINGS, "audit severity", "how bad a finding of icegather audit is: its label, "
                          "its severity in NDJSON, and the audit's verdict", {})
-    for count_key, severity in SEVERITY_COUNT_KEYS.items():
+    for severity, count_key in COUNT_KEYS.items():
+        if count_key == severity:
+            continue  # told above
         meaning = SEVERITY_MEANINGS[severity]
         yield Entry(count_key, "audit severity", f"the auditsummary record's count of findings {severity}",
                     meaning.says, Wording(meaning.advice))

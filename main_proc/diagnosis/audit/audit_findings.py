@@ -12,7 +12,7 @@ SOFTWARE names one (``audit_fixes``), else in generic words.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
@@ -23,9 +23,30 @@ from icegather.shared.config.ice_url import parse_ice_url
 from icegather.shared.net.endpoints import family_name
 from icegather.shared.structs import AuditResultInfo
 from icegather.shared.vocabulary.audit_plan import PEER_KINDS, PeerKind
+from icegather.shared.vocabulary.meaning import Meaning
 
 Severity = Literal["critical", "warning", "not checked", "info", "ok"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "not checked", "info", "ok")
+# The auditsummary record counts each severity under its key: the label, camelCase where it has
+# a space.
+COUNT_KEYS: dict[Severity, str] = {severity: severity for severity in SEVERITIES} | {"not checked": "notChecked"}
+# How bad a finding is, in words (``icegather explain``): in capitals before each finding, in
+# lower case in its summary line and NDJSON (``severity``, ``verdict``).
+SEVERITY_MEANINGS: Mapping[Severity, Meaning] = {
+    "critical": Meaning("the server can be abused now: it relays for anyone, or into its own machine or the "
+                        "cloud metadata service, or its certificate has expired", "fix it first: the finding's "
+                        "fix line says how, in the server product's words"),
+    "warning": Meaning("the server should be fixed: it relays into private networks, or to multicast or "
+                       "broadcast, accepts an old TLS version, or its certificate does not verify or expires soon",
+                       "the finding's fix line"),
+    "not checked": Meaning("a check could not run: without credentials, or with refused ones, the checks of what a "
+                           "TURN server relays to, or a check that failed (its result says why); never counted as "
+                           "ok: the audit exits 1", "give working --username and --credential-file, or "
+                           "--auth-secret-file, and audit again"),
+    "info": Meaning("a fact about the server, and no fault: a TLS version it refuses, the software it names, "
+                    "credentials sent over plain UDP or TCP", "nothing"),
+    "ok": Meaning("the check ran and found nothing to fix", "nothing"),
+}
 # What the exit status counts: a check that could not run is no pass.
 FAILING: frozenset[Severity] = frozenset({"critical", "warning", "not checked"})
 DEFAULT_CERT_WARN_DAYS = 14
