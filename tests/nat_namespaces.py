@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from local_coturn import Coturn, start_coturn
-from network_namespaces import in_namespace, namespace_name, network_namespace, run_ip, within
+from network_namespaces import in_namespace, namespace_name, network_namespace, run_ip, veth_pair, within
 
 CLIENT, ROUTER_INSIDE = "198.51.100.2", "198.51.100.1"
 PUBLIC = "203.0.113.1"  # the router's address on the internet: what the NAT maps to
@@ -49,15 +49,6 @@ class Nat:
         return f"stun:{server}:{self.turn.port}"
 
 
-def _veth(one: tuple[str, str, str], other: tuple[str, str, str]) -> None:
-    """A veth pair between two namespaces: (namespace, device, address/prefix) of each end."""
-    run_ip("link", "add", one[1], "type", "veth", "peer", "name", other[1])
-    for namespace, device, address in (one, other):
-        run_ip("link", "set", device, "netns", namespace)
-        run_ip("-n", namespace, "addr", "add", address, "dev", device)
-        run_ip("-n", namespace, "link", "set", device, "up")
-
-
 def _masquerade(router: str, device: str, fully_random: bool) -> None:
     rule = f'oifname "{device}" masquerade' + (" fully-random" if fully_random else "")
     chain = f"chain postrouting {{\n type nat hook postrouting priority srcnat\n {rule}\n}}"
@@ -75,8 +66,8 @@ def nat(fully_random: bool) -> Iterator[Nat]:
     with contextlib.ExitStack() as stack:
         for namespace in (client, router, internet):
             stack.enter_context(network_namespace(namespace))
-        _veth((client, f"{tag}c0", f"{CLIENT}/24"), (router, f"{tag}r0", f"{ROUTER_INSIDE}/24"))
-        _veth((router, f"{tag}r1", f"{PUBLIC}/24"), (internet, f"{tag}i0", f"{SERVERS[0]}/24"))
+        veth_pair((client, f"{tag}c0", f"{CLIENT}/24"), (router, f"{tag}r0", f"{ROUTER_INSIDE}/24"))
+        veth_pair((router, f"{tag}r1", f"{PUBLIC}/24"), (internet, f"{tag}i0", f"{SERVERS[0]}/24"))
         run_ip("-n", internet, "addr", "add", f"{SERVERS[1]}/24", "dev", f"{tag}i0")
         run_ip("-n", client, "route", "add", "default", "via", ROUTER_INSIDE)
         _masquerade(router, f"{tag}r1", fully_random)

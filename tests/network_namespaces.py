@@ -94,17 +94,21 @@ def within(namespace: str, call: Callable[[], T]) -> T:
         return thread.submit(entered).result()
 
 
+def veth_pair(one: tuple[str, str, str], other: tuple[str, str, str]) -> None:
+    """A veth pair between two namespaces: (namespace, device, address/prefix) of each end."""
+    run_ip("link", "add", one[1], "type", "veth", "peer", "name", other[1])
+    for namespace, device, address in (one, other):
+        run_ip("link", "set", device, "netns", namespace)
+        run_ip("-n", namespace, "addr", "add", address, "dev", device)
+        run_ip("-n", namespace, "link", "set", device, "up")
+
+
 @contextlib.contextmanager
 def routed_namespaces() -> Iterator[RoutedNamespaces]:
     tag = f"ig{os.getpid()}"
     client, router = f"{tag}c", f"{tag}r"
     with network_namespace(client), network_namespace(router):
-        run_ip("link", "add", f"{tag}c0", "type", "veth", "peer", "name", f"{tag}r0")
-        run_ip("link", "set", f"{tag}c0", "netns", client)
-        run_ip("link", "set", f"{tag}r0", "netns", router)
-        for namespace, device, address in ((client, f"{tag}c0", "10.77.0.2/30"), (router, f"{tag}r0", "10.77.0.1/30")):
-            run_ip("-n", namespace, "addr", "add", address, "dev", device)
-            run_ip("-n", namespace, "link", "set", device, "up")
+        veth_pair((client, f"{tag}c0", "10.77.0.2/30"), (router, f"{tag}r0", "10.77.0.1/30"))
         run_ip("-n", client, "route", "add", "default", "via", "10.77.0.1")
         run_ip("-n", client, "route", "add", "unreachable", "198.51.100.128/25")
         run_ip("-n", router, "route", "add", "unreachable", "203.0.113.0/25")
