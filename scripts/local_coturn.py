@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from aioice import stun
+from process_stop import stop
 
 DEFAULT_USERNAME = "alice"
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
@@ -68,13 +69,7 @@ class LocalServer:
             return file.read()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, 5)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
