@@ -224,6 +224,19 @@ def test_a_url_and_family_is_up_only_when_each_of_its_relays_carries_data():
     assert answer.value("icegather_relay_rtt_seconds", family="IPv4", quantile="0.5") == 0.0005
 
 
+def test_a_stream_that_sent_nothing_is_the_worse_of_its_relays_and_is_exported_as_it_is():
+    url = "turn:t.example"
+    nothing = {"packetsOut": 0, "packetsBack": 0, "packetsOutReceived": 0, "packetsBackReceived": 0, "lossOut": None,
+               "lossBack": None, "jitterOutMs": None, "jitterBackMs": None, "rttMinMs": None, "rttP50Ms": None,
+               "rttP95Ms": None, "rttP99Ms": None, "cause": "no_response"}
+    for order in ((nothing, {}), ({}, nothing)):
+        records = [relay_check(url, "192.0.2.7"), relay_check(url, "192.0.2.8")]
+        records += [relay_stream(url, relayed, **facts) for relayed, facts in zip(("192.0.2.7", "192.0.2.8"), order,
+                                                                                  strict=True)]
+        answer = probe_answer(records)
+        assert answer.value("icegather_relay_packets", family="IPv4", direction="out", fate="sent") == 0
+
+
 def test_a_worse_stream_is_one_that_stopped_then_lost_more_then_was_slower():
     url = "turn:t.example"
     fine = {"lossOut": 0.0, "lossBack": 0.0, "rttP95Ms": 10.0, "jitterOutMs": 1.0, "jitterBackMs": 1.0}

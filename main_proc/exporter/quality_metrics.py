@@ -60,7 +60,7 @@ def streams_of(records: Iterable[Mapping[str, Any]]) -> dict[Relay, Mapping[str,
 def worst_first(stream: Mapping[str, Any]) -> tuple[bool, float, float, float]:
     """A sort key that puts the worse of two streams first: stopped before its end, then the
     larger loss either way, the slower p95 (none at all is the slowest), the larger jitter."""
-    loss = max(stream["lossOut"], stream["lossBack"] or 0.0)
+    loss = max(stream["lossOut"] or 0.0, stream["lossBack"] or 0.0)  # None: nothing sent that way
     p95 = stream["rttP95Ms"] if stream["rttP95Ms"] is not None else math.inf
     jitter = max(stream["jitterOutMs"] or 0.0, stream["jitterBackMs"] or 0.0)
     return stream["cause"] is None, -loss, -p95, -jitter
