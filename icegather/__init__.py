@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from icegather.main_proc.link.transport_client import TransportClient
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor
     from icegather.shared.config.dom_exception import DOMException
+    from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
     from icegather.shared.config.ice_config import RTCConfiguration, RTCIceServer
-    from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RelayCheckInfo, RetransmissionSchedule
+    from icegather.shared.structs import IceCandidateErrorInfo, RelayCheckInfo
     from icegather.shared.vocabulary.relay_outcomes import relay_outcome
 
 # Each public name and the module that defines it (tests/test_packaging.py checks that this
@@ -38,7 +39,7 @@ _EXPORTS = {
     "DOMException": "icegather.shared.config.dom_exception",
     "Event": "icegather.main_proc.dom.event_target",
     "EventTarget": "icegather.main_proc.dom.event_target",
-    "GatherOptions": "icegather.shared.structs",
+    "GatherOptions": "icegather.shared.config.gather_options",
     "IceCandidateErrorInfo": "icegather.shared.structs",
     "IceRelayCheckEvent": "icegather.main_proc.dom.icegather_events",
     "IceServerAnswerEvent": "icegather.main_proc.dom.icegather_events",
@@ -49,7 +50,7 @@ _EXPORTS = {
     "RTCPeerConnectionIceErrorEvent": "icegather.main_proc.dom.ice_events",
     "RTCPeerConnectionIceEvent": "icegather.main_proc.dom.ice_events",
     "RelayCheckInfo": "icegather.shared.structs",
-    "RetransmissionSchedule": "icegather.shared.structs",
+    "RetransmissionSchedule": "icegather.shared.config.gather_options",
     "Supervision": "icegather.main_proc.link.supervision",
     "TransportClient": "icegather.main_proc.link.transport_client",
     "TransportError": "icegather.main_proc.link.supervision",

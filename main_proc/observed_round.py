@@ -38,8 +38,8 @@ from icegather.main_proc.views.report import (
     state_record,
     transaction_record,
 )
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration, RTCConfiguration
-from icegather.shared.structs import GatherOptions
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from bench_options import quick_mode
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 SCHEDULE = RetransmissionSchedule(initial_rto=0.1, max_sends=3, final_wait=4)  # gives up after 0.7 s
 OPTIONS = GatherOptions(schedule=SCHEDULE, local_addresses=("127.0.0.1",))

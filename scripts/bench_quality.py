@@ -24,8 +24,9 @@ from local_coturn import local_coturn
 from process_stats import cpu_seconds
 
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import parse_configuration
-from icegather.shared.structs import GatherOptions, RelayQualityInfo
+from icegather.shared.structs import RelayQualityInfo
 
 RATE = 50
 LOSS_LIMIT = 0.001

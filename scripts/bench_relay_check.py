@@ -21,7 +21,7 @@ from local_coturn import local_coturn
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 
 WITHOUT = GatherOptions(local_addresses=("127.0.0.1",))
 WITH = GatherOptions(local_addresses=("127.0.0.1",), relay_check=True)

@@ -26,7 +26,7 @@ from process_stats import cpu_seconds, peak_rss_mb
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 
 LOOPBACK = GatherOptions(local_addresses=("127.0.0.1",))
 

@@ -35,8 +35,8 @@ from process_stats import cpu_seconds
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.net.endpoints import ip_version
-from icegather.shared.structs import GatherOptions
 from icegather.transport_proc.interfaces.tracker import interface_addresses
 
 # Files each process holds beside the gatherings' sockets (ZeroMQ, the event loop, modules).

@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from icegather.main_proc.dom.peerconnection import PeerConnectionObserver, RTCPeerConnection
 from icegather.main_proc.link.routing import Router
 from icegather.shared import protocol, structs
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol.frames import unpack
 from icegather.shared.protocol.messages import TO_MAIN, TO_TRANSPORT
@@ -75,8 +76,8 @@ CONFIGURATION = parse_configuration(
         "iceTransportPolicy": "relay",
     }
 )
-OPTIONS = structs.GatherOptions(
-    structs.RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), verify_tls=False, trace=True
+OPTIONS = GatherOptions(
+    RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), verify_tls=False, trace=True
 )
 # Valid messages of each direction, (encoded, message): what mutations start from, and what
 # goes around a bad message in a frame.
@@ -316,9 +317,9 @@ STRUCTS: dict[tuple[type, str], type] = {
             protocol.TransactionTrace: structs.TransactionTraceInfo,
         }.items()
     },
-    (protocol.Gather, "options"): structs.GatherOptions,
-    (protocol.Audit, "options"): structs.GatherOptions,
-    (structs.GatherOptions, "schedule"): structs.RetransmissionSchedule,
+    (protocol.Gather, "options"): GatherOptions,
+    (protocol.Audit, "options"): GatherOptions,
+    (GatherOptions, "schedule"): RetransmissionSchedule,
 }
 CLASSES = (*TO_MAIN.values(), *TO_TRANSPORT.values(), *SCHEMAS)
 FIELDS = sorted({name for cls in CLASSES for name in fields_of(cls)})

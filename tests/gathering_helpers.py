@@ -12,7 +12,7 @@ from typing import Any
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.transport_client import TransportClient
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 # Fast but real: a silent server is given up after 0.05 + 0.1 + 0.1 = 0.25 s.
 FAST_SCHEDULE = RetransmissionSchedule(initial_rto=0.05, max_sends=2, final_wait=2)

@@ -12,7 +12,7 @@ import pytest
 from gathering_helpers import DUAL_STACK, FAST_SCHEDULE, closed_port, errors_by_url, gather
 from local_coturn import Coturn, local_coturn
 
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 
 IPV6_ONLY = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("::1",), ipv6_relay=True)
 

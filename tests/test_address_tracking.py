@@ -21,7 +21,7 @@ from network_namespaces import RoutedNamespaces
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_process import TransportProcess, made_runtime_parent
 from icegather.shared import runtime_dirs
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.transport_proc.addresses import choose_local_addresses, gathering_addresses, rfc8421_order
 from icegather.transport_proc.interfaces import netlink
 from icegather.transport_proc.interfaces.address_book import AddressBook

@@ -25,7 +25,7 @@ from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.sandbox_layers import fully_confined
 from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 
 PROJECT_FILE = str(Path(__file__).resolve().parents[1] / "pyproject.toml")
 IS_ROOT = os.geteuid() == 0

@@ -20,10 +20,11 @@ from test_service import a_rogue_client_then_a_gathering, running_service
 
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol import codec
 from icegather.shared.protocol.checks import MAX_TEXT
-from icegather.shared.structs import GatherOptions, IceCandidateErrorInfo, RetransmissionSchedule, SandboxInfo
+from icegather.shared.structs import IceCandidateErrorInfo, SandboxInfo
 from icegather.transport_proc.service import TransportService, contained
 
 LONG_HOST = "a" * 600 + ".invalid"

@@ -21,7 +21,7 @@ from icegather.main_proc.exporter.probe_request import BadProbe, probe_request
 from icegather.main_proc.exporter.probe_time import GIVE_UP_SHARE, fitted_schedule
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import Tally
-from icegather.shared.structs import RetransmissionSchedule
+from icegather.shared.config.gather_options import RetransmissionSchedule
 
 # --- the quality stream (quality_seconds) -------------------------------------------------------
 

@@ -16,7 +16,7 @@ from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer, never_answer
 
 from icegather.main_proc.exporter.probe_time import GIVE_UP_SHARE, fitted_schedule, probe_time
-from icegather.shared.structs import RetransmissionSchedule
+from icegather.shared.config.gather_options import RetransmissionSchedule
 
 __all__ = ["exporter"]  # the module's exporter, for the tests here
 

@@ -13,13 +13,9 @@ from local_coturn import free_port
 from stun_servers import ScriptedStunServer, mapped_to, try_alternate
 
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import parse_configuration
-from icegather.shared.structs import (
-    CandidateInfo,
-    GatherOptions,
-    IceCandidateErrorInfo,
-    RetransmissionSchedule,
-)
+from icegather.shared.structs import CandidateInfo, IceCandidateErrorInfo
 from icegather.transport_proc.gathering import candidates
 from icegather.transport_proc.gathering.orchestration import Gathering
 from icegather.transport_proc.stun import icmp

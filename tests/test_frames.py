@@ -15,6 +15,7 @@ from test_supervision import GOOD_ERROR, peer_connection_on_a_fake
 from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol import (
     MAX_FRAME_BYTES,
@@ -26,7 +27,6 @@ from icegather.shared.protocol import (
     decode_to_transport,
     encode,
 )
-from icegather.shared.structs import GatherOptions
 
 
 def errors(count: int) -> list[protocol.Message]:

@@ -9,7 +9,7 @@ import ssl
 from gathering_helpers import FAST_SCHEDULE, gather
 from stun_servers import ScriptedTcpServer, answer_binding_over_stream
 
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 
 INSECURE_TLS = GatherOptions(schedule=FAST_SCHEDULE, local_addresses=("127.0.0.1",), verify_tls=False)
 

@@ -15,8 +15,9 @@ from icegather.main_proc.dom.icegather_events import IceNatTestEvent, IceServerA
 from icegather.main_proc.dom.peerconnection import answer_event_init, nat_test_event_init
 from icegather.main_proc.views.report import RECORD_FIELDS, Tally, answer_record, nat_test_record, summary_record
 from icegather.main_proc.views.text_lines import format_line
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_url import parse_ice_url
-from icegather.shared.structs import GatherOptions, NatTestInfo, ServerAnswerInfo
+from icegather.shared.structs import NatTestInfo, ServerAnswerInfo
 
 HOST = ("10.0.0.2", 40000)
 

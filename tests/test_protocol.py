@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icegather.shared import protocol, structs
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import parse_configuration
 from icegather.shared.protocol import (
     ProtocolError,
@@ -90,11 +91,11 @@ TO_TRANSPORT = [
     protocol.ClientHello(),
     protocol.ClientHello(heartbeat_interval=0.5),
     protocol.Gather(
-        3, CONFIGURATION, structs.GatherOptions(structs.RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)
+        3, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1", "::1"), False)
     ),
     protocol.Close(3),
     protocol.Audit(
-        4, CONFIGURATION, structs.GatherOptions(structs.RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1",), False)
+        4, CONFIGURATION, GatherOptions(RetransmissionSchedule(0.1, 3, 2), ("127.0.0.1",), False)
     ),
     protocol.CloseAudit(4),
 ]

@@ -18,8 +18,9 @@ from local_coturn import local_coturn
 from scripted_relays import Address, RelayBehaviour, ScriptedRelay
 
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import parse_configuration
-from icegather.shared.structs import GatherOptions, RelayCheckInfo, RelayQualityInfo, RetransmissionSchedule
+from icegather.shared.structs import RelayCheckInfo, RelayQualityInfo
 from icegather.transport_proc.relay.check import PROBES_PER_KIND
 from icegather.transport_proc.relay.quality_stats import FIELDS, PREFIX, TOKEN_BYTES
 

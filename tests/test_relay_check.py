@@ -22,7 +22,7 @@ from icegather.main_proc.commands.cli import run
 from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent
 from icegather.main_proc.views.report import relay_check_record
 from icegather.main_proc.views.text_lines import format_line
-from icegather.shared.structs import GatherOptions
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.transport_proc.relay.check import PROBES_PER_KIND, SECOND_ROUND_PROBES
 from icegather.transport_proc.stun.channels import StreamChannel, bind_socket, stream_frame_length
 from icegather.transport_proc.turn.relay_messages import Relayed, channel_data, relayed, send_indication

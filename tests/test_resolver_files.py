@@ -41,7 +41,7 @@ from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.transport_proc.sandbox.file_watch import (
     IN_CLOSE_WRITE,
     IN_IGNORED,

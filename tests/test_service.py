@@ -28,9 +28,9 @@ from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.protocol.curve_keys import CurveKeys
 from icegather.shared.protocol.link_settings import MIN_HEARTBEAT_INTERVAL
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 
 NOBODY = 65534
 T = TypeVar("T")

@@ -14,9 +14,10 @@ from local_coturn import free_port
 
 from icegather.main_proc.dom.icegather_events import IceTransactionEvent
 from icegather.main_proc.views.report import transaction_record
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.protocol import ProtocolError, decode_to_main, encode
 from icegather.shared.protocol.messages import TransactionTrace
-from icegather.shared.structs import GatherOptions, TransactionTraceInfo
+from icegather.shared.structs import TransactionTraceInfo
 
 TRACING = dataclasses.replace(LOOPBACK, trace=True)
 

@@ -13,8 +13,8 @@ from gathering_helpers import FAST_SCHEDULE, gather
 from stun_servers import ScriptedStunServer, mapped_to, never_answer, with_alternate_server
 
 from icegather.main_proc.commands.cli import run
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.net.candidate import CandidateFields, format_candidate, parse_candidate
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses, rfc8421_order
 from icegather.transport_proc.gathering import candidates
 from icegather.transport_proc.stun import failures

@@ -9,9 +9,9 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.config.ice_config import IceServer
 from icegather.shared.config.ice_url import IceUrl
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.addresses import InterfaceAddresses, gathering_addresses
 from icegather.transport_proc.interfaces.tracker import interface_addresses
 from icegather.transport_proc.turn.lifecycle import Allocations

@@ -47,8 +47,9 @@ from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.views.text_lines import printable
 from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
-from icegather.shared.structs import AuditResultInfo, GatherOptions
+from icegather.shared.structs import AuditResultInfo
 
 # The keys of the NDJSON records, in order (docs/audit.md; tests check real runs against them).
 CHECK_RECORD_FIELDS = ("type", "url", "name", "severity", "subject", "result", "fix")

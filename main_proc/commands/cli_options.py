@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
-from icegather.shared.structs import (
+from icegather.shared.config.gather_options import (
     FINAL_WAIT_RANGE,
     MAX_QUALITY_SECONDS,
     MAX_SENDS_RANGE,

@@ -20,8 +20,8 @@ from icegather.main_proc.observed_round import RoundContext, observe_round
 from icegather.main_proc.views.progress import ProgressLine, waiting_words
 from icegather.main_proc.views.report import summary_record
 from icegather.main_proc.views.reporter import Reporter
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
-from icegather.shared.structs import GatherOptions
 
 if TYPE_CHECKING:
     from icegather.main_proc.commands.page_file import PageFile

@@ -33,10 +33,10 @@ from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared.config.dom_exception import invalid_state_error
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration, RTCConfiguration, parse_configuration
 from icegather.shared.structs import (
     CandidateInfo,
-    GatherOptions,
     IceCandidateErrorInfo,
     NatTestInfo,
     RelayCheckInfo,

@@ -49,7 +49,7 @@ import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is a 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.main_proc.exporter.allowed_targets import AllowedTarget, parse_allowed_target
 from icegather.main_proc.exporter.probe_time import stream_does_not_fit
-from icegather.shared.structs import (
+from icegather.shared.config.gather_options import (
     MAX_QUALITY_SECONDS,
     MAX_STREAM_PACKETS,
     QUALITY_DEFAULT_RATE,

@@ -37,9 +37,9 @@ from icegather.main_proc.exporter.probe_time import (
     stream_needs,
 )
 from icegather.shared.config.dom_exception import DOMException
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration, parse_configuration
 from icegather.shared.config.ice_url import parse_ice_url, quote_url
-from icegather.shared.structs import GatherOptions
 
 FILE_TARGET = "file:"
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")

@@ -27,7 +27,12 @@ from __future__ import annotations
 
 import math
 
-from icegather.shared.structs import QUALITY_DRAIN_SECONDS, RTO_RANGE, GatherOptions, RetransmissionSchedule
+from icegather.shared.config.gather_options import (
+    QUALITY_DRAIN_SECONDS,
+    RTO_RANGE,
+    GatherOptions,
+    RetransmissionSchedule,
+)
 
 # What the probe leaves Prometheus to receive and store the answer in.
 SCRAPE_TIMEOUT_MARGIN = 0.5

@@ -48,11 +48,12 @@ from icegather.main_proc.link.supervision import Supervision, TransportError
 from icegather.main_proc.link.transport_process import RESTART_STATUS, TransportProcess
 from icegather.main_proc.link.watchdogs import watch_connection, watch_heartbeats, watch_process
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration
 from icegather.shared.protocol import link_settings
 from icegather.shared.protocol.curve_keys import CurveKeys
 from icegather.shared.protocol.restart_causes import restarting
-from icegather.shared.structs import GatherOptions, SandboxInfo
+from icegather.shared.structs import SandboxInfo
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import IceConfiguration
 from icegather.shared.protocol.checks import MAX_TEXT, Check, configuration, integer, list_of, number, one_of, text
 from icegather.shared.protocol.restart_causes import RESTART_CAUSES, RestartCause
@@ -19,7 +20,6 @@ from icegather.shared.protocol.schemas import struct
 from icegather.shared.structs import (
     AuditResultInfo,
     CandidateInfo,
-    GatherOptions,
     IceCandidateErrorInfo,
     NatTestInfo,
     RelayCheckInfo,

@@ -8,6 +8,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from icegather.shared.config.gather_options import (
+    FINAL_WAIT_RANGE,
+    MAX_GATHERING_DEADLINE_WITH_QUALITY,
+    MAX_GIVE_UP_AFTER,
+    MAX_LOCAL_ADDRESSES,
+    MAX_QUALITY_INTERVALS,
+    MAX_QUALITY_SECONDS,
+    MAX_SENDS_RANGE,
+    MAX_STREAM_PACKETS,
+    QUALITY_RATE_RANGE,
+    RTO_RANGE,
+    GatherOptions,
+    RetransmissionSchedule,
+)
 from icegather.shared.config.ice_config import MAX_URLS
 from icegather.shared.config.ice_url import MAX_URL_LENGTH
 from icegather.shared.protocol.checks import (
@@ -25,24 +39,12 @@ from icegather.shared.protocol.checks import (
     text,
 )
 from icegather.shared.structs import (
-    FINAL_WAIT_RANGE,
-    MAX_GATHERING_DEADLINE_WITH_QUALITY,
-    MAX_GIVE_UP_AFTER,
-    MAX_LOCAL_ADDRESSES,
-    MAX_QUALITY_INTERVALS,
-    MAX_QUALITY_SECONDS,
-    MAX_SENDS_RANGE,
-    MAX_STREAM_PACKETS,
-    QUALITY_RATE_RANGE,
-    RTO_RANGE,
     AuditResultInfo,
     CandidateInfo,
-    GatherOptions,
     IceCandidateErrorInfo,
     NatTestInfo,
     RelayCheckInfo,
     RelayQualityInfo,
-    RetransmissionSchedule,
     SandboxInfo,
     ServerAnswerInfo,
     ServerNoteInfo,

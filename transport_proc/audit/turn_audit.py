@@ -22,9 +22,9 @@ from typing import Protocol
 
 from aioice import stun
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.config.ice_config import IceServer
 from icegather.shared.net.endpoints import Address, is_ipv6
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.shared.vocabulary.audit_plan import AUDIT_PEERS, PEER_INDEX, AuditCheck, AuditOutcome, peer_port
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.address_families import IPV6_ALONE

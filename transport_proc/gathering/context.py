@@ -8,8 +8,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import IceConfiguration
-from icegather.shared.structs import GatherOptions, RetransmissionSchedule
 from icegather.transport_proc.gathering.attempts import Attempt
 from icegather.transport_proc.gathering.reports import Reports
 from icegather.transport_proc.gathering.transaction_traces import connect_trace

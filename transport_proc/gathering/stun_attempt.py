@@ -9,8 +9,9 @@ import asyncio
 from aioice import stun
 
 from icegather.shared import protocol
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.net.endpoints import Address
-from icegather.shared.structs import NatTestInfo, RetransmissionSchedule
+from icegather.shared.structs import NatTestInfo
 from icegather.transport_proc.gathering.attempts import Attempt
 from icegather.transport_proc.gathering.context import AttemptContext
 from icegather.transport_proc.stun import failures, nat_tests

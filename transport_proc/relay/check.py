@@ -31,8 +31,9 @@ from typing import Any, Literal
 
 from aioice import stun
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.net.endpoints import Address, endpoint, family_name
-from icegather.shared.structs import RelayCheckInfo, RetransmissionSchedule
+from icegather.shared.structs import RelayCheckInfo
 from icegather.shared.vocabulary.failure_causes import FailureCause
 from icegather.shared.vocabulary.relay_outcomes import Mechanism
 from icegather.transport_proc.relay.probes import (

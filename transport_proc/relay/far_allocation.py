@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.config.ice_config import IceConfiguration, IceServer
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import Address, family_name
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.addresses import pair_addresses
 from icegather.transport_proc.relay.scope import relayed_refusal
 from icegather.transport_proc.stun import failures

@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 
-from icegather.shared.structs import QUALITY_DRAIN_SECONDS, RelayQualityInfo
+from icegather.shared.config.gather_options import QUALITY_DRAIN_SECONDS
+from icegather.shared.structs import RelayQualityInfo
 from icegather.transport_proc.relay.quality_stats import QualityLog, StreamPath
 from icegather.transport_proc.relay.stream_ends import StreamEnd
 from icegather.transport_proc.relay.validation import validated_quality

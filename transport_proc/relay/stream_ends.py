@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from aioice import stun
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.net.endpoints import Address
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.shared.vocabulary.relay_outcomes import Mechanism
 from icegather.transport_proc.relay.check import PeerSocket, request_on_allocation
 from icegather.transport_proc.stun.channels import Channel, Waiter, same_address

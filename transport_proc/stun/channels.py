@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 
 from aioice import stun
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import Address, is_ipv6
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun import failures, icmp
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.parser import ServerMessage, parse_stun

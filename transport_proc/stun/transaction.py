@@ -15,8 +15,8 @@ from typing import Protocol
 
 from aioice import stun
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.net.endpoints import Address
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun import failures
 from icegather.transport_proc.stun.channels import Channel, Waiter
 from icegather.transport_proc.stun.failures import AttemptFailed

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from aioice import stun
 
+from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.net.endpoints import Address
-from icegather.shared.structs import RetransmissionSchedule
 from icegather.transport_proc.stun.channels import Channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.parser import ServerMessage

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from icegather.main_proc.views.text_lines import NOTE_WORDS
+from icegather.shared.config.gather_options import MAX_QUALITY_INTERVALS, MAX_QUALITY_SECONDS
 from icegather.shared.net.endpoints import parse_ip
-from icegather.shared.structs import MAX_QUALITY_INTERVALS, MAX_QUALITY_SECONDS
 
 Check = Callable[[Any], bool]
 
