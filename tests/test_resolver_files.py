@@ -3,8 +3,8 @@
 holds the old file, not the name. It says so (``draining``); the supervisor sends new work to a
 fresh transport at once, while the old one finishes what it has.
 
-The pure parts (which watched name an inotify event names, which file is replaced) are tested
-on bytes; the watch on real files in a temporary directory; the CA bundle through
+The pure part (which file is replaced) is tested on identities; the watch on real files in a
+temporary directory; the CA bundle through
 ``SSL_CERT_FILE``; and the whole restart on the real ``/etc/hosts`` and ``/etc/resolv.conf``,
 in a mount namespace of one thread of this process (root only) whose ``/etc`` is an overlay of
 the real one: renames there touch neither the real ``/etc`` nor the rest of the test run, and
@@ -20,7 +20,6 @@ import logging
 import os
 import select
 import ssl
-import struct
 import subprocess
 import sys
 import threading
@@ -42,18 +41,7 @@ from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
 from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
-from icegather.transport_proc.sandbox.file_watch import (
-    IN_CLOSE_WRITE,
-    IN_IGNORED,
-    IN_MOVED_TO,
-    IN_Q_OVERFLOW,
-    FileWatch,
-    WatchedDirectory,
-    changed_paths,
-    replaced,
-    restart_cause,
-    watched_directories,
-)
+from icegather.transport_proc.sandbox.file_watch import FileWatch, replaced, restart_cause
 
 T = TypeVar("T")
 
@@ -63,42 +51,9 @@ MS_PRIVATE = 1 << 18
 # A name only the new hosts file has.
 NEW_NAME = "resolver-files.icegather.test"
 RESTARTED = "restarted to read new configuration files (exit status 75)"
-ETC = WatchedDirectory("/etc", frozenset({"hosts", "resolv.conf"}))
-RUN = WatchedDirectory("/run/systemd/resolve", frozenset({"stub-resolv.conf"}))
 
 
-def event(wd: int, mask: int, name: str = "") -> bytes:
-    encoded = name.encode()
-    padded = encoded + b"\0" * (16 - len(encoded) % 16) if encoded else b""
-    return struct.pack("=iIII", wd, mask, 0, len(padded)) + padded
-
-
-# --- which name an event names, which file is replaced (pure) ----------------------------
-
-
-def test_an_event_for_a_watched_name_names_its_path_and_others_in_the_directory_are_ignored():
-    events = event(1, IN_MOVED_TO, "hosts") + event(1, IN_CLOSE_WRITE, "passwd") + event(2, IN_MOVED_TO, "other")
-    assert changed_paths(events, {1: ETC, 2: RUN}) == {"/etc/hosts"}
-
-
-def test_a_symbolic_links_target_is_watched_in_its_own_directory(tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "stub.conf").write_text("nameserver 127.0.0.53\n")
-    (tmp_path / "resolv.conf").symlink_to(tmp_path / "run" / "stub.conf")
-    directories = watched_directories([str(tmp_path / "resolv.conf"), str(tmp_path / "hosts")])
-    assert directories == {str(tmp_path): {"resolv.conf", "hosts"}, str(tmp_path / "run"): {"stub.conf"}}
-
-
-@pytest.mark.parametrize(
-    ("events", "expected"),
-    [
-        (event(-1, IN_Q_OVERFLOW), {"/etc/hosts", "/etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf"}),
-        (event(2, IN_IGNORED), {"/run/systemd/resolve/stub-resolv.conf"}),
-    ],
-    ids=["lost events: the queue overflowed", "the directory's watch ended"],
-)
-def test_events_that_may_hide_a_change_name_every_file_they_cover(events, expected):
-    assert changed_paths(events, {1: ETC, 2: RUN}) == expected
+# --- which file is replaced (pure) ---------------------------------------------------------
 
 
 def test_only_a_file_that_now_names_another_inode_is_replaced():
@@ -139,15 +94,18 @@ def test_the_watch_reports_files_replaced_by_rename_and_not_files_written_in_pla
             reports.append((cause, files))
             reported.set()
 
-        watch = FileWatch.open({"resolver_files_replaced": [str(hosts), str(link)]})
+        interval = 0.02
+        watch = FileWatch.open({"resolver_files_replaced": [str(hosts), str(link)]}, interval)
         try:
             watch.follow(on_replaced)
             with hosts.open("a") as appended:  # in place: the same inode, which the rule holds
                 appended.write("127.0.0.2 also\n")
+            await asyncio.sleep(3 * interval)
+            assert not reports
             replace_by_rename(stub, "nameserver 127.0.0.54\n")  # the link's target, as resolved does
             await asyncio.wait_for(reported.wait(), 5)
             replace_by_rename(hosts, "127.0.0.1 localhost\n")  # reported once only: it is restarting
-            await asyncio.sleep(0)
+            await asyncio.sleep(3 * interval)
         finally:
             watch.close()
         return reports

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import socket
@@ -30,8 +29,6 @@ from icegather.transport_proc.sandbox import landlock, limits
 from icegather.transport_proc.sandbox.file_watch import FileWatch
 from icegather.transport_proc.sandbox.policy import RESOLVER_FILES, jobs_within, path_rules, syscall_rules
 from icegather.transport_proc.sandbox.seccomp_filter import SeccompFilter
-
-logger = logging.getLogger(__name__)
 
 
 class SandboxError(OSError):
@@ -166,10 +163,7 @@ class Sandbox:
             watched: dict[RestartCause, tuple[str, ...]] = {
                 "resolver_files_replaced": RESOLVER_FILES, "certificate_files_replaced": certificates,
             }
-            try:
-                self.file_watch = FileWatch.open(watched)  # just before the rules hold the files
-            except OSError as exc:  # confined all the same, as before there was a watch
-                logger.warning("cannot watch the resolver's and CA files (%s): a replaced one is not followed", exc)
+            self.file_watch = FileWatch.open(watched)  # just before the rules hold the files
             landlock.restrict(self.landlock_abi, rules)
             self.landlock_enforced = True
 

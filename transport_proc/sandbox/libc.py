@@ -1,4 +1,4 @@
-"""libc through ctypes, for the system calls Python's ``os`` lacks (Landlock's, inotify's)."""
+"""libc through ctypes, for the system calls Python's ``os`` lacks (Landlock's)."""
 
 from __future__ import annotations
 
