@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import subprocess
+import sys
 import time
 
 import pytest
@@ -197,6 +199,22 @@ def test_an_answered_transaction_leaves_no_reference_cycle_for_the_collector():
         few, many = garbage_after(10), garbage_after(210)
     assert len(server.received) == 220
     assert many - few < 20  # the event loop's own, whatever the count; not a few per request
+
+
+def test_the_transports_collector_runs_again_once_start_up_is_over_and_skips_what_start_up_made():
+    # main() stops the collector while the transport starts; a collector left off would let
+    # a long-running service keep every cycle its gatherings drop.
+    probe = (
+        "import gc\n"
+        "gc.disable()\n"
+        "from icegather.transport_proc.__main__ import GC_THRESHOLD, tune_garbage_collector\n"
+        "tune_garbage_collector()\n"
+        "print(gc.isenabled(), gc.get_threshold()[0] == GC_THRESHOLD, gc.get_freeze_count() > 10_000)"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True"]
 
 
 def test_explain_refuses_digits_that_are_not_ascii_with_a_clear_error():

@@ -21,7 +21,6 @@ again (systemd's ``Restart=on-failure``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import importlib.util
 import logging
@@ -41,6 +40,8 @@ GC_THRESHOLD = 10_000
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Until tune_garbage_collector: start-up makes what lives as long as the process.
+    gc.disable()
     unsupported = unsupported_platform()
     if unsupported is not None:
         sys.exit(f"icegather.transport_proc: {unsupported}")
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["keygen"]:
         sys.exit(keygen(argv[1:]))
     load_aioice_without_its_agent()
+    import asyncio
+
     from icegather.transport_proc.service import MAX_JOBS, run_service  # after aioice's set-up
 
     parser = argparse.ArgumentParser(
@@ -78,7 +81,6 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="transport[%(process)d] %(levelname)s %(name)s: %(message)s"
     )
-    tune_garbage_collector()
     status = 0
     try:
         curve = None
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             logging.warning("running without a sandbox (--no-sandbox)")
             raise_open_file_limit()
         max_jobs = args.max_jobs if sandbox is None else sandbox.max_jobs
+        tune_garbage_collector()
         status = asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, max_jobs, sandbox))
     except (EndpointRefused, ValueError, OSError) as exc:
         sys.exit(f"icegather.transport_proc: {exc}")
@@ -155,15 +158,24 @@ def load_aioice_without_its_agent() -> None:
 
 
 def tune_garbage_collector() -> None:
-    """A gathering keeps a few hundred container objects (tasks, futures, sockets, structs)
-    alive until it ends. With CPython's default thresholds (700, 10, 10) the cyclic collector
-    rescans them over and over while a burst of gatherings runs, and the growing heap sets off
-    full collections: a quarter of the transport's CPU with 1,000 gatherings at once
+    """Start the cyclic collector, which ``main`` stopped, for what the transport serves.
+
+    Start-up (imports, the sandbox) makes about 40,000 objects that live as long as the process
+    (modules, classes, tables), and a few hundred that form cycles and are dropped (about
+    100 KB: functions and namespaces that import-time code made). Collecting while they are made
+    rescans the survivors again and again for nothing: about 10 ms of a transport's start,
+    which a one-shot check waits for. They are frozen instead, the dropped ones with them, and
+    kept out of every later collection.
+
+    A gathering keeps a few hundred container objects (tasks, futures, sockets, structs) alive
+    until it ends. With CPython's default thresholds (700, 10, 10) the cyclic collector rescans
+    them over and over while a burst of gatherings runs, and the growing heap sets off full
+    collections: a quarter of the transport's CPU with 1,000 gatherings at once
     (``scripts/bench_vs_aioice.py``). Collecting every 10,000 net allocations instead keeps the
-    young generation's scans rare, and freezing what start-up made (modules, classes: they live
-    as long as the process) keeps it out of every full collection."""
+    young generation's scans rare."""
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    gc.enable()
 
 
 def keygen(argv: list[str]) -> int:
