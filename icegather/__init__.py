@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from icegather.main_proc.dom.ice_events import RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent
     from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent, IceServerAnswerEvent
     from icegather.main_proc.dom.peerconnection import RTCPeerConnection
-    from icegather.main_proc.link.supervision import Supervision, TransportError
+    from icegather.main_proc.link.supervision import Supervision
     from icegather.main_proc.link.transport_client import TransportClient
+    from icegather.main_proc.link.transport_error import TransportError
     from icegather.main_proc.link.transport_supervisor import TransportSupervisor
     from icegather.shared.config.dom_exception import DOMException
     from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
@@ -53,7 +54,7 @@ _EXPORTS = {
     "RetransmissionSchedule": "icegather.shared.config.gather_options",
     "Supervision": "icegather.main_proc.link.supervision",
     "TransportClient": "icegather.main_proc.link.transport_client",
-    "TransportError": "icegather.main_proc.link.supervision",
+    "TransportError": "icegather.main_proc.link.transport_error",
     "TransportSupervisor": "icegather.main_proc.link.transport_supervisor",
     "relay_outcome": "icegather.shared.vocabulary.relay_outcomes",
 }

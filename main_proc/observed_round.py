@@ -24,7 +24,7 @@ from icegather.main_proc.diagnosis.servers.outcomes import (
 from icegather.main_proc.diagnosis.verdicts import Diagnosis, diagnose
 from icegather.main_proc.dom.event_target import Event
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
-from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.views.report import (
     Tally,

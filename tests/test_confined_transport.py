@@ -23,8 +23,8 @@ from sandbox_harness import LINE_TIMEOUT, Harness
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 from icegather.main_proc.link.sandbox_layers import fully_confined
-from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared.config.gather_options import GatherOptions
 
 PROJECT_FILE = str(Path(__file__).resolve().parents[1] / "pyproject.toml")

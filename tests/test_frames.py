@@ -12,8 +12,9 @@ from fake_transport import HostileTransport, lingerless_context
 from test_service import running_service
 from test_supervision import GOOD_ERROR, peer_connection_on_a_fake
 
-from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.supervision import Supervision
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared import protocol
 from icegather.shared.config.gather_options import GatherOptions
 from icegather.shared.config.ice_config import parse_configuration

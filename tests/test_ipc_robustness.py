@@ -15,7 +15,7 @@ from gathering_helpers import LOOPBACK
 from test_service import a_rogue_client_then_a_gathering, running_service
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
-from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared import protocol
 
 GARBAGE = (

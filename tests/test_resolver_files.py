@@ -36,8 +36,9 @@ from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
-from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.supervision import Supervision
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
 from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule

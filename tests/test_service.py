@@ -25,8 +25,9 @@ from gathering_helpers import Recording, record_gathering
 from local_coturn import free_port
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
-from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.supervision import Supervision
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared import protocol
 from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.protocol.curve_keys import CurveKeys

@@ -15,8 +15,9 @@ from fake_transport import HostileTransport
 from gathering_helpers import LOOPBACK, record_gathering
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
-from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.supervision import Supervision
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
 from icegather.shared.config.gather_options import GATHERING_DEADLINE_SCHEDULES, GatherOptions, RetransmissionSchedule

@@ -43,7 +43,7 @@ from icegather.main_proc.diagnosis.exit_status import (
     EXIT_OK,
     EXIT_TRANSPORT_FAILED,
 )
-from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.main_proc.views.text_lines import printable
 from icegather.shared.config.dom_exception import DOMException

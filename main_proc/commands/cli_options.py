@@ -211,7 +211,7 @@ def transport_supervisor(args: argparse.Namespace) -> TransportSupervisor:
     if args.transport is None:
         if args.curve_secret or args.curve_server:
             raise BadInput("--curve-secret and --curve-server go with --transport tcp://...")
-        from icegather.main_proc.link.supervision import TransportError
+        from icegather.main_proc.link.transport_error import TransportError
         from icegather.main_proc.link.transport_process import TransportProcess
 
         sandbox = args.sandbox

@@ -10,8 +10,8 @@ from typing import TextIO
 
 from icegather.main_proc.diagnosis.exit_status import EXIT_FINDINGS, EXIT_OK, EXIT_TRANSPORT_FAILED
 from icegather.main_proc.link.sandbox_layers import fully_confined, layers
-from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared.structs import SandboxInfo
 
 

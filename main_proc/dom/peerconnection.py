@@ -29,8 +29,8 @@ from icegather.main_proc.dom.icegather_events import (
     IceServerNoteEvent,
     IceTransactionEvent,
 )
-from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared.config.dom_exception import invalid_state_error
 from icegather.shared.config.gather_options import GatherOptions

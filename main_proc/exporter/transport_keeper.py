@@ -17,8 +17,8 @@ import asyncio
 import contextlib
 import logging
 
-from icegather.main_proc.link.supervision import TransportError
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""How closely the main process watches a transport, and the error it raises when one fails."""
+"""How closely the main process watches a transport."""
 
 from __future__ import annotations
 
@@ -13,7 +13,3 @@ class Supervision:
     heartbeat_interval: float = 1.0
     # Silence (no message at all) after which the transport counts as hung.
     heartbeat_timeout: float = 5.0
-
-
-class TransportError(Exception):
-    """The transport process failed, refused a request, or could not be reached."""

@@ -44,7 +44,8 @@ import zmq
 import zmq.asyncio
 
 from icegather.main_proc.link.routing import Router, TransportObserver
-from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.supervision import Supervision
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_process import RESTART_STATUS, TransportProcess
 from icegather.main_proc.link.watchdogs import watch_connection, watch_heartbeats, watch_process
 from icegather.shared import protocol

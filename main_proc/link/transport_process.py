@@ -30,7 +30,7 @@ import tempfile
 import threading
 from typing import IO
 
-from icegather.main_proc.link.supervision import TransportError
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared import runtime_dirs
 from icegather.shared.platform_support import unsupported_platform
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from icegather.main_proc.link.supervision import Supervision, TransportError
+from icegather.main_proc.link.supervision import Supervision
 from icegather.main_proc.link.transport_client import TransportClient
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_process import TransportProcess
 
 
