@@ -35,7 +35,7 @@ from icegather.main_proc.commands.report_command import run_report
 from icegather.main_proc.views.page.drawable_records import drawable
 from icegather.main_proc.views.page.timeline_page import timeline_page
 from icegather.main_proc.views.report import RECORD_FIELDS
-from icegather.shared.config.gather_options import MAX_QUALITY_INTERVALS
+from icegather.shared.config.gather_limits import MAX_QUALITY_INTERVALS
 from icegather.shared.vocabulary.quality_thresholds import crossed
 
 __all__ = ["browser"]  # the module's Chromium, for the tests here

@@ -20,7 +20,8 @@ from icegather.main_proc.link.transport_client import TransportClient
 from icegather.main_proc.link.transport_error import TransportError
 from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 from icegather.shared import protocol
-from icegather.shared.config.gather_options import GATHERING_DEADLINE_SCHEDULES, GatherOptions, RetransmissionSchedule
+from icegather.shared.config.gather_limits import GATHERING_DEADLINE_SCHEDULES
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.structs import IceCandidateErrorInfo
 from icegather.transport_proc.gathering.turn_attempt import ALLOCATION_MISMATCH_RETRIES
 from icegather.transport_proc.turn.allocation import MAX_STALE_NONCE_RETRIES

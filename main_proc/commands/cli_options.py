@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
-from icegather.shared.config.gather_options import (
+from icegather.shared.config.gather_limits import (
     FINAL_WAIT_RANGE,
     MAX_QUALITY_SECONDS,
     MAX_SENDS_RANGE,
@@ -19,9 +19,8 @@ from icegather.shared.config.gather_options import (
     QUALITY_DEFAULT_RATE,
     QUALITY_RATE_RANGE,
     RTO_RANGE,
-    GatherOptions,
-    RetransmissionSchedule,
 )
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.version import __version__
 
 if TYPE_CHECKING:

@@ -49,14 +49,13 @@ import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is a 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.main_proc.exporter.allowed_targets import AllowedTarget, parse_allowed_target
 from icegather.main_proc.exporter.probe_time import stream_does_not_fit
-from icegather.shared.config.gather_options import (
+from icegather.shared.config.gather_limits import (
     MAX_QUALITY_SECONDS,
     MAX_STREAM_PACKETS,
     QUALITY_DEFAULT_RATE,
     QUALITY_RATE_RANGE,
-    GatherOptions,
-    RetransmissionSchedule,
 )
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_CONCURRENCY = 16

@@ -22,7 +22,8 @@ from icegather.main_proc.exporter.probe_request import ProbeRequest
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import summary_record
 from icegather.main_proc.views.reporter import Reporter
-from icegather.shared.config.gather_options import QUALITY_DRAIN_SECONDS, GatherOptions, RetransmissionSchedule
+from icegather.shared.config.gather_limits import QUALITY_DRAIN_SECONDS
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 
 @dataclass(frozen=True)

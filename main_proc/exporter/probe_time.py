@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import math
 
-from icegather.shared.config.gather_options import (
-    QUALITY_DRAIN_SECONDS,
-    RTO_RANGE,
-    GatherOptions,
-    RetransmissionSchedule,
-)
+from icegather.shared.config.gather_limits import QUALITY_DRAIN_SECONDS, RTO_RANGE
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 # What the probe leaves Prometheus to receive and store the answer in.
 SCRAPE_TIMEOUT_MARGIN = 0.5

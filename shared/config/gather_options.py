@@ -1,48 +1,33 @@
 """How the transport gathers, beyond the W3C configuration: the retransmission schedule and the
-gathering options, with their limits. The main process makes them (the API, the command line,
-the exporter) and the transport runs them; each is validated where it is made, and the
-protocol's schema checks them again on the wire (``shared.protocol.schemas``).
-
-Kept apart from the reports (``shared.structs``): the command line validates its options
-before it spawns the transport, and loads no report to do so.
+gathering options. The main process makes them (the API, the command line, the exporter) and
+the transport runs them; each is validated where it is made, against the limits in
+``gather_limits``, and the protocol's schema checks them again on the wire
+(``shared.protocol.schemas``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from icegather.shared.config.gather_limits import (
+    DEFAULT_FINAL_WAIT,
+    DEFAULT_INITIAL_RTO,
+    DEFAULT_MAX_SENDS,
+    FINAL_WAIT_RANGE,
+    GATHERING_DEADLINE_MARGIN,
+    GATHERING_DEADLINE_SCHEDULES,
+    MAX_GIVE_UP_AFTER,
+    MAX_LOCAL_ADDRESSES,
+    MAX_QUALITY_SECONDS,
+    MAX_SENDS_RANGE,
+    MAX_STREAM_PACKETS,
+    QUALITY_DEFAULT_RATE,
+    QUALITY_DRAIN_SECONDS,
+    QUALITY_RATE_RANGE,
+    RTO_RANGE,
+    STREAMS_IN_TURN,
+)
 from icegather.shared.net.endpoints import parse_ip
-
-# An upper bound of the schedules one URL's attempt can take in turn (tests/test_transport_rules
-# checks it against the transport's own retry limits), and a margin for the two processes.
-GATHERING_DEADLINE_SCHEDULES = 64
-GATHERING_DEADLINE_MARGIN = 2.0
-
-# The limits of a retransmission schedule: what the protocol's schema takes, and what every
-# time a gathering reports (an RTT, a send's time since the gathering started) fits in.
-RTO_RANGE = (0.001, 60.0)
-MAX_SENDS_RANGE = (1, 16)
-FINAL_WAIT_RANGE = (1, 64)
-MAX_GIVE_UP_AFTER = 600.0
-MAX_GATHERING_DEADLINE = GATHERING_DEADLINE_SCHEDULES * MAX_GIVE_UP_AFTER + GATHERING_DEADLINE_MARGIN
-MAX_LOCAL_ADDRESSES = 64
-# A relay's quality stream: how long it may run, and packets a second each way.
-MAX_QUALITY_SECONDS = 600.0
-QUALITY_RATE_RANGE = (1, 1000)
-QUALITY_DEFAULT_RATE = 50
-QUALITY_PAYLOAD_BYTES = 160  # a 20 ms frame of G.711 audio
-# The most intervals a stream's series is cut into, and their length for streams up to 60 s.
-MAX_QUALITY_INTERVALS = 600
-QUALITY_INTERVAL_MS = 100.0
-# After its last packet, how long a stream waits for stragglers.
-QUALITY_DRAIN_SECONDS = 2.0
-# One attempt's streams run in turn: at most two (see GatherOptions.gathering_deadline).
-STREAMS_IN_TURN = 2
-MAX_GATHERING_DEADLINE_WITH_QUALITY = 2 * MAX_GATHERING_DEADLINE + STREAMS_IN_TURN * (
-    MAX_QUALITY_SECONDS + QUALITY_DRAIN_SECONDS)
-# The most packets one stream sends each way: its facts are kept per packet (about 330 bytes
-# each way), and a gathering may run one per TURN URL.
-MAX_STREAM_PACKETS = 30_000
 
 
 @dataclass(frozen=True)
@@ -56,9 +41,9 @@ class RetransmissionSchedule:
     (Firefox: 11 s). Over TCP and TLS nothing is retransmitted; the same total applies.
     """
 
-    initial_rto: float = 0.5
-    max_sends: int = 5
-    final_wait: int = 4
+    initial_rto: float = DEFAULT_INITIAL_RTO
+    max_sends: int = DEFAULT_MAX_SENDS
+    final_wait: int = DEFAULT_FINAL_WAIT
 
     def __post_init__(self) -> None:
         # Refused here rather than by the transport: a schedule it refuses would leave the

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from icegather.shared.config.gather_options import (
+from icegather.shared.config.gather_limits import (
     FINAL_WAIT_RANGE,
     MAX_GATHERING_DEADLINE_WITH_QUALITY,
     MAX_GIVE_UP_AFTER,
@@ -19,9 +19,8 @@ from icegather.shared.config.gather_options import (
     MAX_STREAM_PACKETS,
     QUALITY_RATE_RANGE,
     RTO_RANGE,
-    GatherOptions,
-    RetransmissionSchedule,
 )
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.config.ice_config import MAX_URLS
 from icegather.shared.config.ice_url import MAX_URL_LENGTH
 from icegather.shared.protocol.checks import (

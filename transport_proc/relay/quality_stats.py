@@ -29,7 +29,7 @@ import statistics
 import struct
 from dataclasses import dataclass, field
 
-from icegather.shared.config.gather_options import MAX_QUALITY_INTERVALS, QUALITY_INTERVAL_MS, QUALITY_PAYLOAD_BYTES
+from icegather.shared.config.gather_limits import MAX_QUALITY_INTERVALS, QUALITY_INTERVAL_MS, QUALITY_PAYLOAD_BYTES
 from icegather.shared.net.endpoints import Address
 from icegather.shared.structs import RelayCheckInfo, RelayQualityInfo
 from icegather.shared.vocabulary.relay_outcomes import CARRIES_DATA, Mechanism, mechanism_counts, relay_outcome

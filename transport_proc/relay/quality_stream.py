@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 
-from icegather.shared.config.gather_options import QUALITY_DRAIN_SECONDS
+from icegather.shared.config.gather_limits import QUALITY_DRAIN_SECONDS
 from icegather.shared.structs import RelayQualityInfo
 from icegather.transport_proc.relay.quality_stats import QualityLog, StreamPath
 from icegather.transport_proc.relay.stream_ends import StreamEnd

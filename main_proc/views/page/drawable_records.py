@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from icegather.main_proc.views.text_lines import NOTE_WORDS
-from icegather.shared.config.gather_options import MAX_QUALITY_INTERVALS, MAX_QUALITY_SECONDS
+from icegather.shared.config.gather_limits import MAX_QUALITY_INTERVALS, MAX_QUALITY_SECONDS
 from icegather.shared.net.endpoints import parse_ip
 
 Check = Callable[[Any], bool]
