@@ -4,7 +4,7 @@
 Three commands, run in turns so that each sees the same machine: bare ``python -c pass`` (the
 floor any Python tool stands on), ``icegather -s http://x`` (bad input: answered before
 asyncio and ZeroMQ are loaded) and a one-shot check of one healthy local STUN server (the
-transport process is spawned as soon as the input is valid, and starts while the main process
+transport process is spawned as soon as the arguments parse, and starts while the main process
 loads the rest of itself). Medians of N runs, and each against the bare interpreter.
 
     python scripts/bench_cli.py [--quick]

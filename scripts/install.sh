@@ -34,4 +34,8 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # Editable: the checkout is the code that runs, so a change needs no reinstall.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
+# Byte-compiled now, as pip does for a regular install: where PYTHONDONTWRITEBYTECODE is set (as
+# container images often set it), every command would otherwise compile the main process's
+# modules again (the transport runs isolated, -I, and writes its own).
+.venv/bin/python -m compileall -q icegather
 [ "$extras" != test ] || bash scripts/peer_servers/build.sh  # Pion TURN, node-turn, the stun example server

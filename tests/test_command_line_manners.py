@@ -12,7 +12,7 @@ import pytest
 from commands import ICEGATHER
 
 from icegather.main_proc.commands.cli import EXIT_PIPE_CLOSED, run
-from icegather.main_proc.commands.cli_options import SUBCOMMANDS
+from icegather.main_proc.commands.cli_parser import SUBCOMMANDS
 
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from icegather.main_proc.commands.cli_options import build_parser, gather_options
+from icegather.main_proc.commands.cli_options import gather_options
+from icegather.main_proc.commands.cli_parser import build_parser
 from icegather.main_proc.diagnosis.addresses.address_rules import address_findings
 from icegather.main_proc.diagnosis.servers.outcomes import server_outcomes
 from icegather.main_proc.diagnosis.verdicts import diagnose

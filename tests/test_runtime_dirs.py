@@ -127,3 +127,28 @@ def test_a_confined_transport_removes_its_own_directory_under_xdg_runtime_dir(sh
     assert (popen.returncode, stderr) == (0, b"")
     assert Path(runtime_dir).parent == short_directory / "icegather-transports"
     assert not os.path.exists(runtime_dir)
+
+
+def test_a_transport_spawned_for_input_that_proves_bad_is_gone_with_its_directory_when_the_command_ends(
+    short_directory,
+):
+    """The command line spawns its transport as soon as its arguments parse, before it validates
+    the configuration; bad input found then kills it and removes its directory."""
+    xdg = short_directory / "run"
+    xdg.mkdir(mode=0o700)
+
+    result = subprocess.run([ICEGATHER, "-s", "http://x"], capture_output=True, text=True, timeout=60,
+                            env=without_xdg(XDG_RUNTIME_DIR=str(xdg)))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("icegather: SyntaxError: ICE server URL 'http://x'")
+    assert os.listdir(xdg / "icegather-transports") == []  # made for the transport, whose directory is gone
+    still_running = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # it ended while we looked
+            continue
+        if str(xdg).encode() in cmdline:
+            still_running.append(pid)
+    assert still_running == []

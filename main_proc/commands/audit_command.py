@@ -16,15 +16,15 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
+from icegather.main_proc.commands.cli import own_transport
 from icegather.main_proc.commands.cli_options import (
-    add_credential_options,
-    add_schedule_options,
-    add_transport_options,
+    check_transport,
     gather_options,
     load_configuration,
     read_minting,
     transport_supervisor,
 )
+from icegather.main_proc.commands.cli_parser import add_credential_options, add_schedule_options, add_transport_options
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.audit.audit_findings import (
     COUNT_KEYS,
@@ -196,8 +196,9 @@ def run_audit(argv: list[str], out: TextIO, err: TextIO) -> int:
         configuration = without_credentials_allowed(load_configuration(args, minting, time.time()))
         options = gather_options(args)
         validated = parse_configuration(configuration)
-        supervisor = transport_supervisor(args)
-    except (BadInput, DOMException, TypeError) as exc:
+        check_transport(args)
+        supervisor = transport_supervisor(args, own_transport(args))
+    except (BadInput, DOMException, TypeError, TransportError) as exc:
         err.write(f"icegather audit: {' '.join(str(exc).split())}\n")
         return EXIT_BAD_INPUT
     results, failure = asyncio.run(audit(validated, options, supervisor))

@@ -2,7 +2,7 @@
 
 ``icegather --server URL ...`` / ``--config FILE`` gathers once, prints each event as it
 arrives and a summary with a diagnosis; ``--watch SECONDS`` repeats that and prints one summary
-per round. The other commands (``cli_options.SUBCOMMANDS``: explain, audit, report, exporter,
+per round. The other commands (``cli_parser.SUBCOMMANDS``: explain, audit, report, exporter,
 sandbox) each have a module of their own.
 
 Exit status: 0 when gathering completed and the diagnosis found nothing; 1 when it found
@@ -24,23 +24,17 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import TYPE_CHECKING, TextIO
 
-from icegather.main_proc.commands.cli_options import (
-    SUBCOMMANDS,
-    build_parser,
-    check_watch,
-    gather_options,
-    load_configuration,
-    read_minting,
-    transport_supervisor,
-)
-from icegather.main_proc.credentials.secrets_input import BadInput
+from icegather.main_proc.commands.cli_parser import SUBCOMMANDS, build_parser
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TRANSPORT_FAILED
-from icegather.shared.config.dom_exception import DOMException
-from icegather.shared.config.ice_config import parse_configuration
+from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared.platform_support import unsupported_platform
 
 if TYPE_CHECKING:
+    import argparse
+
     from _typeshed import ReadableBuffer
+
+    from icegather.main_proc.link.transport_process import TransportProcess
 
 
 # 128 + SIGPIPE (13): the status a shell shows for a command that a closed pipe ended.
@@ -96,22 +90,45 @@ def quiet_on_closed_pipe(stdout: TextIO) -> TextIO:
 
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
-    # Each path imports what it needs once it is taken: bad input is answered before asyncio,
-    # ZeroMQ and the gathering code are loaded.
+    # Each path imports what it needs once it is taken: a gathering spawns its transport as soon
+    # as the arguments parse, and validates the rest of its input (loading the dataclasses,
+    # the configuration's parser and the credentials) while the transport starts; bad input is
+    # answered before asyncio, ZeroMQ and the gathering code are loaded.
     command = SUBCOMMANDS.get(argv[0]) if argv else None
     if command is not None:
         runner: Callable[[list[str], TextIO, TextIO], int] = getattr(import_module(command.module), command.function)
         return runner(argv[1:], out, err)
     args = build_parser().parse_args(argv)
     try:
+        spawned = own_transport(args)
+    except TransportError as exc:  # none can start here: its directory is unsafe, or the platform
+        err.write(f"icegather: {exc}\n")
+        return EXIT_BAD_INPUT
+    from icegather.main_proc.commands.cli_options import (
+        check_transport,
+        check_watch,
+        gather_options,
+        load_configuration,
+        read_minting,
+        transport_supervisor,
+    )
+    from icegather.main_proc.credentials.secrets_input import BadInput
+    from icegather.shared.config.dom_exception import DOMException
+    from icegather.shared.config.ice_config import parse_configuration
+
+    try:
         minting = read_minting(args)
         configuration = load_configuration(args, minting, time.time())
         options = gather_options(args)
         validated = parse_configuration(configuration)
         check_watch(args)
-        supervisor = transport_supervisor(args)
+        check_transport(args)
+        supervisor = transport_supervisor(args, spawned)
     except (BadInput, DOMException, TypeError) as exc:
-        err.write(f"icegather: {one_line(exc)}\n")
+        if spawned is not None:
+            spawned.kill()  # it served nothing
+        text = str(exc) if isinstance(exc, (DOMException, BadInput)) else f"{type(exc).__name__}: {exc}"
+        err.write(f"icegather: {one_line(text)}\n")
         return EXIT_BAD_INPUT
     import asyncio
 
@@ -123,7 +140,15 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         return EXIT_INTERRUPTED
 
 
-def one_line(exc: BaseException) -> str:
-    """The error for stderr: DOM exceptions and our own say their name; TypeError is added."""
-    text = str(exc) if isinstance(exc, (DOMException, BadInput)) else f"{type(exc).__name__}: {exc}"
+def own_transport(args: argparse.Namespace) -> TransportProcess | None:
+    """Our own transport process, spawned now, unless --transport names a service to use."""
+    if args.transport is not None:
+        return None
+    from icegather.main_proc.link.transport_process import TransportProcess
+
+    return TransportProcess.start(sandbox=args.sandbox)
+
+
+def one_line(text: str) -> str:
+    """An error's text for stderr, on one line."""
     return " ".join(text.split())

@@ -13,9 +13,9 @@ thread copies what comes through it to this process's standard error. A transpor
 its seccomp filter (SIGSYS) tried something its sandbox forbids: a sandbox violation, reported
 as such rather than as a crash.
 
-The command line spawns it as soon as its input is known to be good, before it loads asyncio
-and ZeroMQ itself, so that both processes start up at the same time: this module imports
-asyncio only in the methods that wait.
+The command line spawns it as soon as its arguments parse, before it validates the rest of its
+input or loads asyncio and ZeroMQ itself, so that both processes start up at the same time
+(input found bad then kills it): this module imports asyncio only in the methods that wait.
 """
 
 from __future__ import annotations
