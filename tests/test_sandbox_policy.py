@@ -121,9 +121,10 @@ def test_every_rule_names_a_system_call_libseccomp_knows():
     assert unknown == []
 
 
-def test_the_jobs_allowed_are_those_the_open_file_limit_has_room_for():
-    assert policy.jobs_within(open_files_limit(16_384, 20_000), 16_384) == (20_000 - policy.BASE_FILES) // 4
-    assert policy.jobs_within(open_files_limit(100, 1 << 20), 100) == 100
+def test_the_jobs_may_hold_together_what_the_open_file_limit_leaves_beside_the_process_s_own():
+    assert policy.file_budget(open_files_limit(16_384, 20_000)) == 20_000 - policy.BASE_FILES
+    assert policy.file_budget(open_files_limit(100, 1 << 20)) == 100 * policy.FILES_PER_JOB
+    assert policy.file_budget(100) == 0
 
 
 def test_open_files_grow_with_the_jobs_allowed_up_to_the_hard_limit():

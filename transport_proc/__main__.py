@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             logging.warning("running without a sandbox (--no-sandbox)")
             raise_open_file_limit()
-        max_jobs = args.max_jobs if sandbox is None else sandbox.max_jobs
         tune_garbage_collector()
-        status = asyncio.run(run_service(args.bind, args.watch_stdin, curve, args.curve_clients, max_jobs, sandbox))
+        status = asyncio.run(
+            run_service(args.bind, args.watch_stdin, curve, args.curve_clients, args.max_jobs, sandbox)
+        )
     except (EndpointRefused, ValueError, OSError) as exc:
         sys.exit(f"icegather.transport_proc: {exc}")
     except KeyboardInterrupt:

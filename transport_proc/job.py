@@ -23,6 +23,8 @@ class Job(ABC):
 
     # The state it reports first ("gathering", "auditing"); the last is "complete".
     STARTED: ClassVar[str]
+    # What it is called in a refusal.
+    NAME: ClassVar[str]
 
     def __init__(
         self, request: protocol.Gather | protocol.Audit, send: protocol.Send,
@@ -36,6 +38,8 @@ class Job(ABC):
         self.local_addresses: tuple[str, ...] = ()
         self._allocations = Allocations()
         self._reporting = False
+        # The open files the service holds for it, from when it admits it (``files_needed``).
+        self.files = 0
 
     @property
     def schedule(self) -> RetransmissionSchedule:
@@ -68,6 +72,16 @@ class Job(ABC):
     def _runs(self, url: IceUrl) -> bool:
         """Whether the job runs ``url`` at all."""
         return True
+
+    def files_needed(self) -> int:
+        """The most open files the job may hold at once: an upper bound, which the service
+        admits jobs by (a socket that cannot be opened would fail a server that is fine)."""
+        urls = [url for server in self.configuration.ice_servers for url in server.urls if self._runs(url)]
+        return self._files_needed(urls, len(gathering_addresses(self.options.local_addresses, self._machine_addresses)))
+
+    @abstractmethod
+    def _files_needed(self, urls: list[IceUrl], local_addresses: int) -> int:
+        """``files_needed`` for ``urls``, run from ``local_addresses`` local addresses."""
 
     @abstractmethod
     async def _run_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:

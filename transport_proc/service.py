@@ -31,6 +31,7 @@ import contextlib
 import functools
 import logging
 import os
+import resource
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -50,6 +51,7 @@ from icegather.transport_proc.interfaces.tracker import AddressTracker, interfac
 from icegather.transport_proc.ipc.connections import Connection, ConnectionMonitor
 from icegather.transport_proc.ipc.endpoint import EndpointRefused, check_endpoint, private_ipc_directory
 from icegather.transport_proc.job import Job
+from icegather.transport_proc.sandbox.policy import file_budget
 
 if TYPE_CHECKING:
     from icegather.shared.protocol.curve_keys import CurveKeys
@@ -60,8 +62,11 @@ logger = logging.getLogger(__name__)
 # How many dropped clients are remembered, to ignore what they sent just before they went.
 REMEMBERED_DROPS = 4096
 # Jobs (gatherings and audits) one transport runs at once, by default (a gathering lasts until
-# its peer connection closes): each holds sockets, and the process has a limit on open files.
+# its peer connection closes): each holds sockets, and the process has a limit on open files,
+# which admits each job by what it may hold (``Job.files_needed``).
 MAX_JOBS = 16_384
+# The open files counted under a limit that is infinite.
+MAX_OPEN_FILES = 1 << 20
 
 # The exit status of a transport that restarts to read a replaced file (EX_TEMPFAIL: try
 # again; systemd's Restart=on-failure, or the main process's supervisor, starts a new one).
@@ -108,6 +113,11 @@ class TransportService:
     ) -> None:
         self.sock = sock
         self.max_jobs = max_jobs
+        # Open files the jobs may hold together, under the limit the process has now (the
+        # sandbox set it, or the entry point raised it), and what the running jobs may hold.
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.file_budget = file_budget(soft_limit if soft_limit != resource.RLIM_INFINITY else MAX_OPEN_FILES)
+        self.files_held = 0
         self.machine_addresses = machine_addresses  # what a job without local addresses gathers from
         self.sandbox_info = SandboxInfo()  # what server_hello says of the process's confinement
         self.clients: dict[bytes, Client] = {}
@@ -233,9 +243,8 @@ class TransportService:
         for client in self.clients.values():
             if client.heartbeat is not None:
                 client.heartbeat.cancel()
-        closing = [
-            self._close(client, key) for client in self.clients.values() for key in list(client.jobs)
-        ]
+        ended = [self._end(client, key) for client in self.clients.values() for key in list(client.jobs)]
+        closing = [job.close() for job in ended if job is not None]
         # Closes that a client asked for just before it went away are still releasing.
         await asyncio.gather(*closing, *self._closings)
         for client in self.clients.values():
@@ -291,7 +300,10 @@ class TransportService:
                 await asyncio.wait_for(self._idle.wait(), max(job.options.gathering_deadline for job in running))
 
     def _close_in_background(self, client: Client, key: JobKey) -> None:
-        closing = asyncio.ensure_future(self._close(client, key))
+        job = self._end(client, key)
+        if job is None:
+            return
+        closing = asyncio.ensure_future(job.close())
         self._closings.add(closing)
         closing.add_done_callback(self._closings.discard)
 
@@ -308,10 +320,17 @@ class TransportService:
             refusal = "this id is already in use"
         elif self.jobs >= self.max_jobs:
             refusal = f"the transport already runs {self.max_jobs} gatherings and audits, its limit; close some first"
+        else:
+            job.files = job.files_needed()
+            free = self.file_budget - self.files_held
+            if job.files > free:
+                refusal = (f"the transport's open files are taken: this {job.NAME} may hold {job.files} sockets, and "
+                           f"{max(free, 0)} of {self.file_budget} are free; close some first")
         if refusal is not None:
             self.send(client, job.rejected(refusal))
             return
         self.jobs += 1
+        self.files_held += job.files
         task = asyncio.ensure_future(job.run())
         task.add_done_callback(lambda t: self._job_ended(client, job, t))
         client.jobs[key] = (job, task)
@@ -325,16 +344,21 @@ class TransportService:
             logger.error("%s failed", job, exc_info=error)
             self.send(client, job.rejected(f"internal error: {type(error).__name__}"))
 
-    async def _close(self, client: Client, key: JobKey) -> None:
+    def _end(self, client: Client, key: JobKey) -> Job | None:
+        """Stop a job and take it off the books at once, its share of the limits with it: a
+        client that closes one peer connection and gathers for another in the same turn is not
+        refused. Its sockets close as its allocations are released, within a short schedule
+        (``turn.lifecycle.RELEASE_SCHEDULE``), which the estimates' upper bounds leave room for."""
         entry = client.jobs.pop(key, None)
         if entry is None:
-            return
+            return None
+        job, task = entry
         self.jobs -= 1
+        self.files_held -= job.files
         if not self.jobs:
             self._idle.set()
-        job, task = entry
         task.cancel()
-        await job.close()
+        return job
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1

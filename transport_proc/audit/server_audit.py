@@ -60,6 +60,7 @@ class ServerAudit(Job):
     """One audit of a configuration's servers, as an ``audit`` message asked."""
 
     STARTED = "auditing"
+    NAME = "audit"
 
     def __init__(
         self, request: protocol.Audit, send: protocol.Send, machine_addresses: InterfaceAddresses = interface_addresses
@@ -76,6 +77,11 @@ class ServerAudit(Job):
 
     def __repr__(self) -> str:
         return f"<ServerAudit audit_id={self.audit_id}>"
+
+    def _files_needed(self, urls: list[IceUrl], local_addresses: int) -> int:
+        # Each URL is audited from one local address: its socket, a second for the IPv6 ask
+        # (TURN), and one TLS probe's connection at a time (stuns:, turns:).
+        return sum(1 + (1 if url.is_turn else 0) + (1 if url.uses_tls else 0) for url in urls)
 
     async def close(self) -> None:
         await super().close()

@@ -50,6 +50,7 @@ class Gathering(Job):
     """One peer connection's gathering, as a ``gather`` message asked."""
 
     STARTED = "gathering"
+    NAME = "gathering"
     # What its attempts work with, once the local addresses are chosen (``_prepare``).
     _context: AttemptContext
 
@@ -117,6 +118,18 @@ class Gathering(Job):
 
     def _runs(self, url: IceUrl) -> bool:
         return url.is_turn or self.configuration.ice_transport_policy != "relay"
+
+    def _files_needed(self, urls: list[IceUrl], local_addresses: int) -> int:
+        # From each local address: the host socket, and a socket per URL but STUN over UDP
+        # (which uses the host socket). A TURN URL's allocation may have the IPv6 ask's
+        # allocation beside it; each relay checked, a peer socket; each relay streamed, a far
+        # allocation and the stream's far end.
+        options = self.options
+        relays = 2 if options.ipv6_relay else 1
+        per_relay = (1 if options.relay_check else 0) + (2 if options.quality_seconds else 0)
+        turn = relays * (1 + per_relay)
+        own_sockets = sum(turn if url.is_turn else 0 if url.transport == "udp" else 1 for url in urls)
+        return local_addresses * (1 + own_sockets)
 
     async def _run_url(self, url: IceUrl, server: IceServer, server_index: int) -> None:
         try:

@@ -27,7 +27,7 @@ from icegather.shared.protocol.restart_causes import RestartCause
 from icegather.shared.structs import SandboxInfo
 from icegather.transport_proc.sandbox import landlock, limits
 from icegather.transport_proc.sandbox.file_watch import FileWatch
-from icegather.transport_proc.sandbox.policy import RESOLVER_FILES, jobs_within, path_rules, syscall_rules
+from icegather.transport_proc.sandbox.policy import RESOLVER_FILES, path_rules, syscall_rules
 from icegather.transport_proc.sandbox.seccomp_filter import SeccompFilter
 
 
@@ -139,7 +139,6 @@ class Sandbox:
         self.plan = plan
         self.landlock_abi = landlock.abi_version()
         self.landlock_enforced = False
-        self.max_jobs = plan.max_jobs
         # With Landlock, which holds the files it grants by inode: tells when one is replaced.
         self.file_watch: FileWatch | None = None
         # Kept open: once confined, /proc/self/status can no longer be opened, only re-read.
@@ -153,7 +152,7 @@ class Sandbox:
         warm_up()
         self._filter = SeccompFilter()  # libseccomp is a file
         # The jobs the open-file limit leaves room for (the hard limit may be lower than asked).
-        self.max_jobs = jobs_within(limits.set_limits(self.plan.max_jobs), self.plan.max_jobs)
+        limits.set_limits(self.plan.max_jobs)
         limits.drop_capabilities()
         limits.forbid_new_privileges()
         if self.landlock_abi > 0:

@@ -200,19 +200,20 @@ def syscall_rules(pid: int, threads: tuple[int, ...] = ()) -> tuple[SyscallRule,
 
 # --- resource limits ----------------------------------------------------------------------
 
-# Open files a job may hold at once: a gathering keeps one UDP socket per local address (two on
-# a dual-stack host) and one connection per TURN URL over TCP or TLS while its allocation lives.
+# The open files of a typical job, which the limit is sized by: a STUN and a TURN URL from a
+# dual-stack host. Each job is admitted by its own need (``Job.files_needed``).
 FILES_PER_JOB = 4
 # The process's own: standard streams, the event loop's, ZeroMQ's, the resolver's.
 BASE_FILES = 256
 
 
 def open_files_limit(max_jobs: int, hard_limit: int) -> int:
-    """The open-file limit that ``max_jobs`` jobs need, never above the current hard limit."""
+    """The open-file limit that ``max_jobs`` typical jobs need, never above the current hard
+    limit."""
     return min(BASE_FILES + FILES_PER_JOB * max_jobs, hard_limit)
 
 
-def jobs_within(files_limit: int, max_jobs: int) -> int:
-    """The jobs that fit in ``files_limit`` open files, at most ``max_jobs``: beyond them a
-    ``gather`` is refused cleanly rather than failing on a socket it cannot open."""
-    return max(1, min(max_jobs, (files_limit - BASE_FILES) // FILES_PER_JOB))
+def file_budget(files_limit: int) -> int:
+    """What the jobs may hold together under an open-file limit of ``files_limit``: beyond it
+    a job is refused cleanly rather than failing on a socket it cannot open."""
+    return max(0, files_limit - BASE_FILES)
