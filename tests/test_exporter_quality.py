@@ -9,6 +9,8 @@ import time
 from collections import Counter
 
 import pytest
+from exporter_helpers import lossy_proxy
+from local_coturn import local_coturn
 from local_exporter import Response, exporter_process
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -16,12 +18,21 @@ from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.servers.outcomes import ServerOutcome
 from icegather.main_proc.diagnosis.verdicts import diagnose
 from icegather.main_proc.exporter.config import parse_config
+from icegather.main_proc.exporter.debug_text import quality_text
 from icegather.main_proc.exporter.probe_metrics import ProbeCollector
 from icegather.main_proc.exporter.probe_request import BadProbe, probe_request
-from icegather.main_proc.exporter.probe_time import GIVE_UP_SHARE, fitted_schedule
+from icegather.main_proc.exporter.probe_time import (
+    GIVE_UP_SHARE,
+    MIN_TIMEOUT,
+    fitted_schedule,
+    schedule_seconds,
+    stream_needs,
+    stream_seconds,
+    streams_in_turn,
+)
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import Tally
-from icegather.shared.config.gather_options import RetransmissionSchedule
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 # --- the quality stream (quality_seconds) -------------------------------------------------------
 
@@ -138,12 +149,21 @@ def quality_module(**options: object) -> dict:
         ({"relay_check": False}, "module 'quality': quality_seconds needs relay_check: true"),
         ({"quality_seconds": 60, "quality_rate": 501},
          "module 'quality': quality_seconds x quality_rate must be at most 30,000 packets"),
-        ({"timeout": 7}, "module 'quality': its quality stream needs 7.5 s (5 s, 2 s for its last packets to come "
-         "back, and 0.5 s to reach the relay first), more than its timeout of 7 s: raise timeout or lower "
-         "quality_seconds"),
-        ({"relay_to_relay": True, "timeout": 7.5}, "module 'quality': its quality stream needs 8 s (5 s, 2 s for its "
-         "last packets to come back, and 1 s to reach the relay and the far relay first), more than its timeout of "
-         "7.5 s: raise timeout or lower quality_seconds"),
+        ({"ipv6_relay": False, "timeout": 7}, "module 'quality': its quality stream needs 7.5 s (5 s, 2 s for its "
+         "last packets to come back, and 0.5 s to reach the relay first), more than its timeout of 7 s: raise timeout "
+         "or lower quality_seconds"),
+        ({"ipv6_relay": False, "relay_to_relay": True, "timeout": 7.5}, "module 'quality': its quality stream needs "
+         "8 s (5 s, 2 s for its last packets to come back, and 1 s to reach the relay and the far relay first), more "
+         "than its timeout of 7.5 s: raise timeout or lower quality_seconds"),
+        # With ipv6_relay (the exporter's default) the IPv6 relay's stream follows the IPv4 relay's: a timeout
+        # that holds one stream does not hold the two.
+        ({"timeout": 14}, "module 'quality': its quality streams need 14.5 s (the IPv4 relay's and then the IPv6 "
+         "relay's, each 5 s, 2 s for its last packets to come back, and 0.5 s to reach the relay first), more than "
+         "its timeout of 14 s: raise timeout, lower quality_seconds or set ipv6_relay: false"),
+        ({"relay_to_relay": True, "timeout": 14.9}, "module 'quality': its quality streams need 15 s (the IPv4 "
+         "relay's and then the IPv6 relay's, each 5 s, 2 s for its last packets to come back, and 1 s to reach the "
+         "relay and the far relay first), more than its timeout of 14.9 s: raise timeout, lower quality_seconds or "
+         "set ipv6_relay: false"),
         ({"relay_to_relay": "yes"}, "module 'quality': relay_to_relay must be bool"),
         ({"quality_seconds": 0, "relay_to_relay": True},
          "module 'quality': relay_to_relay needs quality_seconds, the stream that takes that path"),
@@ -156,40 +176,69 @@ def test_a_quality_module_that_cannot_work_is_refused_with_one_line(module, mess
     assert str(refused.value) == message
 
 
-def test_a_quality_modules_schedule_is_fitted_to_the_time_its_stream_leaves():
-    config = parse_config(quality_module(quality_rate=100), {})
-    request = probe_request("target=stun:stun.example.invalid&module=quality", "10", config, time.time())
+@pytest.mark.parametrize(
+    ("ipv6_relay", "in_turn", "set_aside"),
+    [(True, 2, 2 * (5 + 2)), (False, 1, 5 + 2)],  # the IPv6 relay's stream follows the IPv4 relay's
+)
+def test_a_quality_module_sets_aside_the_time_of_the_streams_one_attempt_runs_in_turn(
+    ipv6_relay, in_turn, set_aside
+):
+    module = parse_config(quality_module(ipv6_relay=ipv6_relay), {}).modules["quality"]
+
+    assert module.options.ipv6_relay is ipv6_relay
+    assert streams_in_turn(module.options) == in_turn
+    assert stream_seconds(module.options) == set_aside
+    assert stream_needs(module.options) == set_aside + MIN_TIMEOUT
+    assert schedule_seconds(module.options, 20) == 20 - set_aside
+    assert f"; {set_aside} s set aside" in quality_text(module.options)  # what debug=true shows
+
+
+@pytest.mark.parametrize(("ipv6_relay", "scrape_timeout", "left"), [(True, "20", 19.5 - 14), (False, "10", 9.5 - 7)])
+def test_a_quality_modules_schedule_is_fitted_to_the_time_its_streams_leave(ipv6_relay, scrape_timeout, left):
+    config = parse_config(quality_module(quality_rate=100, ipv6_relay=ipv6_relay, timeout=20), {})
+    request = probe_request("target=stun:stun.example.invalid&module=quality", scrape_timeout, config, time.time())
 
     options = request.options(request.timeout)
-    # 9.5 s less 7 s of stream: the default schedule gives up within 80 % of the 2.5 s left.
-    assert (request.timeout, options.quality_seconds, options.quality_rate) == (9.5, 5, 100)
-    assert options.schedule == fitted_schedule(RetransmissionSchedule(), 2.5)
-    assert options.schedule.give_up_after <= GIVE_UP_SHARE * 2.5
+    # The default schedule gives up within 80 % of what the streams leave.
+    assert (options.quality_seconds, options.quality_rate, options.ipv6_relay) == (5, 100, ipv6_relay)
+    assert options.schedule == fitted_schedule(RetransmissionSchedule(), left)
+    assert options.schedule.give_up_after <= GIVE_UP_SHARE * left
 
 
-def test_a_scrape_timeout_too_short_for_the_stream_is_refused_with_the_timeout_it_needs():
-    config = parse_config(quality_module(), {})
+@pytest.mark.parametrize(
+    ("ipv6_relay", "scrape_timeout", "message"),
+    [
+        (False, "7.5", "module 'quality': its quality stream needs 7.5 s (5 s, 2 s for its last packets to come back, "
+         "and 0.5 s to reach the relay first), more than the 7 s this scrape allows (its scrape timeout less 0.5 s): "
+         "give the job a scrape_timeout of at least 8 s or lower quality_seconds"),
+        # 10 s holds one stream (7.5 s) but not the two in turn.
+        (True, "10", "module 'quality': its quality streams need 14.5 s (the IPv4 relay's and then the IPv6 relay's, "
+         "each 5 s, 2 s for its last packets to come back, and 0.5 s to reach the relay first), more than the 9.5 s "
+         "this scrape allows (its scrape timeout less 0.5 s): give the job a scrape_timeout of at least 15 s, lower "
+         "quality_seconds or set ipv6_relay: false"),
+    ],
+)
+def test_a_scrape_timeout_too_short_for_the_streams_is_refused_with_the_timeout_they_need(
+    ipv6_relay, scrape_timeout, message
+):
+    config = parse_config(quality_module(ipv6_relay=ipv6_relay), {})
 
     with pytest.raises(BadProbe) as refused:
-        probe_request("target=stun:stun.example.invalid&module=quality", "7.5", config, time.time())
+        probe_request("target=stun:stun.example.invalid&module=quality", scrape_timeout, config, time.time())
 
     assert (refused.value.status, refused.value.kind) == (400, "stream does not fit")
-    assert str(refused.value) == (
-        "module 'quality': its quality stream needs 7.5 s (5 s, 2 s for its last packets to come back, and 0.5 s to "
-        "reach the relay first), more than the 7 s this scrape allows (its scrape timeout less 0.5 s): give the job a "
-        "scrape_timeout of at least 8 s, or lower quality_seconds"
-    )
+    assert str(refused.value) == message
 
 
-def test_relay_to_relay_shares_the_time_the_stream_leaves_between_the_two_allocations():
-    config = parse_config(quality_module(relay_to_relay=True), {})
-    request = probe_request("target=stun:stun.example.invalid&module=quality", "10", config, time.time())
+def test_relay_to_relay_shares_the_time_the_streams_leave_between_the_two_allocations():
+    config = parse_config(quality_module(relay_to_relay=True, timeout=20), {})
+    request = probe_request("target=stun:stun.example.invalid&module=quality", None, config, time.time())
 
     options = request.options(request.timeout)
-    # 9.5 s less 7 s of stream leaves 2.5 s: the near allocation, then the far one, 1.25 s each.
-    assert options.relay_to_relay
-    assert options.schedule == fitted_schedule(RetransmissionSchedule(), 1.25)
-    assert 2 * options.schedule.give_up_after <= GIVE_UP_SHARE * 2.5
+    # 20 s less two streams of 7 s leaves 6 s: the near allocation, then the far one, 3 s each.
+    assert options.relay_to_relay and options.ipv6_relay
+    assert options.schedule == fitted_schedule(RetransmissionSchedule(), 3)
+    assert 2 * options.schedule.give_up_after <= GIVE_UP_SHARE * 6
 
 
 # --- one series per relay URL and family ------------------------------------------------------------
@@ -323,3 +372,28 @@ def test_relay_to_relay_streams_through_two_real_relays_and_names_each_pair(tmp_
     assert pair.value("icegather_probe_success") == 1
     # One TURN URL: its far relay is a second allocation on the same URL.
     assert alone.value("icegather_relay_loss_ratio", url=udp, far_url=udp, family="IPv4", direction="out") == 0
+
+
+
+def test_a_dual_stack_servers_two_relays_stream_in_turn_within_the_time_the_module_sets_aside(tmp_path):
+    # coturn relays on IPv4 and IPv6: with ipv6_relay, the IPv6 relay asked after the IPv4 one
+    # streams after it. Behind a lossy proxy each stream waits its whole 2 s for lost packets
+    # (on a clean path it ends with the last echo), so the two take over 6 s: more than a timeout
+    # that holds one stream (1 + 2 + 0.5 s) with room to spare, as the module's has.
+    streaming = GatherOptions(relay_check=True, ipv6_relay=True, quality_seconds=1)
+    timeout = stream_needs(streaming) + 2
+    with local_coturn(relay_ips=("127.0.0.1", "::1")) as dual_stack, lossy_proxy(dual_stack.port, 0.05) as port:
+        quality_exporter_config(tmp_path, dual_stack, local_addresses=["127.0.0.1", "::1"], ipv6_relay=True,
+                                timeout=timeout)
+        server = {**dual_stack.ice_server("turn"), "urls": f"turn:127.0.0.1:{port}"}
+        (tmp_path / "ice" / "dual.json").write_text(json.dumps({"iceServers": [server]}))
+        with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:
+            answer = exporter.get("/probe?target=file:dual.json&module=stream")
+
+    assert timeout == 2 * (1 + 2) + 0.5 + 2
+    assert answer.value("icegather_probe_info", verdict="timed out") is None
+    for family in ("IPv4", "IPv6"):
+        labels = {"url": server["urls"], "family": family}
+        assert answer.value("icegather_relay_up", **labels) == 1
+        assert answer.value("icegather_relay_packets", **labels, direction="out", fate="sent") == 50
+        assert answer.value("icegather_relay_packets", **labels, direction="back", fate="received") > 0

@@ -87,9 +87,9 @@ def test_the_shipped_modules_load_and_allow_the_targets_the_shipped_scrape_jobs_
     for module, target, scrape_timeout in probed:  # no packet: probe_request only checks, its time too
         probe_request(urllib.parse.urlencode({"module": module, "target": target}), scrape_timeout, config,
                       time.time())
-    with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 13 s")):
+    with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 25 s")):
         probe_request("module=call_quality&target=turn:turn.example.org", "10", config, time.time())
-    with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 13.5 s")):
+    with pytest.raises(BadProbe, match=re.escape("give the job a scrape_timeout of at least 25.5 s")):
         probe_request("module=call_path&target=turn:turn.example.org", "13", config, time.time())
     with pytest.raises(BadProbe, match=re.escape("may not probe 'turn:turn.example.org.invalid:3478'")):
         probe_request("module=turn_rest&target=turn:turn.example.org.invalid:3478", None, config, time.time())
@@ -183,7 +183,7 @@ def test_prometheus_stores_the_quality_stream_of_a_relay_probed_through_the_expo
     # first scrape comes within one interval).
     module = coturn_module(coturn, tmp_path / "credential", local_addresses=["127.0.0.1"],
                            schedule={"rto": 0.05, "max_sends": 2, "final_wait": 2}, quality_seconds=0.5,
-                           quality_rate=100)
+                           quality_rate=100, ipv6_relay=False)
     (tmp_path / "icegather.yml").write_text(json.dumps({"modules": {"quality": module}}))
     target = coturn.url("turn")
     with exporter_process(tmp_path / "icegather.yml", tmp_path / "exporter.log") as exporter:

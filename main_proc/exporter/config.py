@@ -32,8 +32,9 @@ sent. Secrets are read when the file is loaded (a mistake shows at start-up, not
 never appear in an error: ``BadInput`` names the module, the key or the file. The module
 ``default`` (no credentials, the default schedule) exists without any file.
 
-A module with ``quality_seconds`` must leave room in its ``timeout`` for its stream (``probe_time``
-says how a probe's time is shared); one that cannot is refused here, not at each scrape.
+A module with ``quality_seconds`` must leave room in its ``timeout`` for its streams, two in turn
+with ``ipv6_relay`` (``probe_time`` says how a probe's time is shared); one that cannot is refused
+here, not at each scrape.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is a 
 
 from icegather.main_proc.credentials.secrets_input import BadInput, Minting, read_secret_file
 from icegather.main_proc.exporter.allowed_targets import AllowedTarget, parse_allowed_target
-from icegather.main_proc.exporter.probe_time import stream_does_not_fit
+from icegather.main_proc.exporter.probe_time import stream_does_not_fit, stream_remedies
 from icegather.shared.config.gather_limits import (
     MAX_QUALITY_SECONDS,
     MAX_STREAM_PACKETS,
@@ -184,7 +185,7 @@ def parse_module(name: str, entry: Any, environ: Mapping[str, str]) -> Module:
     timeout = _number(module.get("timeout", DEFAULT_TIMEOUT), f"{where}: timeout", 0.5, 3600)
     too_long = stream_does_not_fit(options, timeout)
     if too_long is not None:
-        raise BadInput(f"{where}: {too_long} its timeout of {timeout:g} s: raise timeout or lower quality_seconds")
+        raise BadInput(f"{where}: {too_long} its timeout of {timeout:g} s: {stream_remedies(options, 'raise timeout')}")
     return Module(
         name=name,
         username=username,

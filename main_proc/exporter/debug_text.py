@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from icegather.main_proc.exporter.config import Module
 from icegather.main_proc.exporter.probe_request import ProbeRequest
+from icegather.main_proc.exporter.probe_time import stream_seconds, streams_in_turn
 from icegather.main_proc.observed_round import RoundResult
 from icegather.main_proc.views.report import summary_record
 from icegather.main_proc.views.reporter import Reporter
@@ -79,8 +80,10 @@ def module_text(request: ProbeRequest, options: GatherOptions) -> str:
 def quality_text(options: GatherOptions) -> str:
     if not options.quality_seconds:
         return "0 (no stream)"
+    in_turn = " for the IPv4 relay's stream and then the IPv6 relay's" if streams_in_turn(options) > 1 else ""
     return (f"{options.quality_seconds:g} ({options.quality_rate} packets a second each way, then "
-            f"{QUALITY_DRAIN_SECONDS:g} s for the last ones; the schedule is fitted to the time left)")
+            f"{QUALITY_DRAIN_SECONDS:g} s for the last ones; {stream_seconds(options):g} s set aside{in_turn}, the "
+            "schedule fitted to the time left)")
 
 
 def credentials_source(module: Module) -> str:

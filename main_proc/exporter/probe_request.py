@@ -35,6 +35,7 @@ from icegather.main_proc.exporter.probe_time import (
     schedule_seconds,
     stream_does_not_fit,
     stream_needs,
+    stream_remedies,
 )
 from icegather.shared.config.dom_exception import DOMException
 from icegather.shared.config.gather_options import GatherOptions
@@ -69,7 +70,7 @@ class ProbeRequest:
 
     def options(self, seconds: float) -> GatherOptions:
         """The module's options for a gathering that has ``seconds``: its schedule fitted to
-        what its quality stream leaves of them (shared with the far relay's allocation, relay to
+        what its quality streams leave of them (shared with the far relay's allocation, relay to
         relay), and every transaction traced for ``debug``."""
         options = self.module.options
         schedule = fitted_schedule(options.schedule, schedule_seconds(options, seconds))
@@ -107,8 +108,8 @@ def probe_request(query: str, scrape_timeout: str | None, config: ExporterConfig
         raise BadProbe(
             "stream does not fit",
             f"module {module.name!r}: {too_long} the {timeout:g} s this scrape allows (its scrape timeout less "
-            f"{SCRAPE_TIMEOUT_MARGIN:g} s): give the job a scrape_timeout of at least {needed:g} s, or lower "
-            "quality_seconds",
+            f"{SCRAPE_TIMEOUT_MARGIN:g} s): "
+            f"{stream_remedies(module.options, f'give the job a scrape_timeout of at least {needed:g} s')}",
         )
     return ProbeRequest(target, module, configuration, validated, minted, timeout, debug)
 

@@ -13,21 +13,25 @@ Under Prometheus's default 10 s: the probe has 9.5 s, and the default schedule (
 5 sends, giving up after 9.5 s) becomes RTO 0.4 s, giving up after 7.6 s.
 
 A module's quality stream (``quality_seconds``) runs after the relay check, and then waits
-``QUALITY_DRAIN_SECONDS`` for its last packets: that time is set aside first, and the schedule
-is fitted to what is left. The stream is never shortened to fit: its length sets how finely it
-measures loss (at 50 packets a second, one packet lost of a 1 s stream is 2 %, over the 1 %
-that flags a relay), so a shortened stream would raise alerts that a full one would not. A
-probe whose time cannot hold its stream and ``MIN_TIMEOUT`` to reach the relay is refused with
-the reason (at load for the module's own timeout, at the scrape for a shorter scrape timeout).
-Relay to relay, a second allocation (the far relay) follows the first, with the same schedule:
-the time the stream leaves is shared by the two, and the stream needs ``MIN_TIMEOUT`` for each.
+``QUALITY_DRAIN_SECONDS`` for its last packets. The attempts' streams (one per URL and local
+address) run at once, but one attempt's relays stream in turn: with ``ipv6_relay`` (on in the
+exporter), a server that gives an IPv4 relay is asked for an IPv6 one after it, and that relay's
+stream follows the first (``STREAMS_IN_TURN``, as ``GatherOptions.gathering_deadline`` counts).
+The time of the streams in turn is set aside first, and the schedule is fitted to what is left.
+A stream is never shortened to fit: its length sets how finely it measures loss (at 50 packets
+a second, one packet lost of a 1 s stream is 2 %, over the 1 % that flags a relay), so a
+shortened stream would raise alerts that a full one would not. A probe whose time cannot hold
+its streams and ``MIN_TIMEOUT`` to reach the relay is refused with the reason (at load for the
+module's own timeout, at the scrape for a shorter scrape timeout). Relay to relay, a second
+allocation (the far relay) follows the first, with the same schedule: the time the streams
+leave is shared by the two, and the streams need ``MIN_TIMEOUT`` for each.
 """
 
 from __future__ import annotations
 
 import math
 
-from icegather.shared.config.gather_limits import QUALITY_DRAIN_SECONDS, RTO_RANGE
+from icegather.shared.config.gather_limits import QUALITY_DRAIN_SECONDS, RTO_RANGE, STREAMS_IN_TURN
 from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 
 # What the probe leaves Prometheus to receive and store the answer in.
@@ -54,10 +58,18 @@ def probe_time(module_timeout: float, scrape_timeout: str | None) -> float:
     return max(MIN_TIMEOUT, timeout)
 
 
+def streams_in_turn(options: GatherOptions) -> int:
+    """How many quality streams one attempt runs one after another: with ``ipv6_relay``, the
+    IPv4 relay's and then the IPv6 relay's (``STREAMS_IN_TURN``); else one."""
+    return STREAMS_IN_TURN if options.ipv6_relay else 1
+
+
 def stream_seconds(options: GatherOptions) -> float:
-    """The time set aside for the quality streams (they run at once, one per relay): the stream
-    and the wait for its last packets; 0 without one."""
-    return options.quality_seconds + QUALITY_DRAIN_SECONDS if options.quality_seconds else 0.0
+    """The time set aside for the quality streams: those of one attempt in turn, each the stream
+    and the wait for its last packets (other attempts' run beside them); 0 without one."""
+    if not options.quality_seconds:
+        return 0.0
+    return streams_in_turn(options) * (options.quality_seconds + QUALITY_DRAIN_SECONDS)
 
 
 def allocations(options: GatherOptions) -> int:
@@ -71,22 +83,28 @@ def schedule_seconds(options: GatherOptions, seconds: float) -> float:
 
 
 def stream_needs(options: GatherOptions) -> float:
-    """The least time a probe with the module's stream needs: the stream, and ``MIN_TIMEOUT``
-    for each allocation before it."""
+    """The least time a probe with the module's streams needs: the streams in turn, and
+    ``MIN_TIMEOUT`` for each allocation before them."""
     return stream_seconds(options) + MIN_TIMEOUT * allocations(options)
 
 
 def stream_does_not_fit(options: GatherOptions, seconds: float) -> str | None:
-    """None when a probe of ``seconds`` holds the stream and ``MIN_TIMEOUT`` to reach each
-    relay before it; else the words of what it needs."""
+    """None when a probe of ``seconds`` holds the streams in turn and ``MIN_TIMEOUT`` to reach
+    each relay before them; else the words of what they need."""
     if not options.quality_seconds or seconds >= stream_needs(options):
         return None
-    reach = "the relay and the far relay" if allocations(options) == 2 else "the relay"
-    return (
-        f"its quality stream needs {stream_needs(options):g} s ({options.quality_seconds:g} s, "
-        f"{QUALITY_DRAIN_SECONDS:g} s for its last packets to come back, and "
-        f"{stream_needs(options) - stream_seconds(options):g} s to reach {reach} first), more than"
-    )
+    needs, reach = stream_needs(options), "the relay and the far relay" if allocations(options) == 2 else "the relay"
+    one = f"{options.quality_seconds:g} s, {QUALITY_DRAIN_SECONDS:g} s for its last packets to come back"
+    streams = (f"its quality stream needs {needs:g} s ({one}" if streams_in_turn(options) == 1 else
+               f"its quality streams need {needs:g} s (the IPv4 relay's and then the IPv6 relay's, each {one}")
+    return f"{streams}, and {needs - stream_seconds(options):g} s to reach {reach} first), more than"
+
+
+def stream_remedies(options: GatherOptions, more_time: str) -> str:
+    """``more_time``, or what the module can change so that its streams fit."""
+    if options.ipv6_relay:
+        return f"{more_time}, lower quality_seconds or set ipv6_relay: false"
+    return f"{more_time} or lower quality_seconds"
 
 
 def fitted_schedule(schedule: RetransmissionSchedule, seconds: float) -> RetransmissionSchedule:
