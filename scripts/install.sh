@@ -36,6 +36,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
 # Byte-compiled now, as pip does for a regular install: where PYTHONDONTWRITEBYTECODE is set (as
 # container images often set it), every command would otherwise compile the main process's
-# modules again (the transport runs isolated, -I, and writes its own).
-.venv/bin/python -m compileall -q icegather
+# modules again (the transport runs isolated, -I, and writes its own). The folders by their own
+# names: compileall does not follow icegather/'s links to them.
+.venv/bin/python -m compileall -q icegather main_proc shared transport_proc
 [ "$extras" != test ] || bash scripts/peer_servers/build.sh  # Pion TURN, node-turn, the stun example server

@@ -11,6 +11,7 @@ comes only from the wheel.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -154,3 +155,20 @@ def test_the_public_api_is_what_all_lists() -> None:
     assert public == set(icegather._EXPORTS)
     for name in public:
         assert getattr(icegather, name).__name__ == name
+
+
+def test_the_install_script_byte_compiles_every_module_of_the_checkout(tmp_path: Path) -> None:
+    # Where PYTHONDONTWRITEBYTECODE is set, a module without byte code is compiled at every run;
+    # compileall does not follow icegather/'s links to the three folders, so the script must
+    # name them.
+    line = next(text for text in (ROOT / "scripts" / "install.sh").read_text().splitlines() if "-m compileall" in text)
+    arguments = line.split("-m compileall", 1)[1].split()
+    for name in ("icegather", "main_proc", "shared", "transport_proc"):
+        shutil.copytree(ROOT / name, tmp_path / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "compileall", *arguments], cwd=tmp_path, check=True, timeout=120)
+
+    modules = {path.resolve() for path in tmp_path.glob("**/*.py")}
+    compiled = {(path.parent.parent / (path.name.split(".")[0] + ".py")).resolve()
+                for path in tmp_path.glob("**/__pycache__/*.pyc")}
+    assert modules and modules == compiled
