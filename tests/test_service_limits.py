@@ -7,11 +7,13 @@ low."""
 from __future__ import annotations
 
 import asyncio
-import resource
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
+from fake_transport import lingerless_context
 from test_service import running_service
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -23,6 +25,7 @@ from icegather.shared.config.ice_config import parse_configuration
 from icegather.transport_proc.audit.server_audit import ServerAudit
 from icegather.transport_proc.gathering.orchestration import Gathering
 from icegather.transport_proc.sandbox.policy import BASE_FILES
+from icegather.transport_proc.service import TransportService
 
 DUAL_STACK = ("192.0.2.2", "2001:db8::2")
 STUN = {"urls": "stun:stun.example.org"}
@@ -74,21 +77,28 @@ def test_an_audit_holds_per_url_its_socket_the_ipv6_asks_and_a_tls_probes_from_o
 # --- a real service under a low open-file limit -------------------------------------------
 
 
-def limited_to(open_files: int) -> Any:
-    """A service started with ``open_files`` open files at most, soft and hard."""
-    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+async def until(condition: Callable[[], bool]) -> None:
+    """Return once ``condition`` holds, turning the event loop meanwhile (at most 5 s)."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.001)
 
 
-def test_a_service_admits_jobs_while_their_sockets_fit_and_refuses_the_next_saying_what_it_needs(
+def test_a_service_admits_jobs_while_their_open_files_fit_and_refuses_the_next_saying_what_it_needs(
     tmp_path: Path, silent_udp_server: Any
 ) -> None:
-    socket_path = tmp_path / "service" / "transport"
-    endpoint = f"ipc://{socket_path}"
+    endpoint = f"ipc://{tmp_path}/transport"
     # Two host sockets each (no gathering here may hold more), in a budget of three files.
     options = GatherOptions(RetransmissionSchedule(0.05, 1, 1), local_addresses=("127.0.0.1", "::1"))
     servers = {"iceServers": [{"urls": silent_udp_server.url()}]}
 
     async def scenario() -> list[str]:
+        context = lingerless_context()
+        sock = context.socket(zmq.ROUTER)
+        service = TransportService(sock, open_files=BASE_FILES + 3)
+        sock.bind(endpoint)
+        serving = asyncio.ensure_future(service.serve())
         transport = await TransportClient.connect(endpoint)
         outcomes = []
         try:
@@ -99,21 +109,31 @@ def test_a_service_admits_jobs_while_their_sockets_fit_and_refuses_the_next_sayi
                 await second.gather()
             outcomes.append(str(refused.value))
             first.close()
+            await until(lambda: service.files_held == 0)  # counted until its sockets are closed
             third = RTCPeerConnection(servers, transport=transport, options=options)
-            await third.gather()  # the first's files are free again
+            await third.gather()
             outcomes.append(third.iceGatheringState)
             third.close()
+            four_addresses = GatherOptions(local_addresses=("127.0.0.1", "::1", "127.0.0.2", "127.0.0.3"))
+            too_many = RTCPeerConnection(servers, transport=transport, options=four_addresses)
+            with pytest.raises(TransportError) as never:
+                await too_many.gather()
+            outcomes.append(str(never.value))
         finally:
             transport.close()
+            serving.cancel()
+            await service.shutdown()
+            service.connections.close()
+            sock.close(linger=0)
+            context.term()
         return outcomes
 
-    with running_service("--bind", endpoint, ready=socket_path, preexec=limited_to(BASE_FILES + 3)):
-        outcomes = asyncio.run(scenario())
-
-    assert outcomes == [
-        "the transport refused to gather: the transport's open files are taken: this gathering may hold 2 "
-        "sockets, and 1 of 3 are free; close some first",
+    assert asyncio.run(scenario()) == [
+        "the transport refused to gather: the transport's open files are taken: this gathering may hold 2, and 1 "
+        "of 3 are free; close some first",
         "complete",
+        "the transport refused to gather: this gathering may hold 4 open files, more than the 3 the transport has "
+        "for all its jobs: use fewer URLs or local addresses, or give the transport a higher open-file limit",
     ]
 
 

@@ -49,14 +49,7 @@ class Job(ABC):
         self._reporting = True
         self.send(self._state(self.STARTED))
         await self._prepare()
-        await asyncio.gather(
-            *(
-                self._run_url(url, server, server_index)
-                for server_index, server in enumerate(self.configuration.ice_servers)
-                for url in server.urls
-                if self._runs(url)
-            )
-        )
+        await asyncio.gather(*(self._run_url(url, server, server_index) for url, server, server_index in self._urls()))
         self.send(self._state("complete"))
         self._reporting = False
 
@@ -76,8 +69,17 @@ class Job(ABC):
     def files_needed(self) -> int:
         """The most open files the job may hold at once: an upper bound, which the service
         admits jobs by (a socket that cannot be opened would fail a server that is fine)."""
-        urls = [url for server in self.configuration.ice_servers for url in server.urls if self._runs(url)]
+        urls = [url for url, _, _ in self._urls()]
         return self._files_needed(urls, len(gathering_addresses(self.options.local_addresses, self._machine_addresses)))
+
+    def _urls(self) -> list[tuple[IceUrl, IceServer, int]]:
+        """The URLs the job runs, each with its entry of ``iceServers`` and that entry's index."""
+        return [
+            (url, server, server_index)
+            for server_index, server in enumerate(self.configuration.ice_servers)
+            for url in server.urls
+            if self._runs(url)
+        ]
 
     @abstractmethod
     def _files_needed(self, urls: list[IceUrl], local_addresses: int) -> int:

@@ -65,8 +65,6 @@ REMEMBERED_DROPS = 4096
 # its peer connection closes): each holds sockets, and the process has a limit on open files,
 # which admits each job by what it may hold (``Job.files_needed``).
 MAX_JOBS = 16_384
-# The open files counted under a limit that is infinite.
-MAX_OPEN_FILES = 1 << 20
 
 # The exit status of a transport that restarts to read a replaced file (EX_TEMPFAIL: try
 # again; systemd's Restart=on-failure, or the main process's supervisor, starts a new one).
@@ -109,14 +107,15 @@ def contained(message: protocol.Message, reason: str) -> protocol.Message | None
 class TransportService:
     def __init__(
         self, sock: zmq.asyncio.Socket, max_jobs: int = MAX_JOBS,
-        machine_addresses: InterfaceAddresses = interface_addresses,
+        machine_addresses: InterfaceAddresses = interface_addresses, open_files: int | None = None,
     ) -> None:
         self.sock = sock
         self.max_jobs = max_jobs
-        # Open files the jobs may hold together, under the limit the process has now (the
-        # sandbox set it, or the entry point raised it), and what the running jobs may hold.
-        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        self.file_budget = file_budget(soft_limit if soft_limit != resource.RLIM_INFINITY else MAX_OPEN_FILES)
+        # Open files the jobs may hold together: what ``open_files`` leaves beside the process's
+        # own, by default of the limit the process has now (the sandbox set it, or the entry
+        # point raised it); and what the running jobs, and those still closing, may hold.
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if open_files is None else open_files
+        self.file_budget = file_budget(limit)
         self.files_held = 0
         self.machine_addresses = machine_addresses  # what a job without local addresses gathers from
         self.sandbox_info = SandboxInfo()  # what server_hello says of the process's confinement
@@ -306,6 +305,10 @@ class TransportService:
         closing = asyncio.ensure_future(job.close())
         self._closings.add(closing)
         closing.add_done_callback(self._closings.discard)
+        closing.add_done_callback(lambda _: self._files_closed(job))
+
+    def _files_closed(self, job: Job) -> None:
+        self.files_held -= job.files
 
     async def _beat(self, client: Client, interval: float) -> None:
         while not client.dropped:
@@ -323,8 +326,12 @@ class TransportService:
         else:
             job.files = job.files_needed()
             free = self.file_budget - self.files_held
-            if job.files > free:
-                refusal = (f"the transport's open files are taken: this {job.NAME} may hold {job.files} sockets, and "
+            if job.files > self.file_budget:
+                refusal = (f"this {job.NAME} may hold {job.files} open files, more than the {self.file_budget} the "
+                           "transport has for all its jobs: use fewer URLs or local addresses, or give the transport "
+                           "a higher open-file limit")
+            elif job.files > free:
+                refusal = (f"the transport's open files are taken: this {job.NAME} may hold {job.files}, and "
                            f"{max(free, 0)} of {self.file_budget} are free; close some first")
         if refusal is not None:
             self.send(client, job.rejected(refusal))
@@ -345,16 +352,14 @@ class TransportService:
             self.send(client, job.rejected(f"internal error: {type(error).__name__}"))
 
     def _end(self, client: Client, key: JobKey) -> Job | None:
-        """Stop a job and take it off the books at once, its share of the limits with it: a
-        client that closes one peer connection and gathers for another in the same turn is not
-        refused. Its sockets close as its allocations are released, within a short schedule
-        (``turn.lifecycle.RELEASE_SCHEDULE``), which the estimates' upper bounds leave room for."""
+        """Stop a job and take it off its client's books at once: its id may be used again,
+        and it no longer counts against ``max_jobs``. Its open files count until its close is
+        done (``_files_closed``), as its sockets close only once its allocations are released."""
         entry = client.jobs.pop(key, None)
         if entry is None:
             return None
         job, task = entry
         self.jobs -= 1
-        self.files_held -= job.files
         if not self.jobs:
             self._idle.set()
         task.cancel()

@@ -151,7 +151,8 @@ class Sandbox:
             raise SandboxError("the transport must confine itself before it starts any thread")
         warm_up()
         self._filter = SeccompFilter()  # libseccomp is a file
-        # The jobs the open-file limit leaves room for (the hard limit may be lower than asked).
+        # The open files that --max-jobs typical jobs need, at most the hard limit; the service
+        # admits each job by what it may hold within what is left (``TransportService``).
         limits.set_limits(self.plan.max_jobs)
         limits.drop_capabilities()
         limits.forbid_new_privileges()

@@ -29,10 +29,10 @@ def _fail(what: str) -> None:
     raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
-def set_limits(max_jobs: int) -> int:
+def set_limits(max_jobs: int) -> None:
     """No file may grow (the transport writes no file: its output goes to pipes), no core dump
-    (it would hold what the transport read), and open files bounded to what ``max_jobs`` jobs
-    need. Soft and hard limits alike, so that they cannot be raised again. Returns that limit."""
+    (it would hold what the transport read), and open files bounded to what ``max_jobs`` typical
+    jobs need. Soft and hard limits alike, so that they cannot be raised again."""
     # A write to a regular file then fails with EFBIG instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
@@ -40,7 +40,6 @@ def set_limits(max_jobs: int) -> int:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     limit = open_files_limit(max_jobs, hard if hard != resource.RLIM_INFINITY else 2**31 - 1)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-    return limit
 
 
 def drop_capabilities() -> None:

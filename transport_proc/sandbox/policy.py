@@ -200,9 +200,11 @@ def syscall_rules(pid: int, threads: tuple[int, ...] = ()) -> tuple[SyscallRule,
 
 # --- resource limits ----------------------------------------------------------------------
 
-# The open files of a typical job, which the limit is sized by: a STUN and a TURN URL from a
-# dual-stack host. Each job is admitted by its own need (``Job.files_needed``).
-FILES_PER_JOB = 4
+# The open files of a typical job, which the limit is sized by: the command line's check of a
+# STUN and a TURN URL from a dual-stack host, with the relay check and the IPv6 ask (2 host
+# sockets and 4 per address for the TURN URL). Each job is admitted by its own need
+# (``Job.files_needed``).
+FILES_PER_JOB = 10
 # The process's own: standard streams, the event loop's, ZeroMQ's, the resolver's.
 BASE_FILES = 256
 

@@ -341,7 +341,14 @@ class StreamChannel(Channel, asyncio.Protocol):
             self.transport.write(data)
 
     def close(self) -> None:
-        if self.transport is not None:
+        if self.transport is None:
+            return
+        if self.transport_name == "tls":
+            # asyncio's TLS close waits for the server's close_notify, up to 30 s, holding the
+            # socket: a server that never sends one would keep our open files. Nothing is owed
+            # to it once we close: its transactions are over.
+            self.transport.abort()
+        else:
             self.transport.close()
 
 
