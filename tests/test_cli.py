@@ -120,6 +120,15 @@ def test_a_config_file_is_read_exactly_as_a_browser_takes_it(coturn, tmp_path):
     assert errors == {coturn.url(): 401, "stun:stun1.invalid:3478": 701}
 
 
+def test_a_config_file_nested_too_deeply_exits_2_with_one_line(tmp_path):
+    config = tmp_path / "ice.json"
+    config.write_text("[" * 100_000)
+
+    result = icegather("--config", str(config))
+
+    assert (result.returncode, result.stderr) == (2, f"icegather: {config} is nested too deeply to read\n")
+
+
 def test_a_config_file_that_is_not_json_exits_2(tmp_path):
     config = tmp_path / "ice.json"
     config.write_text("{iceServers: nope")

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +131,19 @@ def test_a_confined_transport_removes_its_own_directory_under_xdg_runtime_dir(sh
     assert not os.path.exists(runtime_dir)
 
 
+def processes_naming(path: Path) -> list[str]:
+    """The running processes whose command line names ``path``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # it ended while we looked
+            continue
+        if str(path).encode() in cmdline:
+            found.append(pid)
+    return found
+
+
 def test_a_transport_spawned_for_input_that_proves_bad_is_gone_with_its_directory_when_the_command_ends(
     short_directory,
 ):
@@ -143,12 +158,57 @@ def test_a_transport_spawned_for_input_that_proves_bad_is_gone_with_its_director
     assert result.returncode == 2
     assert result.stderr.startswith("icegather: SyntaxError: ICE server URL 'http://x'")
     assert os.listdir(xdg / "icegather-transports") == []  # made for the transport, whose directory is gone
-    still_running = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:  # it ended while we looked
-            continue
-        if str(xdg).encode() in cmdline:
-            still_running.append(pid)
-    assert still_running == []
+    assert processes_naming(xdg) == []
+
+
+def test_ctrl_c_while_the_input_is_read_ends_the_command_and_its_transport_quietly(short_directory):
+    """A credential read from a pipe blocks the command after its transport was spawned; Ctrl-C
+    there (SIGINT to the terminal's process group) exits 130 with no traceback, and leaves no
+    transport and no directory behind."""
+    xdg = short_directory / "run"
+    xdg.mkdir(mode=0o700)
+    fifo = short_directory / "credential"
+    os.mkfifo(fifo)
+    command = subprocess.Popen([ICEGATHER, "-s", "turn:127.0.0.1:9", "-u", "alice", "--credential-file", str(fifo)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env=without_xdg(XDG_RUNTIME_DIR=str(xdg)))
+    try:
+        spawned = xdg / "icegather-transports"
+        deadline = time.monotonic() + 30
+        while not (spawned.is_dir() and os.listdir(spawned)) and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the transport's directory is made: the command is past the spawn
+        os.killpg(command.pid, signal.SIGINT)
+        out, err = command.communicate(timeout=30)
+    finally:
+        command.kill()
+        command.wait()
+
+    assert (command.returncode, out, err) == (130, "", "")
+    assert os.listdir(spawned) == []
+    assert processes_naming(xdg) == []
+
+
+def test_bad_input_is_one_line_whatever_the_transport_started_for_it_said_first(short_directory):
+    """The transport is spawned before the input is validated; what it writes on its standard
+    error (here: that it runs without a sandbox) is held until the input is found good."""
+    xdg = short_directory / "run"
+    xdg.mkdir(mode=0o700)
+    fifo = short_directory / "credential"
+    os.mkfifo(fifo)
+    command = subprocess.Popen(
+        [ICEGATHER, "--no-sandbox", "-s", "http://x", "-u", "alice", "--credential-file", str(fifo)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=without_xdg(XDG_RUNTIME_DIR=str(xdg)),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list(xdg.glob("icegather-transports/transport-*/transport")) and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the transport serves: it has warned by then
+        fifo.write_text("secret")  # the command reads its credential, then refuses the URL
+        out, err = command.communicate(timeout=30)
+    finally:
+        command.kill()
+        command.wait()
+
+    assert (command.returncode, out) == (2, "")
+    assert err.splitlines() == ["icegather: SyntaxError: ICE server URL 'http://x': the scheme must be stun:, "
+                                "stuns:, turn: or turns:"]

@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
-from icegather.main_proc.commands.cli import own_transport
 from icegather.main_proc.commands.cli_options import (
     check_transport,
     gather_options,
@@ -25,6 +24,7 @@ from icegather.main_proc.commands.cli_options import (
     transport_supervisor,
 )
 from icegather.main_proc.commands.cli_parser import add_credential_options, add_schedule_options, add_transport_options
+from icegather.main_proc.commands.spawning import own_transport
 from icegather.main_proc.credentials.secrets_input import BadInput
 from icegather.main_proc.diagnosis.audit.audit_findings import (
     COUNT_KEYS,

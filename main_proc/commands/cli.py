@@ -22,9 +22,10 @@ import sys
 import time
 from collections.abc import Callable
 from importlib import import_module
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from icegather.main_proc.commands.cli_parser import SUBCOMMANDS, build_parser
+from icegather.main_proc.commands.spawning import own_transport
 from icegather.main_proc.diagnosis.exit_status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TRANSPORT_FAILED
 from icegather.main_proc.link.transport_error import TransportError
 from icegather.shared.platform_support import unsupported_platform
@@ -34,7 +35,11 @@ if TYPE_CHECKING:
 
     from _typeshed import ReadableBuffer
 
+    from icegather.main_proc.credentials.secrets_input import Minting
     from icegather.main_proc.link.transport_process import TransportProcess
+    from icegather.main_proc.link.transport_supervisor import TransportSupervisor
+    from icegather.shared.config.gather_options import GatherOptions
+    from icegather.shared.config.ice_config import IceConfiguration
 
 
 # 128 + SIGPIPE (13): the status a shell shows for a command that a closed pipe ended.
@@ -104,6 +109,40 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     except TransportError as exc:  # none can start here: its directory is unsafe, or the platform
         err.write(f"icegather: {exc}\n")
         return EXIT_BAD_INPUT
+    checked: Checked | int = EXIT_INTERRUPTED
+    try:
+        checked = check_input(args, spawned, err)
+    except KeyboardInterrupt:  # Ctrl-C while the input is read (a credential from a pipe)
+        pass
+    finally:
+        if isinstance(checked, int) and spawned is not None:
+            spawned.kill()  # bad input, Ctrl-C or a bug: it served nothing
+    if isinstance(checked, int):
+        return checked
+    import asyncio
+
+    from icegather.main_proc.commands.gathering_round import session
+
+    try:
+        return asyncio.run(session(checked.configuration, checked.validated, checked.options, args,
+                                   checked.supervisor, out, checked.minting))
+    except KeyboardInterrupt:  # Ctrl-C, typically ending --watch
+        return EXIT_INTERRUPTED
+
+
+class Checked(NamedTuple):
+    """The input, validated: what a session runs with."""
+
+    configuration: dict[str, Any]
+    validated: IceConfiguration
+    options: GatherOptions
+    supervisor: TransportSupervisor
+    minting: Minting | None
+
+
+def check_input(args: argparse.Namespace, spawned: TransportProcess | None, err: TextIO) -> Checked | int:
+    """The rest of the input, validated while the transport starts (what validates it is
+    loaded only now); bad input is told on ``err`` and its exit status returned."""
     from icegather.main_proc.commands.cli_options import (
         check_transport,
         check_watch,
@@ -123,30 +162,11 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         validated = parse_configuration(configuration)
         check_watch(args)
         check_transport(args)
-        supervisor = transport_supervisor(args, spawned)
+        return Checked(configuration, validated, options, transport_supervisor(args, spawned), minting)
     except (BadInput, DOMException, TypeError) as exc:
-        if spawned is not None:
-            spawned.kill()  # it served nothing
         text = str(exc) if isinstance(exc, (DOMException, BadInput)) else f"{type(exc).__name__}: {exc}"
         err.write(f"icegather: {one_line(text)}\n")
         return EXIT_BAD_INPUT
-    import asyncio
-
-    from icegather.main_proc.commands.gathering_round import session
-
-    try:
-        return asyncio.run(session(configuration, validated, options, args, supervisor, out, minting))
-    except KeyboardInterrupt:  # Ctrl-C, typically ending --watch
-        return EXIT_INTERRUPTED
-
-
-def own_transport(args: argparse.Namespace) -> TransportProcess | None:
-    """Our own transport process, spawned now, unless --transport names a service to use."""
-    if args.transport is not None:
-        return None
-    from icegather.main_proc.link.transport_process import TransportProcess
-
-    return TransportProcess.start(sandbox=args.sandbox)
 
 
 def one_line(text: str) -> str:

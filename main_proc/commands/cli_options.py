@@ -72,17 +72,16 @@ def transport_supervisor(args: argparse.Namespace, spawned: TransportProcess | N
     """Where transports come from: ``spawned``, the process of our own that ``cli.run`` started
     as soon as the arguments parsed (to start up while this one validates the rest and loads
     asyncio and ZeroMQ), or the service given by --transport."""
-    if spawned is not None:
-        from icegather.main_proc.link.transport_client import TransportClient
-        from icegather.main_proc.link.transport_supervisor import TransportSupervisor
+    from icegather.main_proc.link.transport_client import TransportClient
+    from icegather.main_proc.link.transport_supervisor import TransportSupervisor
 
+    if spawned is not None:
+        spawned.forward_stderr()
         sandbox = args.sandbox
         return TransportSupervisor(
             spawned=spawned,
             connect=lambda supervision: TransportClient.start(supervision=supervision, sandbox=sandbox),
         )
-    from icegather.main_proc.link.transport_client import TransportClient
-    from icegather.main_proc.link.transport_supervisor import TransportSupervisor
     from icegather.shared.protocol.curve_keys import CurveKeys
 
     curve = None
@@ -114,6 +113,8 @@ def load_configuration(args: argparse.Namespace, minting: Minting | None, now: f
             raise BadInput(f"cannot read {args.config}: {exc.strerror}") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadInput(f"{args.config} is not valid JSON: {exc}") from None
+        except RecursionError:  # the json module's parser recurses once per level
+            raise BadInput(f"{args.config} is nested too deeply to read") from None
         if not isinstance(loaded, dict):
             raise BadInput(f'{args.config} must hold a JSON object like {{"iceServers": [...]}}')
         configuration = dict(loaded)

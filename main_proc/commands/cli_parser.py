@@ -25,9 +25,8 @@ AUTH_SECRET_ENVIRONMENT = "ICEGATHER_AUTH_SECRET"
 
 class Subcommand(NamedTuple):
     """A command besides gathering: one line for --help, and where it runs (``cli.run`` imports
-    its module only when it runs, so that bad input is answered before anything else loads). A
-    row of a static table, as a NamedTuple: ``dataclasses`` would load before the transport is
-    spawned."""
+    its module only when it runs: each command loads what it needs). A row of a static table, as
+    a NamedTuple: ``dataclasses`` would load before the transport is spawned."""
 
     summary: str
     module: str

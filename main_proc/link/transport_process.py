@@ -48,8 +48,11 @@ class TransportProcess:
         self.endpoint = f"ipc://{runtime_dir}/transport"
 
     @classmethod
-    def start(cls, log_level: str = "WARNING", sandbox: bool = True) -> TransportProcess:
-        """Start a transport, confined unless ``sandbox`` is False (for debugging)."""
+    def start(cls, log_level: str = "WARNING", sandbox: bool = True, forward_stderr: bool = True) -> TransportProcess:
+        """Start a transport, confined unless ``sandbox`` is False (for debugging). What it writes
+        on its standard error is copied to ours, or, without ``forward_stderr``, held in its pipe
+        until ``forward_stderr()``: the command line's bad input is one line, whatever a transport
+        started before it was found says."""
         unsupported = unsupported_platform()
         if unsupported is not None:
             raise TransportError(unsupported)
@@ -63,10 +66,20 @@ class TransportProcess:
         ]
         if not sandbox:
             command.append("--no-sandbox")
-        popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert popen.stderr is not None
-        threading.Thread(target=copy_to_stderr, args=(popen.stderr,), name="transport stderr", daemon=True).start()
-        return cls(popen, runtime_dir)
+        # A session of its own: Ctrl-C at the terminal reaches this process, which ends the
+        # transport through its stdin (its allocations released), never a transport still
+        # starting, which would leave its directory behind.
+        popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+        process = cls(popen, runtime_dir)
+        if forward_stderr:
+            process.forward_stderr()
+        return process
+
+    def forward_stderr(self) -> None:
+        """Copy what the process writes on its standard error to ours, from now on."""
+        assert self.popen.stderr is not None
+        threading.Thread(target=copy_to_stderr, args=(self.popen.stderr,), name="transport stderr", daemon=True).start()
 
     @property
     def pid(self) -> int:
