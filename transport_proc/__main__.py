@@ -26,6 +26,7 @@ import importlib.util
 import logging
 import os
 import resource
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,8 @@ GC_THRESHOLD = 10_000
 def main(argv: list[str] | None = None) -> None:
     # Until tune_garbage_collector: start-up makes what lives as long as the process.
     gc.disable()
+    # No signal blocked, whatever the parent held (the command line holds Ctrl-C while it spawns).
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
     unsupported = unsupported_platform()
     if unsupported is not None:
         sys.exit(f"icegather.transport_proc: {unsupported}")

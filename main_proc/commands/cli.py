@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -104,14 +105,20 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         runner: Callable[[list[str], TextIO, TextIO], int] = getattr(import_module(command.module), command.function)
         return runner(argv[1:], out, err)
     args = build_parser().parse_args(argv)
+    spawned: TransportProcess | None = None
+    checked: Checked | int = EXIT_INTERRUPTED
+    # Ctrl-C is held while the transport is spawned (a process and a directory it would leave
+    # behind) and taken once ``spawned`` names what to kill.
+    interrupts = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        spawned = own_transport(args)
+        try:
+            spawned = own_transport(args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, interrupts)
+        checked = check_input(args, spawned, err)
     except TransportError as exc:  # none can start here: its directory is unsafe, or the platform
         err.write(f"icegather: {exc}\n")
-        return EXIT_BAD_INPUT
-    checked: Checked | int = EXIT_INTERRUPTED
-    try:
-        checked = check_input(args, spawned, err)
+        checked = EXIT_BAD_INPUT
     except KeyboardInterrupt:  # Ctrl-C while the input is read (a credential from a pipe)
         pass
     finally:
