@@ -32,6 +32,7 @@ from typing import TypeVar
 import pytest
 from gathering_helpers import LOOPBACK, record_gathering
 from local_exporter import exporter_process
+from loop_waits import until
 from process_stats import transport_processes_of
 from stun_servers import ScriptedStunServer
 
@@ -163,14 +164,6 @@ def in_overlaid_etc(work: Path, call: Callable[[], T]) -> T:
 
 # Gives a silent server up after 0.1 + 0.2 + 0.4 s: still running when the hosts file is replaced.
 SLOW = GatherOptions(RetransmissionSchedule(0.1, 3, 4), local_addresses=("127.0.0.1",))
-
-
-async def until(holds: Callable[[], object], within: float = 10) -> None:
-    """Let the loop run until ``holds()`` (a message read) is true."""
-    deadline = time.monotonic() + within
-    while not holds():
-        assert time.monotonic() < deadline, "it never happened"
-        await asyncio.sleep(0.01)
 
 
 def unread_waits(client: TransportClient, within: float = 10) -> bool:

@@ -7,13 +7,13 @@ low."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 from fake_transport import lingerless_context
+from loop_waits import until
 from test_service import running_service
 
 from icegather.main_proc.dom.peerconnection import RTCPeerConnection
@@ -75,14 +75,6 @@ def test_an_audit_holds_per_url_its_socket_the_ipv6_asks_and_a_tls_probes_from_o
 
 
 # --- a real service under a low open-file limit -------------------------------------------
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Return once ``condition`` holds, turning the event loop meanwhile (at most 5 s)."""
-    deadline = asyncio.get_running_loop().time() + 5
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
-        await asyncio.sleep(0.001)
 
 
 def test_a_service_admits_jobs_while_their_open_files_fit_and_refuses_the_next_saying_what_it_needs(
