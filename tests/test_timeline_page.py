@@ -86,9 +86,11 @@ def test_a_silent_server_leaves_the_transactions_of_a_healthy_turn_server_spread
                if (row.get_attribute("data-entry"), row.get_attribute("data-url")) == ("0", healthy[1]))
     answers = [mark.rect["x"] for mark in row.find_elements(By.CSS_SELECTOR, "circle.answer")]
     silent = browser.find_element(By.CSS_SELECTOR, 'svg.waterfall g.transaction[data-outcome="failed"] path').rect
-    # On a linear axis to the silent server's end the answers would share a few pixels.
+    # On a linear axis to the silent server's end the answers would share a few pixels. How far
+    # apart the logarithmic axis puts them depends on when they come: 90-130 px here, 47 on a
+    # loaded machine where they came later.
     linear = (max(ended) - min(ended)) / (gave_up - started) * chart["width"]
-    assert max(answers) - min(answers) > max(60, 4 * linear)
+    assert max(answers) - min(answers) > max(30, 4 * linear)
     assert silent["x"] + silent["width"] <= chart["x"] + chart["width"]
 
 
