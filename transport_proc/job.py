@@ -33,9 +33,9 @@ class Job(ABC):
         self.configuration = request.configuration
         self.options = request.options
         self.send = send
-        # The service's tracker; by default, the kernel is asked for each job.
-        self._machine_addresses = machine_addresses
-        self.local_addresses: tuple[str, ...] = ()
+        # The local addresses its URLs run from, chosen now (from the service's tracker; by
+        # default, the kernel is asked for each job): its admission counts the sockets of these.
+        self.local_addresses = gathering_addresses(request.options.local_addresses, machine_addresses)
         self._allocations = Allocations()
         self._reporting = False
         # The open files the service holds for it, from when it admits it (``files_needed``).
@@ -58,9 +58,9 @@ class Job(ABC):
         self._reporting = False
         await self._allocations.release_all()
 
+    @abstractmethod
     async def _prepare(self) -> None:
-        """What comes before the URLs run: the local addresses they run from."""
-        self.local_addresses = gathering_addresses(self.options.local_addresses, self._machine_addresses)
+        """What comes before the URLs run."""
 
     def _runs(self, url: IceUrl) -> bool:
         """Whether the job runs ``url`` at all."""
@@ -70,7 +70,7 @@ class Job(ABC):
         """The most open files the job may hold at once: an upper bound, which the service
         admits jobs by (a socket that cannot be opened would fail a server that is fine)."""
         urls = [url for url, _, _ in self._urls()]
-        return self._files_needed(urls, len(gathering_addresses(self.options.local_addresses, self._machine_addresses)))
+        return self._files_needed(urls, len(self.local_addresses))
 
     def _urls(self) -> list[tuple[IceUrl, IceServer, int]]:
         """The URLs the job runs, each with its entry of ``iceServers`` and that entry's index."""

@@ -78,6 +78,9 @@ class ServerAudit(Job):
     def __repr__(self) -> str:
         return f"<ServerAudit audit_id={self.audit_id}>"
 
+    async def _prepare(self) -> None:
+        """Nothing: an audit opens its sockets URL by URL, as it runs them."""
+
     def _files_needed(self, urls: list[IceUrl], local_addresses: int) -> int:
         # Each URL is audited from one local address: its socket, a second for the IPv6 ask
         # (TURN), and one TLS probe's connection at a time (stuns:, turns:).

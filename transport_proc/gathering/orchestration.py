@@ -51,7 +51,7 @@ class Gathering(Job):
 
     STARTED = "gathering"
     NAME = "gathering"
-    # What its attempts work with, once the local addresses are chosen (``_prepare``).
+    # What its attempts work with, once the host sockets are open (``_prepare``).
     _context: AttemptContext
 
     def __init__(
@@ -94,7 +94,6 @@ class Gathering(Job):
     # --- host candidates ----------------------------------------------------------------
 
     async def _prepare(self) -> None:
-        await super()._prepare()
         await self._open_host_sockets()
         self._context = AttemptContext(self.configuration, self.options, self.local_addresses, self._host_channels,
                                        self._allocations, self._reports)
