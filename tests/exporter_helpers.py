@@ -3,17 +3,13 @@ session's coturn, one a test module; and a lossy path to a server (``lossy_proxy
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-import impair_proxy
 import pytest
+from impaired_paths import running_proxy
 from local_coturn import Coturn
 from local_exporter import ExporterProcess, probing_exporter
-from process_stop import stop
 
 PROXY_SEED = 1  # the same datagrams lost on every run
 
@@ -24,20 +20,7 @@ def exporter(coturn: Coturn, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield process
 
 
-@contextmanager
-def lossy_proxy(upstream: int, loss: float) -> Iterator[int]:
+def lossy_proxy(upstream: int, loss: float) -> AbstractContextManager[int]:
     """scripts/impair_proxy.py on 127.0.0.1 in front of the UDP port ``upstream``, dropping
     ``loss`` of the datagrams each way: the port to send to."""
-    proxy = subprocess.Popen(
-        [sys.executable, impair_proxy.__file__, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
-         "--loss", str(loss), "--seed", str(PROXY_SEED)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proxy.stdout is not None
-        said = proxy.stdout.readline()  # once it listens, or nothing when it could not start
-        listening = re.search(r"listening on 127\.0\.0\.1:(\d+),", said)
-        assert listening is not None, f"impair_proxy: {said!r}"
-        yield int(listening.group(1))
-    finally:
-        stop(proxy, 5)
+    return running_proxy("127.0.0.1", upstream, "--loss", str(loss), "--seed", str(PROXY_SEED))

@@ -205,11 +205,12 @@ def session_closing_path() -> contextlib.AbstractContextManager[ImpairedPath]:
 
 
 @contextlib.contextmanager
-def delay_proxy(namespace: str, upstream: int, delay_ms: float, jitter_ms: float) -> Iterator[int]:
-    """scripts/impair_proxy.py in ``namespace`` in front of port ``upstream``: its port."""
-    command = in_namespace(namespace, *REALTIME, sys.executable, impair_proxy.__file__, "--listen", f"{LOOPBACK}:0",
-                           "--upstream", f"{LOOPBACK}:{upstream}", "--delay", str(delay_ms),
-                           "--jitter", str(jitter_ms))
+def running_proxy(host: str, upstream: int, *impairments: str, launcher: tuple[str, ...] = ()) -> Iterator[int]:
+    """scripts/impair_proxy.py on ``host`` in front of port ``upstream`` there, with
+    ``impairments`` (its options), started through ``launcher`` (a namespace, a priority): the
+    port it listens on."""
+    command = [*launcher, sys.executable, impair_proxy.__file__, "--listen", f"{host}:0", "--upstream",
+               f"{host}:{upstream}", *impairments]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -219,6 +220,15 @@ def delay_proxy(namespace: str, upstream: int, delay_ms: float, jitter_ms: float
         yield int(started.group(1))
     finally:
         stop(process, 5)
+
+
+def delay_proxy(
+    namespace: str, upstream: int, delay_ms: float, jitter_ms: float
+) -> contextlib.AbstractContextManager[int]:
+    """The proxy in ``namespace`` in front of port ``upstream``, holding each datagram
+    ``delay_ms`` +- ``jitter_ms``: its port."""
+    return running_proxy(LOOPBACK, upstream, "--delay", str(delay_ms), "--jitter", str(jitter_ms),
+                         launcher=(*in_namespace(namespace), *REALTIME))
 
 
 @contextlib.contextmanager
