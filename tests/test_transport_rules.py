@@ -154,7 +154,7 @@ def test_retransmissions_keep_to_the_schedule_when_the_event_loop_was_late_once(
     schedule = RetransmissionSchedule(initial_rto=0.2, max_sends=3, final_wait=1)
 
     async def run(server_address) -> None:
-        channel = await UdpChannel.open("127.0.0.1")
+        channel = UdpChannel.open("127.0.0.1")
         asyncio.get_running_loop().call_later(0.01, time.sleep, 0.5)
         request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
         try:
@@ -175,7 +175,7 @@ def test_an_answered_transaction_leaves_no_reference_cycle_for_the_collector():
     # The transport runs its cyclic collector seldom (transport_proc.__main__); a request that
     # made cyclic garbage would make every gathering pay for collections.
     async def run(server_address, count: int) -> None:
-        channel = await UdpChannel.open("127.0.0.1")
+        channel = UdpChannel.open("127.0.0.1")
         try:
             for _ in range(count):
                 # A first wait long enough that a loaded machine never retransmits: each

@@ -94,16 +94,14 @@ class Gathering(Job):
     # --- host candidates ----------------------------------------------------------------
 
     async def _prepare(self) -> None:
-        await self._open_host_sockets()
+        self._open_host_sockets()
         self._context = AttemptContext(self.configuration, self.options, self.local_addresses, self._host_channels,
                                        self._allocations, self._reports)
 
-    async def _open_host_sockets(self) -> None:
-        # One after another: opening a socket waits for no peer, and a task per address would
-        # cost more than the opening (a quarter of it, with the default two addresses).
+    def _open_host_sockets(self) -> None:
         for local_ip in self.local_addresses:
             try:
-                self._host_channels[local_ip] = await UdpChannel.open(local_ip)
+                self._host_channels[local_ip] = UdpChannel.open(local_ip)
             except AttemptFailed as failure:
                 logger.warning("no host socket on %s: %s", local_ip, failure.text)
                 self._host_channels[local_ip] = failure

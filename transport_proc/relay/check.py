@@ -216,7 +216,7 @@ class RelayChecker:
         if isinstance(self.plan, NotChecked):
             return self.allocation.not_checked(self.plan)
         try:
-            self.peer = await PeerSocket.open(self.plan.bind_ip)
+            self.peer = PeerSocket.open(self.plan.bind_ip)
         except AttemptFailed as failure:
             return self.allocation.not_checked(NotChecked("socket_failed", f"no peer socket: {failure.text}"))
         self.peer.on_datagram = self._at_peer

@@ -29,7 +29,7 @@ import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aioice import stun
 
@@ -159,20 +159,30 @@ def bind_socket(local_ip: str, kind: socket.SocketKind) -> socket.socket:
 
 U = TypeVar("U", bound="UdpChannel")
 
+# The largest datagram read: a STUN message or relayed data never comes near it.
+MAX_DATAGRAM = 65535
 
-class UdpChannel(Channel, asyncio.DatagramProtocol):
-    """An unconnected UDP socket bound to one local address."""
+
+class UdpChannel(Channel):
+    """An unconnected UDP socket bound to one local address, read by the event loop directly.
+
+    Not an asyncio datagram transport: making one, and closing it, costs about three times
+    what the socket's own system calls cost, and a gathering opens and closes a few sockets
+    for a handful of datagrams each. What the transport would add, it does here: a send the
+    kernel cannot take now (a full send buffer) waits in ``_backlog`` for the socket to be
+    writable, so an overloaded machine delays datagrams rather than dropping them."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
         self.sock = sock
-        self.transport: asyncio.DatagramTransport | None = None
         self.local_address = sock.getsockname()[:2]
-        # Set by error_received during a send: the error, and whether queued ICMP explained it.
-        self._send_error: tuple[Exception, bool] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
+        self._writing = False  # waiting for the socket to take the backlog
+        self._closed = False
 
     @classmethod
-    async def open(cls: type[U], local_ip: str) -> U:
+    def open(cls: type[U], local_ip: str) -> U:
         """Bind a UDP socket on ``local_ip`` (any port). Raises ``AttemptFailed`` (701)."""
         sock = bind_socket(local_ip, socket.SOCK_DGRAM)
         try:
@@ -181,25 +191,29 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
             else:
                 sock.setsockopt(socket.IPPROTO_IP, icmp.IP_RECVERR, 1)
             channel = cls(sock)
-            await asyncio.get_running_loop().create_datagram_endpoint(lambda: channel, sock=sock)
+            channel._loop.add_reader(sock.fileno(), channel._read_ready)
         except OSError as exc:
             sock.close()
             raise failures.socket_failed(local_ip, exc) from None
         return channel
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def _read_ready(self) -> None:
+        # One datagram a wake-up, as asyncio reads: the loop wakes again while more wait.
+        try:
+            data, source = self.sock.recvfrom(MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # with IP_RECVERR, an ICMP error the kernel queued
+            self._take_queued_errors()
+            return
+        self.deliver(data, source[:2])
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.deliver(data, addr[:2])
-
-    def error_received(self, exc: Exception) -> None:
-        """A socket error: ICMP errors the kernel queued, or (called from inside ``sendto``) a
-        send it refused."""
+    def _take_queued_errors(self) -> bool:
+        """Fail the servers that queued ICMP errors name; whether there were any."""
         queued = self._drain_error_queue()
         for error, destination in queued:
             self.fail_all(functools.partial(icmp.failure, error), destination)
-        self._send_error = (exc, bool(queued))
+        return bool(queued)
 
     def _drain_error_queue(self) -> list[tuple[icmp.ExtendedError, Address]]:
         """Every queued error with the destination of the datagram that caused it."""
@@ -215,26 +229,52 @@ class UdpChannel(Channel, asyncio.DatagramProtocol):
                     errors.append((error, destination[:2]))
 
     def send(self, data: bytes, server: Address) -> None:
+        if self._closed:
+            return
+        if self._backlog or not self._send_now(data, server):
+            if not self._writing:
+                self._writing = True
+                self._loop.add_writer(self.sock.fileno(), self._write_ready)
+            self._backlog.append((data, server))
+
+    def _send_now(self, data: bytes, server: Address) -> bool:
+        """Send one datagram; False if the kernel cannot take it yet (the send buffer is full).
+        A send it refuses fails that server at once: nothing went out, so nothing is waited for."""
         # An ICMP error still pending for an earlier datagram (to any server) makes the kernel
         # refuse the next send, whatever its destination, and drop it: then send once more.
         for _ in range(2):
-            if self.transport is None or self.transport.is_closing():
-                return
-            self._send_error = None
-            self.transport.sendto(data, server)  # asyncio reports a refusal to error_received
-            if self._send_error is None:
-                return
-            error, was_pending_icmp = self._send_error
-            if not was_pending_icmp:
-                if isinstance(error, OSError):
+            try:
+                self.sock.sendto(data, server)
+                return True
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as error:
+                if not self._take_queued_errors():
                     self.fail_all(functools.partial(failures.send_failed, error=error), server)
+                    return True
+        return True
+
+    def _write_ready(self) -> None:
+        while self._backlog:
+            data, server = self._backlog.popleft()
+            if not self._send_now(data, server):
+                self._backlog.appendleft((data, server))
                 return
+        self._stop_writing()
+
+    def _stop_writing(self) -> None:
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self.sock.fileno())
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-        else:
-            self.sock.close()
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self.sock.fileno())
+        self._stop_writing()
+        self._backlog.clear()
+        self.sock.close()
 
 
 def stream_frame_length(buffer: bytes, channel_data: bool) -> int | None:
@@ -358,7 +398,7 @@ async def open_channel(
     """A new socket from ``local_ip`` to the server of ``url``, over its transport: UDP, TCP, or
     TLS (verified unless ``verify_tls`` is False). Raises ``AttemptFailed``."""
     if url.transport == "udp":
-        return await UdpChannel.open(local_ip)
+        return UdpChannel.open(local_ip)
     return await StreamChannel.connect(
         bind_socket(local_ip, socket.SOCK_STREAM),
         server,
