@@ -27,7 +27,7 @@ from icegather.transport_proc.stun.transaction import transact
 
 def test_default_schedule_gives_up_on_a_silent_server_within_ten_seconds():
     schedule = RetransmissionSchedule()
-    assert schedule.waits() == (0.5, 1.0, 2.0, 4.0, 2.0)
+    assert schedule.waits == (0.5, 1.0, 2.0, 4.0, 2.0)
     assert schedule.give_up_after == 9.5
 
 
@@ -103,6 +103,9 @@ def test_localhost_names_are_the_loopback_addresses_without_a_lookup():
 def test_reason_phrases_lose_control_characters_and_are_capped_at_127_characters():
     assert failures.sanitize_reason("Unauthorized\r\n\x1b[31mevil") == "Unauthorized [31mevil"
     assert len(failures.sanitize_reason("x" * 1000)) == 127
+    # A phrase with nothing to drop keeps every character, its runs of spaces made one.
+    assert failures.sanitize_reason(" Coturn-4.6.1  'Gorst' ünïcode ") == "Coturn-4.6.1 'Gorst' ünïcode"
+    assert failures.sanitize_reason("zero\u200bwidth\u00a0space") == "zero width space"  # Cf, and Zs
     assert failures.server_error(401, "\n\t").text == "Unauthorized (the server sent no reason phrase)"
     assert failures.server_error(999, "Unauthorized").code == 701
 

@@ -7,6 +7,7 @@ the transport runs them; each is validated where it is made, against the limits 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from icegather.shared.config.gather_limits import (
@@ -61,14 +62,16 @@ class RetransmissionSchedule:
                 f"at most {MAX_GIVE_UP_AFTER:g} s is allowed"
             )
 
+    # Cached: every transaction reads them (frozen, so they never change).
+    @functools.cached_property
     def waits(self) -> tuple[float, ...]:
         """How long to wait after each send before the next one (or giving up)."""
         doubling = tuple(self.initial_rto * 2**i for i in range(self.max_sends - 1))
         return (*doubling, self.initial_rto * self.final_wait)
 
-    @property
+    @functools.cached_property
     def give_up_after(self) -> float:
-        return sum(self.waits())
+        return sum(self.waits)
 
     @property
     def gathering_deadline(self) -> float:

@@ -10,6 +10,7 @@ Error messages quote the URL so that a user can find the bad entry, but never th
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -66,6 +67,13 @@ def parse_ice_url(url: str) -> IceUrl:
     """Parse one STUN/TURN URL or raise ``DOMException("...", "SyntaxError")``."""
     if not isinstance(url, str):
         raise TypeError(f"an ICE server URL must be a string, not {type(url).__name__}")
+    return _parse_ice_url(url)
+
+
+# The same few URLs come with every gathering, in both processes; an IceUrl is immutable. A
+# bad URL raises, which is never cached.
+@functools.lru_cache(maxsize=256)
+def _parse_ice_url(url: str) -> IceUrl:
     if url == "":
         raise syntax_error("an ICE server URL is empty")
     if len(url) > MAX_URL_LENGTH:

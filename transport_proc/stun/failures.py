@@ -65,6 +65,8 @@ def error_response(response: stun.Message, server: tuple[str, int]) -> AttemptFa
 
 def sanitize_reason(reason: str) -> str:
     """Drop control and format characters and cap the length of a server's reason phrase."""
+    if reason.isprintable():  # the usual phrase: no character of category C, no space but " "
+        return " ".join(reason.split())[:MAX_REASON_LENGTH]
     printable = "".join(
         ch if unicodedata.category(ch)[0] != "C" else " " for ch in reason
     )

@@ -92,7 +92,7 @@ async def transact(
             outcome.set_exception(failure)
 
     data = bytes(request)
-    waits = (schedule.give_up_after,) if channel.reliable else schedule.waits()
+    waits = (schedule.give_up_after,) if channel.reliable else schedule.waits
     sends: list[float] = []
     # Each send is due at its time on the schedule, counted from the first send, not from the
     # previous wake-up: a loop that is late once must not push every later send back. A timer
