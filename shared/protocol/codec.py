@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -17,18 +18,40 @@ _PACKER = msgpack.Packer()  # reused: building one per message costs more than p
 def encode(message: Message, seq: int) -> bytes:
     """Serialise one message with its sequence number, checked first against the schema the
     receiver checks it with: ``ProtocolError`` for a message that would be refused there."""
-    body = _encode_value(message)
     kind: type = type(message)
-    checker_for(kind)(message, body)
-    packed: bytes = _PACKER.pack({"type": message.WIRE.name, "seq": seq, **body})
+    envelope = {"type": message.WIRE.name, "seq": seq}
+    names = _field_names(kind)
+    assert names is not None  # a message declares its WIRE
+    _encode_fields(message, names, envelope)
+    checker_for(kind)(message, envelope)
+    packed: bytes = _PACKER.pack(envelope)
     return packed
 
 
+# What msgpack takes as it is: most fields are one of these, and skip the recursion.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The wire fields of a message or struct in order; None for any other type."""
+    wire = getattr(cls, "WIRE", None)
+    schema = SCHEMAS.get(cls) if wire is None else wire.fields
+    return None if schema is None else tuple(schema)
+
+
+def _encode_fields(value: Any, names: tuple[str, ...], into: dict[str, Any]) -> dict[str, Any]:
+    for name in names:
+        field = getattr(value, name)
+        into[name] = field if field.__class__ in _PLAIN else _encode_value(field)
+    return into
+
+
 def _encode_value(value: Any) -> Any:
-    wire = getattr(value, "WIRE", None)
-    schema = SCHEMAS.get(type(value)) if wire is None else wire.fields
-    if schema is not None:
-        return {name: _encode_value(getattr(value, name)) for name in schema}
+    kind: type = type(value)
+    names = _field_names(kind)
+    if names is not None:
+        return _encode_fields(value, names, {})
     if isinstance(value, IceConfiguration):
         return value.to_dict()
     if isinstance(value, tuple):
