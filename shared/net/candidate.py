@@ -7,6 +7,7 @@ one side writes the other side reads, and a hostile line is refused by the parse
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -53,6 +54,9 @@ def format_candidate(fields: CandidateFields) -> str:
     return " ".join(parts)
 
 
+# Cached: the main process parses each line twice, the wire's check and then RTCIceCandidate's
+# (the fields are immutable). A line that is refused raises, which is never cached.
+@functools.lru_cache(maxsize=1024)
 def parse_candidate(line: str) -> CandidateFields:
     """Parse a ``candidate:`` attribute; raise ``ValueError`` naming what is wrong."""
     if len(line) > MAX_CANDIDATE_LENGTH:

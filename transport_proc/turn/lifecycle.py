@@ -70,4 +70,7 @@ class Allocations:
 
     async def release_all(self) -> None:
         held, self._held = self._held, []
-        await asyncio.gather(*(release(*allocation) for allocation in held))
+        if len(held) == 1:
+            await release(*held[0])  # the usual case: one allocation, no task needed
+        else:
+            await asyncio.gather(*(release(*allocation) for allocation in held))
