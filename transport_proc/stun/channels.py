@@ -170,7 +170,8 @@ class UdpChannel(Channel):
     what the socket's own system calls cost, and a gathering opens and closes a few sockets
     for a handful of datagrams each. What the transport would add, it does here: a send the
     kernel cannot take now (a full send buffer) waits in ``_backlog`` for the socket to be
-    writable, so an overloaded machine delays datagrams rather than dropping them."""
+    writable, so an overloaded machine delays datagrams rather than dropping them. Closing
+    drops what still waits: whoever closes is done with the socket's server."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
@@ -195,6 +196,9 @@ class UdpChannel(Channel):
         except OSError as exc:
             sock.close()
             raise failures.socket_failed(local_ip, exc) from None
+        except BaseException:
+            sock.close()
+            raise
         return channel
 
     def _read_ready(self) -> None:
@@ -243,6 +247,8 @@ class UdpChannel(Channel):
         # An ICMP error still pending for an earlier datagram (to any server) makes the kernel
         # refuse the next send, whatever its destination, and drop it: then send once more.
         for _ in range(2):
+            if self._closed:  # by a callback that heard of the failure: nothing more to send
+                return True
             try:
                 self.sock.sendto(data, server)
                 return True
