@@ -16,6 +16,7 @@ from stun_servers import ScriptedStunServer, mapped_to, never_answer, with_alter
 from icegather.main_proc.commands.cli import run
 from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
 from icegather.shared.net.candidate import CandidateFields, format_candidate, parse_candidate
+from icegather.shared.net.endpoints import Address
 from icegather.transport_proc.addresses import choose_local_addresses, pair_addresses, rfc8421_order
 from icegather.transport_proc.gathering import candidates
 from icegather.transport_proc.stun import failures
@@ -172,6 +173,38 @@ def test_retransmissions_keep_to_the_schedule_when_the_event_loop_was_late_once(
     assert len(sent) == 3
     assert sent[1] - sent[0] >= 0.5  # the blocked loop did delay the second send
     assert sent[2] - sent[0] < 0.75  # the third kept its time on the schedule (0.6 s)
+
+
+def test_an_answer_read_in_the_turn_its_retransmission_falls_due_stops_the_retransmission():
+    # The loop is blocked from 0.01 s to 1.01 s: the answer, sent at 0.05 s, waits in the socket
+    # meanwhile, and the second send falls due (at 0.2 s). The next turn of the loop reads the
+    # answer first and then runs the due timer, before the transaction's coroutine wakes up to
+    # cancel it: that timer must not send again.
+    schedule = RetransmissionSchedule(initial_rto=0.2, max_sends=3, final_wait=1)
+    answer = mapped_to(("192.0.2.9", 4000))
+
+    def late_answer(request: stun.Message, source: Address) -> bytes:
+        time.sleep(0.05)
+        return answer(request, source)
+
+    async def run(server_address) -> tuple[bytes, ...]:
+        channel = UdpChannel.open("127.0.0.1")
+        asyncio.get_running_loop().call_later(0.01, time.sleep, 1.0)
+        try:
+            requests = []
+            # The second request, once answered, says the server has read all that came before.
+            for _ in range(2):
+                request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+                await transact(channel, request, server_address, schedule)
+                requests.append(request.transaction_id)
+            return tuple(requests)
+        finally:
+            channel.close()
+
+    with ScriptedStunServer(late_answer) as server:
+        sent = asyncio.run(run(("127.0.0.1", server.port)))
+        received = tuple(got.request.transaction_id for got in server.received)
+    assert received == sent  # each once: the first was not sent again
 
 
 def test_an_answered_transaction_leaves_no_reference_cycle_for_the_collector():

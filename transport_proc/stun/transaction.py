@@ -104,6 +104,11 @@ async def transact(
         # ``again`` is this function, passed along rather than named inside: a closure that
         # names itself is a reference cycle, garbage for the cyclic collector at every request.
         nonlocal due, timer
+        if outcome.done():
+            # Answered (or failed) in this turn of the loop, before the coroutine woke up to
+            # cancel this timer: under load the answer is read in the same turn the next send
+            # falls due, and resending then doubles the work of a busy transport.
+            return
         if attempt == len(waits):
             on_failure(discarded.failure(server, len(waits), schedule.give_up_after, channel.transport_name))
             return
