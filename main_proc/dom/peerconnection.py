@@ -225,6 +225,9 @@ class PeerConnectionObserver:
         return self._fire_while_gathering(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
 
     def on_server_answer(self, info: ServerAnswerInfo) -> bool:
+        if info.software:  # the first answer's SOFTWARE comes with it: its note goes first
+            self.on_server_note(ServerNoteInfo(info.address, info.port, info.url, "software", info.software,
+                                               info.server_index))
         return self._fire_while_gathering(IceServerAnswerEvent("iceserveranswer", answer_event_init(info)))
 
     def on_server_note(self, info: ServerNoteInfo) -> bool:

@@ -30,7 +30,7 @@ from icegather.shared.structs import (
     TransactionTraceInfo,
 )
 
-PROTOCOL_VERSION = 12
+PROTOCOL_VERSION = 13
 
 MAX_JOB_ID = 2**53
 MAX_HEARTBEAT_INTERVAL = 3600.0

@@ -110,6 +110,7 @@ SCHEMAS: dict[type, Mapping[str, Check]] = {
         "mapped_port": integer(0, 65535),
         "other_address": ip_address(empty=True),
         "other_port": integer(0, 65535),
+        "software": text(MAX_TEXT),
     },
     NatTestInfo: {
         "address": ip_address(empty=False),

@@ -93,15 +93,17 @@ class Reports:
 
     def answered(self, attempt: Attempt, response: ServerMessage, rtt: float, mapped: Address | None = None) -> None:
         """A response of an attempt. The first says the server is reachable from this socket;
-        the first SOFTWARE names what runs there (some servers send it only in successes).
+        the first SOFTWARE names what runs there (some servers send it only in successes): in
+        the first answer, as its ``software``, else as a note of its own when it comes.
         ``mapped``: a Binding success's mapped address, reported with its OTHER-ADDRESS."""
         if attempt.channel is None:
             return
         software = response.attributes.get("SOFTWARE")
-        if isinstance(software, str) and software and not attempt.software_noted:
-            attempt.software_noted = True
-            self.note(attempt, "software", failures.sanitize_reason(software))
+        named = failures.sanitize_reason(software) if isinstance(software, str) and not attempt.software_noted else ""
+        attempt.software_noted = attempt.software_noted or bool(named)
         if attempt.answered:
+            if named:
+                self.note(attempt, "software", named)
             return
         attempt.answered, attempt.rtt = True, rtt
         address, port = attempt.channel.local_address
@@ -109,7 +111,7 @@ class Reports:
             other = nat_tests.well_formed(response.attributes.get("OTHER-ADDRESS")) if mapped else None
             self._send(protocol.ServerAnswer(self.pc_id, ServerAnswerInfo(
                 address, port, attempt.url.url, round(rtt * 1000, 3), attempt.server_address[0], attempt.server_index,
-                attempt.server_address[1], *(mapped or ("", 0)), *(other or ("", 0)),
+                attempt.server_address[1], *(mapped or ("", 0)), *(other or ("", 0)), software=named,
             )))
 
     def note(self, attempt: Attempt, note: ServerNote, detail: str) -> None:
