@@ -5,10 +5,13 @@ must never cost that result."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 from gathering_helpers import ASKING_IPV6, LOOPBACK, events_of, gather
+
+from icegather.main_proc.dom.peerconnection import RTCPeerConnection
 
 pytestmark = pytest.mark.peers
 
@@ -47,6 +50,20 @@ def test_coturn_refuses_the_ipv6_ask_with_440_which_is_noted(coturn):
 
     assert notes["software"].startswith("Coturn-")
     assert notes["ipv6_relay_refused"] == "440 Unsupported address family"
+
+
+def test_a_software_named_in_the_first_answer_is_noted_once_before_that_answers_event(coturn):
+    # coturn names itself in its first answer, which carries it (protocol 13); node-turn names
+    # itself only in a later answer, a note of its own (above). The events are the same.
+    async def fired_in_order() -> list[tuple[str, str]]:
+        fired: list[tuple[str, str]] = []
+        async with RTCPeerConnection({"iceServers": [coturn.ice_server("turn")]}, options=LOOPBACK) as pc:
+            pc.addEventListener("iceservernote", lambda note: fired.append((note.type, note.note)))
+            pc.addEventListener("iceserveranswer", lambda answer: fired.append((answer.type, "")))
+            await asyncio.wait_for(pc.gather(), 30)
+        return fired
+
+    assert asyncio.run(fired_in_order()) == [("iceservernote", "software"), ("iceserveranswer", "")]
 
 
 def test_a_peer_connection_asks_for_an_ipv6_relay_only_when_told_as_browsers_never_do(coturn):
