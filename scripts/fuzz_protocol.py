@@ -106,6 +106,8 @@ VALID: dict[str, list[tuple[bytes, protocol.Message]]] = {
                 1, structs.IceCandidateErrorInfo("", 0, "stun:s.invalid", 701, "host lookup failed", "dns")
             ),
             protocol.ServerAnswer(1, structs.ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5, "::1")),
+            protocol.ServerAnswer(1, structs.ServerAnswerInfo("::1", 4000, "stun:[::1]", 0.5, "::1",
+                                                              software="Coturn-4.6.1 'Gorst'")),
             protocol.ServerNote(1, structs.ServerNoteInfo("::1", 4000, "stun:[::1]", "software", "coturn-4.6.1")),
             protocol.RelayCheck(
                 1,
@@ -249,6 +251,7 @@ LIKELY: dict[str, st.SearchStrategy[object]] = {
     "url": urls,  # any text of 1 to 1,024 characters in a report
     "error_code": st.integers(300, 799),
     "error_text": st.text(min_size=1, max_size=140),
+    "software": st.text(max_size=140),
     "candidate": st.builds(
         "candidate:{} 1 {} {} {} {} typ {}".format,
         st.integers(0, 2**32),

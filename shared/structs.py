@@ -86,8 +86,8 @@ class ServerAnswerInfo(UrlReport):
     # address and port, for the NAT behaviour tests; "" and 0 when absent.
     other_address: str = ""
     other_port: int = 0
-    # The SOFTWARE attribute of this first answer, its control characters dropped; "" if it had
-    # none. The main process hears it as the "software" note (an ``iceservernote``) that a later
+    # The SOFTWARE attribute of this first answer as ``sanitize_reason`` leaves it (control
+    # characters dropped, spaces collapsed, at most 127 characters); "" if it had none. The main process hears it as the "software" note (an ``iceservernote``) that a later
     # answer's SOFTWARE comes as (``ServerNoteInfo``): one message fewer for most servers.
     software: str = ""
 

@@ -192,10 +192,11 @@ def test_an_answer_read_in_the_turn_its_retransmission_falls_due_stops_the_retra
         asyncio.get_running_loop().call_later(0.01, time.sleep, 1.0)
         try:
             requests = []
-            # The second request, once answered, says the server has read all that came before.
-            for _ in range(2):
+            # The second request, once answered, says the server has read all that came before;
+            # its schedule never resends, however long the answer takes.
+            for each_schedule in (schedule, RetransmissionSchedule(initial_rto=5.0, max_sends=1, final_wait=1)):
                 request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
-                await transact(channel, request, server_address, schedule)
+                await transact(channel, request, server_address, each_schedule)
                 requests.append(request.transaction_id)
             return tuple(requests)
         finally:

@@ -225,10 +225,15 @@ class PeerConnectionObserver:
         return self._fire_while_gathering(RTCPeerConnectionIceErrorEvent("icecandidateerror", error_event_init(info)))
 
     def on_server_answer(self, info: ServerAnswerInfo) -> bool:
+        if not self._pc._is_gathering():
+            return False
         if info.software:  # the first answer's SOFTWARE comes with it: its note goes first
             self.on_server_note(ServerNoteInfo(info.address, info.port, info.url, "software", info.software,
                                                info.server_index))
-        return self._fire_while_gathering(IceServerAnswerEvent("iceserveranswer", answer_event_init(info)))
+        # A listener of the note may have closed the connection: the answer then has nobody to
+        # tell, and the message was in turn all the same.
+        self._fire_while_gathering(IceServerAnswerEvent("iceserveranswer", answer_event_init(info)))
+        return True
 
     def on_server_note(self, info: ServerNoteInfo) -> bool:
         init = {**server_event_init(info), "note": info.note, "detail": info.detail}
