@@ -178,8 +178,11 @@ def test_through_20_plus_minus_5_ms_each_way_the_stream_measures_rtt_40_ms_and_j
     assert (quality["lossOut"], quality["lossBack"]) == (0, 0)
     # RTT = two independent delays, uniform 15-25 ms: triangular on 30-50, median 40. The p50
     # of 250 echoes moves by 0.3 ms (1 sigma), so 38.7-41.3 at 4 sigma; wake-ups add 1-2.5 ms
-    # (rttMinMs 31.7-33.8 here, where 30 is the floor; p50 41.2-42.4): 38-46 ms.
-    assert 38 <= quality["rttP50Ms"] <= 46
+    # on the AMD VM (rttMinMs 31.7-33.8, where 30 is the floor; p50 41.2-42.4) and 2.5-4 ms on
+    # the slower Intel VM (p50 42.4-44.1), where once in CI a spell in which the VM's host held
+    # back its cores delayed the whole stream: 48.2 ms. 38-50 ms: what this guards against (a
+    # one-way time, 20; a doubled one, 80; a clock's units) is far outside.
+    assert 38 <= quality["rttP50Ms"] <= 50
     # RFC 3550 jitter estimates E|D| for D the difference of two consecutive transits: two
     # independent uniform(-5, 5) ms, E|X - Y| = 2J/3 = 3.33 ms. The estimator is a running
     # mean over ~16 packets: its last value moves by 0.46 ms (1 sigma, simulated at 50 packets
