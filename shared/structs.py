@@ -87,8 +87,9 @@ class ServerAnswerInfo(UrlReport):
     other_address: str = ""
     other_port: int = 0
     # The SOFTWARE attribute of this first answer as ``sanitize_reason`` leaves it (control
-    # characters dropped, spaces collapsed, at most 127 characters); "" if it had none. The main process hears it as the "software" note (an ``iceservernote``) that a later
-    # answer's SOFTWARE comes as (``ServerNoteInfo``): one message fewer for most servers.
+    # characters dropped, spaces collapsed, at most 127 characters); "" if it had none. The
+    # main process hears it as the "software" note (an ``iceservernote``) that a later answer's
+    # SOFTWARE comes as (``ServerNoteInfo``): one message fewer for most servers.
     software: str = ""
 
 
