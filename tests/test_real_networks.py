@@ -187,9 +187,12 @@ def test_through_20_plus_minus_5_ms_each_way_the_stream_measures_rtt_40_ms_and_j
     # independent uniform(-5, 5) ms, E|X - Y| = 2J/3 = 3.33 ms. The estimator is a running
     # mean over ~16 packets: its last value moves by 0.46 ms (1 sigma, simulated at 50 packets
     # a second, which a 10 ms spread cannot reorder), so 1.5-5.2 ms at 4 sigma; the 1 ms steps
-    # of the proxy's timers add ~0.1 ms (2.5-3.9 ms measured here): 1.5-5.5 ms.
+    # of the proxy's timers add ~0.1 ms (2.5-3.9 ms measured on the AMD VM). The slower Intel
+    # VM's wake-ups vary more (2.6-4.7 ms in 16 streams, this change and the morning's code
+    # alike; 6.04 once in CI): 1.5-7.5 ms. None at all, or one in the wrong units, is far
+    # outside.
     for jitter in (quality["jitterOutMs"], quality["jitterBackMs"]):
-        assert 1.5 <= jitter <= 5.5
+        assert 1.5 <= jitter <= 7.5
 
 
 def test_the_clean_control_stream_loses_nothing():
