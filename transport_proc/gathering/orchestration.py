@@ -21,7 +21,6 @@ Every report names the entry of ``iceServers`` its URL came from (``server_index
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -30,6 +29,7 @@ from icegather.shared.config.ice_config import IceServer
 from icegather.shared.config.ice_url import IceUrl
 from icegather.shared.net.endpoints import family_name
 from icegather.transport_proc.addresses import InterfaceAddresses, pair_addresses
+from icegather.transport_proc.concurrently import all_at_once
 from icegather.transport_proc.gathering import candidates
 from icegather.transport_proc.gathering.attempts import Attempt
 from icegather.transport_proc.gathering.context import AttemptContext
@@ -148,10 +148,7 @@ class Gathering(Job):
                                   (server_ip, url.port)))
             for local_ip, server_ip in pairs
         ]
-        if len(attempts) == 1:
-            await attempts[0]  # the usual case: one local address of the server's family, no task needed
-        else:
-            await asyncio.gather(*attempts)
+        await all_at_once(attempts)  # usually one: one local address of the server's family
 
     async def _attempt(self, attempt: Attempt) -> None:
         url = attempt.url

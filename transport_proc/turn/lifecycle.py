@@ -3,13 +3,13 @@ allocation or a redirect, the allocations a job holds, and their release when it
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from aioice import stun
 
 from icegather.shared.config.gather_options import RetransmissionSchedule
 from icegather.shared.net.endpoints import Address
+from icegather.transport_proc.concurrently import all_at_once
 from icegather.transport_proc.stun.channels import Channel
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.parser import ServerMessage
@@ -70,7 +70,4 @@ class Allocations:
 
     async def release_all(self) -> None:
         held, self._held = self._held, []
-        if len(held) == 1:
-            await release(*held[0])  # the usual case: one allocation, no task needed
-        else:
-            await asyncio.gather(*(release(*allocation) for allocation in held))
+        await all_at_once([release(*allocation) for allocation in held])
