@@ -119,6 +119,18 @@ def test_a_transactions_times_are_placed_on_the_records_clock_from_when_gatherin
     assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([22.2, 72.2], 81.95, 85.0)
 
 
+def test_a_transaction_is_never_placed_after_the_main_process_heard_of_it():
+    # Gathering's start reached the main process 4 ms late (at 21.7 ms, under load), and the
+    # transaction's report came as soon as it ended: its end maps to 81.95, past its arrival.
+    event = IceTransactionEvent("icetransaction", {"url": "stun:s.example", "method": "Binding",
+                                                   "sendsMs": (0.5, 58.0), "endedMs": 60.25, "outcome": "answer"})
+
+    record = transaction_record(event, 78.0, 21.7)
+
+    # Each time at most the arrival; the first send, which maps before it, unchanged.
+    assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([22.2, 78.0], 78.0, 78.0)
+
+
 def test_every_time_of_a_traced_run_is_on_one_clock(coturn):
     result = subprocess.run([ICEGATHER, "--json", "--trace", "--server", coturn.url("stun"), "--local-address",
                              "127.0.0.1"], capture_output=True, text=True, timeout=60)

@@ -184,11 +184,13 @@ def relay_check_record(event: IceRelayCheckEvent, elapsed_ms: float) -> dict[str
 def transaction_record(event: IceTransactionEvent, elapsed_ms: float, gathering_ms: float) -> dict[str, Any]:
     """The transport times a transaction from the start of its gathering; the record puts those
     times on the round's clock, counting from ``gathering_ms``, when the main process learned
-    that gathering started (later than the transport's start by the message's way here, a
-    fraction of a millisecond on one machine)."""
+    that gathering started. That is later than the transport's start by the message's way here
+    (a fraction of a millisecond on one machine, more under load), so a time is placed no later
+    than ``elapsed_ms``, when the main process learned of the transaction: it cannot have
+    happened after that, and the round's summary, which comes later still, stays last."""
     record = attribute_record("icetransaction", event, elapsed_ms)
-    record["sendsMs"] = [round(gathering_ms + sent, 3) for sent in event.sendsMs]
-    record["endedMs"] = round(gathering_ms + event.endedMs, 3)
+    record["sendsMs"] = [round(min(gathering_ms + sent, elapsed_ms), 3) for sent in event.sendsMs]
+    record["endedMs"] = round(min(gathering_ms + event.endedMs, elapsed_ms), 3)
     return record
 
 
