@@ -17,10 +17,34 @@ import pytest
 import trustme
 from local_coturn import Coturn, local_coturn
 from network_namespaces import RoutedNamespaces, routed_namespaces
+from one_at_a_time import Room, close_room, open_room
 from peer_turn import node_stun, node_turn, pion_turn, pypi_stun
 from stun_servers import ScriptedStunServer, never_answer
 
 T = TypeVar("T")
+
+ROOM = pytest.StashKey[Room | None]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[ROOM] = open_room()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    room = config.stash.get(ROOM, None)
+    if room is not None:
+        close_room(room)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A test marked ``timing`` runs alone (``one_at_a_time``), its fixtures' set-up included."""
+    room = item.config.stash[ROOM]
+    if room is None:
+        yield
+        return
+    with room.held(alone=item.get_closest_marker("timing") is not None):
+        yield
 
 
 def session_server(start: Callable[[], AbstractContextManager[T]]) -> Any:

@@ -375,6 +375,7 @@ def test_relay_to_relay_streams_through_two_real_relays_and_names_each_pair(tmp_
 
 
 
+@pytest.mark.timing
 def test_a_dual_stack_servers_two_relays_stream_in_turn_within_the_time_the_module_sets_aside(tmp_path):
     # coturn relays on IPv4 and IPv6: with ipv6_relay, the IPv6 relay asked after the IPv4 one
     # streams after it. Behind a lossy proxy each stream waits its whole 2 s for lost packets

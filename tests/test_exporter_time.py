@@ -19,6 +19,8 @@ from icegather.main_proc.exporter.probe_time import GIVE_UP_SHARE, fitted_schedu
 from icegather.shared.config.gather_options import RetransmissionSchedule
 
 __all__ = ["exporter"]  # the module's exporter, for the tests here
+# Probes against budgets and deadlines in real time: measured alone.
+pytestmark = pytest.mark.timing
 
 # --- time, concurrency, a dying transport ----------------------------------------------------------
 

@@ -32,6 +32,9 @@ from impaired_paths import (
 
 from icegather.transport_proc.relay.check import PROBES_PER_KIND, SECOND_ROUND_PROBES
 
+# Delays, jitter and loss statistics through paths of real processes: measured alone.
+pytestmark = pytest.mark.timing
+
 PER_MILLE = 30
 LOSS_EACH_WAY = 1 - (1 - PER_MILLE / 1000) ** 2
 MECHANISMS = ("indication", "channel")

@@ -9,6 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from commands import ICEGATHER
 from local_coturn import free_port
 from selenium.webdriver.common.by import By
@@ -17,6 +18,9 @@ from timeline_page_helpers import FAST, assert_labels_apart_and_inside, browser,
 from icegather.main_proc.views.page.page_words import CAUSE_WORDS
 
 __all__ = ["browser", "mixed_run"]  # the module's Chromium and run, for the tests here
+# The module's run is drawn on a time axis whose spread of answers depends on when they came
+# (test_a_silent_server_leaves_...): run alone.
+pytestmark = pytest.mark.timing
 
 
 def test_every_configured_url_has_a_row_in_the_status_table_and_in_the_waterfall(browser, mixed_run):
