@@ -1,6 +1,7 @@
-"""icegather runs on Linux only: the main process watches its transport through a pidfd
-(Linux 5.3) and the transport reads ICMP errors with ``IP_RECVERR``. Elsewhere it says so
-once, clearly, instead of failing on the first missing system call."""
+"""icegather runs on Linux only: the transport reads ICMP errors with ``IP_RECVERR``, and the
+main process watches its transport through a pidfd (Linux 5.3; a thread where the kernel has
+none). Elsewhere it says so once, clearly, instead of failing on the first missing system
+call."""
 
 from __future__ import annotations
 

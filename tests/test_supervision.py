@@ -5,6 +5,7 @@ and the next peer connection gets a fresh transport."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import time
@@ -166,6 +167,31 @@ def test_a_crashed_or_hung_transport_fails_its_gatherings_and_the_next_one_gets_
     assert gone and fresh and started == 2
     assert [error.errorCode for error in recording.errors] == [701]
 
+
+def test_without_pidfd_a_killed_transport_is_still_noticed_at_once(silent_udp_server, monkeypatch):
+    # As under gVisor or valgrind, or a kernel before 5.3: a thread waits for the exit instead.
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+
+    async def scenario():
+        # Heartbeats far apart: only the exit itself can end the gathering within the wait.
+        client = await TransportClient.start(supervision=Supervision(heartbeat_interval=30, heartbeat_timeout=60))
+        pc = RTCPeerConnection({"iceServers": [{"urls": silent_udp_server.url()}]}, transport=client, options=LOOPBACK)
+        gathering = asyncio.ensure_future(pc.gather())
+        while pc.iceGatheringState != "gathering":
+            await asyncio.sleep(0.01)
+        os.kill(client.transport_pid, signal.SIGKILL)
+        try:
+            with pytest.raises(TransportError) as caught:
+                await asyncio.wait_for(gathering, 5)
+        finally:
+            pc.close()
+            await client.aclose()
+        return str(caught.value)
+
+    assert "killed by SIGKILL" in asyncio.run(scenario())
 
 def test_a_transport_refusing_a_gather_ends_it_with_its_reason():
     async def scenario():

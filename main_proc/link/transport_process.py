@@ -5,7 +5,8 @@ The process serves on an ``ipc://`` socket in a fresh directory that only this u
 stdin: if this process dies, the kernel closes the pipe and the transport exits by itself,
 removing that directory. It runs isolated (``python -I``): neither the current directory nor
 ``PYTHON*`` variables can put other modules in place of icegather's.
-Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread.
+Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread; where the kernel
+has no ``pidfd_open`` (older kernels, gVisor, valgrind's emulation), a thread waits for it.
 
 The transport confines itself (``transport_proc.sandbox``) and then cannot write to a file, so
 its standard error is a pipe whatever this process's is (a file, under pytest or in CI): a
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from typing import IO
 
 from icegather.main_proc.link.transport_error import TransportError
@@ -92,21 +94,39 @@ class TransportProcess:
         if self.popen.returncode is not None:
             return describe_exit(self.popen.returncode)
         loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(self.popen.pid)
         exited: asyncio.Future[None] = loop.create_future()
 
         def readable() -> None:
             if not exited.done():
                 exited.set_result(None)
 
-        loop.add_reader(pidfd, readable)
+        pidfd: int | None
+        try:
+            pidfd = os.pidfd_open(self.popen.pid)
+        except OSError:  # no pidfd on this kernel
+            pidfd = None
+            self._wait_in_thread(lambda: loop.call_soon_threadsafe(readable))
+        else:
+            loop.add_reader(pidfd, readable)
         try:
             if self.popen.poll() is None:
                 await exited
         finally:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
+            if pidfd is not None:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
         return describe_exit(self.popen.wait())
+
+    def _wait_in_thread(self, exited: Callable[[], object]) -> None:
+        """Call ``exited`` from a thread of its own once the process has exited (a daemon: it
+        never holds this process up at its own exit)."""
+
+        def wait() -> None:
+            self.popen.wait()
+            with contextlib.suppress(RuntimeError):  # the event loop was closed meanwhile
+                exited()
+
+        threading.Thread(target=wait, name="transport exit", daemon=True).start()
 
     def kill(self) -> None:
         """End a process that failed (hung, misbehaving) at once: SIGKILL, no grace."""
