@@ -58,6 +58,13 @@ else
 fi
 
 # --- npm packages ------------------------------------------------------------------------
+# Node trusts only the CAs it bundles: hand it the system's as well, which hold a TLS-inspecting
+# proxy's CA where there is one. A stripped environment (CI's `env -i`) drops the variable that
+# would say so, and npm then fails with SELF_SIGNED_CERT_IN_CHAIN.
+system_cas=/etc/ssl/certs/ca-certificates.crt
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$system_cas" ]; then
+  export NODE_EXTRA_CA_CERTS="$system_cas"
+fi
 npm_install() {  # name version: into a prefix of its own, so neither shares the other's deps
   local prefix="$cache/npm/$1-$2"
   if [ "$(node -p "try { require('$prefix/node_modules/$1/package.json').version } catch (e) { '' }")" = "$2" ]; then
