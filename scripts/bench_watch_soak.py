@@ -4,9 +4,10 @@
 ``icegather --watch 0 --rounds N --json`` against a local coturn (a STUN and a TURN URL, with
 the relay check, as the command line does by default), its output read as it comes. The
 resident memory of the command and of its transport process is read after a warm-up and again
-just before the last round; the growth between the two is what a monitoring loop that runs
-for weeks would accumulate (target: under 1 MB for 10,000 rounds). Every round must end with
-a healthy summary.
+after N rounds; the growth between the two is what a monitoring loop that runs for weeks would
+accumulate (target: under 1 MB for 10,000 rounds). Every round must end with a healthy summary.
+The command runs on until it is read, then is stopped as a user stops it (Ctrl-C): a command
+that stopped by itself after N rounds may be gone by the time its last line is read.
 
     python scripts/bench_watch_soak.py [--quick] [--rounds N]
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         credential = Path(coturn.workdir) / "credential"
         credential.write_text(coturn.password)
         command = [
-            ICEGATHER, "--json", "--watch", "0", "--rounds", str(rounds), "--local-address", "127.0.0.1",
+            ICEGATHER, "--json", "--watch", "0", "--local-address", "127.0.0.1",
             "-s", coturn.url("stun"), "-s", coturn.url("turn"), "-u", coturn.username,
             "--credential-file", str(credential),
         ]
@@ -47,11 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in process.stdout:
             summary = json.loads(line)
             healthy += summary["diagnosis"]["verdict"] == "healthy"
-            if summary["round"] in (warm_up, rounds - 1):
+            if summary["round"] in (warm_up, rounds):
                 [transport] = transport_processes_of(process.pid)
                 samples["warm" if summary["round"] == warm_up else "end"] = rss_kb(process.pid), rss_kb(transport)
-        process.wait()
+            if summary["round"] == rounds:
+                break
         seconds = time.perf_counter() - started
+        process.send_signal(signal.SIGINT)
+        process.communicate()
     (main_warm, transport_warm), (main_end, transport_end) = samples["warm"], samples["end"]
     print(f"bench_watch_soak: {rounds} rounds of --watch 0 (STUN + TURN with the relay check) in {seconds:.0f} s, "
           f"{healthy} healthy")

@@ -36,14 +36,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         close_room(room)
 
 
+def timed(item: pytest.Item | None) -> bool:
+    return item is not None and item.get_closest_marker("timing") is not None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """A test marked ``timing`` runs alone (``one_at_a_time``), its fixtures' set-up included."""
+    """A test marked ``timing`` runs alone (``one_at_a_time``), its fixtures' set-up included;
+    the room stays taken for the timing test after it."""
     room = item.config.stash[ROOM]
     if room is None:
         yield
         return
-    with room.held(alone=item.get_closest_marker("timing") is not None):
+    with room.held(alone=timed(item), keep=timed(item) and timed(nextitem)):
         yield
 
 

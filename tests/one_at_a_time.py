@@ -8,8 +8,10 @@ its own, so it holds the room alone, and every other test shares it.
 Two ``flock`` locks make a readers-writer lock that lets a waiting ``timing`` test in first:
 the turnstile, which both kinds pass through, and the room. A ``timing`` test keeps the
 turnstile until it has the room to itself, so the other worker, queued at the turnstile,
-cannot keep the room taken with one test after another. Each worker opens the two files when
-it starts and unlinks them when it ends: the other one's locks hold on the files it has open.
+cannot keep the room taken with one test after another. Timing tests that a worker runs in a row
+(those of one module, mostly) keep the room between them: each way in waits for the other
+worker's test to end. Each worker opens the two files when it starts and unlinks them when it
+ends: the other one's locks hold on the files it has open.
 """
 
 from __future__ import annotations
@@ -19,26 +21,41 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class Room:
-    turnstile: int
-    room: int
+    """One worker's way into the room: its own open files of the two locks."""
 
-    @contextlib.contextmanager
-    def held(self, alone: bool) -> Iterator[None]:
+    def __init__(self, turnstile: int, room: int) -> None:
+        self.turnstile = turnstile
+        self.room = room
+        self.alone = False  # inside alone, from a timing test that the next one follows
+
+    def enter(self, alone: bool) -> None:
+        if alone and self.alone:
+            return  # still inside alone: timing tests in a row keep the room
         fcntl.flock(self.turnstile, fcntl.LOCK_EX)
         try:
             fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         finally:
             fcntl.flock(self.turnstile, fcntl.LOCK_UN)
+        self.alone = alone
+
+    def leave(self) -> None:
+        fcntl.flock(self.room, fcntl.LOCK_UN)
+        self.alone = False
+
+    @contextlib.contextmanager
+    def held(self, alone: bool, keep: bool = False) -> Iterator[None]:
+        """Inside for the block; ``keep`` stays inside alone after it, for the timing test
+        that comes next."""
+        self.enter(alone)
         try:
             yield
         finally:
-            fcntl.flock(self.room, fcntl.LOCK_UN)
+            if not keep:
+                self.leave()
 
 
 def lock_paths(run_id: str) -> tuple[Path, Path]:

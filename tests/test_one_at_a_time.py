@@ -87,3 +87,18 @@ def test_closing_the_rooms_removes_the_lock_files(rooms):
         close_room(room)
     rooms.clear()
     assert not any(path.exists() for path in paths)
+
+
+def test_timing_tests_in_a_row_keep_the_room_between_them(rooms):
+    timed, other, _ = rooms
+    other_in, other_out = threading.Event(), threading.Event()
+    with timed.held(alone=True, keep=True):
+        pass
+    thread = enter(other, False, other_in, other_out)  # comes between the two timing tests
+
+    assert not other_in.wait(0.2)
+    with timed.held(alone=True):  # the second: in at once, and it leaves the room
+        assert not other_in.is_set()
+    assert other_in.wait(10)
+    other_out.set()
+    thread.join()

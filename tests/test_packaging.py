@@ -20,10 +20,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from built_distributions import ROOT, built_distributions
 
 import icegather
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--rto", "0.05", "--max-sends", "2", "--final-wait", "2", "--local-address", "127.0.0.1"]
 
 pytestmark = pytest.mark.slow
@@ -31,11 +31,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def distributions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {"wheel": next(out.glob("icegather-*.whl")), "sdist": next(out.glob("icegather-*.tar.gz"))}
+    return built_distributions(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

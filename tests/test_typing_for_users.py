@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from built_distributions import built_distributions
 
 pytestmark = pytest.mark.slow
 
@@ -23,18 +22,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def user_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The python of a new virtual environment holding the wheel, its dependencies and mypy."""
-    out = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
     venv = tmp_path_factory.mktemp("user") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--disable-pip-version-check",
-         str(next(out.glob("icegather-*.whl"))), "mypy"],
+         str(built_distributions(tmp_path_factory)["wheel"]), "mypy"],
         capture_output=True, text=True, timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
