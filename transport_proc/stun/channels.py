@@ -39,6 +39,7 @@ from icegather.shared.net.endpoints import Address, is_ipv6
 from icegather.transport_proc.stun import failures, icmp
 from icegather.transport_proc.stun.failures import AttemptFailed
 from icegather.transport_proc.stun.parser import ServerMessage, parse_stun
+from icegather.transport_proc.stun.readable_sockets import readable_sockets
 from icegather.transport_proc.stun.tls_contexts import tls_context
 
 # A STUN message over a stream is at most this long; longer means the peer is not speaking STUN.
@@ -168,7 +169,8 @@ class UdpChannel(Channel):
 
     Not an asyncio datagram transport: making one, and closing it, costs about three times
     what the socket's own system calls cost, and a gathering opens and closes a few sockets
-    for a handful of datagrams each. What the transport would add, it does here: a send the
+    for a handful of datagrams each. Nor is it the loop's reader: ``readable_sockets`` watches
+    it, for the same reason. What the transport would add, it does here: a send the
     kernel cannot take now (a full send buffer) waits in ``_backlog`` for the socket to be
     writable, so an overloaded machine delays datagrams rather than dropping them. Closing
     drops what still waits: whoever closes is done with the socket's server."""
@@ -178,6 +180,7 @@ class UdpChannel(Channel):
         self.sock = sock
         self.local_address = sock.getsockname()[:2]
         self._loop = asyncio.get_running_loop()
+        self._readable = readable_sockets(self._loop)
         self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
         self._writing = False  # waiting for the socket to take the backlog
         self._closed = False
@@ -192,7 +195,7 @@ class UdpChannel(Channel):
             else:
                 sock.setsockopt(socket.IPPROTO_IP, icmp.IP_RECVERR, 1)
             channel = cls(sock)
-            channel._loop.add_reader(sock.fileno(), channel._read_ready)
+            channel._readable.watch(sock.fileno(), channel._read_ready)
         except OSError as exc:
             sock.close()
             raise failures.socket_failed(local_ip, exc) from None
@@ -277,7 +280,7 @@ class UdpChannel(Channel):
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self.sock.fileno())
+        self._readable.forget(self.sock.fileno())
         self._stop_writing()
         self._backlog.clear()
         self.sock.close()
