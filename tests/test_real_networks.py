@@ -152,9 +152,11 @@ def test_through_a_20_ms_delay_each_way_the_relay_checks_rtt_is_about_40_ms():
     assert check["outcome"] == "works"
     assert (check["outReceived"], check["backReceived"]) == (6, 6)
     # rttMs is the median one-way delay out plus back, each crossing the proxy once: each in
-    # 20 +- 5 ms, never less (the proxy holds no datagram less than 15 ms), so 30-50 ms, and a
-    # little more for the processes' wake-ups (the proxy's timers have 1 ms steps): 30-55 ms.
-    assert 30 <= check["rttMs"] <= 55
+    # 20 +- 5 ms, never less (the proxy holds no datagram less than 15 ms), so 30-50 ms, and
+    # more for the processes' wake-ups (the proxy's timers have 1 ms steps; the 2-core VM's host
+    # at times holds a core back for 10 ms: 55.1 in a fresh-clone CI run): 30-60 ms. A one-way
+    # time (20 ms) or a doubled one (80 ms) stays far outside.
+    assert 30 <= check["rttMs"] <= 60
 
 
 def test_under_3_percent_loss_per_crossing_the_quality_stream_measures_5_9_percent_each_way():
