@@ -119,16 +119,27 @@ def test_a_transactions_times_are_placed_on_the_records_clock_from_when_gatherin
     assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([22.2, 72.2], 81.95, 85.0)
 
 
-def test_a_transaction_is_never_placed_after_the_main_process_heard_of_it():
-    # Gathering's start reached the main process 4 ms late (at 21.7 ms, under load), and the
-    # transaction's report came as soon as it ended: its end maps to 81.95, past its arrival.
+def test_a_transaction_that_would_end_after_its_report_came_moves_earlier_whole():
+    # Gathering's start reached the main process late (at 21.7 ms, under load), and the
+    # transaction's report came as soon as it ended: its end maps to 81.95, past its arrival at
+    # 78.0. It moves 3.95 ms earlier, its sends with it: the 50 ms between them stay.
+    event = IceTransactionEvent("icetransaction", {"url": "stun:s.example", "method": "Binding",
+                                                   "sendsMs": (5.0, 55.0), "endedMs": 60.25, "outcome": "answer"})
+
+    record = transaction_record(event, 78.0, 21.7)
+
+    assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([22.75, 72.75], 78.0, 78.0)
+
+
+def test_a_transaction_moves_no_earlier_than_its_gathering_and_never_ends_after_its_report():
+    # Sent 0.5 ms into the gathering: it moves 0.5 ms, to the gathering's start, and the rest
+    # of the overshoot is cut at the report's arrival.
     event = IceTransactionEvent("icetransaction", {"url": "stun:s.example", "method": "Binding",
                                                    "sendsMs": (0.5, 58.0), "endedMs": 60.25, "outcome": "answer"})
 
     record = transaction_record(event, 78.0, 21.7)
 
-    # Each time at most the arrival; the first send, which maps before it, unchanged.
-    assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([22.2, 78.0], 78.0, 78.0)
+    assert (record["sendsMs"], record["endedMs"], record["timeMs"]) == ([21.7, 78.0], 78.0, 78.0)
 
 
 def test_every_time_of_a_traced_run_is_on_one_clock(coturn):

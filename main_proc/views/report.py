@@ -185,12 +185,17 @@ def transaction_record(event: IceTransactionEvent, elapsed_ms: float, gathering_
     """The transport times a transaction from the start of its gathering; the record puts those
     times on the round's clock, counting from ``gathering_ms``, when the main process learned
     that gathering started. That is later than the transport's start by the message's way here
-    (a fraction of a millisecond on one machine, more under load), so a time is placed no later
-    than ``elapsed_ms``, when the main process learned of the transaction: it cannot have
-    happened after that, and the round's summary, which comes later still, stays last."""
+    (a fraction of a millisecond on one machine, more under load), and the transaction cannot
+    have ended after ``elapsed_ms``, when the main process learned of it: a transaction that
+    would end later moves earlier by as much, all its times together (its durations are the
+    transport's own), but not before ``gathering_ms``; what still overshoots is placed at
+    ``elapsed_ms``. The round's summary, which comes later still, stays last."""
     record = attribute_record("icetransaction", event, elapsed_ms)
-    record["sendsMs"] = [round(min(gathering_ms + sent, elapsed_ms), 3) for sent in event.sendsMs]
-    record["endedMs"] = round(min(gathering_ms + event.endedMs, elapsed_ms), 3)
+    overshoot = gathering_ms + event.endedMs - elapsed_ms
+    first = event.sendsMs[0] if event.sendsMs else event.endedMs
+    origin = gathering_ms - min(max(0.0, overshoot), first)
+    record["sendsMs"] = [round(min(origin + sent, elapsed_ms), 3) for sent in event.sendsMs]
+    record["endedMs"] = round(min(origin + event.endedMs, elapsed_ms), 3)
     return record
 
 
