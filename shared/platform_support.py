@@ -12,4 +12,4 @@ def unsupported_platform(platform: str = sys.platform) -> str | None:
     """Why icegather cannot run on ``platform`` (this one by default), or None on Linux."""
     if platform.startswith("linux"):
         return None
-    return f"this program runs on Linux only (it needs pidfd and IP_RECVERR); this system is {platform!r}"
+    return f"this program runs on Linux only (it reads ICMP errors with IP_RECVERR); this system is {platform!r}"

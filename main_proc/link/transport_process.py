@@ -103,7 +103,7 @@ class TransportProcess:
         pidfd: int | None
         try:
             pidfd = os.pidfd_open(self.popen.pid)
-        except OSError:  # no pidfd on this kernel
+        except (OSError, AttributeError):  # no pidfd here (the kernel, or a Python built without)
             pidfd = None
             self._wait_in_thread(lambda: loop.call_soon_threadsafe(readable))
         else:
