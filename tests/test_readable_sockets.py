@@ -81,3 +81,54 @@ def test_a_socket_that_another_reader_closed_in_the_same_turn_is_not_read():
 
     read, errors = asyncio.run(scenario())
     assert read in (["first"], ["second"]) and errors == []
+
+
+def test_a_socket_that_cannot_be_watched_raises_and_leaves_no_epoll_behind(tmp_path):
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        before = open_files()
+        with open(tmp_path / "file", "w") as regular:  # epoll refuses regular files (EPERM)
+            try:
+                readable_sockets(loop).watch(regular.fileno(), lambda: None)
+            except OSError as error:
+                refused = error
+            left_open = open_files() - before - 1
+        with udp_socket() as sock:  # and a fresh watcher serves the next socket
+            readable_sockets(loop).watch(sock.fileno(), lambda: None)
+            readable_sockets(loop).forget(sock.fileno())
+        return refused, left_open
+
+    refused, left_open = asyncio.run(scenario())
+    assert isinstance(refused, PermissionError) and left_open == 0
+
+
+def test_a_reader_that_raises_is_reported_naming_its_socket_and_the_other_sockets_are_still_read():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        reported: list[tuple[str, object]] = []
+        loop.set_exception_handler(lambda _, context: reported.append((context["message"], context.get("exception"))))
+        broken, working = udp_socket(), udp_socket()
+        heard: list[bytes] = []
+
+        def read_broken() -> None:
+            broken.recv(100)
+            raise RuntimeError("a bug in one reader")
+
+        watcher = readable_sockets(loop)
+        watcher.watch(broken.fileno(), read_broken)
+        watcher.watch(working.fileno(), lambda: heard.append(working.recv(100)))
+        with udp_socket() as sender:
+            sender.sendto(b"to the broken one", broken.getsockname())
+            sender.sendto(b"to the working one", working.getsockname())
+            await until(lambda: heard and reported)
+        fd = broken.fileno()
+        for sock in (broken, working):
+            watcher.forget(sock.fileno())
+            sock.close()
+        return heard, reported, fd
+
+    heard, reported, fd = asyncio.run(scenario())
+    assert heard == [b"to the working one"]
+    assert [(message, str(error)) for message, error in reported] == [
+        (f"reading socket {fd} failed", "a bug in one reader")
+    ]

@@ -195,6 +195,8 @@ class UdpChannel(Channel):
             else:
                 sock.setsockopt(socket.IPPROTO_IP, icmp.IP_RECVERR, 1)
             channel = cls(sock)
+            # At once, with nothing awaited since ``cls`` took the loop's watcher: it stays the
+            # watcher while a socket of it is watched.
             channel._readable.watch(sock.fileno(), channel._read_ready)
         except OSError as exc:
             sock.close()
@@ -280,7 +282,7 @@ class UdpChannel(Channel):
         if self._closed:
             return
         self._closed = True
-        self._readable.forget(self.sock.fileno())
+        self._readable.forget(self.sock.fileno())  # before the close frees the number
         self._stop_writing()
         self._backlog.clear()
         self.sock.close()

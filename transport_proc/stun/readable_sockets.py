@@ -27,7 +27,9 @@ class ReadableSockets:
     """The sockets one event loop reads, each with the callback that reads it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: the registry below keys watchers by their loop, weakly, and would never let go
+        # of a loop its own watcher held.
+        self._loop = weakref.ref(loop)
         self._epoll = select.epoll()
         self._readers: dict[int, Callable[[], None]] = {}
         loop.add_reader(self._epoll.fileno(), self._read)
@@ -45,21 +47,33 @@ class ReadableSockets:
         """Stop watching ``fd``; before it is closed, as its number may be reused at once."""
         if self._readers.pop(fd, None) is None:
             return
-        self._epoll.unregister(fd)
-        self._close_if_idle()
+        try:
+            self._epoll.unregister(fd)
+        finally:
+            self._close_if_idle()
 
     def _close_if_idle(self) -> None:
-        if not self._readers:
-            del _each_loop[self._loop]
-            self._loop.remove_reader(self._epoll.fileno())
-            self._epoll.close()
+        if self._readers or self._epoll.closed:
+            return
+        loop = self._loop()
+        if loop is not None:
+            if _each_loop.get(loop) is self:
+                del _each_loop[loop]
+            loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
 
     def _read(self) -> None:
         for fd, _ in self._epoll.poll(0, MOST_AT_ONCE):
             # A reader earlier in this batch may have closed this socket: it is no longer here.
             reader = self._readers.get(fd)
-            if reader is not None:
+            if reader is None:
+                continue
+            try:
                 reader()
+            except Exception as error:  # a bug in one socket's reader: the others are still read
+                loop = self._loop()
+                if loop is not None:
+                    loop.call_exception_handler({"message": f"reading socket {fd} failed", "exception": error})
 
 
 _each_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadableSockets] = weakref.WeakKeyDictionary()
