@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A long ``--watch`` run: does either process grow?
 
-``icegather --watch 0 --rounds N --json`` against a local coturn (a STUN and a TURN URL, with
+``icegather --watch 0 --json`` for N rounds against a local coturn (a STUN and a TURN URL, with
 the relay check, as the command line does by default), its output read as it comes. The
 resident memory of the command and of its transport process is read after a warm-up and again
 after N rounds; the growth between the two is what a monitoring loop that runs for weeks would
@@ -46,17 +46,24 @@ def main(argv: list[str] | None = None) -> int:
         assert process.stdout is not None
         healthy = 0
         samples: dict[str, tuple[int, int]] = {}
-        for line in process.stdout:
-            summary = json.loads(line)
-            healthy += summary["diagnosis"]["verdict"] == "healthy"
-            if summary["round"] in (warm_up, rounds):
-                [transport] = transport_processes_of(process.pid)
-                samples["warm" if summary["round"] == warm_up else "end"] = rss_kb(process.pid), rss_kb(transport)
-            if summary["round"] == rounds:
-                break
-        seconds = time.perf_counter() - started
-        process.send_signal(signal.SIGINT)
-        process.communicate()
+        try:
+            for line in process.stdout:
+                summary = json.loads(line)
+                healthy += summary["diagnosis"]["verdict"] == "healthy"
+                if summary["round"] in (warm_up, rounds):
+                    [transport] = transport_processes_of(process.pid)
+                    samples["warm" if summary["round"] == warm_up else "end"] = rss_kb(process.pid), rss_kb(transport)
+                if summary["round"] == rounds:
+                    break
+            seconds = time.perf_counter() - started
+        finally:
+            # Stopped however the reading ended: a command that runs until stopped never outlives it.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
     (main_warm, transport_warm), (main_end, transport_end) = samples["warm"], samples["end"]
     print(f"bench_watch_soak: {rounds} rounds of --watch 0 (STUN + TURN with the relay check) in {seconds:.0f} s, "
           f"{healthy} healthy")

@@ -27,14 +27,19 @@ from pathlib import Path
 class Room:
     """One worker's way into the room: its own open files of the two locks."""
 
-    def __init__(self, turnstile: int, room: int) -> None:
+    def __init__(self, turnstile: int, room: int, paths: tuple[Path, Path]) -> None:
         self.turnstile = turnstile
         self.room = room
+        self.paths = paths
         self.alone = False  # inside alone, from a timing test that the next one follows
 
     def enter(self, alone: bool) -> None:
         if alone and self.alone:
             return  # still inside alone: timing tests in a row keep the room
+        if self.alone:
+            # Kept for a timing test that did not come: out first, or this worker would wait at
+            # the turnstile for a room it holds itself.
+            self.leave()
         fcntl.flock(self.turnstile, fcntl.LOCK_EX)
         try:
             fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
@@ -68,12 +73,18 @@ def open_room() -> Room | None:
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run_id is None:
         return None
-    turnstile, room = (os.open(path, os.O_RDWR | os.O_CREAT, 0o600) for path in lock_paths(run_id))
-    return Room(turnstile, room)
+    paths = lock_paths(run_id)
+    turnstile = os.open(paths[0], os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        room = os.open(paths[1], os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        os.close(turnstile)
+        raise
+    return Room(turnstile, room, paths)
 
 
 def close_room(room: Room) -> None:
     os.close(room.turnstile)
     os.close(room.room)
-    for path in lock_paths(os.environ["PYTEST_XDIST_TESTRUNUID"]):
+    for path in room.paths:
         path.unlink(missing_ok=True)

@@ -26,14 +26,23 @@ def rooms(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Room]]:
 
 
 def enter(room: Room, alone: bool, inside: threading.Event, leave: threading.Event) -> threading.Thread:
+    """A test on its worker, in the room until ``leave`` (longer than any check here waits, so
+    that a wrong lock cannot pass by a test leaving on its own)."""
+
     def hold() -> None:
         with room.held(alone):
             inside.set()
-            leave.wait(10)
+            leave.wait(60)
 
-    thread = threading.Thread(target=hold)
+    thread = threading.Thread(target=hold, daemon=True)  # a lock that hangs fails, not hangs
     thread.start()
     return thread
+
+
+def join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
 
 
 def turnstile_taken(room: Room) -> bool:
@@ -53,8 +62,7 @@ def test_tests_that_are_not_timed_share_the_room(rooms):
 
     assert inside[0].wait(10) and inside[1].wait(10)
     leave.set()
-    for thread in threads:
-        thread.join()
+    join(threads)
 
 
 def test_a_timed_test_waits_for_the_room_to_empty_and_then_keeps_out_tests_that_came_after_it(rooms):
@@ -69,6 +77,7 @@ def test_a_timed_test_waits_for_the_room_to_empty_and_then_keeps_out_tests_that_
     wait_for(lambda: turnstile_taken(later))
     assert not timed_in.is_set()
     threads.append(enter(later, False, later_in, later_out))
+    assert not later_in.wait(0.2)  # queued at the turnstile, though the room is shared now
 
     shared_out.set()
     assert timed_in.wait(10)
@@ -76,8 +85,7 @@ def test_a_timed_test_waits_for_the_room_to_empty_and_then_keeps_out_tests_that_
     timed_out.set()
     assert later_in.wait(10)
     later_out.set()
-    for thread in threads:
-        thread.join()
+    join(threads)
 
 
 def test_closing_the_rooms_removes_the_lock_files(rooms):
@@ -101,4 +109,21 @@ def test_timing_tests_in_a_row_keep_the_room_between_them(rooms):
         assert not other_in.is_set()
     assert other_in.wait(10)
     other_out.set()
-    thread.join()
+    join([thread])
+
+
+def test_a_room_kept_for_a_timing_test_that_does_not_come_is_left_before_the_next_test_waits(rooms):
+    kept, timed, _ = rooms
+    with kept.held(alone=True, keep=True):
+        pass
+    timed_in, timed_out = threading.Event(), threading.Event()
+    threads = [enter(timed, True, timed_in, timed_out)]
+    wait_for(lambda: turnstile_taken(kept))  # the other worker's timing test waits for the room
+    kept_in, kept_out = threading.Event(), threading.Event()
+    threads.append(enter(kept, False, kept_in, kept_out))  # not a timing test after all
+
+    assert timed_in.wait(10)  # the kept room was let go
+    timed_out.set()
+    assert kept_in.wait(10)
+    kept_out.set()
+    join(threads)
