@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from built_distributions import ROOT, built_distributions
+from once_per_run import ROOT, built_distributions
 
 import icegather
 

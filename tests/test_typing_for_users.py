@@ -10,28 +10,17 @@ here installs from the package index: borrowed stubs would hide what a user is m
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from built_distributions import built_distributions
+from once_per_run import user_environment
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def user_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The python of a new virtual environment holding the wheel, its dependencies and mypy."""
-    venv = tmp_path_factory.mktemp("user") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
-    python = venv / "bin" / "python"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--disable-pip-version-check",
-         str(built_distributions(tmp_path_factory)["wheel"]), "mypy"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    return python
+    return user_environment(tmp_path_factory)
 
 
 def mypy(python: Path, directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
