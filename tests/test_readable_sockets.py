@@ -10,14 +10,12 @@ import socket
 
 from loop_waits import until
 
+from icegather.transport_proc.stun.channels import bind_socket
 from icegather.transport_proc.stun.readable_sockets import readable_sockets
 
 
 def udp_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+    return bind_socket("127.0.0.1", socket.SOCK_DGRAM)
 
 
 def open_files() -> int:
