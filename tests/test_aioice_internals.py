@@ -10,8 +10,9 @@ import sys
 
 from aioice import stun
 
-from icegather.transport_proc.stun.address_families import IPV6_ALONE, FamilyRequest, family_attributes
+from icegather.transport_proc.stun.address_families import IPV6_ALONE, family_attributes
 from icegather.transport_proc.stun.parser import parse_stun
+from icegather.transport_proc.stun.requests import Request
 
 KEY = b"0123456789abcdef"
 
@@ -25,12 +26,10 @@ def attribute_types(data: bytes) -> list[int]:
     return kinds
 
 
-def test_aioice_puts_message_integrity_then_fingerprint_last_which_family_request_splices_before():
-    request = FamilyRequest(message_method=stun.Method.ALLOCATE, message_class=stun.Class.REQUEST,
-                            raw_attributes=family_attributes(IPV6_ALONE))
+def test_a_sealed_request_has_its_raw_attributes_then_message_integrity_then_fingerprint_last():
+    request = Request(stun.Method.ALLOCATE, family_attributes(IPV6_ALONE))
     request.attributes["LIFETIME"] = 600
-    request.add_message_integrity(KEY)
-    request.add_fingerprint()
+    request.seal(KEY)
     data = bytes(request)
 
     assert attribute_types(data)[-3:] == [0x0017, 0x0008, 0x8028]  # the family, MESSAGE-INTEGRITY, FINGERPRINT

@@ -32,14 +32,9 @@ from aioice import stun
 
 from icegather.shared.net.endpoints import Address, is_ipv6
 from icegather.transport_proc.stun import failures
-from icegather.transport_proc.stun.address_families import (
-    IPV4_ALONE,
-    IPV6_ALONE,
-    FamilyAsk,
-    FamilyRequest,
-    family_attributes,
-)
+from icegather.transport_proc.stun.address_families import IPV4_ALONE, IPV6_ALONE, FamilyAsk, family_attributes
 from icegather.transport_proc.stun.parser import ServerMessage
+from icegather.transport_proc.stun.requests import Request
 
 REQUESTED_TRANSPORT_UDP = 0x11000000
 DEFAULT_LIFETIME = 600
@@ -139,15 +134,15 @@ class AllocateSession:
             raise failures.signed_request_refused(failure)
         raise failure
 
-    def request(self, method: stun.Method, attributes: dict[str, Any]) -> stun.Message:
+    def request(self, method: stun.Method, attributes: dict[str, Any]) -> Request:
         """A request on the allocation (Refresh, CreatePermission, ChannelBind), signed with the
         session's credential and latest nonce."""
-        request = stun.Message(message_method=method, message_class=stun.Class.REQUEST)
+        request = Request(method)
         request.attributes.update(attributes)
         self._sign(request)
         return request
 
-    def refresh_to_zero(self) -> stun.Message:
+    def refresh_to_zero(self) -> Request:
         """The Refresh request with LIFETIME 0 that releases the allocation (RFC 8656 section 7.3)."""
         return self.request(stun.Method.REFRESH, {"LIFETIME": 0})
 
@@ -191,22 +186,17 @@ class AllocateSession:
             lifetime=lifetime if isinstance(lifetime, int) else self._lifetime,
         )
 
-    def _allocate(self) -> stun.Message:
-        request = FamilyRequest(
-            message_method=stun.Method.ALLOCATE,
-            message_class=stun.Class.REQUEST,
-            raw_attributes=family_attributes(ask) if (ask := self._family_asks[self._family_ask]) else (),
-        )
+    def _allocate(self) -> Request:
+        ask = self._family_asks[self._family_ask]
+        request = Request(stun.Method.ALLOCATE, family_attributes(ask) if ask else ())
         request.attributes["LIFETIME"] = self._lifetime
         request.attributes["REQUESTED-TRANSPORT"] = REQUESTED_TRANSPORT_UDP
         self._sign(request)
         return request
 
-    def _sign(self, request: stun.Message) -> None:
-        if self._key is None:
-            request.add_fingerprint()
-            return
-        request.attributes["USERNAME"] = self._username
-        request.attributes["REALM"] = self._realm
-        request.attributes["NONCE"] = self._nonce
-        request.add_message_integrity(self._key)
+    def _sign(self, request: Request) -> None:
+        if self._key is not None:
+            request.attributes["USERNAME"] = self._username
+            request.attributes["REALM"] = self._realm
+            request.attributes["NONCE"] = self._nonce
+        request.seal(self._key)
