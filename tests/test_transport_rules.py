@@ -243,9 +243,10 @@ def test_the_transports_collector_runs_again_once_start_up_is_over_and_skips_wha
     probe = (
         "import gc\n"
         "gc.disable()\n"
-        "from icegather.transport_proc.__main__ import GC_THRESHOLD, tune_garbage_collector\n"
+        "from icegather.transport_proc.__main__ import GC_MIDDLE_THRESHOLD, GC_THRESHOLD, tune_garbage_collector\n"
         "tune_garbage_collector()\n"
-        "print(gc.isenabled(), gc.get_threshold()[0] == GC_THRESHOLD, gc.get_freeze_count() > 10_000)"
+        "print(gc.isenabled(), gc.get_threshold()[:2] == (GC_THRESHOLD, GC_MIDDLE_THRESHOLD),"
+        " gc.get_freeze_count() > 10_000)"
     )
     assert printed_by(probe).split() == ["True", "True", "True"]
 
