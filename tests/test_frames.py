@@ -57,6 +57,22 @@ def test_an_outbox_says_when_a_full_frame_waits_so_that_it_can_leave_before_the_
     assert outbox.put(protocol.Heartbeat()) is False  # counting starts again
 
 
+def test_a_burst_that_starts_with_a_small_frame_doubles_each_next_one_up_to_the_limit_and_starts_small_again():
+    outbox = Outbox(first_frame=16)
+    sizes, waiting = [], 0
+    for message in errors(16 + 32 + 64 + 128 + 2 * MAX_FRAME_MESSAGES):
+        waiting += 1
+        if outbox.put(message):  # a full frame leaves at once, as the senders do
+            assert len(outbox.take_frames()) == 1
+            sizes.append(waiting)
+            waiting = 0
+
+    assert sizes == [16, 32, 64, 128, MAX_FRAME_MESSAGES, MAX_FRAME_MESSAGES]
+    outbox.put(protocol.Heartbeat())
+    outbox.take_frames()  # the end of a turn: taken short, the burst is over
+    assert [outbox.put(message) for message in errors(16)] == [False] * 15 + [True]
+
+
 def test_an_outbox_splits_a_burst_at_the_message_limit():
     outbox = Outbox()
     for message in errors(2 * MAX_FRAME_MESSAGES + 10):

@@ -7,6 +7,9 @@ one frame (or a few). A ZeroMQ send costs the sender, and a receive the receiver
 much as encoding or validating a message, so a burst of events (a thousand gatherings
 answering at once) costs each side a fraction of what one ZeroMQ message per event would.
 A message made alone still goes alone, one loop iteration later: nothing waits for company.
+A sender that feeds the other side's work can make the first frame of a burst small
+(``first_frame``), so that the receiver starts at once rather than after a full frame's making;
+each next frame of the burst may then be twice as big, up to the limit.
 
 Each message keeps its own ``seq`` and is validated on its own, when the receiver reaches
 it; a frame only bounds what one receive may bring: ``MAX_FRAME_BYTES``,
@@ -30,11 +33,14 @@ MAX_FRAME_MESSAGES = 256
 
 class Outbox:
     """The sending end of one direction of one connection: numbers the messages (``seq``,
-    from 0) and packs what is waiting into frames."""
+    from 0) and packs what is waiting into frames. ``first_frame``: how many messages make
+    the first frame of a burst full."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_frame: int = MAX_FRAME_MESSAGES) -> None:
         self.next_seq = 0
         self._waiting: list[bytes] = []
+        self._first_frame = first_frame
+        self._full_at = first_frame
 
     @property
     def empty(self) -> bool:
@@ -45,11 +51,15 @@ class Outbox:
         end of the turn (so that the receiver starts on a long burst while it is made)."""
         self._waiting.append(encode(message, self.next_seq))
         self.next_seq += 1
-        return len(self._waiting) == MAX_FRAME_MESSAGES
+        return len(self._waiting) == self._full_at
 
     def take_frames(self) -> list[bytes]:
         """Everything put since the last call, in order, as frames within the limits (a
         message bigger than a frame goes alone, for the receiver to refuse)."""
+        # Taken full, the burst goes on, and its next frame may be bigger; taken short (at the
+        # end of a turn of the loop), it is over.
+        full = len(self._waiting) >= self._full_at
+        self._full_at = min(2 * self._full_at, MAX_FRAME_MESSAGES) if full else self._first_frame
         frames: list[bytes] = []
         frame: list[bytes] = []
         size = 0
