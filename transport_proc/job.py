@@ -5,6 +5,7 @@ in between, never after (nor once it is closed)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -53,7 +54,7 @@ class Job(ABC):
         # the host sockets' opening.
         await asyncio.sleep(0)
         await self._prepare()
-        await asyncio.gather(*(self._run_url(url, server, server_index) for url, server, server_index in self._urls()))
+        await asyncio.gather(*(self._run_url(url, server, server_index) for url, server, server_index in self._urls))
         self.send(self._state("complete"))
         self._reporting = False
 
@@ -73,11 +74,13 @@ class Job(ABC):
     def files_needed(self) -> int:
         """The most open files the job may hold at once: an upper bound, which the service
         admits jobs by (a socket that cannot be opened would fail a server that is fine)."""
-        urls = [url for url, _, _ in self._urls()]
+        urls = [url for url, _, _ in self._urls]
         return self._files_needed(urls, len(self.local_addresses))
 
+    @functools.cached_property
     def _urls(self) -> list[tuple[IceUrl, IceServer, int]]:
-        """The URLs the job runs, each with its entry of ``iceServers`` and that entry's index."""
+        """The URLs the job runs, each with its entry of ``iceServers`` and that entry's index
+        (listed once: the service's admission counts their files before the job runs them)."""
         return [
             (url, server, server_index)
             for server_index, server in enumerate(self.configuration.ice_servers)
