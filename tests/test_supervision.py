@@ -8,6 +8,7 @@ import asyncio
 import errno
 import os
 import signal
+import threading
 import time
 
 import msgpack
@@ -189,6 +190,35 @@ def test_without_pidfd_a_transports_exit_is_still_noticed_at_once(monkeypatch):
             process.kill()
 
     assert "killed by SIGKILL" in asyncio.run(scenario())
+
+
+def test_without_pidfd_every_wait_for_a_transports_exit_shares_one_thread(monkeypatch):
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+
+    def exit_waiters() -> int:
+        return sum(1 for thread in threading.enumerate() if thread.name == "transport exit")
+
+    async def scenario():
+        before = exit_waiters()
+        process = TransportProcess.start()
+        try:
+            given_up = asyncio.ensure_future(process.wait_exit())
+            await asyncio.sleep(0)
+            given_up.cancel()  # a wait that ends first (a timeout) is forgotten
+            waiting = [asyncio.ensure_future(process.wait_exit()) for _ in range(3)]
+            await asyncio.sleep(0)
+            threads = exit_waiters() - before
+            os.kill(process.pid, signal.SIGKILL)
+            return threads, await asyncio.wait_for(asyncio.gather(*waiting), 5), given_up.cancelled()
+        finally:
+            process.kill()
+
+    threads, ends, cancelled = asyncio.run(scenario())
+    assert threads == 1 and cancelled
+    assert all("killed by SIGKILL" in end for end in ends)
 
 
 def test_a_transport_refusing_a_gather_ends_it_with_its_reason():

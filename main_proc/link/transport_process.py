@@ -6,7 +6,8 @@ stdin: if this process dies, the kernel closes the pipe and the transport exits 
 removing that directory. It runs isolated (``python -I``): neither the current directory nor
 ``PYTHON*`` variables can put other modules in place of icegather's.
 Its exit is noticed at once through a pidfd (Linux 5.3+), without a thread; where the kernel
-has no ``pidfd_open`` (older kernels, gVisor, valgrind's emulation), a thread waits for it.
+has no ``pidfd_open`` (older kernels, gVisor, valgrind's emulation), one thread waits for it and
+tells every wait.
 
 The transport confines itself (``transport_proc.sandbox``) and then cannot write to a file, so
 its standard error is a pipe whatever this process's is (a file, under pytest or in CI): a
@@ -48,6 +49,9 @@ class TransportProcess:
         self.popen = popen
         self.runtime_dir = runtime_dir
         self.endpoint = f"ipc://{runtime_dir}/transport"
+        # Without pidfd: who the one thread that waits for the exit tells (None: no thread yet).
+        self._exit_lock = threading.Lock()
+        self._exit_listeners: list[Callable[[], object]] | None = None
 
     @classmethod
     def start(cls, log_level: str = "WARNING", sandbox: bool = True, forward_stderr: bool = True) -> TransportProcess:
@@ -100,33 +104,51 @@ class TransportProcess:
             if not exited.done():
                 exited.set_result(None)
 
-        pidfd: int | None
+        pidfd: int | None = None
+        forget: Callable[[], None] | None = None
         try:
             pidfd = os.pidfd_open(self.popen.pid)
         except (OSError, AttributeError):  # no pidfd here (the kernel, or a Python built without)
-            pidfd = None
-            self._wait_in_thread(lambda: loop.call_soon_threadsafe(readable))
+            forget = self._when_exited(lambda: loop.call_soon_threadsafe(readable))
         else:
             loop.add_reader(pidfd, readable)
         try:
+            # Not once it has exited: the thread may have told its listeners before this one came.
             if self.popen.poll() is None:
                 await exited
         finally:
             if pidfd is not None:
                 loop.remove_reader(pidfd)
                 os.close(pidfd)
+            if forget is not None:
+                forget()
         return describe_exit(self.popen.wait())
 
-    def _wait_in_thread(self, exited: Callable[[], object]) -> None:
-        """Call ``exited`` from a thread of its own once the process has exited (a daemon: it
-        never holds this process up at its own exit)."""
+    def _when_exited(self, listener: Callable[[], object]) -> Callable[[], None]:
+        """Have ``listener`` called once the process has exited, from the one thread that waits
+        for it (a daemon: it never holds this process up at its own exit); return what forgets
+        it again, for a wait that ends first."""
+        with self._exit_lock:
+            if self._exit_listeners is None:
+                self._exit_listeners = []
+                threading.Thread(target=self._wait_for_exit, name="transport exit", daemon=True).start()
+            self._exit_listeners.append(listener)
 
-        def wait() -> None:
-            self.popen.wait()
-            with contextlib.suppress(RuntimeError):  # the event loop was closed meanwhile
-                exited()
+        def forget() -> None:
+            with self._exit_lock, contextlib.suppress(ValueError):  # told, and gone, already
+                assert self._exit_listeners is not None
+                self._exit_listeners.remove(listener)
 
-        threading.Thread(target=wait, name="transport exit", daemon=True).start()
+        return forget
+
+    def _wait_for_exit(self) -> None:
+        self.popen.wait()
+        with self._exit_lock:
+            assert self._exit_listeners is not None
+            listeners, self._exit_listeners = self._exit_listeners, []
+        for listener in listeners:
+            with contextlib.suppress(RuntimeError):  # its event loop was closed meanwhile
+                listener()
 
     def kill(self) -> None:
         """End a process that failed (hung, misbehaving) at once: SIGKILL, no grace."""
