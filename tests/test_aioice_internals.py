@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 
+import pytest
 from aioice import stun
 
 from icegather.transport_proc.stun.address_families import IPV6_ALONE, family_attributes
@@ -35,6 +36,30 @@ def test_a_sealed_request_has_its_raw_attributes_then_message_integrity_then_fin
     assert attribute_types(data)[-3:] == [0x0017, 0x0008, 0x8028]  # the family, MESSAGE-INTEGRITY, FINGERPRINT
     assert struct.unpack_from("!H", data, 2)[0] == len(data) - stun.HEADER_LENGTH  # the length covers it
     assert parse_stun(data).check_message_integrity(KEY)
+
+
+def aioice_signed(request: Request, key: bytes | None) -> bytes:
+    """The same message, signed by aioice's own helpers (which encode it again for each)."""
+    plain = stun.Message(request.message_method, request.message_class, request.transaction_id,
+                         dict(request.attributes))
+    if key is None:
+        plain.add_fingerprint()
+    else:
+        plain.add_message_integrity(key)
+    return bytes(plain)
+
+
+@pytest.mark.parametrize("key", [KEY, None], ids=["signed", "fingerprint only"])
+def test_a_sealed_request_is_byte_for_byte_what_aioice_signs(key: bytes | None) -> None:
+    request = Request(stun.Method.ALLOCATE)
+    request.attributes.update({"LIFETIME": 600, "REQUESTED-TRANSPORT": 0x11000000, "USERNAME": "alice",
+                               "REALM": "example.org", "NONCE": b"abcdefgh"})
+    expected = aioice_signed(request, key)
+
+    request.seal(key)
+
+    assert bytes(request) == expected
+    assert list(request.attributes)[-2:] == (["MESSAGE-INTEGRITY", "FINGERPRINT"] if key else ["NONCE", "FINGERPRINT"])
 
 
 def test_aioice_attribute_table_has_the_shape_the_parser_unpacks():

@@ -71,6 +71,9 @@ def test_a_burst_that_starts_with_a_small_frame_doubles_each_next_one_up_to_the_
     outbox.put(protocol.Heartbeat())
     outbox.take_frames()  # the end of a turn: taken short, the burst is over
     assert [outbox.put(message) for message in errors(16)] == [False] * 15 + [True]
+    for impossible in (0, MAX_FRAME_MESSAGES + 1):  # never full, or full past what a frame holds
+        with pytest.raises(ValueError):
+            Outbox(first_frame=impossible)
 
 
 def test_an_outbox_splits_a_burst_at_the_message_limit():

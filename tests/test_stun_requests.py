@@ -1,10 +1,10 @@
-"""A request is encoded once when it is sealed, into the bytes aioice's own signing makes."""
+"""A request is encoded once when it is sealed (the bytes are aioice's own:
+tests/test_aioice_internals.py)."""
 
 from __future__ import annotations
 
 from unittest import mock
 
-import pytest
 from aioice import stun
 
 from icegather.transport_proc.stun.address_families import IPV4_ALONE, family_attributes
@@ -19,28 +19,6 @@ def allocate(raw: tuple[tuple[int, bytes], ...] = ()) -> Request:
     request.attributes.update({"LIFETIME": 600, "REQUESTED-TRANSPORT": 0x11000000, "USERNAME": "alice",
                                "REALM": "example.org", "NONCE": b"abcdefgh"})
     return request
-
-
-def aioice_signed(request: Request, key: bytes | None) -> bytes:
-    """The same message, signed by aioice's own helpers (which encode it again for each)."""
-    plain = stun.Message(request.message_method, request.message_class, request.transaction_id,
-                         dict(request.attributes))
-    if key is None:
-        plain.add_fingerprint()
-    else:
-        plain.add_message_integrity(key)
-    return bytes(plain)
-
-
-@pytest.mark.parametrize("key", [KEY, None], ids=["signed", "fingerprint only"])
-def test_a_sealed_request_is_byte_for_byte_what_aioice_signs(key: bytes | None) -> None:
-    request = allocate()
-    expected = aioice_signed(request, key)
-
-    request.seal(key)
-
-    assert bytes(request) == expected
-    assert list(request.attributes)[-2:] == (["MESSAGE-INTEGRITY", "FINGERPRINT"] if key else ["NONCE", "FINGERPRINT"])
 
 
 def test_the_integrity_and_fingerprint_of_a_sealed_request_cover_its_raw_attributes() -> None:

@@ -130,8 +130,9 @@ class TransportProcess:
         it again, for a wait that ends first."""
         with self._exit_lock:
             if self._exit_listeners is None:
+                # Started first: a thread that fails to start leaves the next wait to try again.
+                threading.Thread(target=self._wait_for_exit, name=f"transport {self.pid} exit", daemon=True).start()
                 self._exit_listeners = []
-                threading.Thread(target=self._wait_for_exit, name="transport exit", daemon=True).start()
             self._exit_listeners.append(listener)
 
         def forget() -> None:

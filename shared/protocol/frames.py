@@ -37,6 +37,8 @@ class Outbox:
     the first frame of a burst full."""
 
     def __init__(self, first_frame: int = MAX_FRAME_MESSAGES) -> None:
+        if not 1 <= first_frame <= MAX_FRAME_MESSAGES:
+            raise ValueError(f"a first frame holds 1 to {MAX_FRAME_MESSAGES} messages, not {first_frame}")
         self.next_seq = 0
         self._waiting: list[bytes] = []
         self._first_frame = first_frame
