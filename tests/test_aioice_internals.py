@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from aioice import stun
+from test_stun_requests import allocate
 
 from icegather.transport_proc.stun.address_families import IPV6_ALONE, family_attributes
 from icegather.transport_proc.stun.parser import parse_stun
@@ -51,9 +52,7 @@ def aioice_signed(request: Request, key: bytes | None) -> bytes:
 
 @pytest.mark.parametrize("key", [KEY, None], ids=["signed", "fingerprint only"])
 def test_a_sealed_request_is_byte_for_byte_what_aioice_signs(key: bytes | None) -> None:
-    request = Request(stun.Method.ALLOCATE)
-    request.attributes.update({"LIFETIME": 600, "REQUESTED-TRANSPORT": 0x11000000, "USERNAME": "alice",
-                               "REALM": "example.org", "NONCE": b"abcdefgh"})
+    request = allocate()
     expected = aioice_signed(request, key)
 
     request.seal(key)

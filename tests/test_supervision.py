@@ -170,13 +170,18 @@ def test_a_crashed_or_hung_transport_fails_its_gatherings_and_the_next_one_gets_
     assert [error.errorCode for error in recording.errors] == [701]
 
 
-def test_without_pidfd_a_transports_exit_is_still_noticed_at_once(monkeypatch):
-    # As under gVisor or valgrind, or a kernel before 5.3: a thread waits for the exit instead.
+@pytest.fixture
+def without_pidfd(monkeypatch):
+    """As under gVisor or valgrind, or a kernel before 5.3: a thread waits for the exit instead."""
+
     def no_pidfd(pid: int, flags: int = 0) -> int:
         raise OSError(errno.ENOSYS, "Function not implemented")
 
     monkeypatch.setattr(os, "pidfd_open", no_pidfd)
 
+
+@pytest.mark.usefixtures("without_pidfd")
+def test_without_pidfd_a_transports_exit_is_still_noticed_at_once():
     async def scenario():
         # The process alone, without a client: nothing else (a lost connection) can notice it.
         process = TransportProcess.start()
@@ -192,12 +197,8 @@ def test_without_pidfd_a_transports_exit_is_still_noticed_at_once(monkeypatch):
     assert "killed by SIGKILL" in asyncio.run(scenario())
 
 
-def test_without_pidfd_every_wait_for_a_transports_exit_shares_one_thread(monkeypatch):
-    def no_pidfd(pid: int, flags: int = 0) -> int:
-        raise OSError(errno.ENOSYS, "Function not implemented")
-
-    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
-
+@pytest.mark.usefixtures("without_pidfd")
+def test_without_pidfd_every_wait_for_a_transports_exit_shares_one_thread():
     async def scenario():
         process = TransportProcess.start()
         try:

@@ -1,7 +1,8 @@
 """Parsing of STUN messages that arrive from servers.
 
 Requests are aioice ``stun.Message`` objects, sealed with aioice's MESSAGE-INTEGRITY and
-FINGERPRINT functions (``requests``). Responses are parsed here instead of with ``stun.parse_message``, for two reasons:
+FINGERPRINT functions (``requests``). Responses are parsed here instead of with
+``stun.parse_message``, for two reasons:
 
 * a server's bytes are untrusted, and one bad attribute must not hide the rest: aioice drops
   the whole message when a reason phrase is not UTF-8, so a 401 would look like a timeout;

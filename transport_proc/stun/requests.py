@@ -7,7 +7,7 @@ authenticated Allocate, a Refresh), two of each one with a FINGERPRINT alone (a 
 first Allocate). A ``Request`` is sealed instead: its attributes are encoded once, and
 MESSAGE-INTEGRITY (RFC 8489 section 14.5) and FINGERPRINT (section 14.7) are computed over
 those bytes and appended to them, which ``bytes()`` then returns. The bytes are aioice's:
-``tests/test_stun_requests.py`` compares them.
+``tests/test_aioice_internals.py`` compares them.
 
 ``raw_attributes`` are attributes aioice cannot encode (type, value), such as
 REQUESTED-ADDRESS-FAMILY (``address_families``): they follow aioice's own, before
