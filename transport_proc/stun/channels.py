@@ -146,11 +146,11 @@ def bind_socket(local_ip: str, kind: socket.SocketKind) -> socket.socket:
     """A non-blocking socket bound to ``local_ip`` on a port the kernel picks."""
     family = socket.AF_INET6 if is_ipv6(local_ip) else socket.AF_INET
     try:
-        sock = socket.socket(family, kind)
+        # Non-blocking from the start: one system call fewer than ``setblocking`` after it.
+        sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
     except OSError as exc:
         raise failures.socket_failed(local_ip, exc) from None
     try:
-        sock.setblocking(False)
         sock.bind((local_ip, 0))
     except OSError as exc:
         sock.close()
