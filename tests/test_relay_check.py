@@ -9,8 +9,11 @@ import asyncio
 import dataclasses
 import io
 import json
+import select
 import socket
 import struct
+import time
+from collections.abc import Callable
 
 import pytest
 from aioice import stun
@@ -22,9 +25,19 @@ from icegather.main_proc.commands.cli import run
 from icegather.main_proc.dom.icegather_events import IceRelayCheckEvent
 from icegather.main_proc.views.report import relay_check_record
 from icegather.main_proc.views.text_lines import format_line
-from icegather.shared.config.gather_options import GatherOptions
-from icegather.transport_proc.relay.check import PROBES_PER_KIND, SECOND_ROUND_PROBES
-from icegather.transport_proc.stun.channels import StreamChannel, bind_socket, stream_frame_length
+from icegather.shared.config.gather_options import GatherOptions, RetransmissionSchedule
+from icegather.shared.structs import RelayCheckInfo
+from icegather.shared.vocabulary.relay_outcomes import Mechanism
+from icegather.transport_proc.relay.check import (
+    PROBES_PER_KIND,
+    SECOND_ROUND_PROBES,
+    RelayChecker,
+    plan_peer,
+)
+from icegather.transport_proc.relay.probes import CheckedAllocation, Probe
+from icegather.transport_proc.stun.channels import StreamChannel, UdpChannel, bind_socket, stream_frame_length
+from icegather.transport_proc.turn.allocation import Allocated, AllocateSession
+from icegather.transport_proc.turn.lifecycle import allocate, release
 from icegather.transport_proc.turn.relay_messages import Relayed, channel_data, relayed, send_indication
 
 CHECKING = dataclasses.replace(LOOPBACK, relay_check=True)
@@ -89,6 +102,57 @@ def test_a_healthy_relay_carries_every_probe_both_ways_and_gives_its_rtt(coturn,
     assert check.rttMs is not None and 0 < check.rttMs < 1000
     assert check.errorCode is None and check.failedRequest is None and check.backCause is None
     assert check.strayProbes == 0 and check.errorCause is None and check.notCheckedReason is None
+
+
+class HeldUpAfterEachRound(RelayChecker):
+    """A check whose loop is held up after each round of probes until the round's wait is over,
+    with its probes waiting at both sockets: on a loaded machine, the loop reads them late. The
+    round goes out at once, leaving the loop no turn to read any before it is held."""
+
+    async def _send_round(self, mechanism: Mechanism, count: int) -> None:
+        first = self.log.count("back", sent=True)
+        for index in range(first, first + count):
+            self._send(Probe("back", mechanism, index))
+            self._send(Probe("out", mechanism, index))
+
+    async def _until(self, done: Callable[[], bool], deadline: float) -> None:
+        assert self.peer is not None
+        loop = asyncio.get_running_loop()
+        time.sleep(max(0.0, deadline - loop.time()))
+        if not done():
+            sockets = [self.peer.sock, self.channel.sock]
+            while len(select.select(sockets, [], [], 5.0)[0]) < len(sockets):
+                time.sleep(0.01)
+            time.sleep(0.1)  # the rest of the round, sent just after its first probes
+        await super()._until(done, deadline)
+
+
+def test_probes_that_arrived_before_a_busy_loop_read_them_count_as_carried(coturn):
+    server = (coturn.host, coturn.port)
+    schedule = RetransmissionSchedule(initial_rto=0.05)
+
+    async def check() -> RelayCheckInfo:
+        channel = UdpChannel.open("127.0.0.1")
+        session = AllocateSession(coturn.username, coturn.password)
+        try:
+            allocated = await allocate(channel, session, server, session.first_request(), schedule)
+            assert isinstance(allocated, Allocated)
+            relay = allocated.relayed[0]
+            checked = CheckedAllocation(channel.local_address, coturn.url("turn"), relay)
+            plan = plan_peer(relay[0], "127.0.0.1", None, server[0], ("127.0.0.1",))
+            checker = HeldUpAfterEachRound(channel, session, server, checked, plan, schedule)
+            try:
+                return await checker.run()
+            finally:
+                checker.close()
+        finally:
+            await release(channel, session, server)
+
+    info = asyncio.run(check())
+
+    # Read late, each counts; none was lost, so no second round went out either.
+    assert (info.probes, info.out_received, info.back_received) == (PROBES, PROBES, PROBES)
+    assert (info.indication_probes, info.channel_probes) == (EACH, EACH)
 
 
 def test_a_relay_reached_over_tls_is_checked_through_the_tls_connection(tls_coturn):

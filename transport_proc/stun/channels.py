@@ -99,6 +99,12 @@ class Channel:
     def close(self) -> None:
         raise NotImplementedError
 
+    def read_queued(self) -> None:
+        """Deliver now what the kernel already holds for this socket, rather than a datagram a
+        turn of the loop: a deadline that passes while a busy loop has not read them yet must
+        not count them late. A stream's data is read as it comes, whole buffers at a time: nothing
+        waits."""
+
     def deliver(self, data: bytes, source: Address) -> None:
         """Route one received datagram or framed message to its transaction, if any."""
         if self.on_relayed is not None and is_relayed_data(data):
@@ -162,6 +168,8 @@ U = TypeVar("U", bound="UdpChannel")
 
 # The largest datagram read: a STUN message or relayed data never comes near it.
 MAX_DATAGRAM = 65535
+# The most datagrams ``read_queued`` takes at once.
+MAX_QUEUED_READS = 256
 
 
 class UdpChannel(Channel):
@@ -208,14 +216,25 @@ class UdpChannel(Channel):
 
     def _read_ready(self) -> None:
         # One datagram a wake-up, as asyncio reads: the loop wakes again while more wait.
+        self._read_one()
+
+    def read_queued(self) -> None:
+        # Up to a bound: a sender fast enough to keep the queue full must not hold the loop.
+        for _ in range(MAX_QUEUED_READS):
+            if self._closed or not self._read_one():
+                return
+
+    def _read_one(self) -> bool:
+        """Read and deliver one datagram, or take the ICMP errors queued; False when the kernel
+        held nothing."""
         try:
             data, source = self.sock.recvfrom(MAX_DATAGRAM)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:  # with IP_RECVERR, an ICMP error the kernel queued
-            self._take_queued_errors()
-            return
+            return self._take_queued_errors()
         self.deliver(data, source[:2])
+        return True
 
     def _take_queued_errors(self) -> bool:
         """Fail the servers that queued ICMP errors name; whether there were any."""
