@@ -72,6 +72,10 @@ TURN = "turn:turn.example.org"
         ({"iceServers": [None]}, "TypeError"),
         ({"iceServers": [{}]}, "TypeError"),
         ({"iceServers": [{"urls": 42}]}, "TypeError"),
+        # Bytes are not a list of URLs, even empty (a Python caller's slip; JSON has none).
+        ({"iceServers": [{"urls": b""}]}, "TypeError"),
+        ({"iceServers": [{"urls": bytearray(b"stun:x")}]}, "TypeError"),
+        ({"iceServers": b""}, "TypeError"),
         ({"iceServers": [{"urls": [TURN], "username": 7, "credential": "c"}]}, "TypeError"),
         ({"iceServers": [], "iceTransportPolicy": "none"}, "TypeError"),
         ({"iceServers": [], "iceCandidatePoolSize": 256}, "TypeError"),

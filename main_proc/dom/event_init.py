@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar, overload
 
+from icegather.shared.shapes import is_mapping
+
 T = TypeVar("T")
 
 _NO_INIT: Mapping[str, Any] = {}
-
-
-def is_mapping(value: Any) -> bool:
-    return value.__class__ is dict or isinstance(value, Mapping)  # dict first: the usual, fast case
 
 
 def init_dict(event_init: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, TypeGuard
+from typing import Any, Literal, TypedDict
 
 from icegather.shared.config.dom_exception import invalid_access_error, syntax_error
 from icegather.shared.config.ice_url import IceUrl, parse_ice_url, quote_url
+from icegather.shared.shapes import is_list, is_mapping
 
 RTCIceTransportPolicy = Literal["all", "relay"]
 TRANSPORT_POLICIES: tuple[RTCIceTransportPolicy, ...] = ("all", "relay")
@@ -92,12 +93,12 @@ def parse_configuration(configuration: RTCConfiguration | Mapping[str, Any] | No
     and this is where it is checked."""
     if configuration is None:
         return IceConfiguration()
-    if not _is_mapping(configuration):
+    if not is_mapping(configuration):
         raise TypeError("the configuration must be a dictionary like {'iceServers': [...]}")
     servers = configuration.get("iceServers", [])
     if servers is None:
         servers = []
-    if not _is_list(servers):
+    if not is_list(servers):
         raise TypeError("iceServers must be a list of {'urls': ...} dictionaries")
     policy = configuration.get("iceTransportPolicy", "all")
     if policy not in TRANSPORT_POLICIES:
@@ -118,16 +119,18 @@ def parse_configuration(configuration: RTCConfiguration | Mapping[str, Any] | No
 def parse_ice_server(entry: Any, index: int = 0) -> IceServer:
     """Validate one ``RTCIceServer`` dictionary."""
     where = f"iceServers[{index}]"
-    if not _is_mapping(entry):
+    if not is_mapping(entry):
         raise TypeError(f"{where} must be a dictionary with 'urls', not {type(entry).__name__}")
     if "urls" not in entry:
         raise TypeError(f"{where} has no 'urls' member")
     urls = entry["urls"]
     if isinstance(urls, str):
         urls = [urls]
-    if _is_list(urls) and len(urls) > MAX_URLS:
+    if not is_list(urls):
+        raise TypeError(f"{where}.urls must be a string or a list of strings")
+    if len(urls) > MAX_URLS:  # before its items are looked at, so a huge list costs nothing
         raise TypeError(f"{where}.urls has {len(urls)} URLs; icegather supports at most {MAX_URLS}")
-    if not _is_list(urls) or not all(isinstance(u, str) for u in urls):
+    if not all(isinstance(u, str) for u in urls):
         raise TypeError(f"{where}.urls must be a string or a list of strings")
     if len(urls) == 0:
         raise syntax_error(f"{where}.urls is an empty list")
@@ -142,17 +145,6 @@ def parse_ice_server(entry: Any, index: int = 0) -> IceServer:
                 f" ({missing} is missing)"
             )
     return IceServer(urls=parsed, username=username, credential=credential)
-
-
-def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
-    # A dict is tested first: JSON and the wire make dicts, and the ABC's test costs ten times
-    # as much, on every gathering in both processes.
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-def _is_list(value: object) -> TypeGuard[Sequence[Any]]:
-    """A sequence but a string (a list, first, as in ``_is_mapping``)."""
-    return type(value) is list or (isinstance(value, Sequence) and not isinstance(value, (str, bytes)))
 
 
 def _optional_string(entry: Mapping[str, Any], key: str, where: str) -> str | None:

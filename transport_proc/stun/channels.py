@@ -102,8 +102,8 @@ class Channel:
     def read_queued(self) -> None:
         """Deliver now what the kernel already holds for this socket, rather than a datagram a
         turn of the loop: a deadline that passes while a busy loop has not read them yet must
-        not count them late. A stream's data is read as it comes, whole buffers at a time: nothing
-        waits."""
+        not count them late. Over a stream, asyncio has read whole buffers at its last turn; what
+        came after that waits for its next (its transport has no read to call here)."""
 
     def deliver(self, data: bytes, source: Address) -> None:
         """Route one received datagram or framed message to its transaction, if any."""
@@ -205,7 +205,7 @@ class UdpChannel(Channel):
             channel = cls(sock)
             # At once, with nothing awaited since ``cls`` took the loop's watcher: it stays the
             # watcher while a socket of it is watched.
-            channel._readable.watch(sock.fileno(), channel._read_ready)
+            channel._readable.watch(sock.fileno(), channel._read_one)
         except OSError as exc:
             sock.close()
             raise failures.socket_failed(local_ip, exc) from None
@@ -213,10 +213,6 @@ class UdpChannel(Channel):
             sock.close()
             raise
         return channel
-
-    def _read_ready(self) -> None:
-        # One datagram a wake-up, as asyncio reads: the loop wakes again while more wait.
-        self._read_one()
 
     def read_queued(self) -> None:
         # Up to a bound: a sender fast enough to keep the queue full must not hold the loop.
@@ -226,7 +222,8 @@ class UdpChannel(Channel):
 
     def _read_one(self) -> bool:
         """Read and deliver one datagram, or take the ICMP errors queued; False when the kernel
-        held nothing."""
+        held nothing. The loop calls it once a wake-up, as asyncio reads: it wakes again while
+        more wait."""
         try:
             data, source = self.sock.recvfrom(MAX_DATAGRAM)
         except (BlockingIOError, InterruptedError):

@@ -8,7 +8,8 @@ loop's queue of callbacks. Here a socket goes in and out with one ``epoll_ctl`` 
 2 us), and one callback of the loop reads every socket that has a datagram waiting.
 
 Level-triggered, as the loop's own: a socket with more datagrams waiting is read again on the
-next turn, and at most ``MOST_AT_ONCE`` sockets are read in one, so that a flood cannot keep
+next turn (a channel reads what is queued at once only when asked: ``Channel.read_queued``),
+and at most ``MOST_AT_ONCE`` sockets are read in one, so that a flood cannot keep
 the loop from everything else. The epoll is made with the first socket and closed with the
 last, so that no file outlives the sockets it watches.
 """
@@ -31,10 +32,10 @@ class ReadableSockets:
         # of a loop its own watcher held.
         self._loop = weakref.ref(loop)
         self._epoll = select.epoll()
-        self._readers: dict[int, Callable[[], None]] = {}
+        self._readers: dict[int, Callable[[], object]] = {}
         loop.add_reader(self._epoll.fileno(), self._read)
 
-    def watch(self, fd: int, reader: Callable[[], None]) -> None:
+    def watch(self, fd: int, reader: Callable[[], object]) -> None:
         """Call ``reader`` whenever ``fd`` has something to read (or an error queued)."""
         try:
             self._epoll.register(fd, select.EPOLLIN)
