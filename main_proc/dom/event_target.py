@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from icegather.main_proc.dom.event_init import ReadOnly, init_dict
 from icegather.shared.config.dom_exception import invalid_state_error
+from icegather.shared.shapes import is_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ class EventHandler(Generic[E]):
 
 
 def _flags(options: bool | Mapping[str, Any] | None) -> tuple[bool, bool]:
-    if isinstance(options, Mapping):
+    if is_mapping(options):
         return bool(options.get("capture", False)), bool(options.get("once", False))
     return bool(options), False
 
