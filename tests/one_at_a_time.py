@@ -1,17 +1,17 @@
 """Tests marked ``timing`` run alone: with no other test beside them on pytest-xdist's workers.
 
-The suite runs on three workers (``-n 3`` in pyproject.toml), because most of its time is spent
+The suite runs on two workers (``-n 2`` in pyproject.toml), because most of its time is spent
 waiting on real servers and timeouts. A test that measures real time (a path's delay and
-jitter, a page's spread of answers, a probe's budget) would read the other workers' load as
+jitter, a page's spread of answers, a probe's budget) would read the other worker's load as
 its own, so it holds the room alone, and every other test shares it.
 
 Two ``flock`` locks make a readers-writer lock that lets a waiting ``timing`` test in first:
 the turnstile, which both kinds pass through, and the room. A ``timing`` test keeps the
-turnstile until it has the room to itself, so the other workers, queued at the turnstile,
+turnstile until it has the room to itself, so the other worker, queued at the turnstile,
 cannot keep the room taken with one test after another. Timing tests that a worker runs in a row
 (those of one module, mostly) keep the room between them: each way in waits for the other
-workers' tests to end. Each worker opens the two files when it starts and unlinks them when it
-ends: the others' locks hold on the files they have open.
+worker's test to end. Each worker opens the two files when it starts and unlinks them when it
+ends: the other one's locks hold on the files it has open.
 """
 
 from __future__ import annotations
